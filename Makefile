@@ -1,0 +1,50 @@
+# prodemb: two commands. `make run` opens the app on the shipped demo bundle;
+# `make test` runs the test suite. Both set up .venv first (idempotent, quick when done).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.prodemb-installed
+PORT   ?= 8501
+
+.PHONY: setup run test test-fast lint bench demo-artifacts demo-data screenshots clean browser
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser"
+
+lint: setup
+	$(VENV)/bin/ruff check prodemb pages app.py tests bench
+
+# Chromium for the browser tests (Debian package; Playwright drives it, no browser download).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+demo-data: setup
+	$(VENV)/bin/prodemb demo-data --out data/demo.parquet
+
+# Rebuild the shipped demo bundle from the default demo catalogue (see README for timing).
+demo-artifacts: setup
+	$(VENV)/bin/prodemb demo-data --out data/demo.parquet
+	$(VENV)/bin/prodemb train --data data/demo.parquet --preset demo --out artifacts/demo --config configs/demo.json
+
+bench: setup browser
+	$(PY) bench/run_all.py
+
+screenshots: setup browser
+	$(PY) bench/screenshots.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,395 @@
+"""The artifact bundle: everything a trained prodemb model needs, and its Python API.
+
+A bundle is a directory::
+
+    manifest.json              format version, library versions, config, data fingerprint,
+                               metrics summary, every file with its size and sha256
+    config.json                training config and reader options
+    taxonomy.json              the category tree
+    word_vectors.npy/.json     Word2Vec vectors (float16) and vocabulary
+    classifier.safetensors     BiLSTM weights (float16) ...
+    classifier.json            ... its architecture and token encoder
+    thresholds.npy             per-node decision thresholds (float32)
+    metrics.json               evaluation of every split, training history, timings
+    products.parquet           the catalogue's products: split, true and predicted paths,
+                               map coordinates
+    product_embeddings.npy     L2-normalised embeddings (float16), row-aligned with products
+
+No file is a pickle. :meth:`Bundle.load` checks the manifest's format version and
+every file's sha256 before reading anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .classifier import Classifier
+from .maps import place
+from .neighbours import CosineIndex, l2_normalize
+from .taxonomy import Taxonomy, format_path
+from .text import MAX_TOKENS, tokenize
+from .utils import sha256_file
+from .word2vec import WordVectors
+
+FORMAT = "prodemb.bundle/1"
+MANIFEST = "manifest.json"
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete, altered or of an unknown format."""
+
+
+class UnknownWordError(KeyError):
+    """A word is not in the Word2Vec vocabulary; ``suggestions`` holds close words."""
+
+    def __init__(self, word: str, suggestions: list[str]):
+        super().__init__(word)
+        self.word, self.suggestions = word, suggestions
+
+    def __str__(self) -> str:
+        hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"{self.word!r} is not in the vocabulary.{hint}"
+
+
+@dataclass
+class Classification:
+    """The prediction for one text.
+
+    Attributes:
+        text: the input text.
+        tokens: its cleaned tokens.
+        paths: predicted paths, most probable first, each ``(display path, score)``;
+            the score is the lowest node probability along the path.
+        node_probs: probability of every tree node, float32 ``(n_nodes,)``.
+        unknown_tokens: tokens the classifier has no word vector for.
+    """
+
+    text: str
+    tokens: list[str]
+    paths: list[tuple[str, float]]
+    node_probs: np.ndarray
+    unknown_tokens: list[str]
+
+    @property
+    def top_path(self) -> str:
+        return self.paths[0][0] if self.paths else ""
+
+
+# ---------------------------------------------------------------------- manifest
+def file_entries(directory: str, names: Sequence[str]) -> dict[str, dict]:
+    return {n: {"bytes": os.path.getsize(os.path.join(directory, n)),
+                "sha256": sha256_file(os.path.join(directory, n))} for n in sorted(names)}
+
+
+def read_manifest(path: str) -> dict:
+    """The manifest of a bundle directory, checked for format; files are not hashed here."""
+    mpath = os.path.join(path, MANIFEST)
+    if not os.path.isdir(path):
+        raise BundleError(f"no bundle at {path!r}: the directory does not exist")
+    if not os.path.exists(mpath):
+        raise BundleError(f"{path!r} is not a prodemb bundle: {MANIFEST} is missing")
+    try:
+        with open(mpath, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{MANIFEST} in {path!r} is corrupt ({e}); retrain or restore the bundle") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BundleError(f"{path!r} has bundle format {found!r}; this prodemb reads {FORMAT!r}")
+    if not isinstance(manifest.get("files"), dict):
+        raise BundleError(f"{MANIFEST} in {path!r} lists no files")
+    return manifest
+
+
+def verify_files(path: str, manifest: dict) -> None:
+    """Raise :class:`BundleError` naming the first file that is missing, truncated or altered."""
+    for name, entry in manifest["files"].items():
+        fpath = os.path.join(path, name)
+        if os.path.basename(name) != name:
+            raise BundleError(f"manifest of {path!r} names a file outside the bundle: {name!r}")
+        if not os.path.exists(fpath):
+            raise BundleError(f"bundle {path!r} is incomplete: {name} is missing")
+        size = os.path.getsize(fpath)
+        if size != entry.get("bytes"):
+            raise BundleError(f"bundle {path!r}: {name} has {size} bytes, the manifest says "
+                              f"{entry.get('bytes')} (truncated or replaced)")
+        if sha256_file(fpath) != entry.get("sha256"):
+            raise BundleError(f"bundle {path!r}: {name} was altered (sha256 differs from the manifest)")
+
+
+def find_bundles(root: str = "artifacts") -> list[str]:
+    """Bundle directories directly under ``root`` that have a manifest (hidden ones skipped)."""
+    if not os.path.isdir(root):
+        return []
+    return sorted(os.path.join(root, d) for d in os.listdir(root)
+                  if not d.startswith(".") and os.path.isfile(os.path.join(root, d, MANIFEST)))
+
+
+def write_atomically(final_dir: str, write) -> None:
+    """Create a bundle directory atomically.
+
+    ``write(tmp_dir)`` fills a hidden temporary directory beside ``final_dir``; only
+    then is it renamed into place, replacing any previous bundle. A run killed
+    part-way leaves the previous bundle untouched and only a hidden ``.NAME.tmp-*``
+    directory, which :func:`find_bundles` ignores and the next run removes.
+    """
+    final_dir = os.path.abspath(final_dir)
+    parent, name = os.path.split(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    for stale in os.listdir(parent):
+        if stale.startswith(f".{name}.tmp-") or stale.startswith(f".{name}.old-"):
+            pid = stale.rsplit("-", 1)[-1]
+            if not (pid.isdigit() and _pid_alive(int(pid))):
+                shutil.rmtree(os.path.join(parent, stale), ignore_errors=True)
+    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        write(tmp)
+        _fsync_dir(tmp)
+        if os.path.exists(final_dir):
+            old = os.path.join(parent, f".{name}.old-{os.getpid()}")
+            os.rename(final_dir, old)
+            os.rename(tmp, final_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final_dir)
+        _fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: str) -> None:
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------- the bundle
+class Bundle:
+    """A trained model bundle. Load with :meth:`Bundle.load`."""
+
+    def __init__(self, path: str, manifest: dict, taxonomy: Taxonomy, classifier: Classifier,
+                 word_vectors: WordVectors, thresholds: np.ndarray, metrics: dict,
+                 products: pd.DataFrame, product_embeddings: np.ndarray, config: dict):
+        self.path = path
+        self.manifest = manifest
+        self.taxonomy = taxonomy
+        self.classifier = classifier
+        self.word_vectors = word_vectors
+        self.thresholds = thresholds
+        self.metrics = metrics
+        self.products = products
+        self.config = config
+        self.product_index = CosineIndex(product_embeddings.astype(np.float32), normalized=False)
+        self.complete_paths = bool(manifest.get("complete_paths", True))
+        self.max_tokens = int(config.get("train", {}).get("text", {}).get("max_tokens", MAX_TOKENS))
+        self._id_to_row = {pid: i for i, pid in enumerate(products["id"].astype(str))}
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(os.path.normpath(self.path))
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str, verify: bool = True) -> Bundle:
+        """Load a bundle directory; ``BundleError`` naming the file if anything is wrong."""
+        path = os.path.abspath(path)
+        manifest = read_manifest(path)
+        if verify:
+            verify_files(path, manifest)
+        try:
+            with open(os.path.join(path, "taxonomy.json"), encoding="utf-8") as f:
+                taxonomy = Taxonomy.from_json(f.read())
+            with open(os.path.join(path, "metrics.json"), encoding="utf-8") as f:
+                metrics = json.load(f)
+            with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
+                config = json.load(f)
+            classifier = Classifier.load(path)
+            word_vectors = WordVectors.load(path)
+            thresholds = np.load(os.path.join(path, "thresholds.npy"), allow_pickle=False)
+            products = pd.read_parquet(os.path.join(path, "products.parquet"))
+            embeddings = np.load(os.path.join(path, "product_embeddings.npy"), allow_pickle=False)
+        except BundleError:
+            raise
+        except Exception as e:  # any unreadable file: say which bundle and why
+            raise BundleError(f"bundle {path!r} could not be read: {type(e).__name__}: {e}") from e
+        if len(products) != len(embeddings):
+            raise BundleError(f"bundle {path!r}: products.parquet and product_embeddings.npy differ in length")
+        if len(thresholds) != taxonomy.n_nodes:
+            raise BundleError(f"bundle {path!r}: thresholds.npy does not match the taxonomy")
+        return cls(path, manifest, taxonomy, classifier, word_vectors, thresholds, metrics,
+                   products, embeddings, config)
+
+    # ------------------------------------------------------------------ classification
+    def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
+        return [tokenize(t, self.max_tokens) for t in texts]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Node probabilities, float32 ``(n_texts, n_nodes)``."""
+        return self.classifier.predict_proba(self.tokenize(texts))
+
+    def classify(self, texts: Sequence[str] | str, max_paths: int = 3) -> list[Classification]:
+        """Predicted paths (hierarchy-consistent, tuned thresholds) for each text."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = ["" if t is None else str(t) for t in texts]
+        tokens = self.tokenize(texts)
+        probs = self.classifier.predict_proba(tokens)
+        decoded = self.taxonomy.decode(probs, self.thresholds, complete=self.complete_paths,
+                                       max_paths=max_paths)
+        index = self.classifier.encoder.index
+        return [Classification(text, toks, [(format_path(p), s) for p, s in paths], pr,
+                               [t for t in toks if t not in index])
+                for text, toks, paths, pr in zip(texts, tokens, decoded, probs)]
+
+    def classify_frame(self, texts: Sequence[str], batch_size: int = 2048, progress=None) -> pd.DataFrame:
+        """Batch classification as a table: ``text, category, score, all_paths``.
+
+        ``progress(done, total)`` is called after each batch if given.
+        """
+        rows = []
+        texts = list(texts)
+        for start in range(0, len(texts), batch_size):
+            for c in self.classify(texts[start: start + batch_size]):
+                rows.append({"text": c.text, "category": c.top_path,
+                             "score": round(c.paths[0][1], 4) if c.paths else 0.0,
+                             "all_paths": " | ".join(f"{p} ({s:.2f})" for p, s in c.paths)})
+            if progress is not None:
+                progress(min(start + batch_size, len(texts)), len(texts))
+        return pd.DataFrame(rows, columns=["text", "category", "score", "all_paths"])
+
+    def top_nodes(self, node_probs: np.ndarray, k: int = 10) -> pd.DataFrame:
+        """The ``k`` most probable nodes: ``node, level, probability, threshold``."""
+        order = np.argsort(-node_probs)[:k]
+        return pd.DataFrame({"node": [self.taxonomy.name(i) for i in order],
+                             "level": self.taxonomy.levels[order],
+                             "probability": node_probs[order].astype(float),
+                             "threshold": self.thresholds[order].astype(float)})
+
+    def explain(self, text: str, max_words: int = 30) -> pd.DataFrame:
+        """Which words pushed the decision: the drop in the top path's score when each
+        word is removed (positive: the word supports the prediction).
+
+        Returns ``position, word, delta`` for the first ``max_words`` tokens.
+        """
+        tokens = self.tokenize([text])[0][:max_words]
+        if not tokens:
+            return pd.DataFrame(columns=["position", "word", "delta"])
+        base = self.classify([text])[0]
+        nodes = self._path_nodes(base.top_path)
+        variants = [tokens[:i] + tokens[i + 1:] for i in range(len(tokens))]
+        probs = self.classifier.predict_proba([tokens] + variants)
+        score = probs[:, nodes].min(axis=1)
+        return pd.DataFrame({"position": np.arange(len(tokens)), "word": tokens,
+                             "delta": (score[0] - score[1:]).astype(float)})
+
+    def _path_nodes(self, display_path: str) -> list[int]:
+        node = self.taxonomy.index(tuple(display_path.split(" > ")))
+        return self.taxonomy.ancestors(node)
+
+    # ------------------------------------------------------------------ embeddings
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised product embeddings, float32 ``(n_texts, E)``."""
+        return l2_normalize(self.classifier.transform(self.tokenize(texts)))
+
+    def similar_words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
+        """Nearest words by Word2Vec cosine. The word is cleaned first (``Šál`` -> ``sal``).
+
+        Raises :class:`UnknownWordError` (with suggestions) for words not in the vocabulary.
+        """
+        toks = tokenize(word)
+        w = toks[0] if len(toks) == 1 else " ".join(toks)
+        if w not in self.word_vectors:
+            raise UnknownWordError(w or word, self.word_vectors.suggest(w) if w else [])
+        return self.word_vectors.similar(w, k)
+
+    def product_row(self, product_id: str) -> int | None:
+        return self._id_to_row.get(str(product_id))
+
+    def similar_products(self, text_or_id: str, k: int = 10, by: str = "auto") -> pd.DataFrame:
+        """Nearest catalogue products by embedding cosine.
+
+        ``by``: ``"id"`` (a product id of the bundle), ``"text"``, or ``"auto"`` (an id if
+        one matches exactly, else text). Returns the product rows with ``similarity``.
+        """
+        row = self.product_row(text_or_id) if by in ("auto", "id") else None
+        if by == "id" and row is None:
+            raise KeyError(f"no product with id {text_or_id!r} in this bundle")
+        if row is not None:
+            query = self.product_index.vectors[row: row + 1]
+            idx, sims = self.product_index.search(query, k, exclude=np.array([row]))
+        else:
+            idx, sims = self.product_index.search(self.embed([text_or_id]), k)
+        out = self.products.iloc[idx[0]].copy()
+        out.insert(0, "similarity", sims[0].astype(float))
+        return out.reset_index(drop=True)
+
+    def map_columns(self, method: str) -> tuple[str, str]:
+        cols = (f"{method}_x", f"{method}_y")
+        if cols[0] not in self.products.columns:
+            raise KeyError(f"this bundle has no {method} map; it has {self.map_methods}")
+        return cols
+
+    @cached_property
+    def map_methods(self) -> list[str]:
+        return [m for m in ("tsne", "umap") if f"{m}_x" in self.products.columns]
+
+    def place_on_map(self, texts: Sequence[str], method: str = "umap", k: int | None = None) -> np.ndarray:
+        """Map coordinates for new texts by kNN interpolation, float32 ``(n_texts, 2)``."""
+        xcol, ycol = self.map_columns(method)
+        coords = self.products[[xcol, ycol]].to_numpy(np.float32)
+        mapped = ~np.isnan(coords).any(axis=1)
+        k = k or int(self.config.get("train", {}).get("maps", {}).get("n_neighbors_place", 10))
+        if mapped.all():
+            return place(self.embed(texts), self.product_index, coords, k)
+        index = CosineIndex(self.product_index.vectors[mapped], normalized=True)
+        return place(self.embed(texts), index, coords[mapped], k)
+
+    # ------------------------------------------------------------------ card
+    def card(self) -> dict:
+        """Facts for a model card: sizes, classes, levels, test macro-F1, date."""
+        m = self.manifest
+        data = m.get("data", {})
+        test = m.get("metrics", {}).get("test", {})
+        return {
+            "name": self.name,
+            "catalogue": data.get("file"),
+            "products": data.get("n_products"),
+            "labelled": data.get("n_labelled"),
+            "unlabelled": data.get("n_unlabelled"),
+            "classes": self.taxonomy.n_nodes,
+            "leaves": len(self.taxonomy.leaves),
+            "levels": self.taxonomy.depth,
+            "test_macro_f1": test.get("macro_f1"),
+            "test_leaf_macro_f1": test.get("leaf_macro_f1"),
+            "trained_at": m.get("created"),
+            "vocabulary": len(self.word_vectors),
+        }

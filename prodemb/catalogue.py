@@ -1,0 +1,538 @@
+"""Catalogue readers: CSV, TSV, JSONL and Parquet files of products.
+
+A product has an id, one or more text fields (joined in order, separated by
+" . ") and zero or more category paths; unlabelled products have none.
+Files are read in chunks, so a catalogue of millions of rows never needs all of its
+rows as Python objects at once: :func:`iter_catalogue` yields one
+:class:`pandas.DataFrame` per chunk with the columns
+
+- ``id`` (str),
+- ``text`` (str, the raw joined text fields),
+- ``paths`` (list of ``tuple[str, ...]``; empty for unlabelled products).
+
+:func:`read_catalogue` concatenates the chunks. Every problem with the input is a
+:class:`CatalogueError` naming the file, the row (1-based, header not counted) and
+the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+
+import pandas as pd
+
+from .taxonomy import Path
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+
+class CatalogueError(ValueError):
+    """Bad catalogue input. The message names the file and, where known, row and column."""
+
+    def __init__(self, message: str, file: str | os.PathLike | None = None,
+                 row: int | None = None, column: str | None = None):
+        self.file, self.row, self.column = (str(file) if file else None), row, column
+        where = []
+        if file:
+            where.append(f"{FilePath(file).name}")
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column {column!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+@dataclass
+class ReaderOptions:
+    """How to read a catalogue file. Every field has a CLI flag of the same name.
+
+    Attributes:
+        text_columns: columns whose values form the product text, joined in order.
+        id_column: column with a unique product id; ``None`` numbers rows from 1.
+        label_column: column holding category path(s) as text, e.g.
+            ``"Accessories > Scarves > Knit scarf"``; ``None`` if unlabelled or if
+            ``level_columns`` is used.
+        level_columns: alternatively, one column per tree level (top first); empty
+            cells end the path.
+        level_separator: separator between levels inside a path (``" > "``, ``">>"``, ``"/"``).
+            Whitespace around levels is stripped.
+        path_separator: separator between several paths in one cell (``"|"``), or
+            ``"json"`` for a JSON list of path strings, or ``None`` for one path per cell.
+        max_depth: cut paths longer than this.
+        min_depth: paths shorter than this are not categories and are dropped
+            (e.g. a bare "Sale" in a shop's category column).
+        ignore_labels: cell values meaning "no label" (compared after stripping).
+        ignore_paths: paths (in display form ``"A > B"``) to drop, e.g. ``"Sale"``.
+        duplicate_ids: ``"error"``, ``"warn"`` (keep the first) or ``"keep"`` (keep all).
+        bad_paths: what to do with a malformed path cell: ``"error"`` or ``"skip"``
+            (the product becomes unlabelled, with a warning).
+        format: ``"csv"``, ``"tsv"``, ``"jsonl"``, ``"parquet"``; ``None`` guesses from
+            the file name.
+        encoding: text encoding of CSV/TSV/JSONL files.
+        delimiter: CSV field delimiter (TSV uses a tab).
+        chunk_size: rows per chunk.
+    """
+
+    text_columns: list[str] = field(default_factory=lambda: ["title", "description"])
+    id_column: str | None = "id"
+    label_column: str | None = "category"
+    level_columns: list[str] = field(default_factory=list)
+    level_separator: str = ">"
+    path_separator: str | None = "|"
+    max_depth: int | None = None
+    min_depth: int = 1
+    ignore_labels: list[str] = field(default_factory=lambda: ["", "NA", "N/A", "null", "None"])
+    ignore_paths: list[str] = field(default_factory=list)
+    duplicate_ids: str = "warn"
+    bad_paths: str = "error"
+    format: str | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    chunk_size: int = 100_000
+
+    def replace(self, **changes) -> ReaderOptions:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ReaderOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown reader options: {sorted(unknown)}")
+        return cls(**data)
+
+
+#: Named reader settings for known catalogues.
+PRESETS: dict[str, ReaderOptions] = {
+    # The generated demo catalogue (`prodemb demo-data`).
+    "demo": ReaderOptions(),
+    # Fashion Product Images (Small) metadata, e.g. ../shared/data/fashion-product-images-styles.csv
+    "fashion": ReaderOptions(
+        text_columns=["productDisplayName"],
+        id_column="id",
+        label_column=None,
+        level_columns=["masterCategory", "subCategory", "articleType"],
+        # "NA" is a literal value in some of this file's columns, never a category.
+        ignore_labels=[""],
+    ),
+}
+
+
+def detect_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise CatalogueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}", path)
+        return fmt
+    name = str(path).lower()
+    for suffix, f in ((".csv", "csv"), (".tsv", "tsv"), (".tab", "tsv"), (".jsonl", "jsonl"),
+                      (".ndjson", "jsonl"), (".parquet", "parquet"), (".pq", "parquet"),
+                      (".csv.gz", "csv"), (".tsv.gz", "tsv"), (".jsonl.gz", "jsonl")):
+        if name.endswith(suffix):
+            return f
+    raise CatalogueError("cannot tell the format from the file name; pass format= "
+                         f"({', '.join(FORMATS)})", path)
+
+
+# ---------------------------------------------------------------------- raw chunks
+def _raw_chunks(path: str, opts: ReaderOptions, fmt: str) -> Iterator[pd.DataFrame]:
+    """Chunks of the file as DataFrames of strings (all columns, '' for missing)."""
+    if fmt == "parquet":
+        yield from _parquet_chunks(path, opts)
+    elif fmt == "jsonl":
+        yield from _jsonl_chunks(path, opts)
+    else:
+        yield from _csv_chunks(path, opts, "\t" if fmt == "tsv" else opts.delimiter)
+
+
+def _parquet_chunks(path: str, opts: ReaderOptions) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise CatalogueError(f"not a readable Parquet file ({e})", path) from None
+    for batch in pf.iter_batches(batch_size=opts.chunk_size):
+        df = batch.to_pandas()
+        yield df.astype(object).where(df.notna(), "").astype(str)
+
+
+def _jsonl_chunks(path: str, opts: ReaderOptions) -> Iterator[pd.DataFrame]:
+    rows: list[dict] = []
+    with open(path, encoding=opts.encoding, errors="strict", newline="") as f:
+        line_no = 0
+        while True:
+            try:
+                line = f.readline()
+            except UnicodeDecodeError as e:
+                raise CatalogueError(f"bytes that are not valid {opts.encoding} ({e.reason})",
+                                     path, line_no + 1) from None
+            if not line:
+                break
+            line_no += 1
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CatalogueError(f"invalid JSON ({e.msg} at character {e.pos})", path, line_no) from None
+            if not isinstance(obj, dict):
+                raise CatalogueError("each line must be a JSON object", path, line_no)
+            obj["__row__"] = line_no
+            rows.append(obj)
+            if len(rows) >= opts.chunk_size:
+                yield _json_rows_to_frame(rows)
+                rows = []
+    if rows:
+        yield _json_rows_to_frame(rows)
+
+
+def _json_rows_to_frame(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for col in df.columns:
+        if col == "__row__":
+            continue
+        # Lists (several paths) are kept as JSON text so that one code path parses them.
+        df[col] = [json.dumps(v, ensure_ascii=False) if isinstance(v, list)
+                   else "" if v is None or (isinstance(v, float) and v != v) else str(v)
+                   for v in df[col]]
+    return df
+
+
+def _csv_chunks(path: str, opts: ReaderOptions, sep: str) -> Iterator[pd.DataFrame]:
+    try:
+        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                             chunksize=opts.chunk_size, encoding=opts.encoding,
+                             encoding_errors="strict", engine="c")
+        for chunk in reader:
+            yield chunk
+    except UnicodeDecodeError as e:
+        row = _first_undecodable_row(path, opts.encoding)
+        raise CatalogueError(f"bytes that are not valid {opts.encoding} ({e.reason}); "
+                             "re-save the file as UTF-8 or pass encoding=", path, row) from None
+    except pd.errors.EmptyDataError:
+        raise CatalogueError("the file is empty (no header row)", path) from None
+    except pd.errors.ParserError as e:
+        raise CatalogueError(f"not a well-formed {'TSV' if sep == chr(9) else 'CSV'} file: {e}. "
+                             "Check the delimiter and the quoting", path) from None
+    except csv.Error as e:
+        raise CatalogueError(f"not a well-formed CSV file: {e}", path) from None
+
+
+def _first_undecodable_row(path: str, encoding: str) -> int | None:
+    """Data row (1-based, header not counted) of the first line that does not decode."""
+    with open(path, "rb") as f:
+        for line_no, line in enumerate(f):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return line_no if line_no > 0 else None
+    return None
+
+
+# ---------------------------------------------------------------------- paths
+def parse_path_cell(cell: str, opts: ReaderOptions) -> list[Path]:
+    """Parse one label cell into paths; ``ValueError`` (with a reason) if malformed."""
+    cell = cell.strip()
+    if cell in opts.ignore_labels:
+        return []
+    if opts.path_separator == "json":
+        try:
+            items = json.loads(cell)
+        except json.JSONDecodeError:
+            raise ValueError("expected a JSON list of path strings") from None
+        if isinstance(items, str):
+            items = [items]
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError("expected a JSON list of path strings")
+        raw = items
+    elif opts.path_separator and opts.path_separator in cell:
+        raw = cell.split(opts.path_separator)
+    elif cell.startswith("[") and cell.endswith("]"):
+        # A JSON-style list in a column configured for plain paths: accept it.
+        return parse_path_cell(cell, opts.replace(path_separator="json"))
+    else:
+        raw = [cell]
+    paths: list[Path] = []
+    for text in raw:
+        if not text.strip():
+            continue
+        parts = tuple(p.strip() for p in text.split(opts.level_separator))
+        if any(not p for p in parts):
+            raise ValueError(f"empty level in path {text.strip()!r} "
+                             f"(level separator {opts.level_separator!r})")
+        paths.extend(_finish_path(parts, opts))
+    return sorted(set(paths))
+
+
+def _finish_path(parts: tuple[str, ...], opts: ReaderOptions) -> list[Path]:
+    if opts.max_depth:
+        parts = parts[: opts.max_depth]
+    if len(parts) < opts.min_depth:
+        return []
+    if " > ".join(parts) in opts.ignore_paths:
+        return []
+    return [parts]
+
+
+# ---------------------------------------------------------------------- public API
+def iter_catalogue(path: str | os.PathLike, options: ReaderOptions | str | None = None,
+                   **overrides) -> Iterator[pd.DataFrame]:
+    """Read a catalogue file chunk by chunk.
+
+    Args:
+        path: the file.
+        options: a :class:`ReaderOptions`, the name of a preset (``"demo"``,
+            ``"fashion"``) or ``None`` for the defaults.
+        **overrides: fields of :class:`ReaderOptions` to change.
+
+    Yields:
+        DataFrames with columns ``id``, ``text``, ``paths`` (see module docstring).
+
+    Raises:
+        CatalogueError: for any problem with the file, naming file, row and column.
+    """
+    opts = _resolve_options(options, overrides)
+    path = str(path)
+    if not os.path.exists(path):
+        raise CatalogueError("file not found", path)
+    if os.path.isdir(path):
+        raise CatalogueError("is a directory, not a catalogue file", path)
+    if os.path.getsize(path) == 0:
+        raise CatalogueError("the file is empty", path)
+    fmt = detect_format(path, opts.format)
+    if fmt != "parquet":
+        _reject_binary(path)
+    seen_ids: set[str] = set()
+    row_offset = 0
+    n_rows = 0
+    for raw in _raw_chunks(path, opts, fmt):
+        rows = raw.pop("__row__").to_numpy() if "__row__" in raw else None
+        chunk = _convert_chunk(raw, opts, path, row_offset, rows)
+        row_offset += len(raw)
+        chunk = _check_ids(chunk, opts, path, seen_ids)
+        n_rows += len(chunk)
+        if len(chunk):
+            yield chunk
+    if n_rows == 0:
+        raise CatalogueError("the catalogue has no products (only a header?)", path)
+
+
+def read_catalogue(path: str | os.PathLike, options: ReaderOptions | str | None = None,
+                   **overrides) -> pd.DataFrame:
+    """Read a whole catalogue into one DataFrame (``id``, ``text``, ``paths``)."""
+    return pd.concat(list(iter_catalogue(path, options, **overrides)), ignore_index=True)
+
+
+def _resolve_options(options: ReaderOptions | str | None, overrides: dict) -> ReaderOptions:
+    if options is None:
+        opts = ReaderOptions()
+    elif isinstance(options, str):
+        if options not in PRESETS:
+            raise ValueError(f"unknown preset {options!r}; known: {', '.join(PRESETS)}")
+        opts = PRESETS[options]
+    else:
+        opts = options
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        opts = opts.replace(**overrides)
+    if opts.duplicate_ids not in ("error", "warn", "keep"):
+        raise ValueError("duplicate_ids must be 'error', 'warn' or 'keep'")
+    if opts.bad_paths not in ("error", "skip"):
+        raise ValueError("bad_paths must be 'error' or 'skip'")
+    if not opts.text_columns:
+        raise ValueError("text_columns must name at least one column")
+    if opts.label_column and opts.level_columns:
+        raise ValueError("give either label_column or level_columns, not both")
+    return opts
+
+
+def _reject_binary(path: str) -> None:
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    if head.startswith(b"PK\x03\x04"):
+        raise CatalogueError("this looks like a ZIP or Excel (.xlsx) file, not text; "
+                             "export it as CSV (UTF-8) first", path)
+    if b"\x00" in head:
+        raise CatalogueError("this looks like a binary file (it contains NUL bytes), "
+                             "not a text catalogue", path)
+
+
+def _convert_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str, row_offset: int,
+                   rows: Sequence[int] | None) -> pd.DataFrame:
+    raw.columns = [str(c).strip() for c in raw.columns]
+    needed = list(opts.text_columns)
+    if opts.id_column:
+        needed.append(opts.id_column)
+    if opts.label_column:
+        needed.append(opts.label_column)
+    needed += opts.level_columns
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        shown = ", ".join(repr(c) for c in list(raw.columns)[:12])
+        hint = ""
+        if len(raw.columns) == 1 and any(d in str(raw.columns[0]) for d in ";\t|,"):
+            hint = " (only one column was found: is the delimiter right?)"
+        raise CatalogueError(f"missing column(s) {', '.join(repr(c) for c in missing)}; "
+                             f"the file has {shown}{hint}", path)
+    row_numbers = (list(rows) if rows is not None
+                   else list(range(row_offset + 1, row_offset + len(raw) + 1)))
+    text = raw[opts.text_columns[0]].astype(str).str.strip()
+    for col in opts.text_columns[1:]:
+        extra = raw[col].astype(str).str.strip()
+        text = text.where(extra == "", text.where(text == "", text + " . ") + extra)
+    ids = (raw[opts.id_column].astype(str).str.strip() if opts.id_column
+           else pd.Series([str(r) for r in row_numbers], index=raw.index))
+    if opts.id_column:
+        empty = (ids == "").to_numpy()
+        if empty.any():
+            row = row_numbers[int(empty.argmax())]
+            raise CatalogueError("empty product id", path, row, opts.id_column)
+    paths = _paths_for_chunk(raw, opts, path, row_numbers)
+    return pd.DataFrame({"id": ids.to_numpy(), "text": text.to_numpy(), "paths": paths})
+
+
+def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
+                     row_numbers: Sequence[int]) -> list[list[Path]]:
+    n = len(raw)
+    if opts.level_columns:
+        levels = [raw[c].astype(str).str.strip().to_numpy() for c in opts.level_columns]
+        out: list[list[Path]] = []
+        for i in range(n):
+            parts = []
+            for col, values in zip(opts.level_columns, levels):
+                v = values[i]
+                if v in opts.ignore_labels:
+                    break
+                parts.append(v)
+            else:
+                col = None
+            # A gap followed by a value (A, '', C) is malformed.
+            if col is not None:
+                after = [levels[j][i] for j in range(len(parts) + 1, len(levels))]
+                if any(a not in opts.ignore_labels for a in after):
+                    err = f"level column {col!r} is empty but a deeper level is not"
+                    out.append(_bad_path(err, opts, path, row_numbers[i], col))
+                    continue
+            out.append(_finish_path(tuple(parts), opts) if parts else [])
+        return out
+    if not opts.label_column:
+        return [[] for _ in range(n)]
+    cells = raw[opts.label_column].astype(str).to_numpy()
+    cache: dict[str, list[Path]] = {}
+    out = []
+    for i, cell in enumerate(cells):
+        parsed = cache.get(cell)
+        if parsed is None:
+            try:
+                parsed = parse_path_cell(cell, opts)
+            except ValueError as e:
+                out.append(_bad_path(str(e), opts, path, row_numbers[i], opts.label_column))
+                continue
+            cache[cell] = parsed
+        out.append(list(parsed))
+    return out
+
+
+def _bad_path(reason: str, opts: ReaderOptions, path: str, row: int, column: str) -> list[Path]:
+    if opts.bad_paths == "error":
+        raise CatalogueError(f"malformed category path: {reason}. Fix the cell, or pass "
+                             "bad_paths='skip' to treat such products as unlabelled",
+                             path, row, column)
+    warnings.warn(str(CatalogueError(f"malformed category path skipped: {reason}", path, row, column)),
+                  stacklevel=3)
+    return []
+
+
+def _check_ids(chunk: pd.DataFrame, opts: ReaderOptions, path: str, seen: set[str]) -> pd.DataFrame:
+    if opts.duplicate_ids == "keep" or not opts.id_column:
+        return chunk
+    ids = chunk["id"].to_numpy()
+    dup_mask = pd.Series(ids).duplicated().to_numpy()
+    if seen:
+        dup_mask |= pd.Series(ids).isin(seen).to_numpy()
+    if dup_mask.any():
+        first = int(dup_mask.argmax())
+        n_dup = int(dup_mask.sum())
+        msg = f"duplicate product id {ids[first]!r} ({n_dup} duplicate(s) in this chunk)"
+        if opts.duplicate_ids == "error":
+            raise CatalogueError(msg + "; pass duplicate_ids='warn' to keep the first of each",
+                                 path, None, opts.id_column)
+        warnings.warn(str(CatalogueError(msg + "; keeping the first of each", path, None,
+                                         opts.id_column)), stacklevel=3)
+        chunk = chunk[~dup_mask].reset_index(drop=True)
+    seen.update(chunk["id"].tolist())
+    return chunk
+
+
+def write_catalogue(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame with ``id``, ``text``, ``paths`` in the default reader's format."""
+    out = pd.DataFrame({
+        "id": df["id"].astype(str),
+        "title": df["text"].astype(str),
+        "description": "",
+        "category": [" | ".join(" > ".join(p) for p in paths) for paths in df["paths"]],
+    })
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        out.to_parquet(path, index=False)
+    elif fmt == "jsonl":
+        out.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        out.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+
+
+def read_texts(buffer: bytes | str, text_columns: Sequence[str] | None = None,
+               name: str = "upload.csv", max_rows: int | None = None) -> pd.DataFrame:
+    """Read an uploaded CSV (bytes) into a DataFrame of strings, with clear errors.
+
+    Used by the app's batch upload; ``text_columns`` are checked if given.
+    """
+    if isinstance(buffer, bytes):
+        if buffer.startswith(b"PK\x03\x04"):
+            raise CatalogueError("this looks like an Excel (.xlsx) or ZIP file; "
+                                 "save it as CSV (UTF-8) and upload again", name)
+        if b"\x00" in buffer[:8192]:
+            raise CatalogueError("this is a binary file, not a CSV", name)
+        try:
+            buffer = buffer.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = buffer[: e.start].count(b"\n")
+            raise CatalogueError("the file is not UTF-8 text; save it as CSV (UTF-8)",
+                                 name, line if line > 0 else None) from None
+    if not buffer.strip():
+        raise CatalogueError("the file is empty", name)
+    try:
+        sniff_sep = csv.Sniffer().sniff(buffer[:20000], delimiters=",;\t|").delimiter
+    except csv.Error:
+        sniff_sep = ","
+    try:
+        df = pd.read_csv(io.StringIO(buffer), sep=sniff_sep, dtype=str, keep_default_na=False,
+                         na_filter=False, nrows=max_rows, engine="python", on_bad_lines="error")
+    except pd.errors.EmptyDataError:
+        raise CatalogueError("the file has no header row", name) from None
+    except (pd.errors.ParserError, csv.Error) as e:
+        raise CatalogueError(f"not a well-formed CSV file ({e}); check quotes and delimiter",
+                             name) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    if df.empty:
+        raise CatalogueError("the file has a header but no rows", name)
+    if text_columns:
+        missing = [c for c in text_columns if c not in df.columns]
+        if missing:
+            raise CatalogueError(f"missing column(s) {missing}; the file has {list(df.columns)}", name)
+    return df

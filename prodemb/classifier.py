@@ -1,0 +1,246 @@
+"""Fitting and using the BiLSTM classifier: an estimator-like API.
+
+``Classifier(config).fit(train_tokens, y_train, val_tokens, y_val, word_vectors)``,
+then ``predict_proba(tokens)`` -> node probabilities and ``transform(tokens)`` ->
+product embeddings. Weights are stored as safetensors, the rest as JSON.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from .config import ClassifierConfig
+from .encoding import TokenEncoder, length_buckets
+from .metrics import macro_f1
+from .model import ModelConfig, ProductClassifier
+from .utils import available_cores, progress
+from .word2vec import WordVectors
+
+log = logging.getLogger(__name__)
+
+Tokens = Sequence[Sequence[str]]
+
+
+def label_pos_weights(y: np.ndarray, scheme: str = "sqrt_inverse",
+                      max_weight: float = 100.0) -> np.ndarray:
+    """Positive-class weight per label from its frequency in ``y`` ``(n, L)``; shape ``(L,)``.
+
+    ``inverse``: n_neg / n_pos; ``sqrt_inverse``: its square root; ``none``: 1.
+    Labels without positives get weight 1. Weights are clipped to ``max_weight``.
+    """
+    y = np.asarray(y)
+    pos = y.sum(axis=0).astype(np.float64)
+    neg = y.shape[0] - pos
+    ratio = np.where(pos > 0, neg / np.maximum(pos, 1), 1.0)
+    if scheme == "inverse":
+        w = ratio
+    elif scheme == "sqrt_inverse":
+        w = np.sqrt(ratio)
+    elif scheme == "none":
+        w = np.ones_like(ratio)
+    else:
+        raise ValueError(f"unknown pos_weight scheme {scheme!r} (inverse, sqrt_inverse, none)")
+    return np.clip(w, 1.0 if scheme != "none" else 1.0, max_weight).astype(np.float32)
+
+
+def weighted_bce(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
+    """Mean over items and labels of ``-(w·y·log σ(z) + (1-y)·log(1-σ(z)))``."""
+    return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+
+
+def bce_of_probs(probs: np.ndarray, y: np.ndarray, pos_weight: np.ndarray) -> float:
+    """:func:`weighted_bce` computed from probabilities instead of logits (for reporting)."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-7, 1 - 1e-7)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.mean(-(pos_weight * y * np.log(p) + (1 - y) * np.log1p(-p))))
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray,
+                    grid: np.ndarray | None = None, default: float = 0.5) -> np.ndarray:
+    """Per-label threshold maximising that label's F1 on ``(probs, y)``, shape ``(L,)``.
+
+    Labels without positives in ``y`` keep ``default``. Ties go to the threshold
+    closest to ``default``.
+    """
+    if grid is None:
+        grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+    y = np.asarray(y, dtype=bool)
+    probs = np.asarray(probs)
+    pos = y.sum(axis=0)
+    best_f1 = np.full(y.shape[1], -1.0)
+    best_t = np.full(y.shape[1], default, dtype=np.float32)
+    # Visit thresholds from the default outwards so that ties keep the closer one.
+    for t in sorted(grid, key=lambda g: abs(g - default)):
+        pred = probs >= t
+        tp = (pred & y).sum(axis=0)
+        fp = (pred & ~y).sum(axis=0)
+        f1 = np.where(pos > 0, 2 * tp / np.maximum(2 * tp + fp + (pos - tp), 1), -1.0)
+        better = f1 > best_f1
+        best_f1[better] = f1[better]
+        best_t[better] = t
+    best_t[pos == 0] = default
+    return best_t
+
+
+class Classifier:
+    """Word2Vec-initialised BiLSTM over the whole category tree.
+
+    Args:
+        config: hyper-parameters (:class:`prodemb.config.ClassifierConfig`).
+        seed: seed of every random choice in fitting (init, dropout, batch order).
+    """
+
+    def __init__(self, config: ClassifierConfig | None = None, seed: int = 0):
+        self.config = config or ClassifierConfig()
+        self.seed = seed
+        self.encoder: TokenEncoder | None = None
+        self.model: ProductClassifier | None = None
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train_tokens: Tokens, y_train: np.ndarray, val_tokens: Tokens, y_val: np.ndarray,
+            word_vectors: WordVectors | None = None, show_progress: bool = True) -> Classifier:
+        """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``; early-stop on validation."""
+        c = self.config
+        torch.manual_seed(self.seed)
+        rng = np.random.default_rng(self.seed)
+        torch.set_num_threads(c.threads or available_cores())
+        base_words = word_vectors.words if word_vectors is not None else []
+        self.encoder = TokenEncoder.build(base_words, train_tokens, min_count=2,
+                                          subword_buckets=c.subword_buckets,
+                                          ngram_range=tuple(c.subword_ngrams))
+        word_dim = word_vectors.dim if word_vectors is not None else 100
+        self.model = ProductClassifier(ModelConfig(
+            vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
+            lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
+            dropout=c.dropout, subword_buckets=c.subword_buckets))
+        if word_vectors is not None:
+            rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
+            self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors), rows)
+            if c.freeze_word_vectors:
+                self.model.word_emb.weight.requires_grad_(False)
+
+        pos_weight = torch.from_numpy(label_pos_weights(y_train, c.pos_weight, c.max_pos_weight))
+        y_train_t = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
+        train_tokens = list(train_tokens)
+        lengths = np.array([max(1, len(t)) for t in train_tokens])
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=c.learning_rate, weight_decay=c.weight_decay)
+
+        best_f1, best_state, stale = -1.0, None, 0
+        deadline = time.monotonic() + c.max_train_minutes * 60
+        self.history = []
+        for epoch in range(1, c.epochs + 1):
+            self.model.train()
+            batches = length_buckets(lengths, c.batch_size, rng)
+            total, seen = 0.0, 0
+            bar = progress(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not show_progress,
+                           leave=False)
+            start = time.perf_counter()
+            for idx in bar:
+                batch = self.encoder.encode([train_tokens[i] for i in idx])
+                loss = weighted_bce(self.model(batch), y_train_t[idx], pos_weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 5.0)
+                opt.step()
+                total += float(loss) * len(idx)
+                seen += len(idx)
+                bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+            bar.close()
+            val_probs = self.predict_proba(val_tokens)
+            val_loss = bce_of_probs(val_probs, y_val, pos_weight.numpy())
+            val_f1 = macro_f1(y_val, val_probs >= 0.5)
+            record = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 5),
+                      "val_loss": round(val_loss, 5), "val_macro_f1": round(val_f1, 5),
+                      "seconds": round(time.perf_counter() - start, 1)}
+            self.history.append(record)
+            log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f (%.0f s)", epoch,
+                     record["train_loss"], val_loss, val_f1, record["seconds"])
+            if show_progress:
+                print(f"epoch {epoch}: train loss {record['train_loss']:.4f}  val loss {val_loss:.4f}"
+                      f"  val macro-F1 {val_f1:.4f}  ({record['seconds']:.0f} s)", flush=True)
+            if val_f1 > best_f1:
+                best_f1, best_state, stale = val_f1, copy.deepcopy(self.model.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= c.patience:
+                    log.info("early stop after epoch %d (best val macro-F1 %.4f)", epoch, best_f1)
+                    break
+            if time.monotonic() > deadline:
+                log.warning("stopping: training time budget of %.1f min used", c.max_train_minutes)
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        # The bundle stores weights as float16: evaluate the weights it will really hold.
+        self.model.load_state_dict({k: v.half().float() for k, v in self.model.state_dict().items()})
+        self.model.eval()
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _check(self) -> None:
+        if self.model is None or self.encoder is None:
+            raise RuntimeError("the classifier is not fitted")
+
+    @torch.inference_mode()
+    def _run(self, tokens: Tokens, what: str, batch_size: int) -> np.ndarray:
+        self._check()
+        was_training = self.model.training
+        self.model.eval()
+        tokens = list(tokens)
+        out_dim = self.model.config.n_labels if what == "proba" else self.model.config.embedding_dim
+        out = np.zeros((len(tokens), out_dim), dtype=np.float32)
+        if tokens:
+            # Sorting by length keeps padding small; results do not depend on the batch
+            # because sequences are packed.
+            order = np.argsort([len(t) for t in tokens], kind="stable")
+            for start in range(0, len(order), batch_size):
+                idx = order[start: start + batch_size]
+                batch = self.encoder.encode([tokens[i] for i in idx])
+                if what == "proba":
+                    out[idx] = torch.sigmoid(self.model(batch)).numpy()
+                else:
+                    out[idx] = self.model.embed(batch).numpy()
+        self.model.train(was_training)
+        return out
+
+    def predict_proba(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
+        """Node probabilities, float32 ``(n_items, n_labels)``."""
+        return self._run(tokens, "proba", batch_size)
+
+    def transform(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
+        """Product embeddings (last hidden layer, not normalised), float32 ``(n_items, E)``."""
+        return self._run(tokens, "embed", batch_size)
+
+    # ------------------------------------------------------------------ storage
+    def save(self, directory: str) -> list[str]:
+        """Write ``classifier.safetensors`` (float16) and ``classifier.json``."""
+        self._check()
+        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, os.path.join(directory, "classifier.safetensors"))
+        with open(os.path.join(directory, "classifier.json"), "w", encoding="utf-8") as f:
+            json.dump({"model": self.model.config.to_dict(), "encoder": self.encoder.to_dict(),
+                       "seed": self.seed}, f, ensure_ascii=False)
+        return ["classifier.safetensors", "classifier.json"]
+
+    @classmethod
+    def load(cls, directory: str, config: ClassifierConfig | None = None) -> Classifier:
+        with open(os.path.join(directory, "classifier.json"), encoding="utf-8") as f:
+            meta = json.load(f)
+        self = cls(config, seed=meta.get("seed", 0))
+        self.encoder = TokenEncoder.from_dict(meta["encoder"])
+        self.model = ProductClassifier(ModelConfig(**meta["model"]))
+        state = load_file(os.path.join(directory, "classifier.safetensors"))
+        self.model.load_state_dict({k: v.float() for k, v in state.items()})
+        self.model.eval()
+        return self

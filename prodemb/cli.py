@@ -1,0 +1,245 @@
+"""The ``prodemb`` command line: demo-data, train, predict, evaluate, neighbours, info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+from .catalogue import PRESETS, CatalogueError, ReaderOptions
+
+log = logging.getLogger("prodemb")
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_reader_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("catalogue reader options")
+    g.add_argument("--preset", choices=sorted(PRESETS), help="named reader settings (demo, fashion)")
+    g.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"], help="default: from the file name")
+    g.add_argument("--text-columns", type=_csv_list, help="comma-separated text columns, joined in order")
+    g.add_argument("--id-column", help="unique product id column ('' to number rows)")
+    g.add_argument("--label-column", help="column with category path(s)")
+    g.add_argument("--level-columns", type=_csv_list, help="one column per tree level, top first")
+    g.add_argument("--level-separator", help="separator of levels in a path (default '>')")
+    g.add_argument("--path-separator", help="separator of several paths in a cell ('|'), or 'json'")
+    g.add_argument("--max-depth", type=int, help="cut paths longer than this")
+    g.add_argument("--min-depth", type=int, help="drop paths shorter than this")
+    g.add_argument("--ignore-labels", type=_csv_list, help="cell values meaning 'no label'")
+    g.add_argument("--ignore-paths", type=_csv_list, help="paths to drop, e.g. 'Sale'")
+    g.add_argument("--duplicate-ids", choices=["error", "warn", "keep"])
+    g.add_argument("--bad-paths", choices=["error", "skip"])
+    g.add_argument("--encoding")
+    g.add_argument("--delimiter")
+    g.add_argument("--chunk-size", type=int)
+
+
+def reader_options(args: argparse.Namespace) -> ReaderOptions:
+    opts = PRESETS[args.preset] if getattr(args, "preset", None) else ReaderOptions()
+    changes = {}
+    for field in ("format", "text_columns", "id_column", "label_column", "level_columns",
+                  "level_separator", "path_separator", "max_depth", "min_depth", "ignore_labels",
+                  "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter", "chunk_size"):
+        value = getattr(args, field, None)
+        if value is not None:
+            changes[field] = value
+    if changes.get("id_column") == "":
+        changes["id_column"] = None
+    if "level_columns" in changes:
+        changes.setdefault("label_column", None)
+    return opts.replace(**changes)
+
+
+def cmd_demo_data(args) -> int:
+    from .demo import write_demo
+
+    start = time.perf_counter()
+    n = write_demo(args.out, n_labelled=args.labelled, n_unlabelled=args.unlabelled, seed=args.seed,
+                   progress=not args.quiet)
+    secs = time.perf_counter() - start
+    print(f"wrote {n:,} products to {args.out} in {secs:.1f} s ({n / max(secs, 1e-9):,.0f} products/s)")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .config import TrainConfig
+    from .pipeline import train_bundle
+
+    config = TrainConfig.from_json_file(args.config) if args.config else TrainConfig()
+    if args.seed is not None:
+        config.seed = args.seed
+    if args.epochs is not None:
+        config.classifier.epochs = args.epochs
+    manifest = train_bundle(args.data, args.out, reader_options(args), config,
+                            show_progress=not args.quiet)
+    print(f"bundle written to {args.out}")
+    print("stage seconds:", json.dumps(manifest["stage_seconds"]))
+    for split, m in manifest["metrics"].items():
+        print(f"{split:>10}: macro-F1 {m['macro_f1']:.4f}  leaf macro-F1 {m['leaf_macro_f1']:.4f}  "
+              f"micro-F1 {m['micro_f1']:.4f}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import pandas as pd
+
+    from .bundle import Bundle
+    from .catalogue import iter_catalogue
+    from .utils import progress
+
+    bundle = Bundle.load(args.bundle)
+    opts = reader_options(args).replace(label_column=None, level_columns=[])
+    out = args.out
+    tmp = f"{out}.tmp-{os.getpid()}"
+    bar = progress(desc="predict", unit=" products", disable=args.quiet)
+    first = True
+    is_parquet = out.endswith(".parquet")
+    writer = None
+    try:
+        for chunk in iter_catalogue(args.input, opts):
+            table = bundle.classify_frame(chunk["text"].tolist())
+            table.insert(0, "id", chunk["id"].to_numpy())
+            if is_parquet:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                t = pa.Table.from_pandas(table, preserve_index=False)
+                writer = writer or pq.ParquetWriter(tmp, t.schema)
+                writer.write_table(t)
+            else:
+                table.to_csv(tmp, mode="w" if first else "a", header=first, index=False)
+            first = False
+            bar.update(len(chunk))
+        if writer is not None:
+            writer.close()
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    bar.close()
+    print(f"predictions written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .bundle import Bundle
+    from .metrics import summary
+    from .pipeline import evaluate_bundle
+
+    bundle = Bundle.load(args.bundle)
+    result = evaluate_bundle(bundle, args.data, reader_options(args))
+    out = summary(result) | {"skipped_unknown_categories": result["skipped_unknown_categories"],
+                             "most_confused": result["most_confused"][:10]}
+    print(json.dumps(out, indent=1))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=1)
+    return 0
+
+
+def cmd_neighbours(args) -> int:
+    from .bundle import Bundle, UnknownWordError
+
+    bundle = Bundle.load(args.bundle)
+    if args.word:
+        try:
+            for word, sim in bundle.similar_words(args.word, args.k):
+                print(f"{word:<24} {sim:.4f}")
+        except UnknownWordError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+    if args.product:
+        table = bundle.similar_products(args.product, args.k)
+        cols = ["similarity", "id", "text", "true_path", "pred_path"]
+        print(table[cols].to_string(index=False, max_colwidth=60))
+    return 0
+
+
+def cmd_info(args) -> int:
+    from .bundle import Bundle
+
+    bundle = Bundle.load(args.bundle)
+    print(json.dumps(bundle.card(), indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="prodemb", description=__doc__)
+    p.add_argument("--version", action="version", version=f"prodemb {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("demo-data", help="generate the demo catalogue")
+    s.add_argument("--out", required=True, help="output .csv or .parquet")
+    s.add_argument("--labelled", type=int, default=50_000)
+    s.add_argument("--unlabelled", type=int, default=250_000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-q", "--quiet", action="store_true")
+    s.set_defaults(func=cmd_demo_data)
+
+    s = sub.add_parser("train", help="train a bundle from a catalogue")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True, help="bundle directory, e.g. artifacts/mymodel")
+    s.add_argument("--config", help="JSON file with config overrides")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("-q", "--quiet", action="store_true")
+    add_reader_args(s)
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("predict", help="classify a file of products")
+    s.add_argument("--bundle", required=True)
+    s.add_argument("--in", dest="input", required=True)
+    s.add_argument("--out", required=True, help=".csv or .parquet")
+    s.add_argument("-q", "--quiet", action="store_true")
+    add_reader_args(s)
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("evaluate", help="evaluate a bundle on a labelled catalogue")
+    s.add_argument("--bundle", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", help="write the full result as JSON")
+    add_reader_args(s)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("neighbours", help="nearest words or products")
+    s.add_argument("--bundle", required=True)
+    s.add_argument("--word")
+    s.add_argument("--product", help="a product id or text")
+    s.add_argument("-k", type=int, default=10)
+    s.set_defaults(func=cmd_neighbours)
+
+    s = sub.add_parser("info", help="print a bundle's model card")
+    s.add_argument("--bundle", required=True)
+    s.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .bundle import BundleError
+    from .pipeline import TrainingError
+
+    try:
+        return args.func(args)
+    except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, FileNotFoundError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"prodemb {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"prodemb {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Training configuration: one dataclass per stage, all with explicit defaults.
+
+A config is written into every bundle (``config.json``) and can be given to
+``prodemb train --config FILE`` as JSON holding any subset of the fields, e.g.
+``{"classifier": {"epochs": 3}, "maps": {"methods": ["umap"]}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TextConfig:
+    max_tokens: int = 64
+
+
+@dataclass
+class Word2VecConfig:
+    sg: bool = True            # skip-gram (True) or CBOW (False)
+    vector_size: int = 100
+    window: int = 5
+    min_count: int = 3
+    epochs: int = 5
+    negative: int = 5
+    sample: float = 1e-4
+    workers: int = 0           # 0: all available cores
+    probe_words: list[str] = field(default_factory=lambda: ["nike", "scarf", "kabelka", "cierna"])
+
+
+@dataclass
+class SplitConfig:
+    train: float = 0.8
+    validation: float = 0.1
+    test: float = 0.1
+
+
+@dataclass
+class ClassifierConfig:
+    # Architecture (see prodemb/model.py).
+    lstm_hidden: int = 128     # per direction
+    lstm_layers: int = 1
+    embedding_dim: int = 128   # the product embedding (last hidden layer)
+    dropout: float = 0.3
+    subword_buckets: int = 65536  # hashed char n-gram buckets added to word vectors; 0: off
+    subword_ngrams: tuple[int, int] = (3, 5)
+    freeze_word_vectors: bool = False
+    # Loss: per-label positive weights from label frequency.
+    #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
+    #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+
+    #   made training unstable and hurt precision on rare classes in our runs).
+    #   "inverse": w = n_neg / n_pos;  "none": w = 1.
+    pos_weight: str = "sqrt_inverse"
+    max_pos_weight: float = 100.0
+    # Optimisation.
+    epochs: int = 12
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    patience: int = 3          # early stopping on validation macro-F1
+    max_train_minutes: float = 8.0
+    threads: int = 0           # 0: all available cores
+
+
+@dataclass
+class EmbeddingConfig:
+    unlabelled_sample: int = 10_000  # unlabelled products embedded and mapped beside the labelled
+
+
+@dataclass
+class MapConfig:
+    methods: list[str] = field(default_factory=lambda: ["tsne", "umap"])
+    max_points: int = 100_000
+    n_neighbors_place: int = 10  # k of the kNN interpolation that places new products
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    text: TextConfig = field(default_factory=TextConfig)
+    word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    maps: MapConfig = field(default_factory=MapConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return _from_dict(cls, data, "config")
+
+    @classmethod
+    def from_json_file(cls, path: str) -> TrainConfig:
+        with open(path, encoding="utf-8") as f:
+            return cls.from_dict(json.load(f))
+
+
+def _from_dict(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown key(s) in {where}: {sorted(unknown)}; known: {sorted(fields)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in data.items():
+        current = getattr(defaults, name)
+        if dataclasses.is_dataclass(current):
+            kwargs[name] = _from_dict(type(current), value, f"{where}.{name}")
+        elif isinstance(current, tuple):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)

@@ -1,0 +1,125 @@
+"""Turning token lists into the integer tensors the classifier reads.
+
+:class:`TokenEncoder` holds the classifier's word vocabulary (Word2Vec words plus
+training words that Word2Vec dropped) and hashes every token's character n-grams
+into buckets, fastText-style, so a misspelt or unseen word still carries signal.
+Hashing uses CRC32, which is stable across processes (Python's ``hash`` is not).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+@dataclass
+class Batch:
+    """One padded batch.
+
+    Attributes:
+        ids: word ids, int64 ``(batch, max_len)``, 0 is padding.
+        lengths: tokens per item, int64 ``(batch,)``, at least 1.
+        sub_ids: flat char n-gram bucket ids, int64 ``(n_ngrams,)`` (empty if disabled).
+        sub_offsets: start of each token position's bag in ``sub_ids``, int64
+            ``(batch * max_len,)``.
+    """
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    sub_ids: torch.Tensor
+    sub_offsets: torch.Tensor
+
+
+@dataclass
+class TokenEncoder:
+    words: list[str]
+    subword_buckets: int = 0
+    ngram_range: tuple[int, int] = (3, 5)
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.words[:2] != [PAD, UNK]:
+            self.words = [PAD, UNK] + [w for w in self.words if w not in (PAD, UNK)]
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.ngram_range = tuple(self.ngram_range)
+        self._ngrams = lru_cache(maxsize=200_000)(self._ngram_buckets)
+
+    @classmethod
+    def build(cls, base_words: Sequence[str], train_tokens: Iterable[Sequence[str]],
+              min_count: int = 2, **kwargs) -> TokenEncoder:
+        """Vocabulary = ``base_words`` (Word2Vec's) + training words seen ``min_count`` times."""
+        known = set(base_words)
+        counts = Counter(t for toks in train_tokens for t in toks if t not in known)
+        extra = sorted(w for w, c in counts.items() if c >= min_count)
+        return cls(list(base_words) + extra, **kwargs)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.words)
+
+    def _ngram_buckets(self, token: str) -> tuple[int, ...]:
+        s = f"<{token}>"
+        lo, hi = self.ngram_range
+        out = []
+        for n in range(lo, hi + 1):
+            for i in range(0, len(s) - n + 1):
+                out.append(zlib.crc32(s[i:i + n].encode()) % self.subword_buckets)
+        return tuple(out)
+
+    def encode(self, tokens_list: Sequence[Sequence[str]]) -> Batch:
+        """Pad a list of token lists into a :class:`Batch`. Empty texts become ``[<unk>]``."""
+        tokens_list = [list(t) if len(t) else [UNK] for t in tokens_list]
+        lengths = np.fromiter((len(t) for t in tokens_list), dtype=np.int64, count=len(tokens_list))
+        max_len = int(lengths.max()) if len(lengths) else 1
+        ids = np.zeros((len(tokens_list), max_len), dtype=np.int64)
+        get = self.index.get
+        for row, toks in enumerate(tokens_list):
+            ids[row, : len(toks)] = [get(t, 1) for t in toks]
+        if self.subword_buckets:
+            flat: list[int] = []
+            offsets = np.zeros(len(tokens_list) * max_len, dtype=np.int64)
+            for row, toks in enumerate(tokens_list):
+                base = row * max_len
+                for j in range(max_len):
+                    offsets[base + j] = len(flat)
+                    if j < len(toks) and toks[j] != UNK:
+                        flat.extend(self._ngrams(toks[j]))
+            sub_ids = torch.as_tensor(np.asarray(flat, dtype=np.int64))
+            sub_offsets = torch.as_tensor(offsets)
+        else:
+            sub_ids = torch.zeros(0, dtype=torch.int64)
+            sub_offsets = torch.zeros(0, dtype=torch.int64)
+        return Batch(torch.as_tensor(ids), torch.as_tensor(lengths), sub_ids, sub_offsets)
+
+    def to_dict(self) -> dict:
+        return {"words": self.words, "subword_buckets": self.subword_buckets,
+                "ngram_range": list(self.ngram_range)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TokenEncoder:
+        return cls(data["words"], data["subword_buckets"], tuple(data["ngram_range"]))
+
+
+def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                   pool: int = 50) -> list[np.ndarray]:
+    """Batches of indices of similar length (dynamic padding), in random order.
+
+    Items are shuffled, cut into pools of ``batch_size * pool``, sorted by length
+    inside each pool and cut into batches; the batch order is shuffled.
+    """
+    order = rng.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = order[start: start + batch_size * pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches

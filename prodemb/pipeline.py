@@ -1,0 +1,289 @@
+"""``prodemb train``: from a catalogue file to an evaluated, versioned bundle.
+
+Stages (each timed, each with a progress bar where it takes long):
+
+1. read the catalogue and clean all texts;
+2. Word2Vec on all texts, labelled and unlabelled;
+3. train / validation / test split of the labelled products (iterative
+   stratification over the whole-tree label matrix, identical texts grouped);
+4. BiLSTM classifier, early-stopped on validation macro-F1;
+5. per-node thresholds tuned on validation; hierarchy-consistent decoding;
+6. evaluation of every split (tuned thresholds and plain 0.5);
+7. product embeddings of the labelled products and a sample of unlabelled ones;
+8. t-SNE and UMAP maps;
+9. the bundle, written atomically with its manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import tempfile
+from importlib import metadata
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .bundle import FORMAT, MANIFEST, file_entries, write_atomically
+from .catalogue import ReaderOptions, iter_catalogue
+from .classifier import Classifier, tune_thresholds
+from .config import TrainConfig
+from .maps import fit_map, place
+from .metrics import evaluate, summary
+from .neighbours import CosineIndex, l2_normalize
+from .split import SPLITS, group_ids, split_report, stratified_split
+from .taxonomy import Taxonomy, format_path
+from .text import tokenize
+from .utils import StageTimer, progress, sha256_file
+from .word2vec import WordVectors, probe_table, train_word2vec
+
+log = logging.getLogger(__name__)
+
+LIBRARIES = ("prodemb", "torch", "gensim", "numpy", "pandas", "pyarrow", "scikit-learn",
+             "umap-learn", "openTSNE", "unidecode", "safetensors", "iterative-stratification")
+
+
+class TrainingError(ValueError):
+    """The catalogue cannot be trained on (e.g. no labelled products, one class)."""
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
+
+
+def load_catalogue(path: str, options: ReaderOptions, max_tokens: int,
+                   show_progress: bool = True) -> tuple[pd.DataFrame, list[list[str]]]:
+    """The catalogue (``id, text, paths``) and the cleaned tokens of every product."""
+    frames, tokens = [], []
+    bar = progress(desc="read + clean", unit=" products", disable=not show_progress)
+    for chunk in iter_catalogue(path, options):
+        frames.append(chunk)
+        tokens.extend(tokenize(t, max_tokens) for t in chunk["text"])
+        bar.update(len(chunk))
+    bar.close()
+    return pd.concat(frames, ignore_index=True), tokens
+
+
+def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
+                 config: TrainConfig | None = None, show_progress: bool = True) -> dict:
+    """Train a bundle from the catalogue file ``data`` into directory ``out``.
+
+    Returns the manifest that was written.
+    """
+    options = options or ReaderOptions()
+    config = config or TrainConfig()
+    timer = StageTimer()
+    seed = config.seed
+
+    with timer("read_clean"):
+        catalogue, tokens = load_catalogue(data, options, config.text.max_tokens, show_progress)
+    labelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() > 0)
+    if len(labelled) == 0:
+        raise TrainingError(f"{os.path.basename(data)}: no product has a category; check "
+                            "label_column / level_columns and ignore_labels")
+    paths = [catalogue["paths"].iat[i] for i in labelled]
+    taxonomy = Taxonomy.from_paths(p for ps in paths for p in ps)
+    if len(taxonomy.leaves) < 2:
+        raise TrainingError(f"{os.path.basename(data)}: the labelled products have only one "
+                            f"category ({taxonomy.name(taxonomy.leaves[0])}); a classifier "
+                            "needs at least two")
+    log.info("catalogue: %d products, %d labelled, %d tree nodes (%d leaves, depth %d)",
+             len(catalogue), len(labelled), taxonomy.n_nodes, len(taxonomy.leaves), taxonomy.depth)
+
+    with timer("word2vec"):
+        with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
+            corpus = os.path.join(tmp, "corpus.txt")
+            with open(corpus, "w", encoding="ascii") as f:
+                for toks in tokens:
+                    if toks:
+                        f.write(" ".join(toks))
+                        f.write("\n")
+            word_vectors = train_word2vec(corpus, config.word2vec, seed=seed,
+                                          show_progress=show_progress)
+        probes = probe_table(word_vectors, config.word2vec.probe_words)
+
+    with timer("split"):
+        y = taxonomy.binarize(paths)
+        lab_tokens = [tokens[i] for i in labelled]
+        groups = group_ids([" ".join(t) for t in lab_tokens])
+        split = stratified_split(y, groups, (config.split.train, config.split.validation,
+                                             config.split.test), seed=seed)
+        report = split_report(y, split)
+    tr, va, te = (np.flatnonzero(split == i) for i in range(3))
+    if len(va) == 0 or len(tr) == 0:
+        raise TrainingError("too few labelled products for a train/validation split "
+                            f"({len(labelled)} labelled)")
+
+    with timer("classifier"):
+        clf = Classifier(config.classifier, seed=seed).fit(
+            [lab_tokens[i] for i in tr], y[tr], [lab_tokens[i] for i in va], y[va],
+            word_vectors=word_vectors, show_progress=show_progress)
+
+    with timer("evaluate"):
+        probs = clf.predict_proba(lab_tokens)
+        thresholds = tune_thresholds(probs[va], y[va])
+        complete = all(taxonomy.children[taxonomy.index(p)] == [] for ps in paths for p in ps)
+        results: dict[str, dict] = {}
+        decoded_tuned = taxonomy.decode(probs, thresholds, complete=complete)
+        pred = taxonomy.decode_to_matrix(decoded_tuned)
+        pred_plain = taxonomy.decode_to_matrix(taxonomy.decode(probs, 0.5, complete=complete))
+        raw_plain = probs >= 0.5
+        for i, name in enumerate(SPLITS):
+            rows = split == i
+            if not rows.any():
+                continue
+            results[name] = evaluate(taxonomy, y[rows], pred[rows])
+            results[name]["plain_0.5"] = summary(evaluate(taxonomy, y[rows], pred_plain[rows],
+                                                          with_pairs=False))
+            results[name]["independent_0.5"] = summary(evaluate(taxonomy, y[rows], raw_plain[rows],
+                                                                with_pairs=False))
+
+    with timer("embeddings"):
+        rng = np.random.default_rng(seed)
+        unlabelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() == 0)
+        sample = np.sort(rng.choice(unlabelled, min(len(unlabelled), config.embeddings.unlabelled_sample),
+                                    replace=False)) if len(unlabelled) else unlabelled
+        emb_rows = np.concatenate([labelled, sample])
+        emb_tokens = lab_tokens + [tokens[i] for i in sample]
+        embeddings = l2_normalize(clf.transform(emb_tokens))
+        probs_sample = clf.predict_proba([tokens[i] for i in sample]) if len(sample) else \
+            np.zeros((0, taxonomy.n_nodes), np.float32)
+        decoded_sample = taxonomy.decode(probs_sample, thresholds, complete=complete)
+
+    products = pd.DataFrame({
+        "id": catalogue["id"].to_numpy()[emb_rows],
+        "text": catalogue["text"].to_numpy()[emb_rows],
+        "split": [SPLITS[s] for s in split] + ["unlabelled"] * len(sample),
+        "true_path": [" | ".join(format_path(p) for p in ps) for ps in paths] + [""] * len(sample),
+        "pred_path": [" | ".join(format_path(p) for p, _ in d) for d in decoded_tuned + decoded_sample],
+        "pred_score": [round(d[0][1], 4) if d else 0.0 for d in decoded_tuned + decoded_sample],
+    })
+    top = products["pred_path"].str.split(" | ", regex=False).str[0]
+    products["pred_top"] = top.str.split(" > ", regex=False).str[0]
+    true_first = products["true_path"].str.split(" | ", regex=False).str[0]
+    products["true_top"] = true_first.str.split(" > ", regex=False).str[0]
+    correct = [bool((pred[i] == y[i]).all()) for i in range(len(labelled))]
+    products["correct"] = pd.array(correct + [None] * len(sample), dtype="boolean")
+
+    with timer("maps"):
+        for method in config.maps.methods:
+            coords = _map_all(embeddings, method, config.maps.max_points,
+                              config.maps.n_neighbors_place, seed)
+            products[f"{method}_x"] = coords[:, 0]
+            products[f"{method}_y"] = coords[:, 1]
+
+    manifest_holder: dict = {}
+
+    def write(tmp: str) -> None:
+        files = []
+        with open(os.path.join(tmp, "taxonomy.json"), "w", encoding="utf-8") as f:
+            f.write(taxonomy.to_json())
+        files.append("taxonomy.json")
+        files += word_vectors.save(tmp)
+        files += clf.save(tmp)
+        np.save(os.path.join(tmp, "thresholds.npy"), thresholds.astype(np.float32), allow_pickle=False)
+        files.append("thresholds.npy")
+        np.save(os.path.join(tmp, "product_embeddings.npy"), embeddings.astype(np.float16),
+                allow_pickle=False)
+        files.append("product_embeddings.npy")
+        products.to_parquet(os.path.join(tmp, "products.parquet"), index=False, compression="zstd")
+        files.append("products.parquet")
+        metrics = {"splits": results, "history": clf.history, "stage_seconds": timer.seconds,
+                   "word2vec_probes": probes, "split_report": report,
+                   "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}}
+        _dump(os.path.join(tmp, "metrics.json"), metrics)
+        files.append("metrics.json")
+        _dump(os.path.join(tmp, "config.json"), {"train": config.to_dict(),
+                                                 "reader": options.to_dict()})
+        files.append("config.json")
+        manifest = {
+            "format": FORMAT,
+            "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+            "prodemb_version": __version__,
+            "libraries": library_versions(),
+            "config": config.to_dict(),
+            "reader": options.to_dict(),
+            "data": {"file": os.path.basename(data), "sha256": sha256_file(data),
+                     "n_products": int(len(catalogue)), "n_labelled": int(len(labelled)),
+                     "n_unlabelled": int(len(catalogue) - len(labelled)),
+                     "n_embedded_unlabelled": int(len(sample)),
+                     "split_counts": report["counts"]},
+            "taxonomy": {"nodes": taxonomy.n_nodes, "leaves": len(taxonomy.leaves),
+                         "depth": taxonomy.depth},
+            "complete_paths": complete,
+            "metrics": {name: summary(r) for name, r in results.items()},
+            "stage_seconds": timer.seconds,
+            "files": file_entries(tmp, files),
+        }
+        _dump(os.path.join(tmp, MANIFEST), manifest)
+        manifest_holder.update(manifest)
+
+    with timer("write"):
+        write_atomically(out, write)
+    manifest_holder["stage_seconds"] = timer.seconds
+    log.info("bundle written to %s; stage seconds: %s", out, timer.seconds)
+    return manifest_holder
+
+
+def _map_all(embeddings: np.ndarray, method: str, max_points: int, k: int, seed: int) -> np.ndarray:
+    """Fit a map on up to ``max_points`` products and place the rest by kNN interpolation."""
+    n = len(embeddings)
+    if n <= max_points:
+        return fit_map(embeddings, method, seed)
+    rng = np.random.default_rng(seed)
+    fit_rows = np.sort(rng.choice(n, max_points, replace=False))
+    coords = np.empty((n, 2), dtype=np.float32)
+    coords[fit_rows] = fit_map(embeddings[fit_rows], method, seed)
+    rest = np.setdiff1d(np.arange(n), fit_rows)
+    coords[rest] = place(embeddings[rest], CosineIndex(embeddings[fit_rows], normalized=True),
+                         coords[fit_rows], k)
+    return coords
+
+
+def _dump(path: str, obj) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1, default=_json_default)
+
+
+def _json_default(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def evaluate_bundle(bundle, data: str, options: ReaderOptions | None = None) -> dict:
+    """Evaluate a bundle on a labelled catalogue file (paths outside its tree are reported)."""
+    frames = list(iter_catalogue(data, options or ReaderOptions()))
+    df = pd.concat(frames, ignore_index=True)
+    df = df[df["paths"].map(len) > 0]
+    known = df["paths"].map(lambda ps: all(p in bundle.taxonomy for p in ps))
+    n_unknown = int((~known).sum())
+    df = df[known]
+    if df.empty:
+        raise TrainingError("no labelled product with a category of this bundle's tree")
+    y = bundle.taxonomy.binarize(df["paths"].tolist())
+    probs = bundle.predict_proba(df["text"].tolist())
+    pred = bundle.taxonomy.decode_to_matrix(
+        bundle.taxonomy.decode(probs, bundle.thresholds, complete=bundle.complete_paths))
+    result = evaluate(bundle.taxonomy, y, pred)
+    result["skipped_unknown_categories"] = n_unknown
+    return result
+
+
+__all__ = ["train_bundle", "evaluate_bundle", "TrainingError", "WordVectors"]

@@ -1,0 +1,246 @@
+"""The category tree.
+
+A node is identified by its full path from the top, e.g.
+``("Accessories", "Scarves", "Knit scarf")``: the same name can stand under two
+parents (``Accessories > Scarves > Scarves`` and ``Free Items > Free Gifts > Scarves``)
+and they are different nodes.
+
+The whole tree is predicted, as in the published system: a product's label vector
+has a 1 for every node on each of its paths (multi-label binarisation), and a
+predicted node set is repaired into valid root-to-node paths by :meth:`Taxonomy.decode`.
+
+Node ids are positions in :attr:`Taxonomy.nodes`, which is sorted by path, so the
+same set of paths always gives the same ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Path = tuple[str, ...]
+
+#: How paths are shown to people and written in tables.
+DISPLAY_SEPARATOR = " > "
+
+
+def format_path(path: Sequence[str]) -> str:
+    """``("A", "B")`` -> ``"A > B"``."""
+    return DISPLAY_SEPARATOR.join(path)
+
+
+def parse_path(text: str) -> Path:
+    """Inverse of :func:`format_path`."""
+    return tuple(p.strip() for p in text.split(DISPLAY_SEPARATOR.strip()))
+
+
+@dataclass
+class Taxonomy:
+    """A category tree built from the paths that occur in a catalogue.
+
+    Attributes (all indexed by node id, ``n_nodes`` long):
+        nodes: full path of each node.
+        parents: parent node id, ``-1`` for top-level nodes.
+        children: child node ids.
+        levels: depth, 1 for top-level nodes.
+    """
+
+    nodes: list[Path]
+    parents: np.ndarray = field(init=False, repr=False)
+    children: list[list[int]] = field(init=False, repr=False)
+    levels: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.nodes = [tuple(n) for n in self.nodes]
+        if len(set(self.nodes)) != len(self.nodes):
+            raise ValueError("duplicate node paths")
+        self._index = {n: i for i, n in enumerate(self.nodes)}
+        self.parents = np.full(len(self.nodes), -1, dtype=np.int64)
+        self.children = [[] for _ in self.nodes]
+        for i, n in enumerate(self.nodes):
+            if len(n) == 0 or any(not part for part in n):
+                raise ValueError(f"invalid node path {n!r}")
+            if len(n) > 1:
+                p = self._index.get(n[:-1])
+                if p is None:
+                    raise ValueError(f"node {format_path(n)!r} has no parent node")
+                self.parents[i] = p
+                self.children[p].append(i)
+        self.levels = np.array([len(n) for n in self.nodes], dtype=np.int64)
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_paths(cls, paths: Iterable[Sequence[str]]) -> Taxonomy:
+        """Build the tree holding every node on every given path."""
+        nodes: set[Path] = set()
+        for path in paths:
+            path = tuple(path)
+            for depth in range(1, len(path) + 1):
+                nodes.add(path[:depth])
+        return cls(sorted(nodes))
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def n_nodes(self) -> int:
+        return len(self.nodes)
+
+    @property
+    def depth(self) -> int:
+        return int(self.levels.max()) if self.nodes else 0
+
+    @property
+    def roots(self) -> list[int]:
+        return [i for i in range(self.n_nodes) if self.parents[i] < 0]
+
+    @property
+    def leaves(self) -> list[int]:
+        """Ids of nodes without children."""
+        return [i for i in range(self.n_nodes) if not self.children[i]]
+
+    @property
+    def is_leaf(self) -> np.ndarray:
+        """Boolean mask, shape ``(n_nodes,)``."""
+        return np.array([not c for c in self.children], dtype=bool)
+
+    def __len__(self) -> int:
+        return self.n_nodes
+
+    def __contains__(self, path: object) -> bool:
+        return tuple(path) in self._index  # type: ignore[arg-type]
+
+    def index(self, path: Sequence[str]) -> int:
+        """Node id of ``path``; ``KeyError`` naming the path if it is not in the tree."""
+        try:
+            return self._index[tuple(path)]
+        except KeyError:
+            raise KeyError(f"unknown category {format_path(path)!r}") from None
+
+    def name(self, node: int) -> str:
+        """Display name of a node: its full path, ``"A > B > C"``."""
+        return format_path(self.nodes[node])
+
+    def ancestors(self, node: int) -> list[int]:
+        """Ids from the top-level node down to ``node`` itself."""
+        out = []
+        while node >= 0:
+            out.append(node)
+            node = int(self.parents[node])
+        return out[::-1]
+
+    def descendants(self, node: int) -> list[int]:
+        """Ids of ``node`` and every node below it."""
+        out, stack = [], [node]
+        while stack:
+            n = stack.pop()
+            out.append(n)
+            stack.extend(self.children[n])
+        return sorted(out)
+
+    # ------------------------------------------------------------------ binarisation
+    def binarize(self, paths_per_item: Sequence[Sequence[Sequence[str]]]) -> np.ndarray:
+        """0/1 matrix, shape ``(n_items, n_nodes)``, uint8: every node on every path of an item.
+
+        Raises ``KeyError`` for a path that is not in the tree.
+        """
+        y = np.zeros((len(paths_per_item), self.n_nodes), dtype=np.uint8)
+        for row, paths in enumerate(paths_per_item):
+            for path in paths:
+                for depth in range(1, len(path) + 1):
+                    y[row, self.index(path[:depth])] = 1
+        return y
+
+    def node_set_to_paths(self, node_ids: Iterable[int]) -> list[Path]:
+        """The paths of a node set: its nodes that have no descendant in the set, sorted.
+
+        Inverse of :meth:`binarize` for one item when the set is ancestor-closed.
+        """
+        ids = set(int(i) for i in node_ids)
+        ends = [i for i in ids if not any(c in ids for c in self.children[i])]
+        return sorted(self.nodes[i] for i in ends)
+
+    def unbinarize(self, y: np.ndarray) -> list[list[Path]]:
+        """Inverse of :meth:`binarize`: the paths of each row of a 0/1 matrix."""
+        return [self.node_set_to_paths(np.flatnonzero(row)) for row in np.asarray(y)]
+
+    def close_upward(self, node_ids: Iterable[int]) -> set[int]:
+        """The node set plus all ancestors of its nodes (repair by adding parents)."""
+        out: set[int] = set()
+        for i in node_ids:
+            out.update(self.ancestors(int(i)))
+        return out
+
+    # ------------------------------------------------------------------ decoding
+    def decode(
+        self,
+        probs: np.ndarray,
+        thresholds: np.ndarray | float = 0.5,
+        complete: bool = True,
+        max_paths: int = 3,
+    ) -> list[list[tuple[Path, float]]]:
+        """Hierarchy-consistent decoding of node probabilities into paths.
+
+        Args:
+            probs: node probabilities, shape ``(n_items, n_nodes)``.
+            thresholds: per-node decision thresholds, shape ``(n_nodes,)``, or a scalar.
+            complete: when True (catalogues whose labels always end at a leaf), a path
+                that stops at an inner node is extended to a leaf by following the most
+                probable child; this is what a leaf-level catalogue expects.
+            max_paths: at most this many paths per item, the most probable first.
+
+        Top-down: a node is predicted only if it passes its threshold and its parent
+        is predicted. If no top-level node passes, the single most probable path is
+        returned, so every item gets at least one path.
+
+        Returns, per item, a list of ``(path, score)`` where ``score`` is the lowest
+        node probability along the path (a path is as sure as its weakest node).
+        """
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.ndim != 2 or probs.shape[1] != self.n_nodes:
+            raise ValueError(f"probs must have shape (n, {self.n_nodes}), got {probs.shape}")
+        t = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (self.n_nodes,))
+        passed = probs >= t
+        roots = np.array(self.roots)
+        out = []
+        for p, ok in zip(probs, passed):
+            ends: list[int] = []
+            stack = [int(r) for r in roots if ok[r]]
+            if not stack:
+                stack = [int(roots[np.argmax(p[roots])])]
+            while stack:
+                node = stack.pop()
+                kids = [c for c in self.children[node] if ok[c]]
+                if kids:
+                    stack.extend(kids)
+                elif complete and self.children[node]:
+                    stack.append(max(self.children[node], key=lambda c: p[c]))
+                else:
+                    ends.append(node)
+            scored = [(e, float(min(p[a] for a in self.ancestors(e)))) for e in ends]
+            scored.sort(key=lambda es: -es[1])
+            out.append([(self.nodes[e], s) for e, s in scored[:max_paths]])
+        return out
+
+    def decode_to_matrix(self, decoded: Sequence[Sequence[tuple[Path, float]]]) -> np.ndarray:
+        """0/1 matrix of the nodes on the decoded paths, shape ``(n_items, n_nodes)``."""
+        return self.binarize([[p for p, _ in paths] for paths in decoded])
+
+    # ------------------------------------------------------------------ serialisation
+    def to_json(self) -> str:
+        return json.dumps({"format": "prodemb.taxonomy/1", "nodes": [list(n) for n in self.nodes]},
+                          ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Taxonomy:
+        data = json.loads(text)
+        if data.get("format") != "prodemb.taxonomy/1":
+            raise ValueError(f"not a prodemb taxonomy (format {data.get('format')!r})")
+        return cls([tuple(n) for n in data["nodes"]])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Taxonomy) and self.nodes == other.nodes
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.nodes))
