@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 
+import numpy as np
 import pandas as pd
 
 from .taxonomy import Path
@@ -250,7 +251,7 @@ def parse_path_cell(cell: str, opts: ReaderOptions) -> list[Path]:
     cell = cell.strip()
     if cell in opts.ignore_labels:
         return []
-    if opts.path_separator == "json":
+    if opts.path_separator == "json" and cell[:1] in "[\"":
         try:
             items = json.loads(cell)
         except json.JSONDecodeError:
@@ -260,6 +261,8 @@ def parse_path_cell(cell: str, opts: ReaderOptions) -> list[Path]:
         if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
             raise ValueError("expected a JSON list of path strings")
         raw = items
+    elif opts.path_separator == "json":
+        raw = [cell]  # a bare path in a JSON-list column
     elif opts.path_separator and opts.path_separator in cell:
         raw = cell.split(opts.path_separator)
     elif cell.startswith("[") and cell.endswith("]"):
@@ -462,9 +465,9 @@ def _check_ids(chunk: pd.DataFrame, opts: ReaderOptions, path: str, seen: set[st
     if opts.duplicate_ids == "keep" or not opts.id_column:
         return chunk
     ids = chunk["id"].to_numpy()
-    dup_mask = pd.Series(ids).duplicated().to_numpy()
+    dup_mask = np.array(pd.Series(ids).duplicated(), dtype=bool)
     if seen:
-        dup_mask |= pd.Series(ids).isin(seen).to_numpy()
+        dup_mask |= np.array(pd.Series(ids).isin(seen), dtype=bool)
     if dup_mask.any():
         first = int(dup_mask.argmax())
         n_dup = int(dup_mask.sum())

@@ -1,0 +1,938 @@
+"""Demo catalogue generator: a synthetic fashion-accessories shop (``prodemb demo-data``).
+
+No real catalogue may be committed to the repository, so the shipped demo is
+generated here. The catalogue imitates a Central European (Slovak) e-shop:
+
+* a tree of 25 top-level categories and 161 leaves, depth 2 to 4
+  (:data:`DEMO_TREE`, :func:`leaf_paths`);
+* titles and short descriptions that mix English and Slovak (with diacritics,
+  sometimes typed without them), brands that are used interchangeably inside a
+  brand group (sport, outdoor, fashion, ...), colours, materials, sizes, SKU/EAN
+  noise, typos and HTML entities;
+* per-leaf signal words plus realistic noise: generic words of the top-level
+  category, words borrowed from sibling leaves and titles that are little more
+  than brand + colour. The scarf trio ("Knit scarf", "Scarf / Shawl",
+  "Snood / Loop scarf") draws on one shared vocabulary with different weights,
+  so it is genuinely confusable;
+* Zipf-like label imbalance (at 50,000 labelled products the most common leaf has
+  thousands of products, the rarest about 20) and ~2.5 % two-path "set" products
+  (hat-and-scarf set, wallet-and-belt gift set, ...);
+* a large unlabelled pool drawn from the same distribution, category blanked.
+
+Output columns (all strings, in this order): ``id``, ``title``, ``description``,
+``category`` (``""`` when unlabelled, else leaf paths joined by ``" > "`` and,
+for sets, two paths joined by ``" | "``).
+
+Generation is deterministic for a seed and independent of ``chunk_size``: rows are
+produced in fixed internal blocks, each with its own random stream, and all
+per-row work is vectorised over a block with numpy object arrays, so a few
+hundred thousand products take a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from unidecode import unidecode
+
+__all__ = [
+    "COLUMNS",
+    "DEMO_TREE",
+    "generate_demo",
+    "iter_demo_chunks",
+    "leaf_paths",
+    "write_demo",
+]
+
+#: Output columns, in order.
+COLUMNS = ("id", "title", "description", "category")
+
+#: Level separator and multi-path separator of the ``category`` column.
+LEVEL_SEP = " > "
+PATH_SEP = " | "
+
+# Rows are generated in blocks of this many rows, each block with its own random
+# stream, so the output does not depend on the chunk size asked for.
+_BLOCK = 8192
+
+# ---------------------------------------------------------------------------------
+# Vocabulary specification
+# ---------------------------------------------------------------------------------
+# Words are comma-separated; ``word=3`` gives a relative weight (default 1).
+
+#: Brands by group; brands of one group appear in the same contexts.
+_BRANDS = {
+    "sport": "Nike=3, Adidas=3, Puma=2, Reebok, Under Armour, Asics, New Balance, Fila, Kappa, 4F",
+    "outdoor": "The North Face=2, Jack Wolfskin, Columbia, Salomon, Husky, Alpine Pro=2, Hannah, Loap, Northfinder=2, Sensor",
+    "fashion": "Guess=3, Calvin Klein=3, Tommy Hilfiger=3, Michael Kors=2, Lacoste, Hugo Boss, Karl Lagerfeld, Liu Jo, Desigual, Esprit, s.Oliver, Tamaris",
+    "local": "Tatra Wool=2, Karpatia, Horal, Vlnka, Zuzi Design, Kožiar Ondrej, Modrotlač, Dielňa Šariš, Tatra & Co",
+    "jewellery": "Pandora=3, Swarovski=3, Thomas Sabo, Brosway, Engelsrufer, Silvego=2, Troli, Zlatníctvo Klenot",
+    "watches": "Casio=3, Fossil=2, Festina=2, Tissot, Citizen, Seiko, Prim, Daniel Wellington, Timex",
+    "eyewear": "Ray-Ban=3, Oakley=2, Polaroid=2, Carrera, Vuarnet, Meller, Vuch",
+    "tech": "Spigen=2, OtterBox, Forcell=2, Epico, Tactical, Swissten=2, Belkin",
+    "travel": "Samsonite=3, American Tourister=2, Travelite=2, Roncato, Hedgren, Dielle",
+    "kids": "Disney=2, Minnie Mouse, Paw Patrol=2, Frozen, Spider-Man, Topgal=2, Bagmaster=2",
+    "socks": "Dedoles=3, Fusakle=2, Happy Socks=2, Bellinda, Tommy Hilfiger, Puma",
+    "umbrella": "Doppler=3, Knirps=2, Blue Drop, Perletti, Happy Rain",
+    "party": "Rubie's, Widmann, Party Deco, Godan",
+    "generic": "noname=2, Basic, Home & Style, GO, Trendy Line",
+}
+
+_SIZES = {
+    "cloth": "S=2, M=3, L=3, XL=2, XXL, XS, uni=3, UNI, univerzálna veľkosť, one size, S/M, L/XL",
+    "hat": "54 cm, 56 cm, 58 cm, 60 cm, uni=4, S/M, L/XL, obvod 56-58 cm, one size",
+    "glove": "S, M=2, L=2, XL, 7, 7.5, 8, 8.5, 9, 9.5, 10, uni",
+    "feet": "35-38=2, 39-42=3, 43-46=2, 47-50, 36, 38, 40, 42, 44, 37-40, 41-44",
+    "belt": "85 cm, 90 cm, 95 cm=2, 100 cm=2, 105 cm, 110 cm, 115 cm, 120 cm, šírka 3,5 cm, šírka 4 cm",
+    "dim": "30 x 20 x 10 cm, 25x18x8 cm, 40 x 30 x 15 cm, 35x28x12cm, 20 x 15 cm, 15 x 10 cm",
+    "luggage": "55 x 40 x 20 cm=2, 68 x 46 x 27 cm, 77x52x31 cm, objem 40 l, 36 l, 95 l, S, M, L",
+    "volume": "10 l, 15 l, 20 l=2, 25 l, 30 l=2, 40 l, 60 l, 45+10 l",
+    "jewel": "vel. 50, vel. 52, vel. 54, vel. 56, vel. 58, 45 cm, 42 + 5 cm, 18 cm, 1 ks",
+    "watch": "36 mm, 38 mm, 40 mm=2, 42 mm=2, 44 mm, 20 mm, 22 mm",
+    "umbrella": "priemer 98 cm, 105 cm, 120 cm, 130 cm, 8 drôtov, 16 drôtov",
+    "phone": "iPhone 13, iPhone 14, iPhone 15 Pro, Samsung Galaxy S23, Galaxy A54, Xiaomi Redmi Note 12, iPad 10.9, Google Pixel 8",
+    "kids": "2-4 roky, 3-6 rokov, 6-8 rokov, vel. 98, vel. 104, vel. 116, vel. 128, 48-50 cm, 52-54 cm",
+    "pack": "1 ks=3, 2 ks, 3 ks, balenie 5 ks, 3 páry, 5 párov, 10 ks, sada",
+}
+
+_MAT_LEATHER = "pravá koža=3, koža=2, leather=2, genuine leather, hovädzia koža, ekokoža=2, faux leather, vegan leather, semiš, suede, lakovaná koža"
+_MAT_TEXTILE = "bavlna=2, cotton=2, 100% bavlna, polyester=2, nylon, canvas, plátno, ľan, linen, viskóza, denim, juta"
+_MAT_KNIT = "vlna=2, wool=2, merino, akryl=2, acrylic, kašmír, cashmere, alpaka, mohér, bavlna, fleece, 50% vlna 50% akryl"
+_MAT_METAL = "nerezová oceľ=2, stainless steel, chirurgická oceľ, striebro 925=2, sterling silver, zlato 14k, pozlátené, gold plated, mosadz, zirkóny, kryštály, perly"
+_MAT_PLASTIC = "plast=2, polykarbonát, ABS, silikón=2, TPU, acetát, kov, TR90"
+
+#: Top-level categories: generic words shared by all its leaves, materials, size kind.
+_TOPS = {
+    "Bags": ("taška=3, kabelka=3, bag=3, handbag, dámska kabelka=2, kožená kabelka=2, kabelky, tašky", _MAT_LEATHER + ", " + _MAT_TEXTILE, "dim"),
+    "Wallets": ("peňaženka=4, wallet=3, purse, peňaženky, puzdro, RFID ochrana", _MAT_LEATHER, "pack"),
+    "Hats & Caps": ("čiapka=3, hat=2, cap=2, klobúk, pokrývka hlavy, čiapky", _MAT_KNIT + ", " + _MAT_TEXTILE + ", slama, filc", "hat"),
+    "Accessories": ("doplnok=2, módny doplnok, accessories, doplnky, na krk", _MAT_KNIT + ", hodváb, silk, viskóza", "cloth"),
+    "Gloves": ("rukavice=4, gloves=3, zimné rukavice, rukavičky", _MAT_KNIT + ", " + _MAT_LEATHER + ", softshell", "glove"),
+    "Belts": ("opasok=4, belt=3, remeň=2, opasky, pracka", _MAT_LEATHER + ", textil", "belt"),
+    "Eyewear": ("okuliare=4, slnečné okuliare=3, sunglasses=2, UV400=2, polarizované, UV ochrana", _MAT_PLASTIC, "pack"),
+    "Jewellery": ("šperk=2, jewellery, šperky, darček pre ženu=2, bižutéria, jewelry", _MAT_METAL, "jewel"),
+    "Watches": ("hodinky=4, watch=2, náramkové hodinky, quartz, vodotesné 5 ATM, hodiny", _MAT_METAL + ", koža, silikón, titán", "watch"),
+    "Umbrellas": ("dáždnik=4, umbrella=3, vetruodolný, windproof, dáždniky, proti dažďu", "polyester=2, pongee, karbón, sklolaminát, nylon", "umbrella"),
+    "Hair accessories": ("do vlasov=3, hair=2, vlasový doplnok, ozdoba do vlasov, hair accessory", "plast, kov, zamat, velvet, satén, hodváb, acetát", "pack"),
+    "Ties & Bow ties": ("pánsky doplnok=2, formal, spoločenský, k obleku=2, svadba, gentleman", "hodváb=2, silk=2, polyester, mikrovlákno, bavlna, vlna", "pack"),
+    "Socks": ("ponožky=4, socks=3, pár, balenie, ponožka", "bavlna=3, cotton=2, bambus, merino, elastan, polyamid, 80% bavlna", "feet"),
+    "Keyrings & Charms": ("kľúčenka=3, keyring=2, prívesok na kľúče=2, prívesok, keychain", "kov, koža, plyš, silikón, akryl", "pack"),
+    "Tech accessories": ("obal na mobil=2, puzdro=3, kryt=2, phone case, ochrana, príslušenstvo", "silikón=2, TPU=2, koža, ekokoža, plast, polykarbonát", "phone"),
+    "Luggage": ("kufor=3, luggage, cestovný=2, travel=2, batožina, na cesty", "polykarbonát=2, ABS=2, polyester, nylon, polypropylén", "luggage"),
+    "Backpacks": ("batoh=4, ruksak=2, backpack=3, batohy", "polyester=2, nylon, canvas, ekokoža, 600D polyester", "volume"),
+    "Sports accessories": ("šport=2, sport=2, fitness=2, tréning, workout, športový", "polyester=2, bavlna, neoprén, silikón, tritan", "cloth"),
+    "Kids accessories": ("detský=3, detská=3, kids=2, pre deti=2, children, pre chlapcov, pre dievčatá", "bavlna=2, polyester, akryl, fleece", "kids"),
+    "Shoe accessories": ("obuv=3, topánky=3, shoe, shoes, starostlivosť o obuv, na topánky", "vosk, bavlna, drevo, plast, pena, koža", "feet"),
+    "Gifts": ("darček=4, gift=2, darčekové balenie, na Vianoce, k narodeninám", "papier, kartón, satén, plast", "pack"),
+    "Carnival & Party": ("karneval=3, párty=2, kostým=2, halloween, party, maškarný ples", "plast, polyester=2, syntetika, peria", "cloth"),
+    "Cosmetic bags & Organisers": ("organizér=2, na kozmetiku=2, na cesty, kozmetika, taštička", "polyester=2, ekokoža, nylon, zamat", "dim"),
+    "Beach & Swim": ("pláž=2, beach=2, leto=2, summer, kúpanie, dovolenka, k moru", "bavlna, slama, polyester, viskóza, silikón, mikrovlákno", "pack"),
+    "Badges & Patches": ("odznak=3, nášivka=2, pin, badge, ozdoba", "kov, smalt, textil, výšivka, plast", "pack"),
+}
+
+# The scarf trio shares one vocabulary with different weights.
+_SCARF_KNIT = (
+    "pletený šál=5, knit scarf=5, knitted scarf=2, pletený=2, chunky knit, rebrovaný šál, "
+    "vlnený šál=2, wool scarf=2, šál=3, scarf=3, zimný šál=2, winter scarf=2, teplý šál=2, "
+    "so strapcami, loop=0.6, nákrčník=0.6, šatka=0.5, shawl=0.5, snood=0.4, knit=1"
+)
+_SCARF_SHAWL = (
+    "šatka=4, shawl=4, šál=3, scarf=3, pašmína=1.5, pashmina=1.5, hodvábna šatka, silk scarf, "
+    "blanket scarf, deka šál, so strapcami, vlnený šál=1.5, wool scarf, zimný šál, teplý šál, "
+    "pletený=0.6, knit scarf=0.6, loop=0.4, nákrčník=0.4, winter scarf"
+)
+_SCARF_SNOOD = (
+    "loop=4, snood=3, nákrčník=4, kruhový šál=2, loop šál=2, infinity scarf=1.5, tube scarf, "
+    "pletený=1.5, knit=1.5, šál=2.5, scarf=2.5, zimný šál, teplý šál, vlnený šál=1.5, wool scarf, "
+    "knit scarf=0.7, šatka=0.4, shawl=0.4, winter scarf"
+)
+
+#: Leaves: path | brand group | signal words.
+_LEAVES = """
+Bags > Handbags > Shoulder bag | fashion | shoulder bag=3, kabelka cez rameno=3, taška cez rameno=2, shoulder handbag, hobo bag
+Bags > Handbags > Tote bag | fashion | tote bag=3, tote=2, veľká kabelka=2, kabelka do ruky, shopper kabelka
+Bags > Handbags > Clutch | fashion | clutch=3, listová kabelka=2, spoločenská kabelka=2, evening bag, večerná kabelka, psaníčko
+Bags > Handbags > Crossbody bag | fashion | crossbody=3, crossbody bag=2, crossbody kabelka=2, malá kabelka cez plece, messenger
+Bags > Shopping bags > Shopper | local | shopper=3, nákupná taška=2, plátenná taška=2, canvas bag, jutová taška
+Bags > Shopping bags > Foldable shopping bag | generic | skladacia taška=3, foldable bag=2, skladacia nákupná taška, eko taška, reusable bag
+Bags > Bum bags | sport | ľadvinka=4, bum bag=2, belt bag=2, waist bag, fanny pack, taška na opasok
+Bags > Laptop bags > Laptop sleeve | tech | laptop sleeve=3, obal na notebook=3, puzdro na notebook, sleeve 15.6
+Bags > Laptop bags > Laptop briefcase | fashion | taška na notebook=3, laptop bag=2, aktovka=2, briefcase, pracovná taška
+Wallets > Women's wallets > Leather | fashion | dámska kožená peňaženka=3, leather wallet=2, kožená peňaženka=2, veľká peňaženka, zipsová peňaženka
+Wallets > Women's wallets > Other | fashion | dámska peňaženka=3, peňaženka z ekokože, textilná peňaženka, lakovaná peňaženka, women's wallet
+Wallets > Men's wallets > Leather | fashion | pánska kožená peňaženka=3, men's leather wallet=2, bifold=2, kožená dokladovka, kožená peňaženka
+Wallets > Men's wallets > Other | fashion | pánska peňaženka=3, slim wallet=2, carbon peňaženka, kovová peňaženka, men's wallet
+Wallets > Card holders | fashion | card holder=3, puzdro na karty=3, dokladovka na karty, RFID card holder, kartovnica
+Wallets > Coin purses | local | mincovka=4, coin purse=2, peňaženka na mince=2, malá mincovka
+Hats & Caps > Winter hats > Beanie | sport | beanie=4, zimná čiapka=3, pletená čiapka=3, čiapka beanie, knit beanie, teplá čiapka
+Hats & Caps > Winter hats > Bobble hat | outdoor | čiapka s brmbolcom=4, bobble hat=2, pom pom=2, brmbolec, pompom hat
+Hats & Caps > Winter hats > Earflap hat | outdoor | ušianka=4, earflap hat=2, trapper hat, čiapka s ušami=2, baranica
+Hats & Caps > Caps > Baseball cap | sport | šiltovka=4, baseball cap=3, kšiltovka=2, snapback, cap s logom
+Hats & Caps > Caps > Flat cap | fashion | bekovka=3, flat cap=3, newsboy cap, tweed čiapka, baretka so šiltom
+Hats & Caps > Caps > Trucker cap | sport | trucker cap=3, trucker=2, mesh cap, šiltovka so sieťkou=2
+Hats & Caps > Summer hats > Straw hat | fashion | slamený klobúk=4, straw hat=2, panama=2, klobúk zo slamy
+Hats & Caps > Summer hats > Bucket hat | sport | bucket hat=4, rybársky klobúk=2, klobúk bucket, bucket=2
+Hats & Caps > Summer hats > Fedora | fashion | fedora=4, klobúk fedora=2, trilby, plstený klobúk=2
+Hats & Caps > Berets | fashion | baretka=4, beret=3, francúzska baretka, vlnená baretka
+Accessories > Scarves > Knit scarf | local | {SCARF_KNIT}
+Accessories > Scarves > Scarf / Shawl | fashion | {SCARF_SHAWL}
+Accessories > Scarves > Snood / Loop scarf | outdoor | {SCARF_SNOOD}
+Accessories > Bandanas | sport | bandana=4, šatka bandana=2, paisley, multifunkčná šatka=2, buff
+Accessories > Earmuffs | outdoor | klapky na uši=4, earmuffs=3, ušné klapky, chrániče uší
+Accessories > Handkerchiefs | local | vreckovka=3, látková vreckovka=3, handkerchief=2, vreckovky
+Accessories > Other | generic | doplnok, accessory, rôzne, iné, mix
+Gloves > Winter gloves > Knit gloves | outdoor | pletené rukavice=4, knit gloves=3, knitted gloves, teplé rukavice
+Gloves > Winter gloves > Leather gloves | fashion | kožené rukavice=4, leather gloves=3, rukavice z jahňacej kože, lambskin
+Gloves > Winter gloves > Mittens | outdoor | palčiaky=4, mittens=3, jednoprstové rukavice, rukavice palčiaky
+Gloves > Fingerless gloves | fashion | bezprsté rukavice=4, fingerless gloves=3, návleky na ruky, rukavice bez prstov=2
+Gloves > Touchscreen gloves | tech | touchscreen gloves=3, dotykové rukavice=3, rukavice na displej, touch
+Gloves > Cycling gloves | sport | cyklistické rukavice=4, cycling gloves=3, rukavice na bicykel, gélové
+Belts > Men's belts > Leather | fashion | pánsky kožený opasok=3, leather belt=2, kožený opasok=3, opasok z pravej kože
+Belts > Men's belts > Textile | outdoor | textilný opasok=3, canvas belt=2, látkový opasok, elastický opasok, taktický opasok
+Belts > Women's belts > Leather | fashion | dámsky kožený opasok=3, úzky kožený opasok=2, women's leather belt, kožený opasok
+Belts > Women's belts > Waist belt | fashion | opasok do pása=3, waist belt=3, široký opasok=2, korzetový opasok
+Belts > Women's belts > Chain belt | fashion | retiazkový opasok=4, chain belt=3, kovový opasok, retiazka
+Belts > Braces | fashion | traky=4, braces=2, suspenders=2, pánske traky
+Belts > Kids belts | kids | detský opasok=4, kids belt=2, opasok pre deti
+Eyewear > Sunglasses > Men's > Aviator | eyewear | aviator=4, pilotky=3, pilotné okuliare, aviator sunglasses
+Eyewear > Sunglasses > Men's > Wayfarer | eyewear | wayfarer=4, hranaté okuliare=2, wayfarer sunglasses
+Eyewear > Sunglasses > Men's > Sport sunglasses | sport | športové okuliare=4, sport sunglasses=2, cyklistické okuliare, okuliare na bicykel
+Eyewear > Sunglasses > Women's > Cat eye | eyewear | cat eye=4, mačacie okuliare=2, cat-eye
+Eyewear > Sunglasses > Women's > Oversized | eyewear | oversized=4, veľké slnečné okuliare=2, oversize
+Eyewear > Sunglasses > Women's > Round | eyewear | okrúhle okuliare=4, round sunglasses=2, lennonky
+Eyewear > Sunglasses > Kids | kids | detské slnečné okuliare=4, kids sunglasses=2
+Eyewear > Glasses cases | generic | puzdro na okuliare=4, glasses case=2, obal na okuliare, tvrdé puzdro
+Eyewear > Reading glasses | generic | okuliare na čítanie=4, reading glasses=2, dioptrie +1.5, čítacie okuliare
+Eyewear > Blue light glasses | tech | blue light=3, okuliare na počítač=3, anti blue light, okuliare k PC
+Jewellery > Necklaces > Pendant necklace | jewellery | náhrdelník s príveskom=4, pendant necklace=2, prívesok=2, srdiečko
+Jewellery > Necklaces > Chain necklace | jewellery | retiazka=4, chain necklace=2, retiazka na krk=2, pancierová retiazka
+Jewellery > Necklaces > Choker | jewellery | choker=4, obojok=2, tesný náhrdelník
+Jewellery > Earrings > Stud earrings | jewellery | náušnice na puzetu=3, stud earrings=3, puzetky=2, kôstky
+Jewellery > Earrings > Hoop earrings | jewellery | kruhové náušnice=4, hoop earrings=3, kruhy, kreolky
+Jewellery > Earrings > Drop earrings | jewellery | visiace náušnice=4, drop earrings=3, dangle
+Jewellery > Bracelets > Bangle | jewellery | pevný náramok=4, bangle=3, kruhový náramok
+Jewellery > Bracelets > Charm bracelet | jewellery | náramok na prívesky=3, charm bracelet=3, modulárny náramok, charm=2
+Jewellery > Bracelets > Leather bracelet | local | kožený náramok=4, leather bracelet=2, pánsky náramok, pletený náramok
+Jewellery > Rings | jewellery | prsteň=4, ring=2, prstienok=2, zásnubný prsteň, obrúčka
+Jewellery > Anklets | jewellery | retiazka na nohu=4, anklet=3, náramok na členok
+Jewellery > Brooches | jewellery | brošňa=4, brooch=3, ozdobná brošňa
+Jewellery > Jewellery sets | jewellery | sada šperkov=4, jewellery set=3, súprava náhrdelník a náušnice
+Watches > Men's watches > Analog | watches | pánske hodinky=4, men's watch=3, analógové, ručičkové hodinky
+Watches > Men's watches > Chronograph | watches | chronograf=4, chronograph=3, stopky, chrono
+Watches > Women's watches > Analog | watches | dámske hodinky=4, women's watch=3, analógové, elegantné hodinky
+Watches > Women's watches > Fashion | fashion | módne hodinky=4, fashion watch=2, hodinky s kamienkami=2, rose gold
+Watches > Smartwatches | tech | smart hodinky=4, smartwatch=3, inteligentné hodinky, fitness náramok, krokomer, bluetooth
+Watches > Kids watches | kids | detské hodinky=4, kids watch=2, GPS hodinky pre deti
+Watches > Watch straps | watches | remienok k hodinkám=4, watch strap=3, náhradný remienok=2, remienok
+Umbrellas > Folding umbrellas | umbrella | skladací dáždnik=4, folding umbrella=3, vreckový dáždnik, automatický dáždnik, mini dáždnik
+Umbrellas > Stick umbrellas | umbrella | palicový dáždnik=4, stick umbrella=3, vychádzkový dáždnik, holový dáždnik
+Umbrellas > Kids umbrellas | kids | detský dáždnik=4, kids umbrella=2, priehľadný dáždnik
+Umbrellas > Golf umbrellas | sport | golfový dáždnik=4, golf umbrella=3, veľký dáždnik, XXL dáždnik
+Hair accessories > Hair clips > Claw clip | fashion | štipec do vlasov=4, claw clip=3, klip do vlasov, skřipec
+Hair accessories > Hair clips > Barrette | fashion | spona do vlasov=4, barrette=2, sponka=2, hair slide
+Hair accessories > Hair ties > Scrunchie | fashion | scrunchie=4, gumička scrunchie, saténová gumička=2, zamatová gumička
+Hair accessories > Hair ties > Elastic hair ties | generic | gumičky do vlasov=4, hair ties=3, elastické gumičky, špirálové gumičky
+Hair accessories > Headbands | fashion | čelenka=4, headband=3, čelenka do vlasov, turban čelenka
+Hair accessories > Hair pins | generic | vlásenky=4, hair pins=3, pinetky, ozdobné vlásenky
+Ties & Bow ties > Ties > Silk tie | fashion | hodvábna kravata=4, silk tie=3, kravata z hodvábu, kravata=2
+Ties & Bow ties > Ties > Knit tie | fashion | pletená kravata=4, knit tie=3, knitted tie, kravata=1
+Ties & Bow ties > Ties > Slim tie | fashion | úzka kravata=4, slim tie=3, skinny tie, kravata=1
+Ties & Bow ties > Bow ties | fashion | motýlik=4, bow tie=3, pánsky motýlik
+Ties & Bow ties > Pocket squares | fashion | vreckovka do saka=4, pocket square=3, ozdobná vreckovka
+Ties & Bow ties > Cufflinks | jewellery | manžetové gombíky=4, cufflinks=3, manžetovky
+Ties & Bow ties > Tie clips | jewellery | spona na kravatu=4, tie clip=3, kravatová spona
+Socks > Men's socks > Everyday socks | socks | pánske ponožky=4, everyday socks=2, bežné ponožky, bavlnené ponožky
+Socks > Men's socks > Business socks | socks | spoločenské ponožky=4, business socks=2, oblekové ponožky, čierne ponožky
+Socks > Women's socks > Ankle socks | socks | členkové ponožky=4, ankle socks=3, krátke ponožky, ťapky, footies
+Socks > Women's socks > Knee socks | socks | podkolienky=4, knee socks=3, nadkolienky, vysoké ponožky
+Socks > Women's socks > Tights | socks | pančuchové nohavice=4, tights=3, pančucháče, silonky, 20 DEN
+Socks > Sports socks | sport | športové ponožky=4, sports socks=2, bežecké ponožky, running socks, funkčné ponožky
+Socks > Thermal socks | outdoor | termo ponožky=4, thermal socks=2, teplé ponožky, lyžiarske ponožky
+Socks > Kids socks | kids | detské ponožky=4, kids socks=2, ponožky pre deti
+Keyrings & Charms > Keyrings > Leather keyring | local | kožená kľúčenka=4, leather keyring=2, kožený prívesok
+Keyrings & Charms > Keyrings > Metal keyring | generic | kovová kľúčenka=4, metal keyring=2, krúžok na kľúče, karabína
+Keyrings & Charms > Keyrings > Plush keyring | kids | plyšová kľúčenka=4, plush keyring=2, plyšový prívesok, zvieratko
+Keyrings & Charms > Bag charms | fashion | prívesok na kabelku=4, bag charm=3, ozdoba na kabelku, strapec
+Tech accessories > Phone cases > Flip case | tech | flip case=3, knižkové puzdro=4, flipové puzdro, book case
+Tech accessories > Phone cases > Back cover | tech | zadný kryt=4, back cover=3, silikónový kryt, ochranný kryt
+Tech accessories > Tablet cases | tech | puzdro na tablet=4, tablet case=3, obal na iPad, smart cover
+Tech accessories > Earbuds cases | tech | obal na slúchadlá=4, AirPods case=3, puzdro na slúchadlá
+Tech accessories > Phone straps | tech | šnúrka na mobil=4, phone strap=3, crossbody šnúrka, lanyard
+Luggage > Suitcases > Hard-shell > Cabin suitcase | travel | kabínový kufor=4, cabin suitcase=3, príručná batožina, palubný kufor, škrupinový kufor
+Luggage > Suitcases > Hard-shell > Large suitcase | travel | veľký kufor=4, large suitcase=3, škrupinový kufor=2, pevný kufor
+Luggage > Suitcases > Soft > Cabin suitcase | travel | látkový kabínový kufor=3, soft cabin case=2, príručný kufor=2, kabínový kufor
+Luggage > Suitcases > Soft > Large suitcase | travel | látkový kufor=4, soft luggage=2, rozšíriteľný kufor=2, veľký kufor
+Luggage > Travel bags > Duffel bag | travel | cestovná taška=4, duffel bag=3, duffle
+Luggage > Travel bags > Weekender | fashion | víkendová taška=4, weekender=3, weekend bag
+Luggage > Travel accessories > Luggage tag | travel | menovka na kufor=4, luggage tag=3, visačka
+Luggage > Travel accessories > Travel pillow | travel | cestovný vankúš=4, travel pillow=3, nákrčný vankúš, vankúš pod krk
+Luggage > Travel accessories > Passport cover | travel | obal na pas=4, passport cover=3, puzdro na cestovný pas
+Luggage > Luggage sets | travel | sada kufrov=4, luggage set=3, súprava kufrov 3 ks
+Backpacks > Urban backpacks | fashion | mestský batoh=4, urban backpack=3, city backpack, rolltop
+Backpacks > School backpacks | kids | školský batoh=4, školská taška=2, school backpack=2, aktovka, ergonomický
+Backpacks > Hiking backpacks > Daypack | outdoor | turistický batoh=4, daypack=3, hiking backpack
+Backpacks > Hiking backpacks > Trekking backpack | outdoor | trekingový batoh=4, trekking backpack=3, krosna=2
+Backpacks > Laptop backpacks | tech | batoh na notebook=4, laptop backpack=3, USB port, anti-theft
+Backpacks > Mini backpacks | fashion | malý batoh=3, mini backpack=3, batôžtek=2
+Sports accessories > Sports bags > Gym bag | sport | športová taška=4, gym bag=3, taška do fitka, fitness taška
+Sports accessories > Sports bags > Drawstring bag | sport | vak=3, gymsack=3, drawstring bag=2, vak na prezuvky
+Sports accessories > Sweatbands > Headband | sport | potítko na hlavu=4, sweatband=2, športová čelenka
+Sports accessories > Sweatbands > Wristband | sport | potítko na zápästie=4, wristband=3, potítka
+Sports accessories > Water bottles | sport | fľaša na vodu=4, water bottle=3, športová fľaša, bidon
+Sports accessories > Fitness gloves | sport | fitness rukavice=4, gym gloves=3, rukavice do posilňovne
+Sports accessories > Running accessories > Running belt | sport | bežecký opasok=4, running belt=3, ľadvinka na behanie
+Sports accessories > Running accessories > Phone armband | sport | puzdro na ruku=4, armband=3, držiak na mobil na ruku
+Kids accessories > Kids hats | kids | detská čiapka=4, kids hat=2, čiapka pre deti, detská šiltovka
+Kids accessories > Kids gloves | kids | detské rukavice=4, kids gloves=2, detské palčiaky
+Kids accessories > Kids bags > Preschool backpack | kids | batôžtek do škôlky=4, preschool backpack=2, detský batoh=2, škôlka
+Kids accessories > Kids bags > Kids purse | kids | detská kabelka=4, kids purse=2, detská peňaženka
+Kids accessories > Other | kids | detský doplnok, rôzne, iné, mix
+Shoe accessories > Shoe care > Shoe polish | generic | krém na topánky=4, shoe polish=3, leštidlo, vosk na obuv
+Shoe accessories > Shoe care > Waterproofing spray | generic | impregnácia=4, impregnačný sprej=3, waterproof spray
+Shoe accessories > Shoe care > Shoe brush | generic | kefa na topánky=4, shoe brush=3, kefka
+Shoe accessories > Insoles | generic | vložky do topánok=4, insoles=3, stielky, ortopedické vložky
+Shoe accessories > Shoelaces | generic | šnúrky do topánok=4, shoelaces=3, šnúrky, tkaničky
+Shoe accessories > Shoe horns | generic | obuvák=4, shoe horn=3, lyžica na topánky
+Gifts > Gift cards | local | darčeková poukážka=4, gift card=3, poukaz, voucher
+Gifts > Gift boxes | generic | darčeková krabička=4, gift box=3, krabička
+Gifts > Gift wrapping | generic | baliaci papier=4, gift wrap=3, stuha, mašľa
+Carnival & Party > Masks | party | karnevalová maska=4, benátska maska=2, mask=2, maska
+Carnival & Party > Wigs | party | parochňa=4, wig=3, syntetické vlasy
+Carnival & Party > Party hats | party | párty klobúk=3, party hat=3, čarodejnícky klobúk, cylinder
+Carnival & Party > Costume accessories | party | kostýmový doplnok=3, tiara, krídla, korunka
+Cosmetic bags & Organisers > Cosmetic bag | fashion | kozmetická taška=4, cosmetic bag=3, taštička na kozmetiku, make-up bag
+Cosmetic bags & Organisers > Toiletry bag | outdoor | toaletná taška=4, toiletry bag=3, závesná toaletná taška, wash bag
+Cosmetic bags & Organisers > Jewellery box | generic | šperkovnica=4, jewellery box=3, krabička na šperky, organizér na šperky
+Beach & Swim > Beach bags | fashion | plážová taška=4, beach bag=3, slamená taška, taška na pláž
+Beach & Swim > Pareos | fashion | pareo=4, sarong=2, plážová šatka=2, plážový šál
+Beach & Swim > Swim caps | sport | kúpacia čiapka=4, swim cap=3, plavecká čiapka, silikónová čiapka
+Beach & Swim > Beach towels | generic | plážová osuška=4, beach towel=3, osuška, uterák
+Badges & Patches > Enamel pins | generic | smaltovaný odznak=4, enamel pin=3, pin=2
+Badges & Patches > Iron-on patches | generic | nažehľovacia nášivka=4, iron-on patch=3, nášivka na oblečenie
+Badges & Patches > Button badges | generic | placka=4, button badge=3, buttonka, odznak placka
+""".replace("{SCARF_KNIT}", _SCARF_KNIT).replace("{SCARF_SHAWL}", _SCARF_SHAWL).replace("{SCARF_SNOOD}", _SCARF_SNOOD)
+
+#: Two-path "set" products: (leaf A, leaf B, relative weight, set words).
+_SETS = [
+    ("Hats & Caps > Winter hats > Beanie", "Accessories > Scarves > Knit scarf", 5,
+     "set čiapka a šál=3, hat and scarf set=2, súprava čiapka + šál, zimný set=2"),
+    ("Gloves > Winter gloves > Knit gloves", "Accessories > Scarves > Knit scarf", 3,
+     "set rukavice a šál=3, gloves and scarf gift set=2, darčeková sada šál + rukavice"),
+    ("Hats & Caps > Winter hats > Bobble hat", "Accessories > Scarves > Snood / Loop scarf", 2,
+     "set čiapka a nákrčník=3, hat & snood set=2, zimný komplet"),
+    ("Hats & Caps > Winter hats > Beanie", "Gloves > Winter gloves > Knit gloves", 2,
+     "set čiapka a rukavice=3, hat and gloves set=2, zimný komplet"),
+    ("Wallets > Men's wallets > Leather", "Belts > Men's belts > Leather", 3,
+     "darčeková sada peňaženka a opasok=3, gift set wallet & belt=2, pánsky darčekový set"),
+    ("Ties & Bow ties > Ties > Silk tie", "Ties & Bow ties > Pocket squares", 2,
+     "set kravata a vreckovka=3, tie & pocket square set=2"),
+    ("Ties & Bow ties > Cufflinks", "Ties & Bow ties > Tie clips", 1,
+     "set manžetové gombíky a spona=3, cufflinks & tie clip set=2"),
+    ("Watches > Women's watches > Analog", "Jewellery > Bracelets > Charm bracelet", 1,
+     "darčeková sada hodinky + náramok=3, watch & bracelet gift set=2"),
+    ("Kids accessories > Kids hats", "Kids accessories > Kids gloves", 1,
+     "detský set čiapka a rukavice=3, kids hat and gloves set=2"),
+    ("Luggage > Travel accessories > Luggage tag", "Luggage > Travel accessories > Passport cover", 1,
+     "cestovný set menovka + obal na pas=3, travel set=2"),
+]
+
+#: Share of labelled products that carry two paths.
+_SET_SHARE = 0.025
+
+#: Leaves listed here are the most common ones, in this order; the rest follow in a
+#: fixed pseudo-random order. The scarf trio is common, so its low F1 comes from
+#: confusion and not from scarcity.
+_POPULAR = [
+    "Hats & Caps > Winter hats > Beanie",
+    "Bags > Handbags > Shoulder bag",
+    "Wallets > Women's wallets > Leather",
+    "Socks > Men's socks > Everyday socks",
+    "Accessories > Scarves > Knit scarf",
+    "Hats & Caps > Caps > Baseball cap",
+    "Bags > Handbags > Crossbody bag",
+    "Jewellery > Earrings > Stud earrings",
+    "Gloves > Winter gloves > Knit gloves",
+    "Accessories > Scarves > Scarf / Shawl",
+    "Backpacks > Urban backpacks",
+    "Belts > Men's belts > Leather",
+    "Watches > Men's watches > Analog",
+    "Tech accessories > Phone cases > Back cover",
+    "Eyewear > Sunglasses > Men's > Aviator",
+    "Accessories > Scarves > Snood / Loop scarf",
+]
+# Zipf-Mandelbrot weights (rank + q) ** -s of the single-leaf classes: at 50,000
+# labelled products the top leaf gets ~4,000 and the rarest ~20.
+_ZIPF_S = 1.5
+_ZIPF_Q = 3.0
+
+_COLOURS = (
+    "čierna=3, čierny=2, black=3, biela=2, biely, white=2, modrá=1.5, blue, tmavomodrá, navy, "
+    "červená, red, zelená, green, khaki, sivá, šedá, grey, gray, antracit, hnedá, brown, koňak, "
+    "cognac, béžová, beige, camel, krémová, ružová, pink, staroružová, fialová, purple, bordová, "
+    "burgundy, vínová, žltá, yellow, horčicová, mustard, oranžová, orange, zlatá, gold, strieborná, "
+    "silver, rose gold, viacfarebná, multicolor, pruhovaná, kockovaná, leopard, s potlačou"
+)
+_GENDERS = (
+    "dámska=3, dámsky=2, dámske, pánsky=2, pánska=2, pánske, unisex=2, women's=2, men's=2, "
+    "for women, for men, pre ženy, pre mužov"
+)
+_ADJECTIVES = (
+    "nový=2, new=2, elegantný, elegant, štýlový, stylish, classic, klasický, moderný, premium=2, "
+    "luxusný, originál, original, trendy, basic, vintage, retro, 2024, 2025, novinka=2, "
+    "bestseller, TOP, akcia, výpredaj, -30 %, kolekcia jeseň/zima, AW24, SS25, limitovaná edícia"
+)
+_SEASONS = (
+    "na zimu=2, for winter, celoročný, na leto, for summer, na jeseň, all season, do mesta=2, "
+    "na turistiku, na každý deň=2, everyday, do práce, na párty, na výlet, na dovolenku"
+)
+_SHIPPING = (
+    "Doprava zdarma nad 49 €.=2, Skladom – odosielame do 24 hodín.=2, Free shipping., "
+    "Vrátenie tovaru do 30 dní., Originálny produkt s garanciou., 100 % spokojnosť zákazníkov., "
+    "Rýchle doručenie po celom Slovensku., Dodanie 2-3 pracovné dni., Možnosť osobného odberu v Bratislave."
+)
+_CARE = (
+    "Prať ručne.=2, Hand wash only., Prať pri 30 °C.=2, Nežehliť., Do not tumble dry., "
+    "Čistiť vlhkou handričkou., Chrániť pred vlhkosťou., Nebieliť., Skladovať v suchu."
+)
+_RECIPIENTS = "ženu=2, muža=2, mamu, otca, priateľku, priateľa, kolegu, deti, her, him, každého"
+_PRAISE = (
+    "kvalitné spracovanie=2, high quality, pohodlný, comfortable, odolný, durable, ľahký, "
+    "lightweight, praktický, practical, nadčasový dizajn, timeless design, jemný na dotyk, "
+    "soft touch, ručná výroba, handmade, slovenský výrobok"
+)
+_CONNECTORS = "a=3, +=3, &=2, and, s"
+_SEPS = "-=3, |=2, –, /, :"
+_SKU_PREFIX = "SKU=3, kód:=2, Kód:, art.=2, EAN=2, č.=1, model, ref."
+
+
+def _parse_words(spec: str) -> list[tuple[str, float]]:
+    """``"a=2, b"`` -> ``[("a", 2.0), ("b", 1.0)]``."""
+    out = []
+    for item in spec.split(", "):
+        item = item.strip()
+        if not item:
+            continue
+        word, _, weight = item.rpartition("=")
+        if not word or not _is_number(weight):
+            word, weight = item, "1"
+        out.append((word, float(weight)))
+    return out
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_leaves() -> tuple[list[tuple[str, ...]], list[str], list[str]]:
+    paths, groups, words = [], [], []
+    for line in _LEAVES.strip().splitlines():
+        path, group, spec = (x.strip() for x in line.split(" | ", 2))
+        paths.append(tuple(p.strip() for p in path.split(">")))
+        groups.append(group)
+        words.append(spec)
+    return paths, groups, words
+
+
+_LEAF_PATHS, _LEAF_GROUPS, _LEAF_WORDS = _parse_leaves()
+
+
+def _build_tree(paths: list[tuple[str, ...]]) -> dict:
+    tree: dict = {}
+    for path in paths:
+        node = tree
+        for name in path:
+            node = node.setdefault(name, {})
+    return tree
+
+
+#: The category tree as a nested dict ``{name: {child: {...}}}``; leaves map to ``{}``.
+DEMO_TREE: dict = _build_tree(_LEAF_PATHS)
+
+
+def leaf_paths() -> list[tuple[str, ...]]:
+    """All leaf paths of :data:`DEMO_TREE`, in tree order."""
+    return list(_LEAF_PATHS)
+
+
+# ---------------------------------------------------------------------------------
+# Compiled samplers
+# ---------------------------------------------------------------------------------
+
+_ENTITIES = {
+    "š": "&scaron;", "č": "&ccaron;", "ž": "&zcaron;", "ľ": "&lcaron;", "ť": "&tcaron;",
+    "ň": "&ncaron;", "á": "&aacute;", "é": "&eacute;", "í": "&iacute;", "ý": "&yacute;",
+    "ú": "&uacute;", "ó": "&oacute;", "ô": "&ocirc;", "ä": "&auml;",
+}
+
+
+def _capitalise(w: str) -> str:
+    return w[:1].upper() + w[1:]
+
+
+class _Pool:
+    """Weighted word lists for many groups, sampled for many rows at once.
+
+    Group ``g`` owns the cumulative-probability range ``(g, g + 1]``, so one
+    ``searchsorted`` draws a word for every row from that row's group.
+    ``self.words[v, i]`` is word ``i`` in spelling variant ``v`` (0 as written,
+    1 capitalised, 2 without diacritics, 3 both) with a trailing space.
+    """
+
+    def __init__(self, groups: list[list[tuple[str, float]]]):
+        words: list[str] = []
+        cum: list[float] = []
+        for g, items in enumerate(groups):
+            if not items:
+                raise ValueError(f"empty word group {g}")
+            w = np.array([x[1] for x in items], dtype=float)
+            c = np.cumsum(w) / w.sum()
+            c[-1] = 1.0
+            cum.extend(g + c)
+            words.extend(x[0] for x in items)
+        self.cum = np.array(cum)
+        self.raw = words
+        variants = [
+            words,
+            [_capitalise(w) for w in words],
+            [unidecode(w) for w in words],
+            [_capitalise(unidecode(w)) for w in words],
+        ]
+        self.words = np.empty((4, len(words)), dtype=object)
+        for v, ws in enumerate(variants):
+            self.words[v] = [w + " " for w in ws]
+
+    def index(self, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        u = np.minimum(rng.random(len(groups)), 1.0 - 1e-9)
+        return np.searchsorted(self.cum, groups + u, side="right")
+
+    def take(self, groups, rng, variant, mask=None) -> np.ndarray:
+        """One word (with trailing space) per row; ``""`` where ``mask`` is False."""
+        groups = np.broadcast_to(np.asarray(groups), variant.shape)
+        out = self.words[variant, self.index(groups, rng)]
+        if mask is not None:
+            out = np.where(mask, out, "")
+        return out
+
+
+class _Model:
+    """Everything the generator needs, compiled once from the specification."""
+
+    def __init__(self) -> None:
+        leaf_str = [LEVEL_SEP.join(p) for p in _LEAF_PATHS]
+        leaf_index = {s: i for i, s in enumerate(leaf_str)}
+        tops = list(_TOPS)
+        top_index = {t: i for i, t in enumerate(tops)}
+        n_leaves = len(_LEAF_PATHS)
+        self.n_leaves = n_leaves
+        self.leaf_top = np.array([top_index[p[0]] for p in _LEAF_PATHS])
+        groups = list(_BRANDS)
+        self.leaf_brand_group = np.array([groups.index(g) for g in _LEAF_GROUPS])
+        size_kinds = list(_SIZES)
+        self.top_size_kind = np.array([size_kinds.index(_TOPS[t][2]) for t in tops])
+
+        popular = [leaf_index[s] for s in _POPULAR]
+        rest = [i for i in range(n_leaves) if i not in set(popular)]
+        rest = list(np.random.default_rng(20240611).permutation(rest))
+        rank = np.empty(n_leaves, dtype=float)
+        rank[popular + rest] = np.arange(1, n_leaves + 1)
+        w_leaf = (rank + _ZIPF_Q) ** -_ZIPF_S
+        w_leaf *= (1 - _SET_SHARE) / w_leaf.sum()
+        w_set = np.array([s[2] for s in _SETS], dtype=float)
+        w_set *= _SET_SHARE / w_set.sum()
+        self.class_p = np.concatenate([w_leaf, w_set])
+
+        # Siblings: leaves with the same parent; a leaf without any borrows from
+        # all the other leaves of its top-level category. A sibling is picked in
+        # proportion to its popularity: a rare leaf's product often reads like a
+        # common sibling, but common products rarely use a rare leaf's words.
+        parent = [p[:-1] for p in _LEAF_PATHS]
+        sibs = []
+        for i in range(n_leaves):
+            same = [(leaf_str[j], w_leaf[j]) for j in range(n_leaves)
+                    if j != i and parent[j] == parent[i]]
+            if not same:
+                same = [(leaf_str[j], w_leaf[j]) for j in range(n_leaves)
+                        if j != i and self.leaf_top[j] == self.leaf_top[i]]
+            sibs.append(same)
+        self.sib_pool = _Pool(sibs)
+        self.sib_leaf = np.array([leaf_index[w] for w in self.sib_pool.raw])
+
+        self.leaf_pool = _Pool([_parse_words(w) for w in _LEAF_WORDS])
+        self.top_pool = _Pool([_parse_words(_TOPS[t][0]) for t in tops])
+        self.mat_pool = _Pool([_parse_words(_TOPS[t][1]) for t in tops])
+        self.brand_pool = _Pool([_parse_words(_BRANDS[g]) for g in groups])
+        self.size_pool = _Pool([_parse_words(_SIZES[k]) for k in size_kinds])
+        self.set_pool = _Pool([_parse_words(s[3]) for s in _SETS])
+        single = {name: _Pool([_parse_words(spec)]) for name, spec in [
+            ("colour", _COLOURS), ("gender", _GENDERS), ("adj", _ADJECTIVES),
+            ("season", _SEASONS), ("shipping", _SHIPPING), ("care", _CARE),
+            ("recipient", _RECIPIENTS), ("praise", _PRAISE), ("conn", _CONNECTORS),
+            ("sep", _SEPS), ("sku", _SKU_PREFIX),
+        ]}
+        self.pools = single
+
+        # Classes: every leaf alone, then every two-path set.
+        self.set_a = np.array([leaf_index[s[0]] for s in _SETS])
+        self.set_b = np.array([leaf_index[s[1]] for s in _SETS])
+        n_sets = len(_SETS)
+        self.n_classes = n_leaves + n_sets
+        self.class_leaf = np.concatenate([np.arange(n_leaves), self.set_a])
+        self.class_leaf_b = np.concatenate([np.full(n_leaves, -1), self.set_b])
+        self.class_category = np.array(
+            leaf_str + [a + PATH_SEP + b for a, b, _, _ in _SETS], dtype=object)
+
+
+
+_MODEL: _Model | None = None
+
+
+def _model() -> _Model:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = _Model()
+    return _MODEL
+
+
+# ---------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------
+
+#: Noise knobs (probabilities per product). Tuned so a TF-IDF + logistic-regression
+#: leaf classifier lands around 0.7 macro-F1.
+_P_AMBIGUOUS = 0.12  # title is little more than brand + colour (+ size)
+_P_CORE_OWN = 0.72  # title core word from the product's own leaf ...
+_P_CORE_SIB = 0.16  # ... or from a sibling leaf; otherwise a top-level generic word
+_P_DESC_OWN = 0.45  # description mentions the own leaf ...
+_P_DESC_SIB = 0.20  # ... or a sibling leaf; otherwise the top-level generic word
+_P_TYPO = 0.04
+_P_HTML_TITLE = 0.03
+_P_HTML_DESC = 0.10
+_P_ASCII = 0.12  # product typed without diacritics
+_MAX_TITLE_WORDS = 15
+_MAX_DESC_WORDS = 40
+
+
+def _quotas(n: int, p: np.ndarray) -> np.ndarray:
+    """Largest-remainder rounding of ``n * p`` to integers summing to ``n``."""
+    raw = n * p
+    q = np.floor(raw).astype(np.int64)
+    short = n - int(q.sum())
+    if short > 0:
+        order = np.argsort(-(raw - q), kind="stable")
+        q[order[:short]] += 1
+    return q
+
+
+def _layout(n_labelled: int, n_unlabelled: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class of every row and whether it is labelled, already shuffled.
+
+    Labelled classes follow exact quotas (so the rarest leaf always has its ~20
+    products at 50k), unlabelled ones are drawn from the same distribution.
+    """
+    m = _model()
+    rng = np.random.default_rng([seed, 0x1AB])
+    lab = np.repeat(np.arange(m.n_classes, dtype=np.int32), _quotas(n_labelled, m.class_p))
+    unl = rng.choice(m.n_classes, size=n_unlabelled, p=m.class_p).astype(np.int32)
+    cls = np.concatenate([lab, unl])
+    perm = rng.permutation(len(cls))
+    return cls[perm], perm < n_labelled
+
+
+def _sum(parts: list) -> np.ndarray:
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
+
+
+def _masked_sum(mask: np.ndarray, parts: list) -> np.ndarray:
+    """``_sum(parts)`` where ``mask`` is True, ``""`` elsewhere (only masked rows are built)."""
+    out = np.full(len(mask), "", dtype=object)
+    idx = np.flatnonzero(mask)
+    if len(idx):
+        out[idx] = _sum([p[idx] if isinstance(p, np.ndarray) else p for p in parts])
+    return out
+
+
+def _typo(s: str, r: float) -> str:
+    if len(s) < 6:
+        return s
+    i = 1 + int(r * (len(s) - 3))
+    kind = int(r * 1000) % 3
+    if kind == 0:  # swap
+        return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    if kind == 1:  # delete
+        return s[:i] + s[i + 1:]
+    return s[:i] + s[i] + s[i:]  # double
+
+
+def _htmlise(s: str, r: float) -> str:
+    if r < 0.4:
+        s = s.replace(" ", "&nbsp;", 1 + int(r * 5))
+    for ch, ent in _ENTITIES.items():
+        if ch in s:
+            s = s.replace(ch, ent)
+    return s.replace(" & ", " &amp; ").replace('"', "&quot;")
+
+
+def _block(cls: np.ndarray, labelled: np.ndarray, start: int, rng: np.random.Generator) -> dict:
+    """Generate the rows ``start .. start + len(cls)`` of the catalogue."""
+    m = _model()
+    P = m.pools
+    n = len(cls)
+    leaf = m.class_leaf[cls]
+    leaf_b = m.class_leaf_b[cls]
+    is_set = leaf_b >= 0
+    top = m.leaf_top[leaf]
+    bgroup = m.leaf_brand_group[leaf]
+    skind = m.top_size_kind[top]
+    zero = np.zeros(n, dtype=np.int64)
+
+    ascii_row = rng.random(n) < _P_ASCII
+
+    def var(p_cap: float = 0.35) -> np.ndarray:
+        return (rng.random(n) < p_cap).astype(np.int64) + 2 * ascii_row
+
+    def bern(p) -> np.ndarray:
+        return rng.random(n) < p
+
+    def leaf_word(p_own: float, p_sib: float, v: np.ndarray, own=None) -> np.ndarray:
+        """Own-leaf word, sibling-leaf word or top-level generic word."""
+        own = leaf if own is None else own
+        u = rng.random(n)
+        sib = m.sib_leaf[m.sib_pool.index(own, rng)]
+        src = np.where(u < p_own, own, sib)
+        w_leaf = m.leaf_pool.take(src, rng, v)
+        w_top = m.top_pool.take(m.leaf_top[own], rng, v)
+        return np.where(u < p_own + p_sib, w_leaf, w_top)
+
+    # ---- title -------------------------------------------------------------------
+    amb = bern(_P_AMBIGUOUS) & ~is_set
+    brand = m.brand_pool.take(bgroup, rng, var(0.6), bern(np.where(amb, 0.97, 0.55)))
+    gender = P["gender"].take(zero, rng, var(), bern(0.18) & ~amb)
+    adj = P["adj"].take(zero, rng, var(0.5), bern(0.22))
+    core = leaf_word(_P_CORE_OWN, _P_CORE_SIB, var(0.4))
+    core = np.where(amb, "", core)
+    core2 = leaf_word(0.55, 0.25, var(0.2))
+    core2 = np.where(bern(0.35) & ~amb, core2, "")
+    generic = m.top_pool.take(top, rng, var(0.2), bern(np.where(amb, 0.25, 0.3)))
+    # Sets: "<set words> <leaf A word> <connector> <leaf B word>".
+    set_idx = np.where(is_set, cls - m.n_leaves, 0)
+    set_words = m.set_pool.take(set_idx, rng, var(0.5), is_set & bern(0.8))
+    b_word = m.leaf_pool.take(np.where(is_set, leaf_b, 0), rng, var(0.2))
+    conn = P["conn"].take(zero, rng, var(0.0))
+    set_tail = np.where(is_set, conn + b_word, "")
+    core2 = np.where(is_set, "", core2)
+    material = m.mat_pool.take(top, rng, var(0.3), bern(0.35))
+    colour = P["colour"].take(zero, rng, var(0.3), bern(np.where(amb, 0.95, 0.55)))
+    size = m.size_pool.take(skind, rng, var(0.0), bern(np.where(amb, 0.5, 0.28)))
+    sep = P["sep"].take(zero, rng, var(0.0), bern(0.2))
+    sku = _sku(rng, n, bern(0.12))
+
+    # Word order: brand first or core first, colour/material swapped for some rows.
+    core_first = bern(0.35)
+    head1 = np.where(core_first, core, brand)
+    head2 = np.where(core_first, brand, core)
+    mat_first = bern(0.5)
+    t1 = np.where(mat_first, material, colour)
+    t2 = np.where(mat_first, colour, material)
+    title = _sum([adj, gender, head1, set_words, head2, set_tail, core2, generic,
+                  sep, t1, t2, size, sku])
+
+    # ---- description --------------------------------------------------------------
+    dv = var(0.1)
+    d_core = leaf_word(_P_DESC_OWN, _P_DESC_SIB, var(1.0))
+    d_core2 = leaf_word(_P_DESC_OWN * 0.8, _P_DESC_SIB, dv)
+    d_core2 = np.where(is_set, m.leaf_pool.take(np.where(is_set, leaf_b, 0), rng, dv), d_core2)
+    d_mat = m.mat_pool.take(top, rng, dv)
+    d_col = P["colour"].take(zero, rng, dv)
+    has_desc = bern(0.82)
+    n_sent = rng.integers(1, 7, n)
+    inc = (rng.random((11, n)) < (n_sent / 8.0)) & has_desc
+    sentences = [
+        (inc[0], [d_core, "z materiálu ", d_mat, ". "]),
+        (inc[1], ["Farba: ", d_col, ". "]),
+        (inc[2], [P["praise"].take(zero, rng, var(1.0)), "– ", d_core2,
+                  P["season"].take(zero, rng, dv), ". "]),
+        (inc[3], ["Ideálny darček pre ", P["recipient"].take(zero, rng, dv), ". "]),
+        (inc[4], [P["shipping"].take(zero, rng, dv)]),
+        (inc[5], [m.brand_pool.take(bgroup, rng, var(0.7)), d_core2,
+                  P["praise"].take(zero, rng, dv), ". "]),
+        (inc[6], [P["care"].take(zero, rng, dv)]),
+        (inc[7], ["Material: ", d_mat, ", colour: ", d_col, ". "]),
+        (inc[8], ["Veľkosť: ", m.size_pool.take(skind, rng, dv), ". "]),
+        (inc[9], [m.top_pool.take(top, rng, var(1.0)), "– ",
+                  P["praise"].take(zero, rng, dv), ". "]),
+        (inc[10], ["Kód produktu: ", _sku(rng, n, None, prefix=False), ". "]),
+    ]
+    desc = _sum([_masked_sum(mask, parts) for mask, parts in sentences])
+
+    # ---- per-row clean-up and noise (cheap string methods; Python only on subsets) --
+    fallback = (m.top_pool.take(top, rng, var(0.5)) + P["colour"].take(zero, rng, dv)).tolist()
+    title = [t.strip() for t in title.tolist()]
+    desc = [d.replace(" .", ".").replace(" ,", ",").strip() for d in desc.tolist()]
+    for i, t in enumerate(title):
+        k = t.count(" ")
+        if k < 2:
+            title[i] = (t + " " + fallback[i]).strip()
+        elif k >= _MAX_TITLE_WORDS:
+            title[i] = " ".join(t.split()[:_MAX_TITLE_WORDS])
+    for i, d in enumerate(desc):
+        if d.count(" ") >= _MAX_DESC_WORDS:
+            desc[i] = " ".join(d.split()[:_MAX_DESC_WORDS])
+    r = rng.random((5, n))
+    for i in np.flatnonzero(r[0] < _P_TYPO):
+        title[i] = _typo(title[i], r[4, i])
+    for i in np.flatnonzero(r[1] < _P_TYPO):
+        desc[i] = _typo(desc[i], r[4, i])
+    for i in np.flatnonzero(r[2] < _P_HTML_TITLE):
+        title[i] = _htmlise(title[i], r[4, i])
+    for i in np.flatnonzero((r[3] < _P_HTML_DESC) & has_desc):
+        d = _htmlise(desc[i], r[4, i])
+        desc[i] = f"<p>{d}</p>" if r[4, i] < 0.5 else d.replace(". ", ".<br>", 1)
+
+    ids = [f"P{i:07d}" for i in range(start + 1, start + n + 1)]
+    category = np.where(labelled, m.class_category[cls], "")
+    return {"id": ids, "title": title, "description": desc, "category": category}
+
+
+def _sku(rng: np.random.Generator, n: int, mask, prefix: bool = True) -> np.ndarray:
+    """SKU / EAN-like codes with a trailing space: ``SKU AB-12345``, ``EAN 8594...``."""
+    m = _model()
+    zero = np.zeros(n, dtype=np.int64)
+    pre = m.pools["sku"].take(zero, rng, zero) if prefix else ""
+    letters = np.array([a + b for a in "ABCDEFGHKLMNPRSTVZ" for b in "ABCDEKMSTX"], dtype=object)
+    code_a = letters[rng.integers(0, len(letters), n)] + "-" + \
+        rng.integers(10_000, 100_000, n).astype(str).astype(object)
+    code_b = "8594" + rng.integers(100_000_000, 1_000_000_000, n).astype(str).astype(object)
+    code = np.where(rng.random(n) < 0.6, code_a, code_b)
+    out = pre + code + " "
+    if mask is not None:
+        out = np.where(mask, out, "")
+    return out
+
+
+def iter_demo_chunks(
+    n_labelled: int = 50_000,
+    n_unlabelled: int = 250_000,
+    seed: int = 0,
+    chunk_size: int = 100_000,
+) -> Iterator[pd.DataFrame]:
+    """Yield the demo catalogue as DataFrames of at most ``chunk_size`` rows.
+
+    Columns: :data:`COLUMNS`, all strings. The output depends only on the sizes and
+    the seed, not on ``chunk_size``.
+    """
+    if n_labelled < 0 or n_unlabelled < 0:
+        raise ValueError("n_labelled and n_unlabelled must be >= 0")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    cls, labelled = _layout(n_labelled, n_unlabelled, seed)
+    total = len(cls)
+    pending: list[dict] = []
+    pending_rows = 0
+    emitted = 0
+    for b, start in enumerate(range(0, total, _BLOCK)):
+        stop = min(start + _BLOCK, total)
+        rng = np.random.default_rng([seed, 0xB10C, b])
+        pending.append(_block(cls[start:stop], labelled[start:stop], start, rng))
+        pending_rows += stop - start
+        while pending_rows >= chunk_size or (stop == total and pending_rows > 0):
+            merged = {c: _concat([p[c] for p in pending]) for c in COLUMNS}
+            take = min(chunk_size, pending_rows)
+            yield _frame({c: v[:take] for c, v in merged.items()}, emitted)
+            emitted += take
+            rest = {c: v[take:] for c, v in merged.items()}
+            pending_rows -= take
+            pending = [rest] if pending_rows else []
+    if total == 0:
+        yield _frame({c: [] for c in COLUMNS}, 0)
+
+
+def _concat(parts: list) -> list:
+    if len(parts) == 1:
+        return list(parts[0])
+    out: list = []
+    for p in parts:
+        out.extend(p)
+    return out
+
+
+def _frame(cols: dict, offset: int) -> pd.DataFrame:
+    import pyarrow as pa
+
+    df = pd.DataFrame({
+        c: pd.array(pa.array(list(cols[c]), type=pa.large_string()), dtype="str")
+        for c in COLUMNS
+    })
+    df.index = pd.RangeIndex(offset, offset + len(df))
+    return df
+
+
+def generate_demo(
+    n_labelled: int = 50_000, n_unlabelled: int = 250_000, seed: int = 0
+) -> pd.DataFrame:
+    """The whole demo catalogue as one DataFrame (see :func:`iter_demo_chunks`)."""
+    chunks = list(iter_demo_chunks(n_labelled, n_unlabelled, seed))
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0].reset_index(drop=True)
+
+
+def write_demo(
+    path: str | os.PathLike,
+    n_labelled: int = 50_000,
+    n_unlabelled: int = 250_000,
+    seed: int = 0,
+    progress: bool = True,
+) -> int:
+    """Stream the demo catalogue to ``path`` (``.csv`` or ``.parquet``); return the row count.
+
+    The file is written to a temporary file in the same directory and moved into
+    place at the end, so an interrupted run never leaves a half-written file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ValueError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
+    from tqdm.auto import tqdm
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    rows = 0
+    total = n_labelled + n_unlabelled
+    try:
+        with tqdm(total=total, unit=" products", disable=not progress, desc=path.name) as bar:
+            chunks = iter_demo_chunks(n_labelled, n_unlabelled, seed)
+            if suffix == ".csv":
+                with open(tmp, "w", encoding="utf-8", newline="") as f:
+                    for i, df in enumerate(chunks):
+                        df.to_csv(f, header=i == 0, index=False)
+                        rows += len(df)
+                        bar.update(len(df))
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                schema = pa.schema([(c, pa.string()) for c in COLUMNS])
+                with pq.ParquetWriter(tmp, schema) as writer:
+                    for df in chunks:
+                        writer.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
+                        rows += len(df)
+                        bar.update(len(df))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return rows
