@@ -134,8 +134,12 @@ class Classifier:
         y_train_t = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
         train_tokens = list(train_tokens)
         lengths = np.array([max(1, len(t)) for t in train_tokens])
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=c.learning_rate, weight_decay=c.weight_decay)
+        sparse = [p for p in self.model.sparse_parameters() if p.requires_grad]
+        dense = [p for p in self.model.parameters()
+                 if p.requires_grad and all(p is not s for s in sparse)]
+        optimizers = [torch.optim.Adam(dense, lr=c.learning_rate, weight_decay=c.weight_decay)]
+        if sparse:
+            optimizers.append(torch.optim.SparseAdam(sparse, lr=c.learning_rate))
 
         best_f1, best_state, stale = -1.0, None, 0
         deadline = time.monotonic() + c.max_train_minutes * 60
@@ -150,11 +154,13 @@ class Classifier:
             for idx in bar:
                 batch = self.encoder.encode([train_tokens[i] for i in idx])
                 loss = weighted_bce(self.model(batch), y_train_t[idx], pos_weight)
-                opt.zero_grad(set_to_none=True)
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 5.0)
-                opt.step()
-                total += float(loss) * len(idx)
+                torch.nn.utils.clip_grad_norm_(dense, 5.0)
+                for opt in optimizers:
+                    opt.step()
+                total += loss.item() * len(idx)
                 seen += len(idx)
                 bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
             bar.close()

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from prodemb.classifier import Classifier, bce_of_probs, label_pos_weights, tune_thresholds, weighted_bce
+from prodemb.config import ClassifierConfig
+from prodemb.encoding import TokenEncoder, length_buckets
+
+
+def test_weighted_bce_matches_formula():
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
+    y = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    w = torch.tensor([3.0, 10.0])
+    p = torch.sigmoid(logits)
+    manual = -(w * y * torch.log(p) + (1 - y) * torch.log(1 - p)).mean()
+    assert weighted_bce(logits, y, w).item() == pytest.approx(manual.item(), rel=1e-6)
+    assert bce_of_probs(p.numpy(), y.numpy(), w.numpy()) == pytest.approx(manual.item(), rel=1e-4)
+
+
+def test_rare_labels_get_larger_weights():
+    y = np.zeros((1000, 3), dtype=np.uint8)
+    y[:500, 0] = 1
+    y[:10, 1] = 1
+    inv = label_pos_weights(y, "inverse", max_weight=1000)
+    sqrt = label_pos_weights(y, "sqrt_inverse", max_weight=1000)
+    assert inv[0] == pytest.approx(1.0) and inv[1] == pytest.approx(99.0)
+    assert sqrt[1] == pytest.approx(np.sqrt(99.0))
+    assert inv[2] == 1.0  # no positives
+    assert label_pos_weights(y, "inverse", max_weight=50)[1] == 50
+    assert (label_pos_weights(y, "none") == 1).all()
+    with pytest.raises(ValueError):
+        label_pos_weights(y, "bogus")
+
+
+def test_tune_thresholds_finds_separating_value():
+    probs = np.array([[0.9, 0.2], [0.35, 0.6], [0.3, 0.7], [0.1, 0.1]])
+    y = np.array([[1, 0], [1, 0], [0, 0], [0, 0]])
+    t = tune_thresholds(probs, y)
+    assert 0.3 < t[0] <= 0.35  # catches the positive at 0.35, not the negative at 0.3
+    assert t[1] == 0.5  # no positives: default kept
+
+
+def test_length_buckets_cover_everything_once():
+    lengths = np.random.default_rng(0).integers(1, 40, 1000)
+    batches = length_buckets(lengths, 32, np.random.default_rng(0))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    assert max(len(b) for b in batches) == 32
+
+
+def test_encoder_pads_handles_empty_and_oov():
+    enc = TokenEncoder(["scarf", "knit"], subword_buckets=128)
+    b = enc.encode([["knit", "scarf"], [], ["sjaal"]])
+    assert b.ids.shape == (3, 2)
+    assert b.lengths.tolist() == [2, 1, 1]
+    assert b.ids[1, 0] == 1 and b.ids[2, 0] == 1  # <unk>
+    assert b.sub_offsets.shape == (6,)
+    assert len(b.sub_ids) > 0  # the OOV word still has char n-grams
+    assert TokenEncoder.from_dict(enc.to_dict()).words == enc.words
+
+
+def toy_data(seed=0, n=600):
+    rng = np.random.default_rng(seed)
+    vocab = {0: ["knit", "wool", "chunky"], 1: ["leather", "tote", "handbag"], 2: ["loop", "snood", "tube"]}
+    tokens, y = [], np.zeros((n, 3), dtype=np.uint8)
+    for i in range(n):
+        c = int(rng.integers(0, 3))
+        tokens.append(list(rng.choice(vocab[c], 2)) + list(rng.choice(["black", "red", "nike"], 2)))
+        y[i, c] = 1
+    return tokens, y
+
+
+def test_fit_predict_transform_save_load(tmp_path):
+    tokens, y = toy_data()
+    cfg = ClassifierConfig(lstm_hidden=16, embedding_dim=8, epochs=8, batch_size=32,
+                           subword_buckets=256, learning_rate=1e-2, patience=8)
+    clf = Classifier(cfg, seed=0).fit(tokens[:500], y[:500], tokens[500:], y[500:], show_progress=False)
+    probs = clf.predict_proba(tokens[500:])
+    assert probs.shape == (100, 3) and probs.dtype == np.float32
+    assert ((probs >= 0.5) == y[500:]).mean() > 0.9
+    emb = clf.transform(tokens[500:])
+    assert emb.shape == (100, 8)
+    assert len(clf.history) >= 1 and {"train_loss", "val_macro_f1"} <= set(clf.history[0])
+    # single-item and batched predictions agree (sequences are packed)
+    np.testing.assert_allclose(clf.predict_proba([tokens[500]])[0], probs[0], atol=1e-5)
+    clf.save(str(tmp_path))
+    again = Classifier.load(str(tmp_path))
+    np.testing.assert_allclose(again.predict_proba(tokens[500:]), probs, atol=1e-5)
+
+
+def test_fit_is_reproducible():
+    tokens, y = toy_data(1, 200)
+    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=2, batch_size=32, subword_buckets=64)
+    a = Classifier(cfg, seed=3).fit(tokens[:150], y[:150], tokens[150:], y[150:], show_progress=False)
+    b = Classifier(cfg, seed=3).fit(tokens[:150], y[:150], tokens[150:], y[150:], show_progress=False)
+    np.testing.assert_allclose(a.predict_proba(tokens), b.predict_proba(tokens), atol=1e-6)
+
+
+def test_unfitted_classifier_raises():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        Classifier().predict_proba([["a"]])
