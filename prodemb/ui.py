@@ -64,8 +64,30 @@ def bundle_label(path: str) -> str:
     return f"{os.path.basename(os.path.normpath(path))} · {date}" + (f" · F1 {f1:.3f}" if f1 else "")
 
 
+def _ensure_navigation() -> None:
+    """Make sure ``app.py`` (with ``st.navigation``) frames the page.
+
+    Streamlit treats an app whose entry script has a ``pages/`` folder beside it as an
+    old-style multipage app until some session has executed ``st.navigation``. So the
+    very first visitor after a server start who opens a deep link such as
+    ``/classify?text=...`` would get the bare page script: no bundle selector, no model
+    card, the default narrow layout. When that happens, switch Streamlit to
+    ``st.navigation`` mode and rerun: ``app.py`` then runs and routes to the same page
+    (its URL path is the file name in both modes). Relies on a Streamlit internal;
+    does nothing if it is absent.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - other Streamlit versions
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def current_bundle() -> Bundle:
     """The bundle chosen in the sidebar; on any problem shows a clear message and stops the page."""
+    _ensure_navigation()
     path = st.session_state.get(SESSION_KEY)
     if path is None:
         bundles = available_bundles()
@@ -159,6 +181,17 @@ def card_items(card: dict) -> list[tuple[str, str, str]]:
         ("Test macro-F1", score(card.get("test_macro_f1")), "Macro-F1 over all nodes on the held-out test split"),
         ("Trained", date, f"Vocabulary: {count(card.get('vocabulary'))} words"),
     ]
+
+
+def card_markdown(card: dict) -> str:
+    """The model card as a short Markdown list (values escaped)."""
+    v = {label: md_escape(value) for label, value, _ in card_items(card)}
+    return "\n".join([
+        f"- **{v['Products']}** products: **{v['Labelled']}** labelled, **{v['Unlabelled']}** unlabelled",
+        f"- **{v['Classes']}** classes, **{v['Leaves']}** leaves, **{v['Levels']}** levels",
+        f"- Test macro-F1 **{v['Test macro-F1']}**",
+        f"- Trained **{v['Trained']}**",
+    ])
 
 
 # ---------------------------------------------------------------------- examples
@@ -372,7 +405,7 @@ def map_figure(sample: pd.DataFrame, point: np.ndarray | None = None, label: str
             marker=dict(symbol="star", size=24, color="#ffd33d", line=dict(width=2, color="#24292f")),
             hovertemplate=plot_escape(label, 80) + "<extra>this product</extra>"))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    fig.update_yaxes(visible=False)
     _layout(fig, height, showlegend=True, legend=dict(font=dict(size=11), itemsizing="constant"))
     return fig
 

@@ -1,0 +1,196 @@
+"""Classify: one pasted product (category path, evidence, neighbours, map) or a CSV batch.
+
+Deep link: ``?text=...`` fills the text box and classifies it; classifying updates the
+URL, so a classification can be bookmarked and shared.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from prodemb import ui
+from prodemb.catalogue import CatalogueError, read_texts
+
+bundle = ui.current_bundle()
+path = st.session_state[ui.SESSION_KEY]
+
+TEXT_KEY = "classify_input"
+EMPTY_KEY = "classify_empty"
+MAX_CHARS = 5_000
+URL_MAX_CHARS = 1_500  # longer texts are not put into the URL
+METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
+
+
+def _classify(text: str | None = None) -> None:
+    """Button callback: classify ``text`` (or the text box) and record it in the URL."""
+    if text is not None:
+        st.session_state[TEXT_KEY] = text
+    text = st.session_state.get(TEXT_KEY) or ""
+    if not text.strip():
+        st.session_state[EMPTY_KEY] = True
+        st.session_state.pop(ui.CLASSIFIED_TEXT_KEY, None)
+        if "text" in st.query_params:
+            del st.query_params["text"]
+        return
+    st.session_state[EMPTY_KEY] = False
+    st.session_state[ui.CLASSIFIED_TEXT_KEY] = text
+    _sync_url(text)
+
+
+def _sync_url(text: str) -> None:
+    if len(text) <= URL_MAX_CHARS:
+        if st.query_params.get("text") != text:
+            st.query_params["text"] = text
+    elif "text" in st.query_params:
+        del st.query_params["text"]
+
+
+# ---------------------------------------------------------------------- deep link / state
+linked = st.query_params.get("text")
+if linked and linked.strip() and linked != st.session_state.get(ui.CLASSIFIED_TEXT_KEY):
+    st.session_state[TEXT_KEY] = linked[:MAX_CHARS]
+    st.session_state[ui.CLASSIFIED_TEXT_KEY] = linked[:MAX_CHARS]
+    st.session_state[EMPTY_KEY] = False
+if TEXT_KEY not in st.session_state:  # e.g. back from another page
+    st.session_state[TEXT_KEY] = st.session_state.get(ui.CLASSIFIED_TEXT_KEY, "")
+classified = st.session_state.get(ui.CLASSIFIED_TEXT_KEY)
+if classified:
+    _sync_url(classified)
+
+st.title("Classify a product")
+st.caption("Paste a product title and description: the model predicts its category path and "
+           "shows why, which catalogue products are closest and where it lands on the map.")
+
+single, batch = st.tabs([":material/label: One product", ":material/table_view: Batch (CSV)"])
+
+# ---------------------------------------------------------------------- one product
+with single:
+    st.text_area("Title and description", key=TEXT_KEY, height=110, max_chars=MAX_CHARS,
+                 placeholder="e.g. Pletený šál z merino vlny, hrejivý, sivý – knitted merino wool "
+                             "scarf, 180 cm")
+    row = st.container(horizontal=True, vertical_alignment="center")
+    row.button("Classify", type="primary", icon=":material/play_arrow:", on_click=_classify,
+               key="classify_button")
+    examples = ui.example_products(bundle)
+    if len(examples):
+        row.caption("or try an example:", width="content")
+        for i, ex in examples.iterrows():
+            row.button(ui.md_escape(ui.example_label(ex)), key=f"example_{i}", on_click=_classify,
+                       args=(ex["text"],), icon=":material/lightbulb:",
+                       help=f"{ui.shorten(ex['text'], 200)} (test product {ex['id']}, "
+                            f"true category: {ex['true_path']})")
+
+    if st.session_state.get(EMPTY_KEY) or not classified:
+        st.info("Paste a product title and description above (or pick an example), then press "
+                "**Classify**.", icon=":material/edit_note:")
+    else:
+        res = ui.analyse(path, classified)
+        c = res["classification"]
+        st.divider()
+        st.caption("Classified text")
+        st.text(ui.shorten(classified, 600))
+        note = ui.vocabulary_note(c.tokens, c.unknown_tokens)
+        if note and note[0] == "warning":
+            st.warning(note[1], icon=":material/translate:")
+        elif note:
+            st.caption(note[1])
+
+        st.subheader("Predicted category")
+        for rank, (_path, score, levels) in enumerate(res["levels"]):
+            line = ui.breadcrumb_markdown(levels)
+            if rank == 0:
+                st.markdown(f"#### {line}")
+                st.caption(f"Path score {score:.0%} (the lowest node probability along the path)."
+                           + (" Other paths above their thresholds:" if len(res["levels"]) > 1 else ""))
+            else:
+                st.markdown(f"{line}  ·  path score {score:.0%}")
+
+        left, right = st.columns(2, gap="large")
+        with left:
+            st.plotly_chart(ui.top_nodes_figure(res["top_nodes"]), key="top_nodes_chart",
+                            config={"displayModeBar": False})
+        with right:
+            if len(res["explain"]):
+                st.plotly_chart(ui.explain_figure(res["explain"]), key="explain_chart",
+                                config={"displayModeBar": False})
+            else:
+                st.info("No words to explain.")
+
+        st.subheader("Nearest catalogue products")
+        st.dataframe(res["neighbours"], hide_index=True, key="neighbours_table", column_config={
+            "similarity": st.column_config.ProgressColumn("Similarity", min_value=0.0, max_value=1.0,
+                                                          format="%.3f", width="small"),
+            "text": st.column_config.TextColumn("Product", width="large"),
+            "true_path": st.column_config.TextColumn("True path", width="medium"),
+            "pred_path": st.column_config.TextColumn("Predicted path", width="medium"),
+            "id": st.column_config.TextColumn("Id", width="small"),
+            "split": st.column_config.TextColumn("Split", width="small"),
+        })
+
+        st.subheader("Where it lands on the embedding map")
+        methods = bundle.map_methods
+        if not methods:
+            st.info("This bundle has no embedding map.")
+        else:
+            method = st.radio("Map", methods, format_func=lambda m: METHOD_LABELS.get(m, m),
+                              horizontal=True, key="classify_map_method",
+                              index=methods.index("umap") if "umap" in methods else 0,
+                              label_visibility="collapsed")
+            sample = ui.map_sample(path, method)
+            st.plotly_chart(ui.map_figure(sample, res["map"][method], classified, height=460),
+                            key="classify_map", config={"displayModeBar": False})
+            st.caption(f"★ this product, placed among its nearest catalogue products; a sample of "
+                       f"{len(sample):,} products coloured by top-level category. Open "
+                       "**Embedding map** to explore the whole catalogue.")
+
+# ---------------------------------------------------------------------- batch
+with batch:
+    st.markdown(f"Upload a CSV file (UTF-8, with a header row) of up to {ui.BATCH_MAX_ROWS:,} "
+                "products, choose the column(s) that hold the text, and download the predictions.")
+    upload = st.file_uploader("CSV file", key="batch_upload",
+                              help="Comma, semicolon, tab or pipe separated; Excel files must be "
+                                   "saved as CSV (UTF-8) first.")
+    if upload is not None:
+        try:
+            frame = read_texts(upload.getvalue(), name=upload.name, max_rows=ui.BATCH_MAX_ROWS + 1)
+        except CatalogueError as e:
+            st.error(f"{ui.md_escape(e)}", icon=":material/error:")
+            frame = None
+        if frame is not None:
+            if len(frame) > ui.BATCH_MAX_ROWS:
+                st.warning(f"Only the first {ui.BATCH_MAX_ROWS:,} rows are classified; split larger "
+                           "files or use `prodemb classify` on the command line.")
+                frame = frame.head(ui.BATCH_MAX_ROWS)
+            columns = st.multiselect("Text column(s), joined in this order", list(frame.columns),
+                                     default=ui.guess_text_columns(frame), key="batch_columns")
+            with st.expander(f"Preview ({len(frame):,} rows)"):
+                st.dataframe(frame.head(20), hide_index=True)
+            if not columns:
+                st.info("Choose at least one text column.")
+            else:
+                job = (upload.file_id, upload.name, tuple(columns), path)
+                if st.button(f"Classify {len(frame):,} products", type="primary",
+                             icon=":material/play_arrow:", key="batch_button"):
+                    texts = ui.join_text_columns(frame, columns)
+                    bar = st.progress(0.0, text="Classifying…")
+                    out = bundle.classify_frame(
+                        texts, batch_size=1024,
+                        progress=lambda done, total: bar.progress(
+                            done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
+                    bar.empty()
+                    st.session_state["batch_result"] = (job, ui.batch_output(frame, out))
+                stored = st.session_state.get("batch_result")
+                if stored and stored[0] == job:
+                    result = stored[1]
+                    m1, m2, m3 = st.columns(3)
+                    m1.metric("Products classified", f"{len(result):,}")
+                    m2.metric("Distinct categories", f"{result['predicted_category'].nunique():,}")
+                    m3.metric("Median path score", f"{result['predicted_score'].median():.2f}")
+                    st.dataframe(result, hide_index=True, key="batch_table", column_config={
+                        "predicted_score": st.column_config.ProgressColumn(
+                            "predicted_score", min_value=0.0, max_value=1.0, format="%.2f")})
+                    st.download_button("Download predictions (CSV)",
+                                       result.to_csv(index=False).encode("utf-8"),
+                                       file_name=ui.batch_file_name(upload.name), mime="text/csv",
+                                       icon=":material/download:", key="batch_download",
+                                       on_click="ignore")
