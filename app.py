@@ -63,8 +63,9 @@ def model_card() -> None:
         return
     try:
         bundle = ui.load_bundle(path)
-    except Exception as e:  # the page shows the full message; keep the sidebar short
-        st.sidebar.error(f"This bundle cannot be loaded: {ui.md_escape(e)}")
+    except Exception:  # the page shows the full message; keep the sidebar short
+        st.sidebar.error("This bundle cannot be loaded (see the message on the page); "
+                         "choose another one.")
         return
     card = bundle.card()
     with st.sidebar.container(border=True):

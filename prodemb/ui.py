@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -68,21 +69,26 @@ def _ensure_navigation() -> None:
     """Make sure ``app.py`` (with ``st.navigation``) frames the page.
 
     Streamlit treats an app whose entry script has a ``pages/`` folder beside it as an
-    old-style multipage app until some session has executed ``st.navigation``. So the
-    very first visitor after a server start who opens a deep link such as
-    ``/classify?text=...`` would get the bare page script: no bundle selector, no model
-    card, the default narrow layout. When that happens, switch Streamlit to
-    ``st.navigation`` mode and rerun: ``app.py`` then runs and routes to the same page
-    (its URL path is the file name in both modes). Relies on a Streamlit internal;
-    does nothing if it is absent.
+    old-style multipage app until a session has executed ``st.navigation``, and then runs
+    a page script on its own. That happens to the first visitor after a server start who
+    opens a deep link such as ``/neighbours?word=nike`` (and to every run under
+    ``AppTest``): no bundle selector, no model card, the default narrow layout. When it
+    happens, switch Streamlit to ``st.navigation`` mode and run ``app.py`` in place: it
+    routes to this same page (its URL path is the file name in both modes), renders it
+    with the sidebar, and the outer run of the bare page stops here. Pages call this
+    (through :func:`current_bundle`) before rendering anything. Relies on a Streamlit
+    internal; does nothing if it is absent.
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # pragma: no cover - other Streamlit versions
         return
-    if getattr(PagesManager, "uses_pages_directory", None):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    main = APP_ROOT / "app.py"
+    if not getattr(PagesManager, "uses_pages_directory", None) or not main.is_file():
+        return
+    PagesManager.uses_pages_directory = False
+    runpy.run_path(str(main), run_name="__main__")
+    st.stop()
 
 
 def current_bundle() -> Bundle:
@@ -100,11 +106,11 @@ def current_bundle() -> Bundle:
     try:
         return load_bundle(path)
     except BundleError as e:
-        st.error(f"The bundle `{os.path.basename(path)}` cannot be used: {e}. "
+        st.error(f"The bundle `{os.path.basename(path)}` cannot be used: {md_escape(e)}. "
                  "Choose another bundle in the sidebar, or retrain it with `prodemb train`.")
         st.stop()
     except Exception as e:  # never a traceback in the browser
-        st.error(f"The bundle `{os.path.basename(path)}` failed to load ({type(e).__name__}: {e}).")
+        st.error(f"The bundle `{os.path.basename(path)}` failed to load ({type(e).__name__}: {md_escape(e)}).")
         st.stop()
 
 

@@ -1,0 +1,211 @@
+"""AppTest of the Neighbours page: nearest words and nearest products.
+
+The bundle is ``PRODEMB_BUNDLE`` (a path or a name under ``artifacts/``) if set, else
+``artifacts/demo``; the tests are skipped when neither exists. Expected outputs come
+from the Bundle API directly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module")
+def bundle_path() -> str:
+    env = os.environ.get("PRODEMB_BUNDLE")
+    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
+    candidates.append(str(ROOT / "artifacts" / "demo"))
+    for p in candidates:
+        if p and os.path.isfile(os.path.join(p, "manifest.json")):
+            return os.path.abspath(p)
+    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
+                "(make demo-artifacts)")
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_path):
+    from prodemb import ui
+
+    return ui.load_bundle(bundle_path)
+
+
+@pytest.fixture
+def page(bundle_path, monkeypatch):
+    """A function opening the Neighbours page (optionally with query parameters)."""
+    monkeypatch.setenv("PRODEMB_BUNDLE", bundle_path)
+
+    def open_page(query: dict | None = None):
+        from streamlit.testing.v1 import AppTest
+
+        at = AppTest.from_file(APP, default_timeout=60)
+        for k, v in (query or {}).items():
+            at.query_params[k] = v
+        at.run()
+        at.switch_page("pages/neighbours.py").run()
+        assert_clean(at)
+        return at
+
+    return open_page
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def plain(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def table(at, key_columns: set[str]):
+    for df in at.dataframe:
+        if key_columns <= set(df.value.columns):
+            return df.value
+    raise AssertionError(f"no table with {key_columns}: {[list(d.value.columns) for d in at.dataframe]}")
+
+
+def unknown_word(bundle, base: str) -> str:
+    """A misspelling of ``base`` that is not in the vocabulary."""
+    for w in (base + "x", base[:-1] + "q" + base[-1], "x" + base):
+        if w not in bundle.word_vectors:
+            return w
+    raise AssertionError("could not make an unknown word")
+
+
+# ---------------------------------------------------------------------- words
+def test_default_word_and_its_neighbours(page, bundle):
+    from prodemb import ui
+
+    at = page()
+    word = ui.default_word(bundle)
+    assert word == ("nike" if "nike" in bundle.word_vectors else bundle.word_vectors.words[0])
+    assert at.text_input(key="neighbours_word").value == word
+    t = table(at, {"word", "cosine"})
+    want = bundle.similar_words(word, 10)
+    assert list(t["word"]) == [w for w, _ in want]
+    assert list(t["cosine"]) == pytest.approx([s for _, s in want])
+    assert list(t["rank"]) == list(range(1, 11))
+    assert (t["count"] > 0).all()
+
+
+def test_k_changes_the_table(page, bundle):
+    at = page()
+    at.number_input(key="neighbours_k").set_value(5).run()
+    assert_clean(at)
+    assert len(table(at, {"word", "cosine"})) == 5
+
+
+def test_other_word_and_deep_link(page, bundle):
+    word = bundle.word_vectors.words[3]
+    at = page()
+    at.text_input(key="neighbours_word").set_value(word).run()
+    assert_clean(at)
+    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(word, 10)]
+    assert at.query_params["word"] in (word, [word])
+
+    at = page({"word": word})
+    assert at.text_input(key="neighbours_word").value == word
+    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(word, 10)]
+
+
+def test_diacritics_are_cleaned(page, bundle):
+    """Words are cleaned like product text, so 'NIKE' finds 'nike'."""
+    from prodemb import ui
+
+    word = ui.default_word(bundle)
+    at = page()
+    at.text_input(key="neighbours_word").set_value(word.upper()).run()
+    assert_clean(at)
+    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(word, 10)]
+
+
+def test_unknown_word_offers_clickable_suggestions(page, bundle):
+    from prodemb import ui
+    from prodemb.bundle import UnknownWordError
+
+    typo = unknown_word(bundle, ui.default_word(bundle))
+    with pytest.raises(UnknownWordError) as err:
+        bundle.similar_words(typo)
+    suggestions = err.value.suggestions
+    assert suggestions, "a one-letter typo has close words"
+    at = page()
+    at.text_input(key="neighbours_word").set_value(typo).run()
+    assert not at.exception
+    assert at.warning and "is not in the vocabulary" in plain(at.warning[0].value)
+    assert typo in plain(at.warning[0].value)
+    buttons = [b for b in at.button if b.key and b.key.startswith("suggestion_")]
+    assert [b.label for b in buttons] == [ui.md_escape(s) for s in suggestions]
+    assert not [d for d in at.dataframe if "cosine" in d.value.columns]
+    buttons[0].click().run()
+    assert_clean(at)
+    assert at.text_input(key="neighbours_word").value == suggestions[0]
+    assert not at.warning
+    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(suggestions[0], 10)]
+
+
+def test_unknown_word_without_close_words(page, bundle):
+    at = page()
+    at.text_input(key="neighbours_word").set_value("qqqqzzzzxxxx").run()
+    assert not at.exception
+    assert at.warning
+    assert any("frequent words" in c.value for c in at.caption)
+    labels = [b.label for b in at.button if b.key and b.key.startswith("suggestion_")]
+    assert labels and len(labels) <= 8
+
+
+def test_empty_word_and_markup_are_harmless(page):
+    at = page()
+    at.text_input(key="neighbours_word").set_value("   ").run()
+    assert_clean(at)
+    assert at.info
+    at.text_input(key="neighbours_word").set_value("<img src=x onerror=alert(1)>").run()
+    assert not at.exception
+    for m in [w.value for w in at.warning] + [m.value for m in at.markdown]:
+        assert not re.search(r"(?<!\\)<img", m), "markup is escaped"
+    assert "<img src=x onerror=alert(1)>" in plain(at.warning[0].value) or \
+        "img src x onerror alert 1" in plain(at.warning[0].value)
+
+
+# ---------------------------------------------------------------------- products
+def test_similar_products_by_id(page, bundle):
+    from prodemb import ui
+
+    at = page()
+    pid = ui.default_product_id(bundle)
+    assert at.text_input(key="neighbours_query").value == pid
+    t = table(at, {"similarity", "text", "true_path", "pred_path"})
+    want = bundle.similar_products(pid, 10, by="id")
+    assert list(t["id"]) == list(want["id"])
+    assert pid not in list(t["id"]), "the product itself is left out"
+    query = table(at, {"id", "text", "split"})
+    assert list(query["id"]) == [pid]
+
+
+def test_similar_products_by_text(page, bundle):
+    text = bundle.products["text"].iloc[0]
+    at = page()
+    at.radio(key="neighbours_by").set_value("text").run()
+    assert_clean(at)
+    assert at.text_input(key="neighbours_query").value == ""
+    assert at.info
+    at.text_input(key="neighbours_query").set_value(text)
+    at.number_input(key="neighbours_kp").set_value(7)
+    at.run()
+    assert_clean(at)
+    t = table(at, {"similarity", "text", "true_path", "pred_path"})
+    assert list(t["id"]) == list(bundle.similar_products(text, 7, by="text")["id"])
+
+
+def test_unknown_product_id_is_a_warning(page, bundle):
+    at = page()
+    at.text_input(key="neighbours_query").set_value("no-such-id-123").run()
+    assert not at.exception
+    assert at.warning and "no product with id" in plain(at.warning[0].value)
+    assert not [d for d in at.dataframe if "similarity" in d.value.columns]
