@@ -117,15 +117,8 @@ with single:
                 st.info("No words to explain.")
 
         st.subheader("Nearest catalogue products")
-        st.dataframe(res["neighbours"], hide_index=True, key="neighbours_table", column_config={
-            "similarity": st.column_config.ProgressColumn("Similarity", min_value=0.0, max_value=1.0,
-                                                          format="%.3f", width="small"),
-            "text": st.column_config.TextColumn("Product", width="large"),
-            "true_path": st.column_config.TextColumn("True path", width="medium"),
-            "pred_path": st.column_config.TextColumn("Predicted path", width="medium"),
-            "id": st.column_config.TextColumn("Id", width="small"),
-            "split": st.column_config.TextColumn("Split", width="small"),
-        })
+        st.dataframe(res["neighbours"], hide_index=True, key="neighbours_table",
+                     column_config=ui.product_columns())
 
         st.subheader("Where it lands on the embedding map")
         methods = bundle.map_methods

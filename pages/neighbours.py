@@ -80,14 +80,16 @@ with words_tab:
             for i, s in enumerate(options):
                 row.button(ui.md_escape(s), key=f"suggestion_{i}", on_click=_set_word, args=(s,))
         if similar:
-            left, right = st.columns([1, 1.4], gap="large")
+            left, right = st.columns([1, 1.2], gap="large")
             table = ui.similar_words_table(similar, bundle)
             left.dataframe(table, hide_index=True, key="similar_words_table", column_config={
-                "rank": st.column_config.NumberColumn("#", width="small"),
-                "word": st.column_config.TextColumn("Word"),
-                "cosine": st.column_config.ProgressColumn("Cosine similarity", min_value=0.0,
-                                                          max_value=1.0, format="%.3f"),
-                "count": st.column_config.NumberColumn("Count in catalogue", format="%d"),
+                "rank": st.column_config.NumberColumn("#", width=40),
+                "word": st.column_config.TextColumn("Word", width="medium"),
+                "cosine": st.column_config.ProgressColumn("Cosine", min_value=0.0, max_value=1.0,
+                                                          format="%.3f", width="medium"),
+                "count": st.column_config.NumberColumn(
+                    "Count", format="%d", width="small",
+                    help="How often the word occurs in the catalogue's product texts"),
             })
             right.plotly_chart(ui.similar_words_figure(similar, word), key="similar_words_chart",
                                config={"displayModeBar": False})
@@ -115,17 +117,10 @@ with products_tab:
                        "or switch to **Text** to search by a title.", icon=":material/search_off:")
         if found is not None:
             if by == "id":
-                product = ui.product_summary(bundle, query)
                 st.caption("Query product")
-                st.dataframe(product, hide_index=True, key="query_product")
-            st.dataframe(ui.product_table(found), hide_index=True, key="similar_products_table",
-                         column_config={
-                             "similarity": st.column_config.ProgressColumn(
-                                 "Similarity", min_value=0.0, max_value=1.0, format="%.3f",
-                                 width="small"),
-                             "text": st.column_config.TextColumn("Product", width="large"),
-                             "true_path": st.column_config.TextColumn("True path"),
-                             "pred_path": st.column_config.TextColumn("Predicted path"),
-                             "id": st.column_config.TextColumn("Id", width="small"),
-                             "split": st.column_config.TextColumn("Split", width="small"),
-                         })
+                st.dataframe(ui.product_summary(bundle, query), hide_index=True,
+                             key="query_product", column_config=ui.product_columns())
+                st.caption(f"The {len(found)} most similar products (cosine of the product "
+                           "embeddings; the query itself is left out)")
+            st.dataframe(ui.product_table(found, split=True), hide_index=True,
+                         key="similar_products_table", column_config=ui.product_columns())

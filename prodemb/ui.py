@@ -279,21 +279,43 @@ def vocabulary_note(tokens: list[str], unknown: list[str]) -> tuple[str, str] | 
                 "a guess from word pieces only. Try the product title as it appears in the "
                 "catalogue, or add a few descriptive words.")
     if not tokens:
-        return ("warning", "The text has no words the model can read (only punctuation or "
-                "symbols); the category below is a guess.")
+        return ("warning", "The text has no words the model can read once markup, numbers and "
+                "punctuation are removed; the category below is a guess.")
     if unknown:
         return ("caption", "Not in the vocabulary (read from word pieces only): "
                 + ", ".join(md_escape(u) for u in unknown[:15]) + ("…" if len(unknown) > 15 else ""))
     return None
 
 
-def product_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns people compare: text, true path, predicted path, similarity (+ id, split)."""
-    cols = [c for c in ("similarity", "text", "true_path", "pred_path", "id", "split") if c in frame]
+def product_table(frame: pd.DataFrame, split: bool = False) -> pd.DataFrame:
+    """The columns people compare: similarity, text, true path, predicted path, id (+ split).
+
+    The predicted path is the product's most probable one; ``(unlabelled)`` marks a
+    product without a true category."""
+    cols = [c for c in ("similarity", "text", "true_path", "pred_path", "id") if c in frame]
+    if split and "split" in frame:
+        cols.append("split")
     out = frame[cols].copy()
     if "true_path" in out:
         out["true_path"] = out["true_path"].replace("", "(unlabelled)")
-    return out
+    if "pred_path" in out:
+        out["pred_path"] = out["pred_path"].str.split(" | ", regex=False).str[0]
+    return out.reset_index(drop=True)
+
+
+def product_columns() -> dict:
+    """``st.dataframe`` column configuration for :func:`product_table` output."""
+    cc = st.column_config
+    return {
+        "similarity": cc.ProgressColumn("Similarity", min_value=0.0, max_value=1.0, format="%.3f",
+                                        width=95),
+        "text": cc.TextColumn("Product", width=330),
+        "true_path": cc.TextColumn("True path", width=230),
+        "pred_path": cc.TextColumn("Predicted path", width=230,
+                                   help="The model's most probable path for the product"),
+        "id": cc.TextColumn("Id", width=80),
+        "split": cc.TextColumn("Split", width=80),
+    }
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -509,10 +531,8 @@ def sample_ids(bundle: Bundle, n: int = 3) -> list[str]:
 
 
 def product_summary(bundle: Bundle, product_id: str) -> pd.DataFrame:
-    """One product as a table: id, text, split, true path, predicted path."""
+    """One product as a :func:`product_table` row (with its split)."""
     row = bundle.product_row(product_id)
     if row is None:
-        return pd.DataFrame(columns=["id", "text", "split", "true_path", "pred_path"])
-    p = bundle.products.iloc[[row]][["id", "text", "split", "true_path", "pred_path"]].copy()
-    p["true_path"] = p["true_path"].replace("", "(unlabelled)")
-    return p.reset_index(drop=True)
+        return product_table(bundle.products.head(0), split=True)
+    return product_table(bundle.products.iloc[[row]], split=True)
