@@ -33,6 +33,14 @@ FIXED_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", report.UNLABELLED: "#
 TABLE_COLUMNS = ["id", "text", "split", "true_path", "pred_path", "pred_score", "correct"]
 
 
+def table_config() -> dict:
+    return {"text": st.column_config.TextColumn("text", width="large"),
+            "true_path": st.column_config.TextColumn("true category"),
+            "pred_path": st.column_config.TextColumn("predicted category"),
+            "pred_score": st.column_config.NumberColumn("score", format="%.2f"),
+            "correct": st.column_config.CheckboxColumn("correct")}
+
+
 def esc(text: object) -> str:
     """Catalogue or user text for plotly: plotly renders a subset of HTML, so escape it."""
     return html.escape(str(text), quote=False)
@@ -44,21 +52,48 @@ def fingerprint(bundle) -> tuple[str, str]:
     return bundle.path, str(entry.get("sha256") or bundle.manifest.get("created"))
 
 
+def show_paths(cell: object, first_only: bool = False) -> str:
+    """Escaped display of a path cell for hover labels; with ``first_only`` extra paths
+    are counted, not listed."""
+    if not isinstance(cell, str) or not cell:
+        return ""
+    paths = cell.split(report.PATH_JOIN)
+    shown = esc(paths[0] if first_only else report.PATH_JOIN.join(paths))
+    if first_only and len(paths) > 1:
+        shown += f" (+{len(paths) - 1})"
+    return shown
+
+
+def hover_lines(text: object, true: object, pred: object, score: float) -> tuple[str, str, str]:
+    """Escaped hover values: the text (cut to 120 characters), the true path and the
+    predicted path (``same`` when it equals the true one)."""
+    head = esc(report.truncate(text, HOVER_CHARS))
+    sc = f" ({score:.2f})" if score == score else ""
+    labelled = isinstance(true, str) and bool(true)
+    predicted = isinstance(pred, str) and bool(pred)
+    if labelled and predicted and true == pred:
+        return head, show_paths(true), f"same{sc}"
+    return (head, show_paths(true) if labelled else "(unlabelled)",
+            f"{show_paths(pred, first_only=True)}{sc}" if predicted else "(none)")
+
+
+# The per-point strings travel in customdata ([row, text, true, predicted]) and the line
+# breaks once per trace in the template: plotly's JSON writes every "<" as 6 bytes, so
+# this keeps a 30,000-point map several MB lighter than per-point "<br>" hover texts.
+HOVER_TEMPLATE = ("<b>%{customdata[1]}</b><br>true: %{customdata[2]}"
+                  "<br>predicted: %{customdata[3]}<extra></extra>")
+
+
 # ---------------------------------------------------------------------- cached per bundle
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=4)
 def base_frame(key, _products: pd.DataFrame) -> dict:
     """Read-only arrays derived once per bundle: hover texts and cleaned texts for search."""
     p = _products
     score = p["pred_score"].to_numpy(float) if "pred_score" in p else np.full(len(p), np.nan)
-    hover = []
-    for text, true, pred, s, pid in zip(p["text"], p["true_path"], p["pred_path"], score, p["id"]):
-        lines = [f"<b>{esc(report.truncate(text, HOVER_CHARS))}</b>"]
-        lines.append(f"true: {esc(true)}" if isinstance(true, str) and true else "true: (unlabelled)")
-        if isinstance(pred, str) and pred:
-            lines.append(f"predicted: {esc(pred)}" + (f" ({s:.2f})" if s == s else ""))
-        lines.append(f"id: {esc(pid)}")
-        hover.append("<br>".join(lines))
-    return {"hover": np.array(hover, dtype=object), "cleaned": report.cleaned_texts(p["text"])}
+    hover = np.empty((len(p), 3), dtype=object)
+    for i, (text, true, pred, sc) in enumerate(zip(p["text"], p["true_path"], p["pred_path"], score)):
+        hover[i] = hover_lines(text, true, pred, sc)
+    return {"hover": hover, "cleaned": report.cleaned_texts(p["text"])}
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -90,6 +125,15 @@ def place_text(key, _bundle, text: str, method: str) -> dict:
 
 
 # ---------------------------------------------------------------------- figure
+def point_data(rows: np.ndarray, hover: np.ndarray) -> np.ndarray:
+    """customdata of points: ``[row, text, true path, predicted path]`` (row first: the
+    selection reads it back). An object array: plotly validates it much faster than lists."""
+    out = np.empty((len(rows), 4), dtype=object)
+    out[:, 0] = rows.tolist()
+    out[:, 1:] = hover[rows]
+    return out
+
+
 def build_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.ndarray,
                  highlight: np.ndarray, mine: dict | None, mine_text: str) -> go.Figure:
     """Scatter of the sampled ``rows``; ``customdata`` of every point is its product row."""
@@ -105,35 +149,36 @@ def build_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.
             k += 1
     any_highlight = bool(highlight[rows].any())
     n = len(rows)
-    size = 4 if n <= 20_000 else 3 if n <= 60_000 else 2.5
+    size = 5 if n <= 15_000 else 4 if n <= 40_000 else 3
     fig = go.Figure()
     values = sub.to_numpy()
     for g in order:
         r = rows[values == g]
         fig.add_trace(go.Scattergl(
             x=xy[r, 0], y=xy[r, 1], mode="markers", name=esc(g), legendgroup=esc(g),
-            customdata=r, hovertext=hover[r], hoverinfo="text",
-            marker=dict(size=size, color=colours[g], opacity=0.12 if any_highlight else 0.75,
+            customdata=point_data(r, hover), hovertemplate=HOVER_TEMPLATE,
+            marker=dict(size=size, color=colours[g], opacity=0.15 if any_highlight else 0.8,
                         line=dict(width=0))))
     if any_highlight:
         h = rows[highlight[rows]]
         hcol = [colours[g] for g in values[highlight[rows]]]
         fig.add_trace(go.Scattergl(
             x=xy[h, 0], y=xy[h, 1], mode="markers", name=f"highlighted ({len(h):,})",
-            customdata=h, hovertext=hover[h], hoverinfo="text",
+            customdata=point_data(h, hover), hovertemplate=HOVER_TEMPLATE,
             marker=dict(size=8, color=hcol, opacity=0.95, line=dict(width=0.8, color="#1b1f24"))))
     if mine is not None:
         fig.add_trace(go.Scattergl(
             x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product",
-            hovertext=[f"<b>your product</b>: {esc(report.truncate(mine_text, HOVER_CHARS))}"
-                       f"<br>predicted: {esc(mine['path'])} ({mine['score']:.2f})"],
-            hoverinfo="text", customdata=[-1],
+            customdata=[[-1, "★ your product: " + esc(report.truncate(mine_text, HOVER_CHARS)),
+                         "(not in the catalogue)",
+                         f"{show_paths(mine['path'])} ({mine['score']:.2f})"]],
+            hovertemplate=HOVER_TEMPLATE,
             marker=dict(symbol="star", size=22, color="#ffd400", line=dict(width=1.5, color="#1b1f24"))))
     fig.update_layout(
-        height=680, margin=dict(l=0, r=0, t=10, b=0), dragmode="pan",
+        height=680, margin=dict(l=0, r=0, t=36, b=0), dragmode="pan",
         legend=dict(itemsizing="constant", font=dict(size=11), tracegroupgap=0,
                     title=dict(text="click to hide, double-click to isolate", font=dict(size=10))),
-        xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x", scaleratio=1),
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
         hoverlabel=dict(align="left"), uirevision="map", plot_bgcolor="white")
     return fig
 
@@ -156,9 +201,15 @@ def main() -> None:
 
     # ---------------------------------------------------------------- controls
     c1, c2, c3, c4 = st.columns([1.3, 1.6, 1, 2])
-    method = c1.segmented_control("Map", methods, default="umap" if "umap" in methods else methods[0],
-                                  format_func=lambda m: METHOD_LABELS.get(m, m), key="method",
-                                  bind="query-params", required=True) or methods[0]
+    # ?method=umap: read by hand (a bound segmented control would want the label, "UMAP")
+    if st.session_state.get("method") not in methods:
+        wanted = st.query_params.get("method", "")
+        st.session_state["method"] = (wanted if wanted in methods
+                                      else "umap" if "umap" in methods else methods[0])
+    method = c1.segmented_control("Map", methods, format_func=lambda m: METHOD_LABELS.get(m, m),
+                                  key="method", required=True) or methods[0]
+    if st.query_params.get("method") != method:
+        st.query_params["method"] = method
     by = c2.selectbox("Colour by", list(report.COLOUR_OPTIONS), key="colour",
                       format_func=report.COLOUR_OPTIONS.get)
     level = 1
@@ -218,7 +269,12 @@ def main() -> None:
         parts.append(f"{int((in_sub & mapped).sum()):,} in the subtree")
     if query:
         n_found = int((found & mapped).sum())
-        parts.append(f"**{n_found:,}** match the search" if n_found else "no product matches the search")
+        n_shown = int(found[rows].sum())
+        if not n_found:
+            parts.append("no product matches the search")
+        else:
+            parts.append(f"**{n_found:,}** match the search"
+                         + (f" ({n_shown:,} of them in view)" if n_shown < n_found else ""))
     if mapped.sum() < n_total:
         parts.append(f"{n_total - int(mapped.sum()):,} products have no map position")
     st.markdown(" · ".join(parts))
@@ -246,8 +302,7 @@ def main() -> None:
         st.subheader(f"Selected products ({len(picked):,})")
         sel = products.iloc[picked][[c for c in TABLE_COLUMNS if c in products.columns]]
         st.dataframe(sel.head(2_000), hide_index=True, width="stretch", key="selection_table",
-                     column_config={"text": st.column_config.TextColumn("text", width="large"),
-                                    "pred_score": st.column_config.NumberColumn("score", format="%.2f")})
+                     column_config=table_config())
         if len(sel) > 2_000:
             st.caption("The first 2,000 are listed; download all of them below.")
         st.download_button("Download the selection (CSV)", sel.to_csv(index=False).encode("utf-8"),
@@ -259,7 +314,7 @@ def main() -> None:
         with st.expander(f"Products matching the search ({len(hits):,})", expanded=not picked):
             st.dataframe(products.iloc[hits[:500]][[c for c in TABLE_COLUMNS if c in products.columns]],
                          hide_index=True, width="stretch", key="search_table",
-                         column_config={"text": st.column_config.TextColumn("text", width="large")})
+                         column_config=table_config())
             if len(hits) > 500:
                 st.caption("The first 500 matches are listed.")
 

@@ -20,6 +20,7 @@ from prodemb.ui import current_bundle
 
 LEVEL_COLOURS = ["#1f6feb", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2", "#edc948"]
 ALL = "All categories"
+MAX_HINTS = 6
 SPLIT_LABELS = {"train": "Train", "validation": "Validation", "test": "Test"}
 
 
@@ -112,7 +113,7 @@ def distribution_chart(dist: pd.DataFrame) -> go.Figure:
         customdata=np.stack([[esc(c) for c in dist["class"]], dist["support"]], axis=1),
         hovertemplate="#%{x}: <b>%{customdata[0]}</b><br>%{customdata[1]:,} items<extra></extra>"))
     fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), bargap=0.05,
-                      yaxis=dict(type="log", title="labelled items (log scale)"),
+                      yaxis=dict(type="log", title="labelled items (log scale)", dtick=1),
                       xaxis=dict(title="leaf classes, most common first"))
     return fig
 
@@ -140,8 +141,10 @@ def heatmap(counts: pd.DataFrame) -> go.Figure:
     n = len(rows)
     fig = go.Figure(go.Heatmap(
         z=norm.to_numpy(), x=cols, y=rows, customdata=counts.to_numpy(), zmin=0, zmax=1,
-        colorscale="Blues", colorbar=dict(title="share<br>of row", tickformat=".0%"),
-        texttemplate="%{z:.0%}" if n <= 14 else None, textfont=dict(size=11),
+        colorscale="Blues", xgap=1, ygap=1, colorbar=dict(title="share<br>of row", tickformat=".0%"),
+        text=[[f"{v:.0%}" if c else "" for v, c in zip(zr, cr)]
+              for zr, cr in zip(norm.to_numpy(), counts.to_numpy())],
+        texttemplate="%{text}" if n <= 14 else None, textfont=dict(size=11),
         hovertemplate="true: <b>%{y}</b><br>predicted: <b>%{x}</b><br>%{z:.1%} of the row"
                       "<br>count: %{customdata:,}<extra></extra>"))
     fig.update_layout(height=max(320, 34 * n + 170), margin=dict(l=10, r=10, t=10, b=10),
@@ -245,67 +248,74 @@ def main() -> None:
     # ---------------------------------------------------------------- confusions
     st.subheader("Confused categories")
     focus = subtree or focus_default(key, metrics, taxonomy, split)
-    all_pairs = pairs(key, metrics, taxonomy, split, None)
-    left, right = st.columns([2, 3], gap="large")
+    split_metrics = metrics["splits"][split]
+    left, right = st.columns([3, 2], gap="large")
     with left:
-        st.markdown("**Most confused pairs** (path ends, both directions)")
-        top = all_pairs.head(15)
-        if top.empty:
+        if focus is None:
             st.info("No confusions recorded for this split.")
         else:
-            st.dataframe(
-                top[["a", "b", "a_as_b", "b_as_a", "rate"]], hide_index=True, width="stretch",
-                key="confused_table",
-                column_config={
-                    "a_as_b": st.column_config.NumberColumn("a→b", format="%d"),
-                    "b_as_a": st.column_config.NumberColumn("b→a", format="%d"),
-                    "rate": st.column_config.NumberColumn(
-                        "rate", format="percent",
-                        help="(a→b + b→a) / (support a + support b)"),
-                })
-        threshold = st.slider("Merge-hint threshold", 0.0, 0.6, 0.15, 0.01, key="merge_threshold",
-                              help="Suggest merging two classes when this share of their items "
-                                   "is confused with each other.")
-    with right:
-        if focus is None:
-            st.info("Choose a subtree above to see its confusion heatmap.")
-        else:
             counts = confusion(key, metrics, taxonomy, split, focus)
-            st.markdown(f"**Confusion heatmap: {md(focus)}** — rows are true classes, columns "
-                        "predictions (row-normalised; *other* = outside the subtree)")
+            st.markdown(f"**Confusion heatmap: {md(focus)}**")
+            st.caption("Rows are true classes, columns predictions; each row sums to 100 %. "
+                       "*other* = predicted outside the subtree. Hover for counts."
+                       + ("" if subtree else " Showing the subtree of the most confused pair; "
+                          "choose a subtree above to focus on another one."))
             if counts.empty or counts.to_numpy().sum() == 0:
                 st.info("No items of this subtree in the split.")
             else:
                 st.plotly_chart(heatmap(counts), key="confusion_heatmap",
                                 config={"displayModeBar": False})
-            if subtree is None:
-                st.caption("Showing the subtree of the most confused pair. "
-                           "Choose a subtree above to focus on another one.")
+    with right:
+        threshold = st.slider("Merge-hint threshold", 0.0, 0.6, 0.15, 0.01, key="merge_threshold",
+                              format="%.2f",
+                              help="Suggest merging two classes when this share of their items "
+                                   "(a→b + b→a) / (support a + support b) is confused with each other.")
+        hints = report.merge_hints(taxonomy, split_metrics, threshold, subtree=focus)
+        where = md(focus) if focus else "the tree"
+        if hints.empty:
+            st.success(f"No pair in {where} is confused above {threshold:.0%}: "
+                       "no merge suggested.", icon=":material/check_circle:")
+        for h in hints.head(MAX_HINTS).itertuples():
+            a, b = report.relative_name(h.a, focus), report.relative_name(h.b, focus)
+            st.warning(f"**Consider merging {md(a)} and {md(b)}**: {h.rate:.0%} of their "
+                       f"{h.support_a + h.support_b:,} items are confused with each other "
+                       f"({h.a_as_b:,} {md(a)} → {md(b)}, {h.b_as_a:,} back).",
+                       icon=":material/call_merge:")
+        if len(hints) > MAX_HINTS:
+            st.caption(f"… and {len(hints) - MAX_HINTS} more pairs in {where} above the threshold.")
 
-    hints = report.merge_hints(taxonomy, metrics["splits"][split], threshold, subtree=focus)
-    if hints.empty:
-        st.success(f"No pair in {md(focus or 'the tree')} is confused above "
-                   f"{threshold:.0%}: no merge suggested.", icon="✅")
-    for h in hints.head(8).itertuples():
-        a, b = report.relative_name(h.a, focus), report.relative_name(h.b, focus)
-        st.warning(f"**Consider merging {md(a)} and {md(b)}**: {h.rate:.0%} of their "
-                   f"{h.support_a + h.support_b:,} items are confused with each other "
-                   f"({h.a_as_b:,} {md(a)} → {md(b)}, {h.b_as_a:,} back).", icon="🔀")
-    if len(hints) > 8:
-        st.caption(f"… and {len(hints) - 8} more pairs above the threshold.")
-    elsewhere = report.merge_hints(taxonomy, metrics["splits"][split], threshold)
-    if focus and len(elsewhere) > len(hints):
-        with st.expander(f"{len(elsewhere)} pairs above {threshold:.0%} in the whole tree"):
-            st.dataframe(elsewhere[["a", "b", "a_as_b", "b_as_a", "total", "rate"]],
-                         hide_index=True, width="stretch", key="all_hints",
-                         column_config={"rate": st.column_config.NumberColumn(format="percent")})
+    all_pairs = pairs(key, metrics, taxonomy, split, None)
+    above = all_pairs[all_pairs["rate"] > threshold] if not all_pairs.empty else all_pairs
+    st.markdown("**Most confused pairs in the whole tree** (path ends, both directions; "
+                f"{len(above):,} of {len(all_pairs):,} pairs above the threshold)")
+    if all_pairs.empty:
+        st.info("No confusions recorded for this split.")
+    else:
+        st.dataframe(
+            all_pairs.head(100)[["a", "b", "a_as_b", "b_as_a", "total", "support_a", "support_b",
+                                 "rate"]],
+            hide_index=True, width="stretch", height=min(38 + 35 * len(all_pairs), 390),
+            key="confused_table",
+            column_config={
+                "a": st.column_config.TextColumn("class a", width="medium"),
+                "b": st.column_config.TextColumn("class b", width="medium"),
+                "a_as_b": st.column_config.NumberColumn("a → b", format="%d"),
+                "b_as_a": st.column_config.NumberColumn("b → a", format="%d"),
+                "total": st.column_config.NumberColumn("total", format="%d"),
+                "support_a": st.column_config.NumberColumn("support a", format="%d"),
+                "support_b": st.column_config.NumberColumn("support b", format="%d"),
+                "rate": st.column_config.ProgressColumn(
+                    "mutual rate", format="percent", min_value=0.0, max_value=1.0,
+                    help="(a→b + b→a) / (support a + support b)"),
+            })
 
     # ---------------------------------------------------------------- imbalance + training
     st.subheader("Data and training")
     d1, d2 = st.columns(2, gap="large")
     with d1:
         dist = distribution(key, metrics)
-        st.markdown("**Label distribution** (labelled items per leaf, all splits)")
+        st.markdown("**Label distribution** (labelled items per leaf, all splits; "
+                    "colour: top-level category)")
         if dist.empty:
             st.info("No labelled items.")
         else:

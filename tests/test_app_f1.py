@@ -1,0 +1,152 @@
+"""AppTest of the Per-class F1 page (pages/per_class_f1.py) on a real bundle.
+
+The bundle is ``PRODEMB_BUNDLE`` (a path) if set, else ``artifacts/demo``; the tests
+are skipped when neither exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "per_class_f1.py")
+MAX_HINTS = 6  # warnings shown at most (pages/per_class_f1.py)
+
+
+@pytest.fixture(scope="module")
+def bundle_path() -> str:
+    env = os.environ.get("PRODEMB_BUNDLE")
+    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
+    candidates.append(str(ROOT / "artifacts" / "demo"))
+    for p in candidates:
+        if p and os.path.isfile(os.path.join(p, "manifest.json")):
+            return os.path.abspath(p)
+    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
+                "(make demo-artifacts)")
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_path):
+    from prodemb.bundle import Bundle
+
+    return Bundle.load(bundle_path)
+
+
+def run_page(bundle_path: str, query: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["bundle_path"] = bundle_path
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def tables(at) -> dict:
+    """The page's dataframes, recognised by their columns."""
+    out = {}
+    for df in at.dataframe:
+        v = df.value
+        cols = set(v.columns)
+        if "macro-F1" in cols:
+            out["headline_table"] = v
+        elif {"class", "f1", "support"} <= cols:
+            out["per_class_table"] = v
+        elif {"a", "b", "a_as_b"} <= cols:
+            out.setdefault("confused_table", v)
+    return out
+
+
+def test_renders_with_headline_values(bundle_path, bundle):
+    at = run_page(bundle_path)
+    head = tables(at)["headline_table"]
+    splits = bundle.metrics["splits"]
+    for split in ("train", "validation", "test"):
+        if split not in splits:
+            continue
+        m = splits[split]
+        assert head.loc[split, "macro-F1"] == pytest.approx(m["macro_f1"])
+        assert head.loc[split, "leaf macro-F1"] == pytest.approx(m["leaf_macro_f1"])
+        assert head.loc[split, "micro-F1"] == pytest.approx(m["micro_f1"])
+        for lv, v in m["level_macro_f1"].items():
+            assert head.loc[split, f"L{lv} macro-F1"] == pytest.approx(v)
+        if "plain_0.5" in m:
+            assert head.loc[split, "macro-F1 @0.5"] == pytest.approx(m["plain_0.5"]["macro_f1"])
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Macro-F1 (all nodes)"] == f"{splits['test']['macro_f1']:.3f}"
+    assert metrics["Micro-F1"] == f"{splits['test']['micro_f1']:.3f}"
+    # charts: F1 by class (maybe collapsed), distribution, training curves, heatmap
+    assert len(at.get("plotly_chart")) >= 3
+
+
+def test_split_selector_switches_table(bundle_path, bundle):
+    at = run_page(bundle_path)
+    at.segmented_control(key="f1_split").set_value("train").run()
+    assert not at.exception
+    train = bundle.metrics["splits"]["train"]
+    assert {m.label: m.value for m in at.metric}["Macro-F1 (all nodes)"] == f"{train['macro_f1']:.3f}"
+    table = tables(at)["per_class_table"]
+    support = {c["name"]: c["support"] for c in train["per_class"]}
+    assert all(table["support"] == table["class"].map(support))
+
+
+def test_subtree_filter_narrows_table(bundle_path, bundle):
+    from prodemb import report
+
+    at = run_page(bundle_path)
+    full = tables(at)["per_class_table"]
+    subtree = report.default_subtree(bundle.taxonomy, bundle.metrics["splits"]["test"]) \
+        or report.subtree_options(bundle.taxonomy)[0]
+    at.selectbox(key="subtree").set_value(subtree).run()
+    assert not at.exception
+    narrowed = tables(at)["per_class_table"]
+    assert 0 < len(narrowed) < len(full)
+    assert all(c == subtree or c.startswith(subtree + " > ") for c in narrowed["class"])
+
+    # level filter narrows further
+    deepest = int(narrowed["level"].max())
+    at.multiselect(key="f1_levels").set_value([deepest]).run()
+    levelled = tables(at)["per_class_table"]
+    assert set(levelled["level"]) == {deepest} and len(levelled) < len(narrowed)
+
+
+def test_deep_link_selects_subtree(bundle_path, bundle):
+    from prodemb import report
+
+    subtree = report.subtree_options(bundle.taxonomy)[-1]
+    at = run_page(bundle_path, {"subtree": subtree})
+    assert at.selectbox(key="subtree").value == subtree
+    table = tables(at)["per_class_table"] if "per_class_table" in tables(at) else None
+    if table is not None:
+        assert all(c == subtree or c.startswith(subtree + " > ") for c in table["class"])
+    assert any("Confusion heatmap" in m.value for m in at.markdown)
+
+
+def test_merge_hints_follow_threshold(bundle_path, bundle):
+    from prodemb import report
+
+    at = run_page(bundle_path)
+    at.slider(key="merge_threshold").set_value(0.0).run()
+    assert not at.exception
+    split = bundle.metrics["splits"]["test"]
+    focus = report.default_subtree(bundle.taxonomy, split)
+    expected = report.merge_hints(bundle.taxonomy, split, 0.0, subtree=focus)
+    hints = [w for w in at.warning if "Consider merging" in w.value]
+    assert len(hints) == min(len(expected), MAX_HINTS)
+    at.slider(key="merge_threshold").set_value(0.6).run()
+    expected = report.merge_hints(bundle.taxonomy, split, 0.6, subtree=focus)
+    assert len([w for w in at.warning if "Consider merging" in w.value]) == min(len(expected), MAX_HINTS)
+
+
+def test_min_support_filter(bundle_path):
+    at = run_page(bundle_path)
+    at.number_input(key="f1_min_support").set_value(50).run()
+    assert not at.exception
+    table = tables(at).get("per_class_table")
+    assert table is None or (table["support"] >= 50).all()

@@ -1,0 +1,215 @@
+"""AppTest of the Embedding map page (pages/embedding_map.py) on a real bundle.
+
+The bundle is ``PRODEMB_BUNDLE`` (a path) if set, else ``artifacts/demo``; the tests
+are skipped when neither exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = str(ROOT / "pages" / "embedding_map.py")
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def bundle_path() -> str:
+    env = os.environ.get("PRODEMB_BUNDLE")
+    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
+    candidates.append(str(ROOT / "artifacts" / "demo"))
+    for p in candidates:
+        if p and os.path.isfile(os.path.join(p, "manifest.json")):
+            return os.path.abspath(p)
+    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
+                "(make demo-artifacts)")
+
+
+@pytest.fixture(scope="module")
+def bundle(bundle_path):
+    from prodemb.bundle import Bundle
+
+    return Bundle.load(bundle_path)
+
+
+def run_page(bundle_path: str, query: dict | None = None, state: dict | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["bundle_path"] = bundle_path
+    for k, v in (state or {}).items():
+        at.session_state[k] = v
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def figure(at) -> dict:
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.spec)
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or a base64 typed array ``{"dtype", "bdata"}``."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def points(fig: dict, highlighted: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows (customdata[0]) and x coordinates of the product points of the figure."""
+    rows, xs = [], []
+    for tr in fig["data"]:
+        is_h = tr.get("name", "").startswith("highlighted")
+        if tr.get("name") == "your product" or (highlighted is not None and is_h != highlighted):
+            continue
+        cd = tr["customdata"]
+        rows.append(np.array([c[0] for c in cd], dtype=np.int64))
+        xs.append(array(tr["x"]).astype(np.float64))
+    if not rows:
+        return np.array([], dtype=np.int64), np.array([])
+    return np.concatenate(rows), np.concatenate(xs)
+
+
+def test_renders_default_sample(bundle_path, bundle):
+    at = run_page(bundle_path)
+    fig = figure(at)
+    rows, xs = points(fig, highlighted=False)
+    assert 0 < len(rows) <= 30_000
+    assert len(set(rows.tolist())) == len(rows)
+    method = at.segmented_control(key="method").value
+    assert method in bundle.map_methods
+    x = bundle.products[f"{method}_x"].to_numpy(np.float64)
+    assert np.allclose(xs, x[rows], atol=1e-3)
+    # colour groups: at most 30 named groups plus "other"/"(unlabelled)"
+    assert len(fig["data"]) <= 32
+    # hover text is in customdata, escaped: no raw "<" from catalogue text in any value
+    for tr in fig["data"]:
+        for cd in tr["customdata"][:500]:
+            assert all("<" not in str(v) for v in cd[1:])
+
+
+def test_sample_is_deterministic(bundle_path):
+    a, _ = points(figure(run_page(bundle_path)))
+    b, _ = points(figure(run_page(bundle_path)))
+    assert np.array_equal(np.sort(a), np.sort(b))
+
+
+def test_switch_method(bundle_path, bundle):
+    if len(bundle.map_methods) < 2:
+        pytest.skip("bundle has a single map method")
+    at = run_page(bundle_path)
+    for method in bundle.map_methods:
+        at.segmented_control(key="method").set_value(method).run()
+        assert not at.exception
+        rows, xs = points(figure(at), highlighted=False)
+        x = bundle.products[f"{method}_x"].to_numpy(np.float64)
+        assert np.allclose(xs, x[rows], atol=1e-3)
+
+
+def test_search_highlights(bundle_path, bundle):
+    from prodemb import report
+
+    # a word that occurs in some but not all products
+    words = bundle.products["text"].head(200).str.split().explode().str.lower()
+    word = next(w for w in words.value_counts().index if w.isalpha() and len(w) > 3)
+    at = run_page(bundle_path)
+    at.text_input(key="q").input(word).run()
+    assert not at.exception
+    fig = figure(at)
+    h_rows, _ = points(fig, highlighted=True)
+    expected = report.search_mask(bundle.products["text"], word)
+    assert len(h_rows) > 0 and expected[h_rows].all()
+    names = [tr["name"] for tr in fig["data"]]
+    assert any(n.startswith("highlighted") for n in names)
+    # the others are dimmed
+    dims = [tr["marker"]["opacity"] for tr in fig["data"] if not tr["name"].startswith("highlighted")]
+    assert max(dims) < 0.5
+    assert any("match the search" in m.value for m in at.markdown)
+
+
+def test_hostile_search_text(bundle_path):
+    at = run_page(bundle_path)
+    at.text_input(key="q").input(HOSTILE).run()
+    assert not at.exception and not at.error
+    spec = at.get("plotly_chart")[0].proto.spec if at.get("plotly_chart") else ""
+    assert "<img" not in spec and "\\u003cimg" not in spec
+    # deep link with the same text
+    at = run_page(bundle_path, {"q": HOSTILE + " %{x} ' \" ` $x$"})
+    assert not at.exception
+
+
+def test_deep_link_restores_state(bundle_path, bundle):
+    from prodemb import report
+
+    tax = bundle.taxonomy
+    subtree = report.default_subtree(tax, bundle.metrics["splits"]["test"]) \
+        or report.subtree_options(tax)[0]
+    method = bundle.map_methods[0]
+    at = run_page(bundle_path, {"method": method, "subtree": subtree, "q": "a"})
+    assert at.segmented_control(key="method").value == method
+    assert at.selectbox(key="subtree").value == subtree
+    assert at.text_input(key="q").value == "a"
+    rows, _ = points(figure(at))
+    mask = report.subtree_mask(bundle.products, subtree)
+    assert mask[rows].all()  # filtered to the subtree
+
+
+def test_subtree_highlight_and_colour_options(bundle_path, bundle):
+    from prodemb import report
+
+    tax = bundle.taxonomy
+    subtree = report.subtree_options(tax)[0]
+    at = run_page(bundle_path, {"subtree": subtree})
+    at.segmented_control(key="subtree_mode").set_value("Highlight").run()
+    assert not at.exception
+    fig = figure(at)
+    h_rows, _ = points(fig, highlighted=True)
+    assert report.subtree_mask(bundle.products, subtree)[h_rows].all()
+    all_rows, _ = points(fig, highlighted=False)
+    assert not report.subtree_mask(bundle.products, subtree)[all_rows].all()  # others still shown
+
+    for option in report.COLOUR_OPTIONS:
+        at.selectbox(key="colour").set_value(option).run()
+        assert not at.exception, option
+        names = {tr["name"] for tr in figure(at)["data"]}
+        if option == "correct":
+            assert names & {"correct", "wrong", report.UNLABELLED}
+    at.selectbox(key="colour").set_value("level").run()
+    at.selectbox(key="colour_level").set_value(int(tax.depth)).run()
+    assert not at.exception
+
+
+def test_max_points_slider(bundle_path, bundle):
+    at = run_page(bundle_path)
+    slider = at.slider(key="max_points")
+    small = max(slider.min, 1_000) if len(bundle.products) > 1_000 else slider.min
+    slider.set_value(small).run()
+    rows_small, _ = points(figure(at))
+    assert len(rows_small) <= small
+    at.slider(key="max_points").set_value(at.slider(key="max_points").max).run()
+    rows_big, _ = points(figure(at))
+    assert set(rows_small.tolist()) <= set(rows_big.tolist())  # more points only add
+
+
+def test_shows_classified_product(bundle_path, bundle):
+    text = "Pletený vlnený šál, knit scarf " + HOSTILE
+    at = run_page(bundle_path, state={"classified_text": text})
+    assert at.checkbox(key="show_mine").value is True
+    fig = figure(at)
+    star = [tr for tr in fig["data"] if tr["name"] == "your product"]
+    assert len(star) == 1 and star[0]["marker"]["symbol"] == "star"
+    assert "<img" not in json.dumps(star[0])
+    assert any("Your product is predicted as" in c.value for c in at.caption)
+    at.checkbox(key="show_mine").uncheck().run()
+    assert not [tr for tr in figure(at)["data"] if tr["name"] == "your product"]
