@@ -131,6 +131,13 @@ class Classifier:
                 self.model.word_emb.weight.requires_grad_(False)
 
         pos_weight = torch.from_numpy(label_pos_weights(y_train, c.pos_weight, c.max_pos_weight))
+        # Start every output at its (weighted) label prior instead of 0.5: with hundreds
+        # of mostly-negative labels this removes a long first phase of learning "no".
+        prior = np.asarray(y_train, dtype=np.float64).mean(axis=0)
+        weighted = np.clip(prior * pos_weight.numpy() / (prior * pos_weight.numpy() + 1 - prior),
+                           1e-4, 1 - 1e-4)
+        with torch.no_grad():
+            self.model.out.bias.copy_(torch.from_numpy(np.log(weighted / (1 - weighted))))
         y_train_t = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
         train_tokens = list(train_tokens)
         lengths = np.array([max(1, len(t)) for t in train_tokens])
@@ -145,6 +152,10 @@ class Classifier:
         deadline = time.monotonic() + c.max_train_minutes * 60
         self.history = []
         for epoch in range(1, c.epochs + 1):
+            # Linear decay from the full rate to 20% of it over the planned epochs.
+            for opt in optimizers:
+                for group in opt.param_groups:
+                    group["lr"] = c.learning_rate * (1 - 0.8 * (epoch - 1) / max(c.epochs - 1, 1))
             self.model.train()
             batches = length_buckets(lengths, c.batch_size, rng)
             total, seen = 0.0, 0

@@ -57,7 +57,7 @@ class ClassifierConfig:
     # Optimisation.
     epochs: int = 12
     batch_size: int = 128
-    learning_rate: float = 2e-3
+    learning_rate: float = 4e-3
     weight_decay: float = 0.0
     patience: int = 3          # early stopping on validation macro-F1
     max_train_minutes: float = 8.0

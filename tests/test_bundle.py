@@ -1,0 +1,175 @@
+"""End to end: a tiny bundle is trained from a generated catalogue, loaded and used."""
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from prodemb import Bundle, BundleError, UnknownWordError
+from prodemb.bundle import find_bundles, write_atomically
+from prodemb.cli import main as cli
+
+
+@pytest.fixture(scope="module")
+def bundle(tiny_bundle):
+    return Bundle.load(str(tiny_bundle))
+
+
+def test_manifest_lists_every_file_with_hash(tiny_bundle):
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    assert manifest["format"] == "prodemb.bundle/1"
+    on_disk = {p.name for p in tiny_bundle.iterdir()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    assert all(len(e["sha256"]) == 64 for e in manifest["files"].values())
+    assert manifest["data"]["n_labelled"] == 3000 and manifest["data"]["n_unlabelled"] == 3000
+    assert {"torch", "gensim", "numpy"} <= set(manifest["libraries"])
+    assert set(manifest["stage_seconds"]) >= {"word2vec", "classifier", "maps"}
+    assert not any(name.endswith((".pkl", ".pickle", ".pt", ".bin")) for name in manifest["files"])
+
+
+def test_metrics_are_above_chance(bundle):
+    test = bundle.metrics["splits"]["test"]
+    n_leaves = len(bundle.taxonomy.leaves)
+    # A chance classifier's leaf macro-F1 is about 1/n_leaves; the tiny model must do far better.
+    assert test["leaf_macro_f1"] > 5 / n_leaves
+    assert test["macro_f1"] > 0.2
+    assert test["level_macro_f1"]["1"] > test["leaf_macro_f1"] - 0.05
+    assert "plain_0.5" in test and bundle.metrics["history"]
+
+
+def test_classify_returns_valid_paths(bundle):
+    texts = ["Pletený šál z vlny, čierna", "", "🧣🧣", "<script>alert(1)</script>"]
+    out = bundle.classify(texts)
+    assert len(out) == 4
+    for c in out:
+        assert c.paths, "at least one path is always returned"
+        for path, score in c.paths:
+            assert tuple(path.split(" > ")) in bundle.taxonomy
+            assert 0.0 <= score <= 1.0
+        assert c.node_probs.shape == (bundle.taxonomy.n_nodes,)
+
+
+def test_embed_is_normalised(bundle):
+    e = bundle.embed(["knit scarf", "leather handbag"])
+    assert e.shape[0] == 2
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-4)
+
+
+def test_similar_words_and_unknown_word(bundle):
+    word = bundle.word_vectors.words[0]
+    sims = bundle.similar_words(word, 5)
+    assert len(sims) == 5 and word not in [w for w, _ in sims]
+    assert sims[0][1] >= sims[-1][1]
+    with pytest.raises(UnknownWordError) as e:
+        bundle.similar_words(word + "qq")
+    assert word in e.value.suggestions
+
+
+def test_similar_products_by_id_and_text(bundle):
+    pid = bundle.products["id"].iloc[0]
+    by_id = bundle.similar_products(pid, 5)
+    assert len(by_id) == 5 and pid not in by_id["id"].tolist()
+    assert by_id["similarity"].is_monotonic_decreasing
+    by_text = bundle.similar_products(bundle.products["text"].iloc[0], 3, by="text")
+    assert by_text["similarity"].iloc[0] > 0.95  # the product itself is its own nearest
+
+
+def test_place_on_map_lands_near_identical_product(bundle):
+    for method in bundle.map_methods:
+        x, y = bundle.map_columns(method)
+        text = bundle.products["text"].iloc[3]
+        xy = bundle.place_on_map([text], method)[0]
+        spread = bundle.products[[x, y]].std().to_numpy()
+        assert np.abs(xy - bundle.products[[x, y]].iloc[3].to_numpy()).max() < 0.5 * spread.max()
+
+
+def test_products_table(bundle):
+    p = bundle.products
+    assert {"id", "text", "split", "true_path", "pred_path", "tsne_x", "umap_y"} <= set(p.columns)
+    assert set(p["split"]) == {"train", "validation", "test", "unlabelled"}
+    assert len(p) == len(bundle.product_index)
+
+
+def test_explain(bundle):
+    table = bundle.explain("pletený šál vlna")
+    assert list(table["word"]) == ["pleteny", "sal", "vlna"]
+
+
+def test_card(bundle):
+    card = bundle.card()
+    assert card["labelled"] == 3000 and card["classes"] == bundle.taxonomy.n_nodes
+
+
+# ------------------------------------------------------------------ integrity
+def copy_bundle(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_altered_file_is_named(tiny_bundle, tmp_path):
+    b = copy_bundle(tiny_bundle, tmp_path / "b")
+    data = bytearray((b / "thresholds.npy").read_bytes())
+    data[-1] ^= 0xFF
+    (b / "thresholds.npy").write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="thresholds.npy was altered"):
+        Bundle.load(str(b))
+
+
+def test_truncated_and_missing_files_are_named(tiny_bundle, tmp_path):
+    b = copy_bundle(tiny_bundle, tmp_path / "b")
+    with open(b / "classifier.safetensors", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(BundleError, match="classifier.safetensors has 100 bytes"):
+        Bundle.load(str(b))
+    os.remove(b / "products.parquet")
+    with pytest.raises(BundleError, match="products.parquet is missing"):
+        Bundle.load(str(b))
+
+
+def test_bad_manifest(tiny_bundle, tmp_path):
+    b = copy_bundle(tiny_bundle, tmp_path / "b")
+    (b / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="corrupt"):
+        Bundle.load(str(b))
+    (b / "manifest.json").write_text(json.dumps({"format": "prodemb.bundle/99", "files": {}}))
+    with pytest.raises(BundleError, match="format"):
+        Bundle.load(str(b))
+    with pytest.raises(BundleError, match="does not exist"):
+        Bundle.load(str(tmp_path / "nothing"))
+
+
+def test_atomic_write_keeps_previous_bundle_on_failure(tmp_path):
+    target = tmp_path / "artifacts" / "m"
+    write_atomically(str(target), lambda d: open(os.path.join(d, "manifest.json"), "w").write("{}"))
+    assert (target / "manifest.json").exists()
+
+    def crash(d):
+        open(os.path.join(d, "manifest.json"), "w").write("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        write_atomically(str(target), crash)
+    assert (target / "manifest.json").read_text() == "{}"
+    assert [p.name for p in (tmp_path / "artifacts").iterdir()] == ["m"]
+    assert find_bundles(str(tmp_path / "artifacts")) == [str(target)]
+
+
+# ------------------------------------------------------------------ CLI
+def test_cli_predict_evaluate_neighbours(tiny_bundle, tmp_path, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("id,title,description\n1,Pletený šál,teplý\n2,,\n3,<b>kožená kabelka</b>,\n")
+    out = tmp_path / "out.csv"
+    assert cli(["predict", "--bundle", str(tiny_bundle), "--in", str(src), "--out", str(out),
+                "-q", "--label-column", ""]) == 0
+    import pandas as pd
+
+    pred = pd.read_csv(out)
+    assert len(pred) == 3 and pred["category"].notna().all()
+    word = Bundle.load(str(tiny_bundle)).word_vectors.words[0]
+    assert cli(["neighbours", "--bundle", str(tiny_bundle), "--word", word]) == 0
+    assert cli(["neighbours", "--bundle", str(tiny_bundle), "--word", "zzzzqqq"]) == 1
+    assert cli(["info", "--bundle", str(tiny_bundle)]) == 0
+    assert cli(["info", "--bundle", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
