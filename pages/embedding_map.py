@@ -20,6 +20,7 @@ from plotly.colors import qualitative
 
 from prodemb import report
 from prodemb.ui import current_bundle
+from prodemb.ui import md_escape as md
 
 METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
 ALL = "All categories"
@@ -152,10 +153,14 @@ def build_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.
     size = 5 if n <= 15_000 else 4 if n <= 40_000 else 3
     fig = go.Figure()
     values = sub.to_numpy()
-    for g in order:
+    # background groups ("other", unlabelled) are drawn first, under the named ones;
+    # legendrank keeps the legend in size order
+    drawing = [g for g in order if g in FIXED_COLOURS] + [g for g in order if g not in FIXED_COLOURS]
+    for g in drawing:
         r = rows[values == g]
         fig.add_trace(go.Scattergl(
             x=xy[r, 0], y=xy[r, 1], mode="markers", name=esc(g), legendgroup=esc(g),
+            legendrank=1000 + order.index(g),
             customdata=point_data(r, hover), hovertemplate=HOVER_TEMPLATE,
             marker=dict(size=size, color=colours[g], opacity=0.15 if any_highlight else 0.8,
                         line=dict(width=0))))
@@ -279,7 +284,7 @@ def main() -> None:
         parts.append(f"{n_total - int(mapped.sum()):,} products have no map position")
     st.markdown(" · ".join(parts))
     if mine is not None:
-        st.caption(f"★ Your product is predicted as {report.truncate(mine['path'], 200)} "
+        st.caption(f"★ Your product is predicted as {md(report.truncate(mine['path'], 200))} "
                    f"(score {mine['score']:.2f}).")
 
     if len(rows) == 0 and mine is None:

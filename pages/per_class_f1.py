@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from prodemb import report
 from prodemb.ui import current_bundle
+from prodemb.ui import md_escape as md
 
 LEVEL_COLOURS = ["#1f6feb", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2", "#edc948"]
 ALL = "All categories"
@@ -27,14 +28,6 @@ SPLIT_LABELS = {"train": "Train", "validation": "Validation", "test": "Test"}
 def esc(text: object) -> str:
     """Catalogue text for plotly labels: plotly renders a subset of HTML, so escape it."""
     return html.escape(str(text), quote=False)
-
-
-def md(text: object) -> str:
-    """Catalogue text inside Streamlit markdown (st.warning etc.): escape markdown syntax."""
-    out = []
-    for ch in str(text):
-        out.append("\\" + ch if ch in "\\`*_{}[]()<>#+-.!|:~$&" else ch)
-    return "".join(out)
 
 
 def fingerprint(bundle) -> tuple[str, str]:
@@ -128,7 +121,8 @@ def history_chart(hist: pd.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=hist["epoch"], y=hist["val_macro_f1"], name="val macro-F1",
                              mode="lines+markers", line=dict(color="#59a14f")), 1, 2)
     fig.update_xaxes(title_text="epoch", dtick=1 if len(hist) <= 20 else None)
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", tickformat=".2f", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", tickformat=".3f", row=1, col=2)
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10),
                       legend=dict(orientation="h", y=-0.25))
     return fig
@@ -187,7 +181,9 @@ def main() -> None:
               help="Items whose predicted path set equals the true one.")
     c5.metric("Items", f"{int(row['items']):,}")
 
-    fmt = {c: st.column_config.NumberColumn(c, format="%.3f") for c in head.columns if c != "items"}
+    head = head.drop(columns=["hierarchical F1"], errors="ignore")  # equals micro-F1 here
+    fmt = {c: st.column_config.NumberColumn(c, format="%.3f", width="small")
+           for c in head.columns if c != "items"}
     fmt["items"] = st.column_config.NumberColumn("items", format="%d")
     fmt["macro-F1 @0.5"] = st.column_config.NumberColumn(
         "macro-F1 @0.5", format="%.3f", help="The same model with every threshold at 0.5.")
@@ -293,7 +289,7 @@ def main() -> None:
     else:
         st.dataframe(
             all_pairs.head(100)[["a", "b", "a_as_b", "b_as_a", "total", "support_a", "support_b",
-                                 "rate"]],
+                                 "rate"]].assign(rate=lambda d: 100 * d["rate"]),
             hide_index=True, width="stretch", height=min(38 + 35 * len(all_pairs), 390),
             key="confused_table",
             column_config={
@@ -305,7 +301,7 @@ def main() -> None:
                 "support_a": st.column_config.NumberColumn("support a", format="%d"),
                 "support_b": st.column_config.NumberColumn("support b", format="%d"),
                 "rate": st.column_config.ProgressColumn(
-                    "mutual rate", format="percent", min_value=0.0, max_value=1.0,
+                    "mutual rate", format="%.1f%%", min_value=0.0, max_value=100.0,
                     help="(a→b + b→a) / (support a + support b)"),
             })
 
