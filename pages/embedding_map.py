@@ -168,12 +168,12 @@ def build_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.
         h = rows[highlight[rows]]
         hcol = [colours[g] for g in values[highlight[rows]]]
         fig.add_trace(go.Scattergl(
-            x=xy[h, 0], y=xy[h, 1], mode="markers", name=f"highlighted ({len(h):,})",
+            x=xy[h, 0], y=xy[h, 1], mode="markers", name=f"highlighted ({len(h):,})", legendrank=2,
             customdata=point_data(h, hover), hovertemplate=HOVER_TEMPLATE,
             marker=dict(size=8, color=hcol, opacity=0.95, line=dict(width=0.8, color="#1b1f24"))))
     if mine is not None:
         fig.add_trace(go.Scattergl(
-            x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product",
+            x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product", legendrank=1,
             customdata=[[-1, "★ your product: " + esc(report.truncate(mine_text, HOVER_CHARS)),
                          "(not in the catalogue)",
                          f"{show_paths(mine['path'])} ({mine['score']:.2f})"]],

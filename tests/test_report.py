@@ -276,3 +276,16 @@ def test_subtree_options(tax):
     opts = report.subtree_options(tax)
     assert "A > S" in opts and "A > S > K" not in opts
     assert len(report.subtree_options(tax, inner_only=False)) == tax.n_nodes
+
+
+def test_split_without_pairs_or_classes(tax):
+    bare = {"n_items": 0, "macro_f1": 0.0, "per_class": [], "level_macro_f1": {}}
+    assert report.per_class_table(bare).empty
+    assert report.confused_pairs(tax, bare).empty
+    assert report.merge_hints(tax, bare).empty
+    assert report.default_subtree(tax, bare) is None
+    cm = report.confusion_matrix(tax, bare, "A > S")
+    assert list(cm.index) == ["K", "L", "W"] and cm.to_numpy().sum() == 0
+    head = report.headline_table({"splits": {"test": bare}})
+    assert list(head.index) == ["test"] and np.isnan(head.loc["test", "micro-F1"])
+    assert report.label_distribution({"splits": {}}).empty
