@@ -83,6 +83,17 @@ class Classification:
         return self.paths[0][0] if self.paths else ""
 
 
+def set_inference_threads() -> None:
+    """One torch thread per process unless PRODEMB_TORCH_THREADS says otherwise.
+
+    Inference runs on small batches, and a server answers several sessions at once:
+    more threads than cores per request only make them fight (see bench/).
+    """
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("PRODEMB_TORCH_THREADS", "1")))
+
+
 # ---------------------------------------------------------------------- manifest
 def file_entries(directory: str, names: Sequence[str]) -> dict[str, dict]:
     return {n: {"bytes": os.path.getsize(os.path.join(directory, n)),
@@ -222,6 +233,7 @@ class Bundle:
     def load(cls, path: str, verify: bool = True) -> Bundle:
         """Load a bundle directory; ``BundleError`` naming the file if anything is wrong."""
         path = os.path.abspath(path)
+        set_inference_threads()
         manifest = read_manifest(path)
         if verify:
             verify_files(path, manifest)
@@ -263,12 +275,17 @@ class Bundle:
         texts = ["" if t is None else str(t) for t in texts]
         tokens = self.tokenize(texts)
         probs = self.classifier.predict_proba(tokens)
-        decoded = self.taxonomy.decode(probs, self.thresholds, complete=self.complete_paths,
-                                       max_paths=max_paths)
+        decoded = self.decode(probs, max_paths)
         index = self.classifier.encoder.index
         return [Classification(text, toks, [(format_path(p), s) for p, s in paths], pr,
                                [t for t in toks if t not in index])
                 for text, toks, paths, pr in zip(texts, tokens, decoded, probs)]
+
+    def decode(self, probs: np.ndarray, max_paths: int = 3):
+        """Hierarchy-consistent paths from node probabilities, with the bundle's tuned settings."""
+        extra = float(self.manifest.get("decoding", {}).get("extra_path_min", 0.5))
+        return self.taxonomy.decode(probs, self.thresholds, complete=self.complete_paths,
+                                    max_paths=max_paths, extra_path_min=extra)
 
     def classify_frame(self, texts: Sequence[str], batch_size: int = 2048, progress=None) -> pd.DataFrame:
         """Batch classification as a table: ``text, category, score, all_paths``.

@@ -61,7 +61,10 @@ class ClassifierConfig:
     weight_decay: float = 0.0
     patience: int = 3          # early stopping on validation macro-F1
     max_train_minutes: float = 8.0
-    threads: int = 0           # 0: all available cores
+    # Torch threads for training. 1 by default: a BiLSTM step on a batch of short titles
+    # is too small to split well, and with any other load on the machine two spinning
+    # OpenMP threads made training 13x slower here (bench/results, tiny config).
+    threads: int = 1           # 0: all available cores
 
 
 @dataclass

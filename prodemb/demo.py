@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from unidecode import unidecode
 
 __all__ = [
@@ -59,6 +61,8 @@ PATH_SEP = " | "
 # Rows are generated in blocks of this many rows, each block with its own random
 # stream, so the output does not depend on the chunk size asked for.
 _BLOCK = 8192
+# Rows per chunk written by :func:`write_demo`.
+_WRITE_CHUNK = 100_000
 
 # ---------------------------------------------------------------------------------
 # Vocabulary specification
@@ -135,22 +139,33 @@ _TOPS = {
     "Badges & Patches": ("odznak=3, nášivka=2, pin, badge, ozdoba", "kov, smalt, textil, výšivka, plast", "pack"),
 }
 
-# The scarf trio shares one vocabulary with different weights.
-_SCARF_KNIT = (
-    "pletený šál=5, knit scarf=5, knitted scarf=2, pletený=2, chunky knit, rebrovaný šál, "
-    "vlnený šál=2, wool scarf=2, šál=3, scarf=3, zimný šál=2, winter scarf=2, teplý šál=2, "
-    "so strapcami, loop=0.6, nákrčník=0.6, šatka=0.5, shawl=0.5, snood=0.4, knit=1"
+# The scarf trio shares one vocabulary: about half of its signal words come from a
+# common scarf pool, the rest mostly from the leaf's own words and partly from the
+# other two leaves' words.
+_SCARF_SHARED = (
+    "šál=3, scarf=3, zimný šál=2, winter scarf=2, teplý šál=2, vlnený šál=2, wool scarf=2, "
+    "so strapcami, šál na krk, teplý, warm scarf"
 )
-_SCARF_SHAWL = (
-    "šatka=4, shawl=4, šál=3, scarf=3, pašmína=1.5, pashmina=1.5, hodvábna šatka, silk scarf, "
-    "blanket scarf, deka šál, so strapcami, vlnený šál=1.5, wool scarf, zimný šál, teplý šál, "
-    "pletený=0.6, knit scarf=0.6, loop=0.4, nákrčník=0.4, winter scarf"
-)
-_SCARF_SNOOD = (
-    "loop=4, snood=3, nákrčník=4, kruhový šál=2, loop šál=2, infinity scarf=1.5, tube scarf, "
-    "pletený=1.5, knit=1.5, šál=2.5, scarf=2.5, zimný šál, teplý šál, vlnený šál=1.5, wool scarf, "
-    "knit scarf=0.7, šatka=0.4, shawl=0.4, winter scarf"
-)
+_SCARF_OWN = {
+    "knit": "pletený šál=3, knit scarf=3, knitted scarf, pletený=1.5, chunky knit=0.5, rebrovaný šál=0.5",
+    "shawl": "šatka=3, shawl=3, pašmína, pashmina, hodvábna šatka=0.5, silk scarf=0.5, blanket scarf=0.5",
+    "snood": "nákrčník=3, loop=3, snood=2, kruhový šál, infinity scarf=0.5, tube scarf=0.5",
+}
+_SCARF_SHARES = (0.4, 0.42, 0.09)  # shared pool, own words, each other leaf's words
+
+
+def _scarf_words(own: str) -> str:
+    """Mix the shared pool, the own words and the other two leaves' words."""
+    parts = [(_SCARF_SHARED, _SCARF_SHARES[0]), (_SCARF_OWN[own], _SCARF_SHARES[1])]
+    parts += [(_SCARF_OWN[k], _SCARF_SHARES[2]) for k in _SCARF_OWN if k != own]
+    weights: dict[str, float] = {}
+    for spec, share in parts:
+        items = _parse_words(spec)
+        total = sum(w for _, w in items)
+        for word, w in items:
+            weights[word] = weights.get(word, 0.0) + share * w / total
+    return ", ".join(f"{w}={x:.4f}" for w, x in weights.items())
+
 
 #: Leaves: path | brand group | signal words.
 _LEAVES = """
@@ -179,9 +194,9 @@ Hats & Caps > Summer hats > Straw hat | fashion | slamený klobúk=4, straw hat=
 Hats & Caps > Summer hats > Bucket hat | sport | bucket hat=4, rybársky klobúk=2, klobúk bucket, bucket=2
 Hats & Caps > Summer hats > Fedora | fashion | fedora=4, klobúk fedora=2, trilby, plstený klobúk=2
 Hats & Caps > Berets | fashion | baretka=4, beret=3, francúzska baretka, vlnená baretka
-Accessories > Scarves > Knit scarf | local | {SCARF_KNIT}
-Accessories > Scarves > Scarf / Shawl | fashion | {SCARF_SHAWL}
-Accessories > Scarves > Snood / Loop scarf | outdoor | {SCARF_SNOOD}
+Accessories > Scarves > Knit scarf | local+fashion+outdoor | {knit}
+Accessories > Scarves > Scarf / Shawl | local+fashion+outdoor | {shawl}
+Accessories > Scarves > Snood / Loop scarf | local+fashion+outdoor | {snood}
 Accessories > Bandanas | sport | bandana=4, šatka bandana=2, paisley, multifunkčná šatka=2, buff
 Accessories > Earmuffs | outdoor | klapky na uši=4, earmuffs=3, ušné klapky, chrániče uší
 Accessories > Handkerchiefs | local | vreckovka=3, látková vreckovka=3, handkerchief=2, vreckovky
@@ -315,7 +330,7 @@ Beach & Swim > Beach towels | generic | plážová osuška=4, beach towel=3, osu
 Badges & Patches > Enamel pins | generic | smaltovaný odznak=4, enamel pin=3, pin=2
 Badges & Patches > Iron-on patches | generic | nažehľovacia nášivka=4, iron-on patch=3, nášivka na oblečenie
 Badges & Patches > Button badges | generic | placka=4, button badge=3, buttonka, odznak placka
-""".replace("{SCARF_KNIT}", _SCARF_KNIT).replace("{SCARF_SHAWL}", _SCARF_SHAWL).replace("{SCARF_SNOOD}", _SCARF_SNOOD)
+"""
 
 #: Two-path "set" products: (leaf A, leaf B, relative weight, set words).
 _SETS = [
@@ -352,18 +367,18 @@ _POPULAR = [
     "Bags > Handbags > Shoulder bag",
     "Wallets > Women's wallets > Leather",
     "Socks > Men's socks > Everyday socks",
-    "Accessories > Scarves > Knit scarf",
     "Hats & Caps > Caps > Baseball cap",
     "Bags > Handbags > Crossbody bag",
+    "Accessories > Scarves > Knit scarf",
     "Jewellery > Earrings > Stud earrings",
     "Gloves > Winter gloves > Knit gloves",
     "Accessories > Scarves > Scarf / Shawl",
     "Backpacks > Urban backpacks",
+    "Accessories > Scarves > Snood / Loop scarf",
     "Belts > Men's belts > Leather",
     "Watches > Men's watches > Analog",
     "Tech accessories > Phone cases > Back cover",
     "Eyewear > Sunglasses > Men's > Aviator",
-    "Accessories > Scarves > Snood / Loop scarf",
 ]
 # Zipf-Mandelbrot weights (rank + q) ** -s of the single-leaf classes: at 50,000
 # labelled products the top leaf gets ~4,000 and the rarest ~20.
@@ -399,7 +414,7 @@ _CARE = (
     "Prať ručne.=2, Hand wash only., Prať pri 30 °C.=2, Nežehliť., Do not tumble dry., "
     "Čistiť vlhkou handričkou., Chrániť pred vlhkosťou., Nebieliť., Skladovať v suchu."
 )
-_RECIPIENTS = "ženu=2, muža=2, mamu, otca, priateľku, priateľa, kolegu, deti, her, him, každého"
+_RECIPIENTS = "ženu=2, muža=2, mamu, otca, priateľku, priateľa, kolegu, kolegyňu, deti, každého"
 _PRAISE = (
     "kvalitné spracovanie=2, high quality, pohodlný, comfortable, odolný, durable, ľahký, "
     "lightweight, praktický, practical, nadčasový dizajn, timeless design, jemný na dotyk, "
@@ -436,6 +451,8 @@ def _parse_leaves() -> tuple[list[tuple[str, ...]], list[str], list[str]]:
     paths, groups, words = [], [], []
     for line in _LEAVES.strip().splitlines():
         path, group, spec = (x.strip() for x in line.split(" | ", 2))
+        if spec.startswith("{"):
+            spec = _scarf_words(spec.strip("{}"))
         paths.append(tuple(p.strip() for p in path.split(">")))
         groups.append(group)
         words.append(spec)
@@ -481,24 +498,26 @@ def _capitalise(w: str) -> str:
 class _Pool:
     """Weighted word lists for many groups, sampled for many rows at once.
 
-    Group ``g`` owns the cumulative-probability range ``(g, g + 1]``, so one
-    ``searchsorted`` draws a word for every row from that row's group.
+    Each group has an inverse-CDF lookup table of :attr:`R` entries, so drawing a
+    word for every row from that row's group is one fancy-indexing operation.
     ``self.words[v, i]`` is word ``i`` in spelling variant ``v`` (0 as written,
-    1 capitalised, 2 without diacritics, 3 both) with a trailing space.
+    1 capitalised, 2 without diacritics, 3 both), with a trailing space.
     """
+
+    R = 1024
 
     def __init__(self, groups: list[list[tuple[str, float]]]):
         words: list[str] = []
-        cum: list[float] = []
+        tables = []
+        grid = (np.arange(self.R) + 0.5) / self.R
         for g, items in enumerate(groups):
             if not items:
                 raise ValueError(f"empty word group {g}")
             w = np.array([x[1] for x in items], dtype=float)
-            c = np.cumsum(w) / w.sum()
-            c[-1] = 1.0
-            cum.extend(g + c)
+            k = np.searchsorted(np.cumsum(w) / w.sum(), grid, side="right")
+            tables.append(len(words) + np.minimum(k, len(items) - 1))
             words.extend(x[0] for x in items)
-        self.cum = np.array(cum)
+        self.table = np.array(tables, dtype=np.int32)
         self.raw = words
         variants = [
             words,
@@ -511,8 +530,7 @@ class _Pool:
             self.words[v] = [w + " " for w in ws]
 
     def index(self, groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        u = np.minimum(rng.random(len(groups)), 1.0 - 1e-9)
-        return np.searchsorted(self.cum, groups + u, side="right")
+        return self.table[groups, rng.integers(0, self.R, len(groups))]
 
     def take(self, groups, rng, variant, mask=None) -> np.ndarray:
         """One word (with trailing space) per row; ``""`` where ``mask`` is False."""
@@ -534,7 +552,8 @@ class _Model:
         n_leaves = len(_LEAF_PATHS)
         self.n_leaves = n_leaves
         self.leaf_top = np.array([top_index[p[0]] for p in _LEAF_PATHS])
-        groups = list(_BRANDS)
+        # Brand groups: the named groups, then every "a+b" mix used by some leaf.
+        groups = list(_BRANDS) + sorted({g for g in _LEAF_GROUPS if g not in _BRANDS})
         self.leaf_brand_group = np.array([groups.index(g) for g in _LEAF_GROUPS])
         size_kinds = list(_SIZES)
         self.top_size_kind = np.array([size_kinds.index(_TOPS[t][2]) for t in tops])
@@ -569,7 +588,9 @@ class _Model:
         self.leaf_pool = _Pool([_parse_words(w) for w in _LEAF_WORDS])
         self.top_pool = _Pool([_parse_words(_TOPS[t][0]) for t in tops])
         self.mat_pool = _Pool([_parse_words(_TOPS[t][1]) for t in tops])
-        self.brand_pool = _Pool([_parse_words(_BRANDS[g]) for g in groups])
+        self.brand_pool = _Pool([
+            [w for part in g.split("+") for w in _parse_words(_BRANDS[part])] for g in groups
+        ])
         self.size_pool = _Pool([_parse_words(_SIZES[k]) for k in size_kinds])
         self.set_pool = _Pool([_parse_words(s[3]) for s in _SETS])
         single = {name: _Pool([_parse_words(spec)]) for name, spec in [
@@ -589,6 +610,14 @@ class _Model:
         self.class_leaf_b = np.concatenate([np.full(n_leaves, -1), self.set_b])
         self.class_category = np.array(
             leaf_str + [a + PATH_SEP + b for a, b, _, _ in _SETS], dtype=object)
+        # Category cell of every class, then "" for unlabelled rows (class n_classes).
+        self.category_cells = np.concatenate([self.class_category, [""]])
+
+        # Building blocks of SKU / EAN codes.
+        self.digits5 = np.array([f"{i:05d}" for i in range(100_000)], dtype=object)
+        self.digits4 = np.array([f"{i:04d}" for i in range(10_000)], dtype=object)
+        self.sku_letters = np.array(
+            [a + b + "-" for a in "ABCDEFGHKLMNPRSTVZ" for b in "ABCDEKMSTX"], dtype=object)
 
 
 
@@ -608,11 +637,13 @@ def _model() -> _Model:
 
 #: Noise knobs (probabilities per product). Tuned so a TF-IDF + logistic-regression
 #: leaf classifier lands around 0.7 macro-F1.
-_P_AMBIGUOUS = 0.12  # title is little more than brand + colour (+ size)
-_P_CORE_OWN = 0.72  # title core word from the product's own leaf ...
-_P_CORE_SIB = 0.16  # ... or from a sibling leaf; otherwise a top-level generic word
-_P_DESC_OWN = 0.45  # description mentions the own leaf ...
-_P_DESC_SIB = 0.20  # ... or a sibling leaf; otherwise the top-level generic word
+_P_AMBIGUOUS = 0.10  # title is little more than brand + colour (+ size)
+_P_CORE_OWN = 0.78  # title core word from the product's own leaf ...
+_P_CORE_SIB = 0.09  # ... or from a sibling leaf; otherwise a top-level generic word
+_P_CORE2_OWN = 0.65  # same for the optional second title word
+_P_CORE2_SIB = 0.12
+_P_DESC_OWN = 0.60  # description mentions the own leaf ...
+_P_DESC_SIB = 0.10  # ... or a sibling leaf; otherwise the top-level generic word
 _P_TYPO = 0.04
 _P_HTML_TITLE = 0.03
 _P_HTML_DESC = 0.10
@@ -654,15 +685,6 @@ def _sum(parts: list) -> np.ndarray:
     return out
 
 
-def _masked_sum(mask: np.ndarray, parts: list) -> np.ndarray:
-    """``_sum(parts)`` where ``mask`` is True, ``""`` elsewhere (only masked rows are built)."""
-    out = np.full(len(mask), "", dtype=object)
-    idx = np.flatnonzero(mask)
-    if len(idx):
-        out[idx] = _sum([p[idx] if isinstance(p, np.ndarray) else p for p in parts])
-    return out
-
-
 def _typo(s: str, r: float) -> str:
     if len(s) < 6:
         return s
@@ -684,8 +706,8 @@ def _htmlise(s: str, r: float) -> str:
     return s.replace(" & ", " &amp; ").replace('"', "&quot;")
 
 
-def _block(cls: np.ndarray, labelled: np.ndarray, start: int, rng: np.random.Generator) -> dict:
-    """Generate the rows ``start .. start + len(cls)`` of the catalogue."""
+def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> dict:
+    """Generate the title, description and category of one block of rows."""
     m = _model()
     P = m.pools
     n = len(cls)
@@ -722,7 +744,7 @@ def _block(cls: np.ndarray, labelled: np.ndarray, start: int, rng: np.random.Gen
     adj = P["adj"].take(zero, rng, var(0.5), bern(0.22))
     core = leaf_word(_P_CORE_OWN, _P_CORE_SIB, var(0.4))
     core = np.where(amb, "", core)
-    core2 = leaf_word(0.55, 0.25, var(0.2))
+    core2 = leaf_word(_P_CORE2_OWN, _P_CORE2_SIB, var(0.2))
     core2 = np.where(bern(0.35) & ~amb, core2, "")
     generic = m.top_pool.take(top, rng, var(0.2), bern(np.where(amb, 0.25, 0.3)))
     # Sets: "<set words> <leaf A word> <connector> <leaf B word>".
@@ -772,52 +794,82 @@ def _block(cls: np.ndarray, labelled: np.ndarray, start: int, rng: np.random.Gen
         (inc[8], ["Veľkosť: ", m.size_pool.take(skind, rng, dv), ". "]),
         (inc[9], [m.top_pool.take(top, rng, var(1.0)), "– ",
                   P["praise"].take(zero, rng, dv), ". "]),
-        (inc[10], ["Kód produktu: ", _sku(rng, n, None, prefix=False), ". "]),
+        (inc[10], ["Kód produktu: ", _sku(rng, n, inc[10], prefix=False), ". "]),
     ]
-    desc = _sum([_masked_sum(mask, parts) for mask, parts in sentences])
+    desc = np.full(n, "", dtype=object)
+    for mask, parts in sentences:  # append each sentence to the rows that have it
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            desc[idx] = _sum([desc[idx]] + [p[idx] if isinstance(p, np.ndarray) else p
+                                            for p in parts])
 
-    # ---- per-row clean-up and noise (cheap string methods; Python only on subsets) --
-    fallback = (m.top_pool.take(top, rng, var(0.5)) + P["colour"].take(zero, rng, dv)).tolist()
-    title = [t.strip() for t in title.tolist()]
-    desc = [d.replace(" .", ".").replace(" ,", ",").strip() for d in desc.tolist()]
-    for i, t in enumerate(title):
-        k = t.count(" ")
-        if k < 2:
-            title[i] = (t + " " + fallback[i]).strip()
-        elif k >= _MAX_TITLE_WORDS:
-            title[i] = " ".join(t.split()[:_MAX_TITLE_WORDS])
-    for i, d in enumerate(desc):
-        if d.count(" ") >= _MAX_DESC_WORDS:
-            desc[i] = " ".join(d.split()[:_MAX_DESC_WORDS])
+    # ---- clean-up and noise: vectorised in Arrow, Python only on small subsets -----
+    fallback = m.top_pool.take(top, rng, var(0.5)) + P["colour"].take(zero, rng, dv)
     r = rng.random((5, n))
-    for i in np.flatnonzero(r[0] < _P_TYPO):
-        title[i] = _typo(title[i], r[4, i])
-    for i in np.flatnonzero(r[1] < _P_TYPO):
-        desc[i] = _typo(desc[i], r[4, i])
-    for i in np.flatnonzero(r[2] < _P_HTML_TITLE):
-        title[i] = _htmlise(title[i], r[4, i])
-    for i in np.flatnonzero((r[3] < _P_HTML_DESC) & has_desc):
-        d = _htmlise(desc[i], r[4, i])
-        desc[i] = f"<p>{d}</p>" if r[4, i] < 0.5 else d.replace(". ", ".<br>", 1)
+    title = pc.utf8_rtrim_whitespace(pa.array(title, type=pa.large_string()))
+    desc = pa.array(desc, type=pa.large_string())
+    desc = pc.replace_substring(pc.replace_substring(desc, " .", "."), " ,", ",")
+    desc = pc.utf8_rtrim_whitespace(desc)
+    t_words = pc.count_substring(title, " ").to_numpy() + 1
+    d_words = pc.count_substring(desc, " ").to_numpy() + 1
 
-    ids = [f"P{i:07d}" for i in range(start + 1, start + n + 1)]
-    category = np.where(labelled, m.class_category[cls], "")
-    return {"id": ids, "title": title, "description": desc, "category": category}
+    def edit(arr: pa.Array, mask: np.ndarray, fn) -> pa.Array:
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            return arr
+        old = arr.take(pa.array(idx)).to_pylist()
+        new = [fn(i, s) for i, s in zip(idx, old)]
+        return pc.replace_with_mask(arr, pa.array(mask), pa.array(new, type=arr.type))
+
+    def fix_title(i: int, t: str) -> str:
+        if t_words[i] < 3:
+            t = (t + " " + fallback[i]).strip()
+        elif t_words[i] > _MAX_TITLE_WORDS:
+            t = " ".join(t.split()[:_MAX_TITLE_WORDS])
+        if r[0, i] < _P_TYPO:
+            t = _typo(t, r[4, i])
+        if r[2, i] < _P_HTML_TITLE:
+            t = _htmlise(t, r[4, i])
+        return t
+
+    def fix_desc(i: int, d: str) -> str:
+        if d_words[i] > _MAX_DESC_WORDS:
+            d = " ".join(d.split()[:_MAX_DESC_WORDS])
+        if r[1, i] < _P_TYPO:
+            d = _typo(d, r[4, i])
+        if r[3, i] < _P_HTML_DESC:
+            d = _htmlise(d, r[4, i])
+            d = f"<p>{d}</p>" if r[4, i] < 0.5 else d.replace(". ", ".<br>", 1)
+        return d
+
+    title = edit(title, (t_words < 3) | (t_words > _MAX_TITLE_WORDS) | (r[0] < _P_TYPO)
+                 | (r[2] < _P_HTML_TITLE), fix_title)
+    desc = edit(desc, has_desc & ((d_words > _MAX_DESC_WORDS) | (r[1] < _P_TYPO)
+                                  | (r[3] < _P_HTML_DESC)), fix_desc)
+    cat_idx = np.where(labelled, cls, m.n_classes)
+    category = pa.array(m.category_cells[cat_idx], type=pa.large_string())
+    return {"title": title, "description": desc, "category": category}
 
 
 def _sku(rng: np.random.Generator, n: int, mask, prefix: bool = True) -> np.ndarray:
-    """SKU / EAN-like codes with a trailing space: ``SKU AB-12345``, ``EAN 8594...``."""
+    """SKU / EAN-like codes with a trailing space where ``mask`` is True, else ``""``.
+
+    ``SKU AB-12345``, ``EAN 8594...``; ``mask=None`` means every row.
+    """
     m = _model()
-    zero = np.zeros(n, dtype=np.int64)
-    pre = m.pools["sku"].take(zero, rng, zero) if prefix else ""
-    letters = np.array([a + b for a in "ABCDEFGHKLMNPRSTVZ" for b in "ABCDEKMSTX"], dtype=object)
-    code_a = letters[rng.integers(0, len(letters), n)] + "-" + \
-        rng.integers(10_000, 100_000, n).astype(str).astype(object)
-    code_b = "8594" + rng.integers(100_000_000, 1_000_000_000, n).astype(str).astype(object)
-    code = np.where(rng.random(n) < 0.6, code_a, code_b)
-    out = pre + code + " "
-    if mask is not None:
-        out = np.where(mask, out, "")
+    out = np.full(n, "", dtype=object)
+    idx = np.arange(n) if mask is None else np.flatnonzero(mask)
+    k = len(idx)
+    if not k:
+        return out
+    d5 = m.digits5[rng.integers(0, 100_000, k)]
+    code_a = m.sku_letters[rng.integers(0, len(m.sku_letters), k)] + d5
+    code_b = "8594" + m.digits4[rng.integers(0, 10_000, k)] + d5
+    code = np.where(rng.random(k) < 0.6, code_a, code_b) + " "
+    if prefix:
+        zero = np.zeros(k, dtype=np.int64)
+        code = m.pools["sku"].take(zero, rng, zero) + code
+    out[idx] = code
     return out
 
 
@@ -829,51 +881,54 @@ def iter_demo_chunks(
 ) -> Iterator[pd.DataFrame]:
     """Yield the demo catalogue as DataFrames of at most ``chunk_size`` rows.
 
-    Columns: :data:`COLUMNS`, all strings. The output depends only on the sizes and
-    the seed, not on ``chunk_size``.
+    Columns: :data:`COLUMNS`, all of pandas' ``str`` dtype; the index continues
+    across chunks. The output depends only on the sizes and the seed, not on
+    ``chunk_size``.
     """
+    for table in _iter_tables(n_labelled, n_unlabelled, seed, chunk_size):
+        yield _frame(table)
+
+
+def _iter_tables(n_labelled: int, n_unlabelled: int, seed: int, chunk_size: int):
+    """Yield ``(offset, {column: pyarrow array})`` chunks of the catalogue."""
     if n_labelled < 0 or n_unlabelled < 0:
         raise ValueError("n_labelled and n_unlabelled must be >= 0")
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
     cls, labelled = _layout(n_labelled, n_unlabelled, seed)
     total = len(cls)
+    if total == 0:
+        yield 0, _columns(0, {c: pa.array([], type=pa.large_string()) for c in COLUMNS[1:]})
+        return
     pending: list[dict] = []
     pending_rows = 0
     emitted = 0
     for b, start in enumerate(range(0, total, _BLOCK)):
         stop = min(start + _BLOCK, total)
         rng = np.random.default_rng([seed, 0xB10C, b])
-        pending.append(_block(cls[start:stop], labelled[start:stop], start, rng))
+        pending.append(_block(cls[start:stop], labelled[start:stop], rng))
         pending_rows += stop - start
         while pending_rows >= chunk_size or (stop == total and pending_rows > 0):
-            merged = {c: _concat([p[c] for p in pending]) for c in COLUMNS}
+            merged = {c: pa.concat_arrays([p[c] for p in pending]) for c in COLUMNS[1:]}
             take = min(chunk_size, pending_rows)
-            yield _frame({c: v[:take] for c, v in merged.items()}, emitted)
+            yield emitted, _columns(emitted, {c: v.slice(0, take) for c, v in merged.items()})
             emitted += take
-            rest = {c: v[take:] for c, v in merged.items()}
             pending_rows -= take
-            pending = [rest] if pending_rows else []
-    if total == 0:
-        yield _frame({c: [] for c in COLUMNS}, 0)
+            pending = [{c: v.slice(take) for c, v in merged.items()}] if pending_rows else []
 
 
-def _concat(parts: list) -> list:
-    if len(parts) == 1:
-        return list(parts[0])
-    out: list = []
-    for p in parts:
-        out.extend(p)
-    return out
+def _columns(offset: int, cols: dict) -> dict:
+    """Add the ``id`` column (``P0000001`` ...) to a chunk's columns."""
+    n = len(cols["title"])
+    numbers = pa.array(np.arange(offset + 1, offset + n + 1)).cast(pa.large_string())
+    ids = pc.binary_join_element_wise(
+        pa.scalar("P", pa.large_string()), pc.utf8_lpad(numbers, 7, "0"), pa.scalar("", pa.large_string()))
+    return {"id": ids, **cols}
 
 
-def _frame(cols: dict, offset: int) -> pd.DataFrame:
-    import pyarrow as pa
-
-    df = pd.DataFrame({
-        c: pd.array(pa.array(list(cols[c]), type=pa.large_string()), dtype="str")
-        for c in COLUMNS
-    })
+def _frame(item: tuple[int, dict]) -> pd.DataFrame:
+    offset, cols = item
+    df = pd.DataFrame({c: pd.array(cols[c], dtype="str") for c in COLUMNS})
     df.index = pd.RangeIndex(offset, offset + len(df))
     return df
 
@@ -907,27 +962,30 @@ def write_demo(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
     rows = 0
     total = n_labelled + n_unlabelled
     try:
         with tqdm(total=total, unit=" products", disable=not progress, desc=path.name) as bar:
-            chunks = iter_demo_chunks(n_labelled, n_unlabelled, seed)
             if suffix == ".csv":
+                chunks = iter_demo_chunks(n_labelled, n_unlabelled, seed, _WRITE_CHUNK)
                 with open(tmp, "w", encoding="utf-8", newline="") as f:
                     for i, df in enumerate(chunks):
                         df.to_csv(f, header=i == 0, index=False)
                         rows += len(df)
                         bar.update(len(df))
             else:
-                import pyarrow as pa
                 import pyarrow.parquet as pq
 
                 schema = pa.schema([(c, pa.string()) for c in COLUMNS])
                 with pq.ParquetWriter(tmp, schema) as writer:
-                    for df in chunks:
-                        writer.write_table(pa.Table.from_pandas(df, schema=schema, preserve_index=False))
-                        rows += len(df)
-                        bar.update(len(df))
+                    for _, cols in _iter_tables(n_labelled, n_unlabelled, seed, _WRITE_CHUNK):
+                        table = pa.table([cols[c] for c in COLUMNS], names=list(COLUMNS))
+                        writer.write_table(table.cast(schema))
+                        rows += table.num_rows
+                        bar.update(table.num_rows)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -179,6 +179,7 @@ class Taxonomy:
         thresholds: np.ndarray | float = 0.5,
         complete: bool = True,
         max_paths: int = 3,
+        extra_path_min: float = 0.5,
     ) -> list[list[tuple[Path, float]]]:
         """Hierarchy-consistent decoding of node probabilities into paths.
 
@@ -189,6 +190,9 @@ class Taxonomy:
                 that stops at an inner node is extended to a leaf by following the most
                 probable child; this is what a leaf-level catalogue expects.
             max_paths: at most this many paths per item, the most probable first.
+            extra_path_min: a second or later path is kept only if its score is at least
+                this. Most products have one path; low per-node thresholds (tuned for
+                rare classes) would otherwise add weak extra paths to many products.
 
         Top-down: a node is predicted only if it passes its threshold and its parent
         is predicted. If no top-level node passes, the single most probable path is
@@ -220,7 +224,8 @@ class Taxonomy:
                     ends.append(node)
             scored = [(e, float(min(p[a] for a in self.ancestors(e)))) for e in ends]
             scored.sort(key=lambda es: -es[1])
-            out.append([(self.nodes[e], s) for e, s in scored[:max_paths]])
+            kept = scored[:1] + [es for es in scored[1:max_paths] if es[1] >= extra_path_min]
+            out.append([(self.nodes[e], s) for e, s in kept])
         return out
 
     def decode_to_matrix(self, decoded: Sequence[Sequence[tuple[Path, float]]]) -> np.ndarray:

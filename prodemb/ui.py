@@ -246,6 +246,12 @@ def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
     return p.loc[chosen[:n], ["id", "text", "true_path"]].reset_index(drop=True)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def examples(path: str, n: int = 5) -> pd.DataFrame:
+    """:func:`example_products` of the bundle at ``path``, computed once."""
+    return example_products(load_bundle(path), n)
+
+
 def example_label(row) -> str:
     """Button label for an example product: the leaf of its category."""
     leaf = str(row["true_path"]).split(" | ")[0].split(" > ")[-1] or shorten(row["text"], 24)
