@@ -65,20 +65,20 @@ single, batch = st.tabs([":material/label: One product", ":material/table_view: 
 
 # ---------------------------------------------------------------------- one product
 with single:
-    st.text_area("Title and description", key=TEXT_KEY, height=110, max_chars=MAX_CHARS,
+    st.text_area("Title and description", key=TEXT_KEY, height=100, max_chars=MAX_CHARS,
                  placeholder="e.g. Pletený šál z merino vlny, hrejivý, sivý – knitted merino wool "
                              "scarf, 180 cm")
     row = st.container(horizontal=True, vertical_alignment="center")
     row.button("Classify", type="primary", icon=":material/play_arrow:", on_click=_classify,
                key="classify_button")
-    examples = ui.example_products(bundle)
+    examples = ui.examples(path)
     if len(examples):
         row.caption("or try an example:", width="content")
         for i, ex in examples.iterrows():
             row.button(ui.md_escape(ui.example_label(ex)), key=f"example_{i}", on_click=_classify,
                        args=(ex["text"],), icon=":material/lightbulb:",
-                       help=f"{ui.shorten(ex['text'], 200)} (test product {ex['id']}, "
-                            f"true category: {ex['true_path']})")
+                       help=ui.md_escape(f"{ui.shorten(ex['text'], 200)} (test product "
+                                         f"{ex['id']}, true category: {ex['true_path']})"))
 
     if st.session_state.get(EMPTY_KEY) or not classified:
         st.info("Paste a product title and description above (or pick an example), then press "
@@ -86,104 +86,122 @@ with single:
     else:
         res = ui.analyse(path, classified)
         c = res["classification"]
-        st.divider()
-        st.caption("Classified text")
-        st.text(ui.shorten(classified, 600))
-        note = ui.vocabulary_note(c.tokens, c.unknown_tokens)
-        if note and note[0] == "warning":
-            st.warning(note[1], icon=":material/translate:")
-        elif note:
-            st.caption(note[1])
-
-        st.subheader("Predicted category")
-        for rank, (_path, score, levels) in enumerate(res["levels"]):
-            line = ui.breadcrumb_markdown(levels)
-            if rank == 0:
-                st.markdown(f"#### {line}")
-                st.caption(f"Path score {score:.0%} (the lowest node probability along the path)."
-                           + (" Other paths above their thresholds:" if len(res["levels"]) > 1 else ""))
-            else:
-                st.markdown(f"{line}  ·  path score {score:.0%}")
-
-        left, right = st.columns(2, gap="large")
+        left, right = st.columns([1, 1.05], gap="large")
         with left:
+            st.subheader("Predicted category")
+            for rank, (_path, score, levels) in enumerate(res["levels"]):
+                line = ui.breadcrumb_markdown(levels)
+                if rank == 0:
+                    st.markdown(f"#### {line}")
+                    st.caption(f"Path score {score:.0%}: the lowest node probability along the "
+                               "path." + (" Other paths above their decision thresholds:"
+                                          if len(res["levels"]) > 1 else ""))
+                else:
+                    st.markdown(f"{line}  ·  path score {score:.0%}")
+            note = ui.vocabulary_note(c.tokens, c.unknown_tokens)
+            if note and note[0] == "warning":
+                st.warning(note[1], icon=":material/translate:")
+            elif note:
+                st.caption(note[1])
+            st.caption("Classified text")
+            st.text(ui.shorten(classified, 600))
+        with right:
             st.plotly_chart(ui.top_nodes_figure(res["top_nodes"]), key="top_nodes_chart",
                             config={"displayModeBar": False})
-        with right:
+
+        left, right = st.columns([1, 1.05], gap="large")
+        with left:
+            st.subheader("Which words pushed the decision")
             if len(res["explain"]):
                 st.plotly_chart(ui.explain_figure(res["explain"]), key="explain_chart",
                                 config={"displayModeBar": False})
+                st.caption("How much the predicted path's score drops when the word is removed: "
+                           "green words support the prediction, red ones argue against it.")
             else:
                 st.info("No words to explain.")
+        with right:
+            st.subheader("Where it lands on the map")
+            methods = bundle.map_methods
+            if not methods:
+                st.info("This bundle has no embedding map.")
+            else:
+                method = st.radio("Map", methods, format_func=lambda m: METHOD_LABELS.get(m, m),
+                                  horizontal=True, key="classify_map_method",
+                                  index=methods.index("umap") if "umap" in methods else 0,
+                                  label_visibility="collapsed")
+                sample = ui.map_sample(path, method)
+                st.plotly_chart(ui.map_figure(sample, res["map"][method], classified, height=420),
+                                key="classify_map", config={"displayModeBar": False})
+                st.caption(f"★ this product, placed among its nearest catalogue products; "
+                           f"{len(sample):,} sampled products coloured by top-level category. "
+                           "**Embedding map** shows the whole catalogue.")
 
         st.subheader("Nearest catalogue products")
         st.dataframe(res["neighbours"], hide_index=True, key="neighbours_table",
                      column_config=ui.product_columns())
 
-        st.subheader("Where it lands on the embedding map")
-        methods = bundle.map_methods
-        if not methods:
-            st.info("This bundle has no embedding map.")
-        else:
-            method = st.radio("Map", methods, format_func=lambda m: METHOD_LABELS.get(m, m),
-                              horizontal=True, key="classify_map_method",
-                              index=methods.index("umap") if "umap" in methods else 0,
-                              label_visibility="collapsed")
-            sample = ui.map_sample(path, method)
-            st.plotly_chart(ui.map_figure(sample, res["map"][method], classified, height=460),
-                            key="classify_map", config={"displayModeBar": False})
-            st.caption(f"★ this product, placed among its nearest catalogue products; a sample of "
-                       f"{len(sample):,} products coloured by top-level category. Open "
-                       "**Embedding map** to explore the whole catalogue.")
 
 # ---------------------------------------------------------------------- batch
+def _parsed_upload(upload):
+    """The upload read once per file (reruns reuse it): ``(frame, error message)``."""
+    cached = st.session_state.get("batch_parsed")
+    if cached and cached[0] == upload.file_id:
+        return cached[1], cached[2]
+    try:
+        frame, error = read_texts(upload.getvalue(), name=upload.name,
+                                  max_rows=ui.BATCH_MAX_ROWS + 1), None
+    except CatalogueError as e:
+        frame, error = None, str(e)
+    st.session_state["batch_parsed"] = (upload.file_id, frame, error)
+    return frame, error
+
+
 with batch:
     st.markdown(f"Upload a CSV file (UTF-8, with a header row) of up to {ui.BATCH_MAX_ROWS:,} "
                 "products, choose the column(s) that hold the text, and download the predictions.")
     upload = st.file_uploader("CSV file", key="batch_upload",
                               help="Comma, semicolon, tab or pipe separated; Excel files must be "
                                    "saved as CSV (UTF-8) first.")
-    if upload is not None:
-        try:
-            frame = read_texts(upload.getvalue(), name=upload.name, max_rows=ui.BATCH_MAX_ROWS + 1)
-        except CatalogueError as e:
-            st.error(f"{ui.md_escape(e)}", icon=":material/error:")
-            frame = None
-        if frame is not None:
-            if len(frame) > ui.BATCH_MAX_ROWS:
-                st.warning(f"Only the first {ui.BATCH_MAX_ROWS:,} rows are classified; split larger "
-                           "files or use `prodemb classify` on the command line.")
-                frame = frame.head(ui.BATCH_MAX_ROWS)
-            columns = st.multiselect("Text column(s), joined in this order", list(frame.columns),
-                                     default=ui.guess_text_columns(frame), key="batch_columns")
-            with st.expander(f"Preview ({len(frame):,} rows)"):
-                st.dataframe(frame.head(20), hide_index=True)
-            if not columns:
-                st.info("Choose at least one text column.")
-            else:
-                job = (upload.file_id, upload.name, tuple(columns), path)
-                if st.button(f"Classify {len(frame):,} products", type="primary",
-                             icon=":material/play_arrow:", key="batch_button"):
-                    texts = ui.join_text_columns(frame, columns)
-                    bar = st.progress(0.0, text="Classifying…")
-                    out = bundle.classify_frame(
-                        texts, batch_size=1024,
-                        progress=lambda done, total: bar.progress(
-                            done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
-                    bar.empty()
-                    st.session_state["batch_result"] = (job, ui.batch_output(frame, out))
-                stored = st.session_state.get("batch_result")
-                if stored and stored[0] == job:
-                    result = stored[1]
-                    m1, m2, m3 = st.columns(3)
-                    m1.metric("Products classified", f"{len(result):,}")
-                    m2.metric("Distinct categories", f"{result['predicted_category'].nunique():,}")
-                    m3.metric("Median path score", f"{result['predicted_score'].median():.2f}")
-                    st.dataframe(result, hide_index=True, key="batch_table", column_config={
-                        "predicted_score": st.column_config.ProgressColumn(
-                            "predicted_score", min_value=0.0, max_value=1.0, format="%.2f")})
-                    st.download_button("Download predictions (CSV)",
-                                       result.to_csv(index=False).encode("utf-8"),
-                                       file_name=ui.batch_file_name(upload.name), mime="text/csv",
-                                       icon=":material/download:", key="batch_download",
-                                       on_click="ignore")
+    frame, error = _parsed_upload(upload) if upload is not None else (None, None)
+    if error:
+        st.error(ui.md_escape(error), icon=":material/error:")
+    if frame is not None:
+        if len(frame) > ui.BATCH_MAX_ROWS:
+            st.warning(f"Only the first {ui.BATCH_MAX_ROWS:,} rows are classified; split larger "
+                       "files or use `prodemb classify` on the command line.")
+            frame = frame.head(ui.BATCH_MAX_ROWS)
+        columns = st.multiselect("Text column(s), joined in this order", list(frame.columns),
+                                 default=ui.guess_text_columns(frame), key="batch_columns")
+        with st.expander(f"Preview ({len(frame):,} rows)"):
+            st.dataframe(frame.head(20), hide_index=True)
+        if not columns:
+            st.info("Choose at least one text column.")
+        else:
+            job = (upload.file_id, tuple(columns), path)
+            if st.button(f"Classify {len(frame):,} products", type="primary",
+                         icon=":material/play_arrow:", key="batch_button"):
+                bar = st.progress(0.0, text="Classifying…")
+                out = bundle.classify_frame(
+                    ui.join_text_columns(frame, columns), batch_size=1024,
+                    progress=lambda done, total: bar.progress(
+                        done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
+                bar.empty()
+                result = ui.batch_output(frame, out)
+                st.session_state["batch_result"] = (job, result,
+                                                    result.to_csv(index=False).encode("utf-8"))
+            stored = st.session_state.get("batch_result")
+            if stored and stored[0] == job:
+                _, result, csv_bytes = stored
+                m1, m2, m3 = st.columns(3)
+                m1.metric("Products classified", f"{len(result):,}")
+                m2.metric("Distinct categories", f"{result['predicted_category'].nunique():,}")
+                m3.metric("Median path score", f"{result['predicted_score'].median():.2f}")
+                st.dataframe(result, hide_index=True, key="batch_table", column_config={
+                    "predicted_category": st.column_config.TextColumn("predicted_category",
+                                                                      width="medium"),
+                    "predicted_score": st.column_config.ProgressColumn(
+                        "predicted_score", min_value=0.0, max_value=1.0, format="%.2f")})
+                st.download_button("Download predictions (CSV)", csv_bytes,
+                                   file_name=ui.batch_file_name(upload.name), mime="text/csv",
+                                   icon=":material/download:", key="batch_download",
+                                   on_click="ignore", type="primary")

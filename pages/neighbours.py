@@ -80,15 +80,15 @@ with words_tab:
             for i, s in enumerate(options):
                 row.button(ui.md_escape(s), key=f"suggestion_{i}", on_click=_set_word, args=(s,))
         if similar:
-            left, right = st.columns([1, 1.2], gap="large")
+            left, right = st.columns([1.1, 1], gap="large")
             table = ui.similar_words_table(similar, bundle)
             left.dataframe(table, hide_index=True, key="similar_words_table", column_config={
                 "rank": st.column_config.NumberColumn("#", width=40),
-                "word": st.column_config.TextColumn("Word", width="medium"),
+                "word": st.column_config.TextColumn("Word", width=150),
                 "cosine": st.column_config.ProgressColumn("Cosine", min_value=0.0, max_value=1.0,
-                                                          format="%.3f", width="medium"),
+                                                          format="%.3f", width=150),
                 "count": st.column_config.NumberColumn(
-                    "Count", format="%d", width="small",
+                    "Count", format="%d", width=80,
                     help="How often the word occurs in the catalogue's product texts"),
             })
             right.plotly_chart(ui.similar_words_figure(similar, word), key="similar_words_chart",

@@ -314,12 +314,12 @@ def product_columns() -> dict:
     cc = st.column_config
     return {
         "similarity": cc.ProgressColumn("Similarity", min_value=0.0, max_value=1.0, format="%.3f",
-                                        width=95),
-        "text": cc.TextColumn("Product", width=330),
+                                        width=90),
+        "text": cc.TextColumn("Product", width=300),
         "true_path": cc.TextColumn("True path", width=230),
         "pred_path": cc.TextColumn("Predicted path", width=230,
                                    help="The model's most probable path for the product"),
-        "id": cc.TextColumn("Id", width=80),
+        "id": cc.TextColumn("Id", width=95),
         "split": cc.TextColumn("Split", width=80),
     }
 
@@ -369,8 +369,8 @@ def category_colors(names) -> dict[str, str]:
 # ---------------------------------------------------------------------- charts
 def _layout(fig, height: int, **kw):
     kw.setdefault("showlegend", False)
-    fig.update_layout(height=height, margin=dict(l=8, r=16, t=36, b=8),
-                      plot_bgcolor="rgba(0,0,0,0)", **kw)
+    kw.setdefault("margin", dict(l=8, r=16, t=36, b=8))
+    fig.update_layout(height=height, plot_bgcolor="rgba(0,0,0,0)", **kw)
     return fig
 
 
@@ -393,8 +393,8 @@ def top_nodes_figure(top: pd.DataFrame):
                     hovertemplate="threshold %{x:.2f}<extra></extra>")
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title=None, gridcolor="#eaeef2")
     fig.update_yaxes(automargin=True)
-    return _layout(fig, 40 + 28 * len(top), title=dict(text="Top nodes (| = decision threshold; blue = passes)",
-                                                       font=dict(size=13)))
+    return _layout(fig, 60 + 26 * len(top), title=dict(
+        text="Most probable nodes (blue: above its decision threshold │)", font=dict(size=13)))
 
 
 def explain_figure(expl: pd.DataFrame):
@@ -412,9 +412,9 @@ def explain_figure(expl: pd.DataFrame):
                      autorange="reversed", automargin=True)
     span = max(float(np.abs(d).max()) if len(d) else 0.0, 0.01) * 1.35
     fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#57606a", gridcolor="#eaeef2",
-                     title=dict(text="score drop when the word is removed", font=dict(size=12)))
-    return _layout(fig, 70 + 24 * len(expl), title=dict(
-        text="Which words pushed the decision (green = for, red = against)", font=dict(size=13)))
+                     title=dict(text="score drop when the word is removed", font=dict(size=12)),
+                     side="top")
+    return _layout(fig, 90 + 24 * len(expl), margin=dict(l=8, r=16, t=48, b=8))
 
 
 def map_figure(sample: pd.DataFrame, point: np.ndarray | None = None, label: str = "",
@@ -445,18 +445,25 @@ def map_figure(sample: pd.DataFrame, point: np.ndarray | None = None, label: str
 
 
 def similar_words_figure(words: list[tuple[str, float]], query: str):
+    """Horizontal bars of the nearest words' cosine similarities, most similar on top."""
     import plotly.graph_objects as go
 
+    sims = [float(s) for _, s in words]
+    lo, hi = (min(sims), max(sims)) if sims else (0.0, 1.0)
+    # Close neighbours are often all above 0.9: zoom in so their differences show
+    # (the axis then does not start at 0, which its tick labels make plain).
+    start = 0.0 if lo < 0.5 else max(0.0, lo - max(hi - lo, 0.02) * 0.6)
+    end = hi + (hi - start) * 0.12
     fig = go.Figure(go.Bar(
-        x=[s for _, s in words], y=list(range(len(words))), orientation="h", marker_color=PRIMARY,
-        text=[f"{s:.3f}" for _, s in words], textposition="outside", cliponaxis=False,
-        customdata=[plot_escape(w) for w, _ in words],
-        hovertemplate="%{customdata}: cosine %{x:.3f}<extra></extra>"))
+        x=[s - start for s in sims], base=start, y=list(range(len(words))), orientation="h",
+        marker_color=PRIMARY, text=[f"{s:.3f}" for s in sims], textposition="outside",
+        cliponaxis=False, customdata=np.array([[plot_escape(w), f"{s:.3f}"] for w, s in words],
+                                              dtype=object).reshape(-1, 2),
+        hovertemplate="%{customdata[0]}: cosine %{customdata[1]}<extra></extra>"))
     fig.update_yaxes(tickvals=list(range(len(words))), ticktext=[plot_escape(w, 24) for w, _ in words],
                      autorange="reversed", automargin=True)
-    lo = min([s for _, s in words] + [0.0])
-    fig.update_xaxes(range=[lo, 1.08], gridcolor="#eaeef2", title=dict(text="cosine similarity",
-                                                                       font=dict(size=12)))
+    fig.update_xaxes(range=[start, end], gridcolor="#eaeef2",
+                     title=dict(text="cosine similarity", font=dict(size=12)))
     return _layout(fig, 70 + 26 * len(words), title=dict(
         text=f"Nearest words to “{plot_escape(query, 30)}”", font=dict(size=13)))
 
