@@ -104,6 +104,33 @@ def wait_rendered(page, timeout: float = 60.0, settle: float = 2.0) -> float:
     raise TimeoutError(f"page did not finish rendering within {timeout:.0f} s")
 
 
+WATCH_JS = """() => {
+    window.__prodembT0 = performance.now();
+    window.__prodembLast = window.__prodembT0;
+    if (!window.__prodembObserver) {
+        window.__prodembObserver = new MutationObserver(() => { window.__prodembLast = performance.now(); });
+        window.__prodembObserver.observe(document.body, {subtree: true, childList: true,
+                                                         attributes: true, characterData: true});
+    }
+}"""
+
+
+def timed(page, action, timeout: float = 60.0, quiet: float = 1.5) -> float:
+    """Seconds from ``action()`` (e.g. a click in the sidebar) until the page stopped
+    changing: the last DOM mutation before ``quiet`` seconds without any, with no
+    "running" indicator left."""
+    page.evaluate(WATCH_JS)
+    action()
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        page.wait_for_timeout(100)
+        busy = page.evaluate(BUSY_JS)
+        idle_ms = page.evaluate("() => performance.now() - window.__prodembLast")
+        if not busy and idle_ms >= quiet * 1000:
+            return page.evaluate("() => (window.__prodembLast - window.__prodembT0) / 1000")
+    raise TimeoutError(f"page kept changing for {timeout:.0f} s")
+
+
 def launch_browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 

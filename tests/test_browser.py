@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SCARF_TEXT = "Pletený šál z merino vlny, sivý. Knitted merino wool scarf, warm, 180 cm"
 PAYLOAD = "<img src=x onerror=alert(1)>"
-#: Generous bound for a warm page switch here (CI machines vary); the target is < 3 s.
-WARM_LIMIT_S = 10.0
+#: Bound for a warm page switch here, with slack for slow CI machines; the target (met on
+#: a laptop, printed with ``-s``) is < 3 s.
+WARM_LIMIT_S = 6.0
 
 
 def _helpers():
@@ -166,22 +167,23 @@ def test_classify_a_scarf_and_open_the_map(page, helpers, bundle, shots):
 
 
 def test_every_page_renders_warm(page, helpers, shots):
+    """Switching pages in the sidebar, the second time round (warm caches), with a
+    classified product (so Classify shows all its results)."""
+    classify(page, helpers, SCARF_TEXT)
     nav = page.locator("[data-testid='stSidebarNav']")
     titles = {"Classify": "Classify a product", "Neighbours": "Neighbours",
               "Per-class F1": "Per-class F1", "Embedding map": "Embedding map"}
-    for _round in range(2):  # the first round warms caches; the second is timed
+    titles = {k: v for k, v in titles.items() if nav.get_by_text(k, exact=True).count()}
+    assert {"Classify", "Neighbours"} <= set(titles)
+    for warm in (False, True):
         for link, heading in titles.items():
-            if not nav.get_by_text(link, exact=True).count():
-                continue
-            t0 = time.perf_counter()
-            nav.get_by_text(link, exact=True).click()
-            page.get_by_role("heading", name=heading, exact=True).wait_for(timeout=60_000)
-            seconds = time.perf_counter() - t0 + helpers.wait_rendered(page)  # settle excluded
+            seconds = helpers.timed(page, nav.get_by_text(link, exact=True).click)
+            assert page.get_by_role("heading", name=heading, exact=True).is_visible()
             no_exceptions(page)
-            if _round:
-                print(f"{link}: {seconds:.1f} s")
-                assert seconds < WARM_LIMIT_S, f"{link} took {seconds:.1f} s warm"
+            if warm:
+                print(f"{link}: {seconds:.2f} s")
                 page.screenshot(path=str(shots / f"warm_{link.replace(' ', '_').lower()}.png"))
+                assert seconds < WARM_LIMIT_S, f"{link} took {seconds:.1f} s warm"
     assert page.dialogs == []
 
 
