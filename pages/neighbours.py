@@ -21,6 +21,7 @@ BY_LABELS = {"id": "Product id", "text": "Text"}
 
 def _set_word(word: str) -> None:
     st.session_state[WORD_KEY] = word
+    _on_word_change()
 
 
 def _on_word_change() -> None:
@@ -37,6 +38,10 @@ def _on_by_change() -> None:
                                      if st.session_state[BY_KEY] == "id" else "")
 
 
+if st.session_state.get("neighbours_bundle") != path:  # first visit, or another bundle chosen
+    for key in (WORD_KEY, PRODUCT_KEY, BY_KEY):
+        st.session_state.pop(key, None)
+    st.session_state["neighbours_bundle"] = path
 linked = st.query_params.get("word")
 if linked and linked.strip() and st.session_state.get("neighbours_linked") != linked:
     st.session_state[WORD_KEY] = linked.strip()

@@ -535,7 +535,7 @@ def similar_words_table(similar: list[tuple[str, float]], bundle: Bundle | None 
 
 def default_product_id(bundle: Bundle) -> str:
     """The first example product's id (a test product), for the product search box."""
-    ex = example_products(bundle, 1)
+    ex = examples(bundle.path)
     return str(ex["id"].iloc[0]) if len(ex) else ""
 
 
