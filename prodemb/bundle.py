@@ -21,9 +21,11 @@ every file's sha256 before reading anything else.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -56,7 +58,8 @@ class UnknownWordError(KeyError):
 
     def __str__(self) -> str:
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
-        return f"{self.word!r} is not in the vocabulary.{hint}"
+        shown = self.word if len(self.word) <= 80 else self.word[:79] + "…"  # pasted pages
+        return f"{shown!r} is not in the vocabulary.{hint}"
 
 
 @dataclass
@@ -148,35 +151,72 @@ def write_atomically(final_dir: str, write) -> None:
     """Create a bundle directory atomically.
 
     ``write(tmp_dir)`` fills a hidden temporary directory beside ``final_dir``; only
-    then is it renamed into place, replacing any previous bundle. A run killed
-    part-way leaves the previous bundle untouched and only a hidden ``.NAME.tmp-*``
-    directory, which :func:`find_bundles` ignores and the next run removes.
+    then does it take the place of any previous bundle, in one atomic exchange of the
+    two directories (Linux ``renameat2``; elsewhere two renames, and a run killed between
+    them has its previous bundle restored by the next run). A run killed part-way leaves
+    the previous bundle untouched and only a hidden ``.NAME.tmp-*`` directory, which
+    :func:`find_bundles` ignores and the next run removes.
     """
     final_dir = os.path.abspath(final_dir)
     parent, name = os.path.split(final_dir)
     os.makedirs(parent, exist_ok=True)
-    for stale in os.listdir(parent):
+    for stale in sorted(os.listdir(parent)):
         if stale.startswith(f".{name}.tmp-") or stale.startswith(f".{name}.old-"):
             pid = stale.rsplit("-", 1)[-1]
             if not (pid.isdigit() and _pid_alive(int(pid))):
-                shutil.rmtree(os.path.join(parent, stale), ignore_errors=True)
+                if stale.startswith(f".{name}.old-") and not os.path.exists(final_dir):
+                    # A run was killed between moving the previous bundle aside and putting
+                    # the new one in place (only without RENAME_EXCHANGE): restore it.
+                    os.rename(os.path.join(parent, stale), final_dir)
+                else:
+                    shutil.rmtree(os.path.join(parent, stale), ignore_errors=True)
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
         write(tmp)
         _fsync_dir(tmp)
-        if os.path.exists(final_dir):
+        if not os.path.exists(final_dir):
+            os.rename(tmp, final_dir)
+        elif _exchange(tmp, final_dir):
+            # One atomic step: the name holds the old bundle or the new one, never neither.
+            shutil.rmtree(tmp, ignore_errors=True)  # now the previous bundle
+        else:
             old = os.path.join(parent, f".{name}.old-{os.getpid()}")
             os.rename(final_dir, old)
             os.rename(tmp, final_dir)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, final_dir)
         _fsync_dir(parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the platform or file system cannot, and the caller falls back to
+    two renames (with a short window in which the name is missing; see
+    :func:`write_atomically` for the recovery).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), b)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -272,7 +312,7 @@ class Bundle:
         """Predicted paths (hierarchy-consistent, tuned thresholds) for each text."""
         if isinstance(texts, str):
             texts = [texts]
-        texts = ["" if t is None else str(t) for t in texts]
+        texts = ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in texts]
         tokens = self.tokenize(texts)
         probs = self.classifier.predict_proba(tokens)
         decoded = self.decode(probs, max_paths)

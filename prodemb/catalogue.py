@@ -228,7 +228,8 @@ def _csv_chunks(path: str, opts: ReaderOptions, sep: str) -> Iterator[pd.DataFra
     except pd.errors.EmptyDataError:
         raise CatalogueError("the file is empty (no header row)", path) from None
     except pd.errors.ParserError as e:
-        raise CatalogueError(f"not a well-formed {'TSV' if sep == chr(9) else 'CSV'} file: {e}. "
+        raise CatalogueError(f"not a well-formed {'TSV' if sep == chr(9) else 'CSV'} file: "
+                             f"{str(e).strip()}. "
                              "Check the delimiter and the quoting", path) from None
     except csv.Error as e:
         raise CatalogueError(f"not a well-formed CSV file: {e}", path) from None
@@ -523,6 +524,11 @@ def read_texts(buffer: bytes | str, text_columns: Sequence[str] | None = None,
         sniff_sep = csv.Sniffer().sniff(buffer[:20000], delimiters=",;\t|").delimiter
     except csv.Error:
         sniff_sep = ","
+    # The python engine reads with the csv module, whose default cap of 128 KB per field
+    # would reject a long description ("field larger than field limit"); the upload itself
+    # is size-limited, so allow fields up to its length (the limit only ever grows).
+    if len(buffer) >= csv.field_size_limit():
+        csv.field_size_limit(len(buffer) + 1)
     try:
         df = pd.read_csv(io.StringIO(buffer), sep=sniff_sep, dtype=str, keep_default_na=False,
                          na_filter=False, nrows=max_rows, engine="python", on_bad_lines="error")

@@ -121,8 +121,10 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         report = split_report(y, split)
     tr, va, te = (np.flatnonzero(split == i) for i in range(3))
     if len(va) == 0 or len(tr) == 0:
+        n_texts = len(np.unique(groups))
         raise TrainingError("too few labelled products for a train/validation split "
-                            f"({len(labelled)} labelled)")
+                            f"({len(labelled)} labelled, {n_texts} distinct text(s) after "
+                            "cleaning; identical texts always share a split)")
 
     with timer("classifier"):
         clf = Classifier(config.classifier, seed=seed).fit(

@@ -3,6 +3,8 @@
 The same code serves training, the CLI, the app and the benchmarks, so a title is
 tokenised identically everywhere. Steps, in order:
 
+0. Input longer than :data:`MAX_CHARS` (10,000 characters) is cut to that length first, so
+   a pasted megabyte costs no more than a long description.
 1. HTML entities are unescaped (``&amp;`` -> ``&``, ``&scaron;`` -> ``š``) and tags dropped.
 2. Non-ASCII characters are transliterated to the closest ASCII with ``unidecode``
    (``šál`` -> ``sal``, ``kožená`` -> ``kozena``). Characters with no transliteration
