@@ -122,7 +122,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
     tr, va, te = (np.flatnonzero(split == i) for i in range(3))
     if len(va) == 0 or len(tr) == 0:
         n_texts = len(np.unique(groups))
-        raise TrainingError("too few labelled products for a train/validation split "
+        raise TrainingError(f"{os.path.basename(data)}: too few labelled products for a "
+                            "train/validation split "
                             f"({len(labelled)} labelled, {n_texts} distinct text(s) after "
                             "cleaning; identical texts always share a split)")
 
@@ -183,7 +184,7 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
 
     with timer("maps"):
         for method in config.maps.methods:
-            coords = _map_all(embeddings, method, config.maps.max_points,
+            coords = _map_all(embeddings, method, config.maps.fit_points,
                               config.maps.n_neighbors_place, seed)
             products[f"{method}_x"] = coords[:, 0]
             products[f"{method}_y"] = coords[:, 1]
@@ -255,13 +256,13 @@ def tune_extra_path_min(taxonomy: Taxonomy, probs: np.ndarray, y: np.ndarray,
     return best
 
 
-def _map_all(embeddings: np.ndarray, method: str, max_points: int, k: int, seed: int) -> np.ndarray:
-    """Fit a map on up to ``max_points`` products and place the rest by kNN interpolation."""
+def _map_all(embeddings: np.ndarray, method: str, fit_points: int, k: int, seed: int) -> np.ndarray:
+    """Fit a map on up to ``fit_points`` products and place the rest by kNN interpolation."""
     n = len(embeddings)
-    if n <= max_points:
+    if n <= fit_points:
         return fit_map(embeddings, method, seed)
     rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(n, max_points, replace=False))
+    fit_rows = np.sort(rng.choice(n, fit_points, replace=False))
     coords = np.empty((n, 2), dtype=np.float32)
     coords[fit_rows] = fit_map(embeddings[fit_rows], method, seed)
     rest = np.setdiff1d(np.arange(n), fit_rows)
