@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, FileNotFoundError) as e:
+    except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"prodemb {args.command}: error: {msg}", file=sys.stderr)
         return 2

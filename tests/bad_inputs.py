@@ -89,6 +89,7 @@ class BadFile:
         upload: ``None`` if the app's batch upload (:func:`read_texts`) must accept it, else a
             regex of its error message; only for files uploaded as CSV.
         note: why the file is bad.
+        tags: ``"labels"`` if only the label column is bad (reading without labels works).
     """
 
     name: str
@@ -202,11 +203,11 @@ def bad_files() -> list[BadFile]:
                              ("X3", "wool glove", "", "A >  > C")]),
                 read=r"row 43.*category.*empty level|empty level.*'A >  > C'",
                 train=r"empty level", upload=None,
-                note='"A > B", "A > B > C" and "A >  > C" in one label column'),
+                note='"A > B", "A > B > C" and "A >  > C" in one label column', tags={"labels"}),
         BadFile("trailing_separator", "trailing.csv",
                 _csv(good + [("X1", "wool scarf", "", "Accessories > Scarves >")]),
                 read=r"empty level", train=r"empty level", upload=None,
-                note="a path ending in a separator"),
+                note="a path ending in a separator", tags={"labels"}),
         BadFile("one_class", "one_class.csv",
                 _csv([(f"P{i}", f"wool scarf {i}", "", "Accessories > Scarves") for i in range(50)]),
                 read=None, train=r"only one category.*at least two", upload=None,
