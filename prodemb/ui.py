@@ -226,7 +226,9 @@ def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
     ).sort_values(["_correct", "_readable", "_score", "_id"], ascending=[False, False, False, True],
                   kind="mergesort")
     chosen: list[int] = []
-    scarves = pool[pool["true_path"].str.contains("scar", case=False, regex=False)]
+    # A single-path scarf: a hat-and-scarf set would show another category first.
+    scarves = pool[pool["true_path"].str.contains("scar", case=False, regex=False)
+                   & ~pool["true_path"].str.contains("|", regex=False)]
     if len(scarves):
         chosen.append(scarves.index[0])
     tops = pool["true_top"].value_counts()
