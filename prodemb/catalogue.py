@@ -219,8 +219,7 @@ def _csv_chunks(path: str, opts: ReaderOptions, sep: str) -> Iterator[pd.DataFra
         reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
                              chunksize=opts.chunk_size, encoding=opts.encoding,
                              encoding_errors="strict", engine="c")
-        for chunk in reader:
-            yield chunk
+        yield from reader
     except UnicodeDecodeError as e:
         row = _first_undecodable_row(path, opts.encoding)
         raise CatalogueError(f"bytes that are not valid {opts.encoding} ({e.reason}); "
@@ -417,21 +416,16 @@ def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
         levels = [raw[c].astype(str).str.strip().to_numpy() for c in opts.level_columns]
         out: list[list[Path]] = []
         for i in range(n):
-            parts = []
-            for col, values in zip(opts.level_columns, levels):
-                v = values[i]
-                if v in opts.ignore_labels:
-                    break
-                parts.append(v)
-            else:
-                col = None
+            cells = [values[i] for values in levels]
+            empty = [c in opts.ignore_labels for c in cells]
+            depth = empty.index(True) if True in empty else len(cells)
+            parts = cells[:depth]
             # A gap followed by a value (A, '', C) is malformed.
-            if col is not None:
-                after = [levels[j][i] for j in range(len(parts) + 1, len(levels))]
-                if any(a not in opts.ignore_labels for a in after):
-                    err = f"level column {col!r} is empty but a deeper level is not"
-                    out.append(_bad_path(err, opts, path, row_numbers[i], col))
-                    continue
+            if not all(empty[depth:]):
+                col = opts.level_columns[depth]
+                err = f"level column {col!r} is empty but a deeper level is not"
+                out.append(_bad_path(err, opts, path, row_numbers[i], col))
+                continue
             out.append(_finish_path(tuple(parts), opts) if parts else [])
         return out
     if not opts.label_column:

@@ -86,8 +86,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import pandas as pd
-
     from .bundle import Bundle
     from .catalogue import iter_catalogue
     from .utils import progress

@@ -35,3 +35,23 @@ def tiny_bundle(tmp_path_factory) -> Path:
     out = tmp / "bundle"
     train_bundle(str(data), str(out), None, config, show_progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def bundle_path() -> str:
+    """The bundle the app tests run on: ``PRODEMB_BUNDLE`` (a path or a name under
+    ``artifacts/``) if set, else the shipped ``artifacts/demo``, which must exist."""
+    env = os.environ.get("PRODEMB_BUNDLE")
+    candidates = [env, str(ROOT / "artifacts" / env)] if env else [str(ROOT / "artifacts" / "demo")]
+    for p in candidates:
+        if p and os.path.isfile(os.path.join(p, "manifest.json")):
+            return os.path.abspath(p)
+    pytest.fail(f"no bundle at {candidates}: the demo bundle is shipped in artifacts/demo "
+                "(rebuild it with `make demo-artifacts`) or set PRODEMB_BUNDLE")
+
+
+@pytest.fixture(scope="session")
+def bundle(bundle_path):
+    from prodemb import ui
+
+    return ui.load_bundle(bundle_path)

@@ -21,25 +21,6 @@ SCARF_TEXT = ("Pletený šál z merino vlny, hrejivý, sivý. Knitted merino woo
               "warm winter scarf 180 cm")
 
 
-@pytest.fixture(scope="module")
-def bundle_path() -> str:
-    env = os.environ.get("PRODEMB_BUNDLE")
-    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
-    candidates.append(str(ROOT / "artifacts" / "demo"))
-    for p in candidates:
-        if p and os.path.isfile(os.path.join(p, "manifest.json")):
-            return os.path.abspath(p)
-    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
-                "(make demo-artifacts)")
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_path):
-    from prodemb import ui
-
-    return ui.load_bundle(bundle_path)
-
-
 @pytest.fixture
 def app_env(bundle_path, monkeypatch):
     """The app sees the test bundle (even when it is not under artifacts/)."""

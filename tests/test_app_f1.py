@@ -6,7 +6,6 @@ are skipped when neither exists.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,25 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "per_class_f1.py")
 MAX_HINTS = 6  # warnings shown at most (pages/per_class_f1.py)
-
-
-@pytest.fixture(scope="module")
-def bundle_path() -> str:
-    env = os.environ.get("PRODEMB_BUNDLE")
-    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
-    candidates.append(str(ROOT / "artifacts" / "demo"))
-    for p in candidates:
-        if p and os.path.isfile(os.path.join(p, "manifest.json")):
-            return os.path.abspath(p)
-    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
-                "(make demo-artifacts)")
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_path):
-    from prodemb.bundle import Bundle
-
-    return Bundle.load(bundle_path)
 
 
 def run_page(bundle_path: str, query: dict | None = None):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,25 +16,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "embedding_map.py")
 HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def bundle_path() -> str:
-    env = os.environ.get("PRODEMB_BUNDLE")
-    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
-    candidates.append(str(ROOT / "artifacts" / "demo"))
-    for p in candidates:
-        if p and os.path.isfile(os.path.join(p, "manifest.json")):
-            return os.path.abspath(p)
-    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
-                "(make demo-artifacts)")
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_path):
-    from prodemb.bundle import Bundle
-
-    return Bundle.load(bundle_path)
 
 
 def run_page(bundle_path: str, query: dict | None = None, state: dict | None = None):

@@ -7,7 +7,6 @@ from the Bundle API directly.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -15,25 +14,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-
-
-@pytest.fixture(scope="module")
-def bundle_path() -> str:
-    env = os.environ.get("PRODEMB_BUNDLE")
-    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
-    candidates.append(str(ROOT / "artifacts" / "demo"))
-    for p in candidates:
-        if p and os.path.isfile(os.path.join(p, "manifest.json")):
-            return os.path.abspath(p)
-    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
-                "(make demo-artifacts)")
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_path):
-    from prodemb import ui
-
-    return ui.load_bundle(bundle_path)
 
 
 @pytest.fixture

@@ -37,25 +37,6 @@ def _helpers():
 
 
 @pytest.fixture(scope="module")
-def bundle_path() -> str:
-    env = os.environ.get("PRODEMB_BUNDLE")
-    candidates = [env, str(ROOT / "artifacts" / env)] if env else []
-    candidates.append(str(ROOT / "artifacts" / "demo"))
-    for p in candidates:
-        if p and os.path.isfile(os.path.join(p, "manifest.json")):
-            return os.path.abspath(p)
-    pytest.skip("no bundle: set PRODEMB_BUNDLE to a bundle directory or build artifacts/demo "
-                "(make demo-artifacts)")
-
-
-@pytest.fixture(scope="module")
-def bundle(bundle_path):
-    from prodemb.bundle import Bundle
-
-    return Bundle.load(bundle_path)
-
-
-@pytest.fixture(scope="module")
 def helpers():
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Chromium not found at {CHROMIUM} (install the Debian package: make browser)")

@@ -3,7 +3,13 @@ import json
 import pandas as pd
 import pytest
 
-from prodemb.catalogue import CatalogueError, ReaderOptions, iter_catalogue, read_catalogue, read_texts
+from prodemb.catalogue import (
+    CatalogueError,
+    ReaderOptions,
+    iter_catalogue,
+    read_catalogue,
+    read_texts,
+)
 
 
 def write(path, text, mode="w"):
@@ -103,7 +109,7 @@ def test_wrong_delimiter_hint(tmp_path):
 
 
 def test_undecodable_bytes_name_row(tmp_path):
-    data = ("id,title,description,category\n1,ok,,A > B\n2,ok,,A > B\n").encode() + \
+    data = (b"id,title,description,category\n1,ok,,A > B\n2,ok,,A > B\n") + \
         b"3,bad \xff\xfe byte,,A > B\n"
     with pytest.raises(CatalogueError, match=r"row 3.*not valid utf-8"):
         read_catalogue(write(tmp_path / "u.csv", data))

@@ -2,7 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from prodemb.classifier import Classifier, bce_of_probs, label_pos_weights, tune_thresholds, weighted_bce
+from prodemb.classifier import (
+    Classifier,
+    bce_of_probs,
+    label_pos_weights,
+    tune_thresholds,
+    weighted_bce,
+)
 from prodemb.config import ClassifierConfig
 from prodemb.encoding import TokenEncoder, length_buckets
 
