@@ -1,0 +1,375 @@
+"""Quality of prodemb against peer classifiers on the same split: ``bench/results/quality_<catalogue>.json``.
+
+For each catalogue (the demo catalogue and, when present, the real fashion catalogue):
+
+1. prodemb is trained through the pipeline (``prodemb.pipeline.train_bundle``, the
+   default config of ``prodemb/config.py`` or ``--config``) or an existing bundle is
+   used (``--bundle-demo`` / ``--bundle-fashion``). The 2-D maps are switched off (they
+   do not affect the classifier) and, unless ``--keep-time-budget``, the classifier's
+   wall-clock budget ``max_train_minutes`` is lifted so that the result does not depend
+   on how busy the machine is (the epochs trained are reported).
+2. The train / validation / test split is recomputed with the pipeline's own code
+   (:func:`bench.common.pipeline_split`) and checked to be identical to the bundle's
+   ``split`` column; every peer is trained on that train split and tuned on that
+   validation split.
+3. Peers (:mod:`prodemb.baselines`), each tuned on validation by leaf macro-F1 after the
+   same hierarchy-consistent decoding as prodemb (per-node thresholds and extra-path
+   cut-off tuned on validation):
+
+   - ``tfidf_logreg``, ``tfidf_svm``: word 1-2-gram + char_wb 2-5-gram TF-IDF with
+     logistic regression / a linear SVM. First both ways of predicting the tree
+     (``leaf``: one softmax / multi-class model over path ends, node probability = sum
+     of its leaves; ``nodes``: one binary model per node) are fitted at a middle C,
+     then C is searched on a small grid for the better one.
+   - ``fasttext``: fastText's autotune (``--autotune-seconds`` per catalogue) on the
+     validation split with softmax over path ends; the tuned hyper-parameters are also
+     trained one-vs-all over every node (``-loss ova``); the better on validation is kept.
+   - ``w2v_mean_logreg``: the bundle's own Word2Vec vectors, averaged per text, with
+     logistic regression; both ways x C in {0.1, 1, 10}.
+4. Every system is scored on the test split with :func:`prodemb.metrics.evaluate`.
+
+Usage::
+
+    .venv/bin/python bench/bench_quality.py                 # demo + fashion, full
+    .venv/bin/python bench/bench_quality.py --quick         # small demo only, minutes
+    .venv/bin/python bench/bench_quality.py --catalogue fashion --bundle-fashion DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from common import CACHE, log  # noqa: E402
+
+from prodemb import baselines as B  # noqa: E402
+from prodemb.config import TrainConfig  # noqa: E402
+from prodemb.metrics import evaluate, summary  # noqa: E402
+
+SYSTEMS = ("prodemb", "tfidf_logreg", "tfidf_svm", "fasttext", "w2v_mean_logreg")
+LABELS = {
+    "prodemb": "prodemb (Word2Vec + BiLSTM)",
+    "tfidf_logreg": "TF-IDF + logistic regression",
+    "tfidf_svm": "TF-IDF + linear SVM",
+    "fasttext": "fastText (autotuned)",
+    "w2v_mean_logreg": "mean Word2Vec + logistic regression",
+}
+C_GRID = {"tfidf_logreg": (3.0, 10.0, 30.0, 100.0), "tfidf_svm": (0.1, 0.3, 1.0, 3.0),
+          "w2v_mean_logreg": (0.1, 1.0, 10.0)}
+C_START = {"tfidf_logreg": 10.0, "tfidf_svm": 0.3}
+
+
+# ---------------------------------------------------------------------- prodemb
+def quality_config(base: TrainConfig, keep_budget: bool) -> TrainConfig:
+    config = TrainConfig.from_dict(base.to_dict())
+    config.maps.methods = []
+    if not keep_budget:
+        config.classifier.max_train_minutes = 24 * 60.0
+    return config
+
+
+def train_or_reuse(data: Path, preset: str, config: TrainConfig, out: Path) -> tuple[Path, dict]:
+    """Train a bundle into ``out`` unless one trained from the same data and config is there."""
+    from prodemb.catalogue import PRESETS
+    from prodemb.pipeline import train_bundle
+    from prodemb.utils import sha256_file
+
+    want = {"config": config.to_dict(), "reader": PRESETS[preset].to_dict(),
+            "sha256": sha256_file(str(data))}
+    key = hashlib.sha256(json.dumps(want, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    stamp = out / "bench_key.txt"
+    if (out / "manifest.json").exists() and stamp.exists() and stamp.read_text() == key:
+        log(f"reusing the bundle at {out} (same data and config)")
+        with open(out / "manifest.json", encoding="utf-8") as f:
+            return out, {"reused": True, "stage_seconds": json.load(f)["stage_seconds"]}
+    log(f"training prodemb on {data.name} -> {out}")
+    start = time.perf_counter()
+    manifest = train_bundle(str(data), str(out), PRESETS[preset], config, show_progress=False)
+    seconds = time.perf_counter() - start
+    stamp.write_text(key)  # outside the manifest's file list: Bundle.load ignores it
+    return out, {"reused": False, "seconds": round(seconds, 1),
+                 "stage_seconds": manifest["stage_seconds"]}
+
+
+def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
+    from prodemb.bundle import Bundle
+
+    bundle = Bundle.load(str(bundle_dir))
+    te = data.rows(2)
+    texts = [data.texts[i] for i in te]
+    bundle.predict_proba(texts[:64])  # warm-up
+    start = time.perf_counter()
+    probs = bundle.predict_proba(texts)
+    pred = bundle.taxonomy.decode_to_matrix(bundle.decode(probs))
+    seconds = time.perf_counter() - start
+    if bundle.taxonomy != data.taxonomy:
+        raise AssertionError("the bundle's taxonomy differs from the benchmark's")
+    result = evaluate(data.taxonomy, data.y[te], pred, with_pairs=False)
+    stored = bundle.metrics["splits"]["test"]
+    # The bundle evaluates the same products with the same model when it is trained:
+    # the two must agree (any difference would mean a different split or decoding).
+    agree = abs(stored["leaf_macro_f1"] - result["leaf_macro_f1"]) < 1e-6
+    history = bundle.metrics.get("history", [])
+    cfg = bundle.config["train"]["classifier"]
+    best_epoch = max(history, key=lambda h: h["val_macro_f1"])["epoch"] if history else None
+    val = bundle.metrics["splits"].get("validation", {})
+    return {
+        "test": _scores(result), "validation": _scores(val) if val else None,
+        "matches_bundle_metrics": agree,
+        "predict_seconds": round(seconds, 3),
+        "products_per_second": round(len(te) / seconds, 1),
+        "fit_seconds": round(bundle.manifest["stage_seconds"].get("classifier", float("nan")), 1),
+        "word2vec_seconds": round(bundle.manifest["stage_seconds"].get("word2vec", float("nan")), 1),
+        "config": {"classifier": cfg, "word2vec": bundle.config["train"]["word2vec"]},
+        "epochs_trained": len(history), "best_epoch": best_epoch,
+        "epochs_planned": cfg["epochs"],
+        "max_train_minutes": cfg["max_train_minutes"],
+        "decoding": bundle.manifest.get("decoding"),
+    }
+
+
+def _scores(result: dict) -> dict:
+    out = summary(result)
+    out["level_macro_f1"] = dict(result.get("level_macro_f1", {}))
+    return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------------- peers
+def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache: dict) -> dict:
+    tax = data.taxonomy
+    (tr_texts, y_tr), (va_texts, y_va), (te_texts, y_te) = (data.part(i) for i in range(3))
+    trials: list[B.Trial] = []
+    started = time.perf_counter()
+
+    def report(trial: B.Trial) -> None:
+        log(f"  {name} {trial.config}: val leaf macro-F1 {trial.val_leaf_macro_f1:.4f}, "
+            f"macro-F1 {trial.val_macro_f1:.4f} ({trial.fit_seconds:.0f} s)")
+
+    if name in ("tfidf_logreg", "tfidf_svm"):
+        if "tfidf" not in cache:
+            feats = B.TfidfFeatures()
+            start = time.perf_counter()
+            x_tr = feats.fit_transform(B.clean_texts(tr_texts))
+            feat_seconds = time.perf_counter() - start
+            cache["tfidf"] = (feats, x_tr, feats.transform(B.clean_texts(va_texts)), feat_seconds)
+            log(f"  TF-IDF: {x_tr.shape[1]:,} features, {x_tr.nnz / x_tr.shape[0]:.0f} per product")
+        feats, x_tr, x_va, feat_seconds = cache["tfidf"]
+        cls = B.TfidfLogReg if name == "tfidf_logreg" else B.TfidfLinearSVM
+
+        def make(cfg):
+            return cls(tax, mode=cfg["mode"], C=cfg["C"], features=feats, n_jobs=args.jobs)
+        c0 = C_START[name]
+        modes = ("leaf",) if args.quick else ("leaf", "nodes")
+        best, decoder, t1 = B.select(make, [{"mode": m, "C": c0} for m in modes], x_tr, y_tr,
+                                     x_va, y_va, data.complete, report)
+        grid = [{"mode": best.mode, "C": c} for c in C_GRID[name] if c != c0]
+        if args.quick:
+            grid = grid[:1]
+        trials = t1
+        while grid:
+            best2, decoder2, t2 = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete,
+                                           report)
+            if _key(max(t2, key=_key)) > _key(max(trials, key=_key)):
+                best, decoder = best2, decoder2
+            trials = trials + t2
+            # The best C at the edge of the grid: go on in that direction (at most
+            # EXTEND_STEPS more values, factor 3), so the grid's range does not decide.
+            grid = [] if args.quick else _extend(trials, best.mode, C_GRID[name])
+        final_fit = max(trials, key=_key).fit_seconds + feat_seconds
+    elif name == "fasttext":
+        if not B.fasttext_available():
+            return {"skipped": "fasttext is not installed (pip install fasttext-wheel)"}
+        seconds = 20 if args.quick else args.autotune_seconds
+
+        def make(cfg):
+            return B.FastTextPeer(tax, mode=cfg["mode"], params=cfg.get("params"),
+                                  autotune_seconds=cfg.get("autotune", 0), threads=args.threads)
+        x_tr, x_va = B.clean_texts(tr_texts), B.clean_texts(va_texts)
+        tuned, _, t1 = B.select(make, [{"mode": "leaf", "autotune": seconds}], x_tr, y_tr, x_va,
+                                y_va, data.complete, report)
+        params = {k: v for k, v in tuned.tuned.items() if k != "loss"}
+        log(f"  fastText autotune chose {params}")
+        best, decoder, t2 = B.select(make, [{"mode": "nodes", "params": params}], x_tr, y_tr,
+                                     x_va, y_va, data.complete, report)
+        trials = t1 + t2
+        if _key(t1[0]) >= _key(t2[0]):
+            best = tuned
+            decoder = B.TreeDecoder(tax, data.complete).fit(best.predict_proba_features(x_va), y_va)
+            # Autotune's final model is trained with the best arguments; its fit time
+            # includes the search, so time one plain fit with those arguments too.
+            start = time.perf_counter()
+            B.FastTextPeer(tax, "leaf", params=params, threads=args.threads).fit_features(
+                x_tr, y_tr)
+            final_fit = time.perf_counter() - start
+        else:
+            final_fit = t2[0].fit_seconds
+    elif name == "w2v_mean_logreg":
+        from prodemb.word2vec import WordVectors
+
+        wv = WordVectors.load(str(bundle_dir))
+        probe = B.Word2VecMeanLogReg(tax, wv)
+        x_tr = probe.featurize(tr_texts, fit=True)
+        x_va = probe.featurize(va_texts)
+
+        def make(cfg):
+            peer = B.Word2VecMeanLogReg(tax, wv, mode=cfg["mode"], C=cfg["C"], n_jobs=args.jobs)
+            peer.mean, peer.scale = probe.mean, probe.scale
+            return peer
+        grid = [{"mode": m, "C": c} for m in ("leaf", "nodes") for c in C_GRID[name]]
+        if args.quick:
+            grid = grid[:2]
+        best, decoder, trials = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete, report)
+        final_fit = max(trials, key=_key).fit_seconds
+    else:
+        raise ValueError(name)
+    tuning_seconds = time.perf_counter() - started
+
+    # Test: predict from raw texts (cleaning and features included in the timing).
+    best.predict_proba(te_texts[:64])
+    start = time.perf_counter()
+    pred = decoder.predict(best.predict_proba(te_texts))
+    seconds = time.perf_counter() - start
+    result = evaluate(tax, y_te, pred, with_pairs=False)
+    val_pred = decoder.predict(best.predict_proba(va_texts))
+    return {
+        "test": _scores(result),
+        "validation": _scores(evaluate(tax, y_va, val_pred, with_pairs=False)),
+        "chosen": best.describe(),
+        "decoding": {"extra_path_min": decoder.extra_path_min},
+        "fit_seconds": round(final_fit, 1),
+        "tuning_seconds": round(tuning_seconds, 1),
+        "predict_seconds": round(seconds, 3),
+        "products_per_second": round(len(te_texts) / seconds, 1),
+        "trials": [{"config": {k: v for k, v in t.config.items() if k != "params"},
+                    "val_leaf_macro_f1": round(t.val_leaf_macro_f1, 5),
+                    "val_macro_f1": round(t.val_macro_f1, 5),
+                    "fit_seconds": round(t.fit_seconds, 1)} for t in trials],
+    }
+
+
+EXTEND_STEPS = 2
+
+
+def _extend(trials: list[B.Trial], mode: str, grid: tuple[float, ...]) -> list[dict]:
+    """The next C beyond the grid when the best C so far is the largest or smallest tried."""
+    tried = sorted(t.config["C"] for t in trials if t.config["mode"] == mode)
+    best_c = max((t for t in trials if t.config["mode"] == mode), key=_key).config["C"]
+    beyond = [c for c in tried if c > max(grid) or c < min(grid)]
+    if len(beyond) >= EXTEND_STEPS or len(tried) < 2:
+        return []
+    if best_c == tried[-1]:
+        return [{"mode": mode, "C": round(best_c * 3, 6)}]
+    if best_c == tried[0]:
+        return [{"mode": mode, "C": round(best_c / 3, 6)}]
+    return []
+
+
+def _key(trial: B.Trial) -> tuple[float, float]:
+    return (trial.val_leaf_macro_f1, trial.val_macro_f1)
+
+
+# ---------------------------------------------------------------------- main
+def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
+    if args.bundle.get(name):
+        bundle_dir = Path(args.bundle[name])
+        with open(bundle_dir / "manifest.json", encoding="utf-8") as f:
+            training = {"reused": True, "given": str(bundle_dir),
+                        "stage_seconds": json.load(f)["stage_seconds"]}
+    else:
+        base = TrainConfig.from_json_file(args.config) if args.config else TrainConfig()
+        if args.quick:
+            base = TrainConfig.from_json_file(str(common.ROOT / "configs" / "tiny.json"))
+        config = quality_config(base, args.keep_time_budget)
+        out = CACHE / "bundles" / (f"quality-{name}" + ("-quick" if args.quick else ""))
+        bundle_dir, training = train_or_reuse(data_path, preset, config, out)
+    config, reader = common.bundle_config(bundle_dir)
+    log(f"{name}: recomputing the pipeline's split")
+    data = common.pipeline_split(data_path, reader, config)
+    check = common.check_split_matches_bundle(data, bundle_dir)
+    log(f"{name}: split identical to the bundle's ({check['checked']:,} labelled products)")
+    tax = data.taxonomy
+    info = {
+        "catalogue": name, "file": data_path.name,
+        "n_labelled": len(data.ids), "n_products": len(data.all_tokens),
+        "split_counts": {s: int((data.split == i).sum()) for i, s in
+                         enumerate(("train", "validation", "test"))},
+        "tree": {"nodes": tax.n_nodes, "leaves": len(tax.leaves), "depth": tax.depth},
+        "multi_path_products": int(sum(len(e) > 1 for e in B.path_ends(tax, data.y))),
+        "split_check": check, "bundle": str(bundle_dir), "prodemb_training": training,
+    }
+    systems = {}
+    cache: dict = {}
+    for system in args.systems:
+        log(f"{name}: {system}")
+        if system == "prodemb":
+            systems[system] = eval_prodemb(bundle_dir, data)
+        else:
+            systems[system] = run_peer(system, data, bundle_dir, args, cache)
+        r = systems[system]
+        if "test" in r:
+            t = r["test"]
+            log(f"{name}: {system}: test leaf macro-F1 {t['leaf_macro_f1']:.4f}, macro-F1 "
+                f"{t['macro_f1']:.4f}, micro-F1 {t['micro_f1']:.4f}")
+    peers = {k: v for k, v in systems.items() if k != "prodemb" and "test" in v}
+    verdict = None
+    if "prodemb" in systems and peers:
+        best_peer = max(peers, key=lambda k: peers[k]["test"]["leaf_macro_f1"])
+        margin = systems["prodemb"]["test"]["leaf_macro_f1"] - peers[best_peer]["test"]["leaf_macro_f1"]
+        verdict = {"best_peer": best_peer, "margin_leaf_macro_f1": round(margin, 5),
+                   "target_margin": 0.02, "met": margin >= 0.02}
+    return {**info, "systems": systems, "verdict": verdict, "quick": args.quick}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--catalogue", choices=["demo", "fashion", "all"], default="all")
+    ap.add_argument("--quick", action="store_true",
+                    help="small demo catalogue, tiny prodemb config, one C per peer")
+    ap.add_argument("--bundle-demo", help="use this trained demo bundle instead of training")
+    ap.add_argument("--bundle-fashion", help="use this trained fashion bundle instead of training")
+    ap.add_argument("--config", help="prodemb training config (JSON overrides of the default)")
+    ap.add_argument("--keep-time-budget", action="store_true",
+                    help="keep the classifier's max_train_minutes (then results depend on load)")
+    ap.add_argument("--systems", default=",".join(SYSTEMS),
+                    help=f"comma-separated subset of {','.join(SYSTEMS)}")
+    ap.add_argument("--autotune-seconds", type=int, default=int(os.environ.get(
+        "PRODEMB_BENCH_AUTOTUNE", "600")),
+                    help="fastText autotune budget per catalogue (wall clock: give more on a busy machine)")
+    ap.add_argument("--threads", type=int, default=2, help="fastText threads")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel one-vs-rest fits")
+    args = ap.parse_args(argv)
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    unknown = set(args.systems) - set(SYSTEMS)
+    if unknown:
+        ap.error(f"unknown systems {sorted(unknown)}")
+    args.bundle = {"demo": args.bundle_demo, "fashion": args.bundle_fashion}
+
+    catalogues = ["demo", "fashion"] if args.catalogue == "all" else [args.catalogue]
+    if args.quick:
+        catalogues = [c for c in catalogues if c == "demo"] or ["demo"]
+    for name in catalogues:
+        if name == "demo":
+            path = (common.demo_catalogue(3000, 3000, seed=1) if args.quick
+                    else common.demo_catalogue())
+            result = run_catalogue("demo", path, "demo", args)
+        else:
+            path = common.fashion_catalogue()
+            if path is None:
+                common.write_result("quality_fashion", {
+                    "catalogue": "fashion", "skipped": f"{common.FASHION_CSV} not found"})
+                continue
+            result = run_catalogue("fashion", path, "fashion", args)
+        suffix = "_quick" if args.quick else ""
+        common.write_result(f"quality_{name}{suffix}", result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Inference speed of a bundle: ``bench/results/speed.json``.
+
+On the demo bundle (``--bundle``; default: the bundle of ``bench/bench_training.py``,
+else ``artifacts/demo``), in this process, with prodemb's default of one torch thread:
+
+* classify one product (``Bundle.classify([text])``: cleaning, BiLSTM, decoding):
+  p50 / p95 latency over distinct test-split texts;
+* batch throughput: ``Bundle.classify`` over 20,000 texts in batches of 2,048 (what
+  ``classify_frame`` and the app's batch upload do), products per second;
+* fastText beside it: a supervised fastText model trained on the same train split with
+  the hyper-parameters autotune chose in ``quality_demo.json`` (defaults otherwise),
+  top-1 prediction of the same cleaned texts one line at a time (fastText's own API);
+  the ratio prodemb / fastText;
+* nearest words (``Bundle.similar_words``) and nearest products of the bundle
+  (``Bundle.similar_products`` by id, and by text which embeds the text first);
+* nearest products among 100,000 and 1,000,000 products: ``CosineIndex.search`` of one
+  query, k=10, over random L2-normalised 128-d float32 vectors (the search cost does not
+  depend on the values).
+
+Every measurement is repeated (``--repeats``, default 3) and the median of the runs is
+reported with all runs. Targets: classify p50 <= 10 ms; batch >= 5,000 products/s;
+nearest products among 1M <= 20 ms.
+
+Usage: ``.venv/bin/python bench/bench_speed.py [--bundle DIR] [--quick] [--repeats N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from common import CACHE, RESULTS, log, percentiles  # noqa: E402
+
+TARGETS = {
+    "classify_p50_ms": (10.0, "<="),
+    "batch_products_per_second": (5000.0, ">="),
+    "nearest_products_1m_p50_ms": (20.0, "<="),
+}
+
+
+def find_bundle(arg: str | None, quick: bool) -> Path:
+    candidates = [Path(arg)] if arg else []
+    candidates += [CACHE / "bundles" / ("demo-quick" if quick else "demo"),
+                   common.ROOT / "artifacts" / "demo"]
+    for c in candidates:
+        if (c / "manifest.json").exists():
+            return c
+    raise SystemExit("no demo bundle: run bench/bench_training.py first or pass --bundle DIR")
+
+
+def timed_calls(fn, items, warmup: int = 10) -> list[float]:
+    for it in items[:warmup]:
+        fn(it)
+    out = []
+    for it in items:
+        t = time.perf_counter()
+        fn(it)
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def repeated_latency(fn, items, repeats: int) -> dict:
+    runs = [percentiles(timed_calls(fn, items)) for _ in range(repeats)]
+    return {"p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p95_ms": statistics.median(r["p95_ms"] for r in runs),
+            "n_per_run": len(items), "runs": runs}
+
+
+def repeated_throughput(fn, n: int, repeats: int) -> dict:
+    secs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        secs.append(time.perf_counter() - t)
+    rates = [n / s for s in secs]
+    return {"products_per_second": round(statistics.median(rates), 1), "n": n,
+            "runs_products_per_second": [round(r, 1) for r in rates]}
+
+
+def fasttext_params() -> tuple[dict, str]:
+    path = RESULTS / "quality_demo.json"
+    if path.exists():
+        with open(path, encoding="utf-8") as f:
+            q = json.load(f)
+        ft = q.get("systems", {}).get("fasttext", {})
+        params = ft.get("chosen", {}).get("params")
+        if params:
+            keep = ("lr", "dim", "ws", "epoch", "minCount", "wordNgrams", "minn", "maxn",
+                    "bucket", "neg", "lrUpdateRate", "t")
+            return {k: params[k] for k in keep if k in params}, "autotuned (quality_demo.json)"
+    return {"epoch": 25, "wordNgrams": 2, "lr": 0.5}, "fixed (no quality_demo.json yet)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle")
+    ap.add_argument("--quick", action="store_true", help="fewer calls and products")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+    n_single = 60 if args.quick else 300
+    n_batch = 4000 if args.quick else 20_000
+    n_search = 30 if args.quick else 200
+    sizes = (100_000, 1_000_000)
+
+    from prodemb import baselines as B
+    from prodemb.bundle import Bundle
+    from prodemb.neighbours import CosineIndex, l2_normalize
+    from prodemb.text import clean
+
+    bundle_dir = find_bundle(args.bundle, args.quick)
+    log(f"bundle {bundle_dir}")
+    t = time.perf_counter()
+    bundle = Bundle.load(str(bundle_dir))
+    load_seconds = time.perf_counter() - t
+    import torch
+
+    products = bundle.products
+    test = products[products["split"] == "test"]
+    texts_all = products[products["split"] != "unlabelled"]["text"].tolist()
+    rng = np.random.default_rng(0)
+    single = rng.choice(test["text"].to_numpy(), min(n_single, len(test)), replace=False).tolist()
+    batch = [texts_all[i] for i in rng.integers(0, len(texts_all), n_batch)]
+    result: dict = {"bundle": str(bundle_dir), "quick": args.quick, "repeats": args.repeats,
+                    "torch_threads": torch.get_num_threads(),
+                    "bundle_load_seconds": round(load_seconds, 2),
+                    "n_bundle_products": len(products)}
+
+    log("classify one product")
+    result["classify_one"] = repeated_latency(lambda s: bundle.classify([s]), single, args.repeats)
+    log(f"  p50 {result['classify_one']['p50_ms']:.2f} ms, p95 {result['classify_one']['p95_ms']:.2f} ms")
+
+    log(f"batch classification of {n_batch:,} products")
+
+    def run_batch():
+        for s in range(0, len(batch), 2048):
+            bundle.classify(batch[s: s + 2048])
+    result["batch"] = repeated_throughput(run_batch, len(batch), args.repeats)
+    result["batch"]["batch_size"] = 2048
+    log(f"  {result['batch']['products_per_second']:,.0f} products/s")
+
+    log("fastText on the same texts")
+    if B.fasttext_available():
+        from common import pipeline_split
+
+        cfg, reader = common.bundle_config(bundle_dir)
+        data_file = _data_file(bundle)
+        params, origin = fasttext_params()
+        if data_file is not None:
+            data = pipeline_split(data_file, reader, cfg)
+            tr_texts, y_tr = data.part(0)
+            ft = B.FastTextPeer(data.taxonomy, "leaf", params=params, threads=2)
+            t = time.perf_counter()
+            ft.fit(tr_texts, y_tr)
+            ft_fit = time.perf_counter() - t
+            f = ft.model.f
+
+            def ft_one(s):
+                return f.predict(clean(s) + "\n", 1, 0.0, "strict")
+
+            def ft_batch():
+                for s in batch:
+                    f.predict(clean(s) + "\n", 1, 0.0, "strict")
+            lat = repeated_latency(ft_one, single, args.repeats)
+            thr = repeated_throughput(ft_batch, len(batch), args.repeats)
+            result["fasttext"] = {
+                "params": params, "params_from": origin, "fit_seconds": round(ft_fit, 1),
+                "classify_one": lat, "batch": thr,
+                "note": "top-1 label per text, cleaning included, one text per call "
+                        "(fastText's Python API), one thread"}
+            result["prodemb_vs_fasttext_throughput"] = round(
+                result["batch"]["products_per_second"] / thr["products_per_second"], 4)
+            log(f"  fastText {thr['products_per_second']:,.0f} products/s; prodemb/fastText = "
+                f"{result['prodemb_vs_fasttext_throughput']:.3f}")
+        else:
+            result["fasttext"] = {"skipped": "the bundle's catalogue file was not found"}
+    else:
+        result["fasttext"] = {"skipped": "fasttext is not installed"}
+
+    log("nearest words")
+    words = bundle.word_vectors.words[:5000]
+    qwords = rng.choice(words, min(n_search, len(words)), replace=False).tolist()
+    result["nearest_words"] = repeated_latency(lambda w: bundle.similar_words(w, 10), qwords,
+                                               args.repeats)
+    result["nearest_words"]["vocabulary"] = len(bundle.word_vectors)
+
+    log("nearest products in the bundle")
+    ids = rng.choice(products["id"].astype(str).to_numpy(), n_search, replace=False).tolist()
+    result["nearest_products_bundle_by_id"] = repeated_latency(
+        lambda i: bundle.similar_products(i, 10, by="id"), ids, args.repeats)
+    result["nearest_products_bundle_by_text"] = repeated_latency(
+        lambda s: bundle.similar_products(s, 10, by="text"), single[:n_search], args.repeats)
+    for key in ("nearest_products_bundle_by_id", "nearest_products_bundle_by_text"):
+        result[key]["n_products"] = len(products)
+
+    for n in sizes:
+        log(f"nearest products among {n:,} random 128-d vectors")
+        vecs = l2_normalize(np.random.default_rng(1).standard_normal((n, 128), dtype=np.float32))
+        index = CosineIndex(vecs, normalized=True)
+        queries = list(np.random.default_rng(2).standard_normal((n_search, 128), dtype=np.float32))
+        r = repeated_latency(lambda q, ix=index: ix.search(q[None, :], 10), queries, args.repeats)
+        r["n_products"] = n
+        r["dim"] = 128
+        result[f"nearest_products_{n // 1000}k"] = r
+        log(f"  p50 {r['p50_ms']:.2f} ms, p95 {r['p95_ms']:.2f} ms")
+        del vecs, index
+
+    values = {"classify_p50_ms": result["classify_one"]["p50_ms"],
+              "batch_products_per_second": result["batch"]["products_per_second"],
+              "nearest_products_1m_p50_ms": result["nearest_products_1000k"]["p50_ms"]}
+    result["targets"] = {k: {"value": v, "target": TARGETS[k][0], "op": TARGETS[k][1],
+                             "met": v <= TARGETS[k][0] if TARGETS[k][1] == "<=" else v >= TARGETS[k][0]}
+                         for k, v in values.items()}
+    common.write_result("speed_quick" if args.quick else "speed", result)
+    return 0
+
+
+def _data_file(bundle) -> Path | None:
+    """The catalogue the bundle was trained on, if it is in the benchmark cache."""
+    name = bundle.manifest.get("data", {}).get("file")
+    for d in (CACHE, common.ROOT / "data"):
+        if name and (d / name).exists():
+            return d / name
+    if name and common.FASHION_CSV.name == name and common.FASHION_CSV.exists():
+        return common.FASHION_CSV
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
