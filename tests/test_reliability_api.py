@@ -15,10 +15,9 @@ import time
 
 import numpy as np
 import pytest
+from bad_inputs import BAD_TEXTS, MEGABYTE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from bad_inputs import BAD_TEXTS, MEGABYTE
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +113,7 @@ def test_non_string_and_missing_values(bundle):
     values = [None, float("nan"), 0, -1.5, 10**30, True, b"bytes", ["a", "list"]]
     out = bundle.classify(values)
     assert len(out) == len(values)
-    for v, c in zip(values, out):
+    for c in out:
         assert c.paths and tuple(c.paths[0][0].split(" > ")) in bundle.taxonomy
     assert out[0].tokens == [] and out[1].tokens == [], "None and NaN are empty, not the word 'nan'"
     assert bundle.classify([]) == []

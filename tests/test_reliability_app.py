@@ -19,7 +19,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from bad_inputs import BAD_TEXTS, XSS, upload_files
 
 ROOT = Path(__file__).resolve().parent.parent

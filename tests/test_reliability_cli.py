@@ -16,7 +16,6 @@ import warnings
 
 import pandas as pd
 import pytest
-
 from bad_inputs import BAD_TEXTS, bad_files, json_lines
 from reliability_helpers import PRODEMB, cli_env, fast_config
 
