@@ -26,6 +26,9 @@ For each catalogue (the demo catalogue and, when present, the real fashion catal
      trained one-vs-all over every node (``-loss ova``); the better on validation is kept.
    - ``w2v_mean_logreg``: the bundle's own Word2Vec vectors, averaged per text, with
      logistic regression; both ways x C in {0.1, 1, 10}.
+
+   When the best C is at the edge of its grid, up to two more values beyond it are
+   tried (factor 3).
 4. Every system is scored on the test split with :func:`prodemb.metrics.evaluate`.
 
 Usage::
@@ -226,6 +229,14 @@ def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache
         if args.quick:
             grid = grid[:2]
         best, decoder, trials = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete, report)
+        grid = [] if args.quick else _extend(trials, best.mode, C_GRID[name])
+        while grid:
+            best2, decoder2, t2 = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete,
+                                           report)
+            if _key(max(t2, key=_key)) > _key(max(trials, key=_key)):
+                best, decoder = best2, decoder2
+            trials = trials + t2
+            grid = _extend(trials, best.mode, C_GRID[name])
         final_fit = max(trials, key=_key).fit_seconds
     else:
         raise ValueError(name)
