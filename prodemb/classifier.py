@@ -23,6 +23,7 @@ from .config import ClassifierConfig
 from .encoding import TokenEncoder, length_buckets
 from .metrics import macro_f1
 from .model import ModelConfig, ProductClassifier
+from .taxonomy import Taxonomy
 from .utils import available_cores, progress
 from .word2vec import WordVectors
 
@@ -109,8 +110,13 @@ class Classifier:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train_tokens: Tokens, y_train: np.ndarray, val_tokens: Tokens, y_val: np.ndarray,
-            word_vectors: WordVectors | None = None, show_progress: bool = True) -> Classifier:
-        """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``; early-stop on validation."""
+            word_vectors: WordVectors | None = None, taxonomy: Taxonomy | None = None,
+            show_progress: bool = True) -> Classifier:
+        """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``; early-stop on validation.
+
+        With ``taxonomy`` (whose nodes are the L labels) and ``config.leaf_softmax``, a
+        softmax head over the tree's leaves is trained too.
+        """
         c = self.config
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -123,7 +129,19 @@ class Classifier:
         self.model = ProductClassifier(ModelConfig(
             vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
             lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
-            dropout=c.dropout, subword_buckets=c.subword_buckets))
+            dropout=c.dropout, subword_buckets=c.subword_buckets,
+            n_leaves=len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0))
+        leaf_targets = None
+        if self.model.leaf_out is not None:
+            leaf_ids = taxonomy.leaves
+            l2n = taxonomy.binarize([[taxonomy.nodes[i]] for i in leaf_ids]).astype(np.float32)
+            self.model.leaf_to_nodes.copy_(torch.from_numpy(l2n))
+            # An item's leaf target: its leaves, equally weighted (several for multi-path
+            # items); items whose paths stop above the leaves get no leaf loss.
+            t = np.asarray(y_train, dtype=np.float32)[:, leaf_ids]
+            leaf_targets = torch.from_numpy(t / np.maximum(t.sum(axis=1, keepdims=True), 1))
+            with torch.no_grad():  # start at the leaf priors, like the node biases
+                self.model.leaf_out.bias.copy_(torch.from_numpy(np.log(t.mean(axis=0) + 1e-4)))
         if word_vectors is not None:
             rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
             self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors), rows)
@@ -164,7 +182,13 @@ class Classifier:
             start = time.perf_counter()
             for idx in bar:
                 batch = self.encoder.encode([train_tokens[i] for i in idx])
-                loss = weighted_bce(self.model(batch), y_train_t[idx], pos_weight)
+                node_logits, leaf_logits = self.model(batch)
+                loss = weighted_bce(node_logits, y_train_t[idx], pos_weight)
+                if leaf_logits is not None:
+                    target = leaf_targets[idx]
+                    has = target.sum(dim=1) > 0
+                    if has.any():
+                        loss = loss + F.cross_entropy(leaf_logits[has], target[has])
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -225,7 +249,7 @@ class Classifier:
                 idx = order[start: start + batch_size]
                 batch = self.encoder.encode([tokens[i] for i in idx])
                 if what == "proba":
-                    out[idx] = torch.sigmoid(self.model(batch)).numpy()
+                    out[idx] = self.model.node_probs(batch).numpy()
                 else:
                     out[idx] = self.model.embed(batch).numpy()
         self.model.train(was_training)

@@ -47,6 +47,8 @@ class ClassifierConfig:
     subword_buckets: int = 65536  # hashed char n-gram buckets added to word vectors; 0: off
     subword_ngrams: tuple[int, int] = (3, 5)
     freeze_word_vectors: bool = False
+    # A softmax head over leaves beside the per-node sigmoids (see prodemb/model.py).
+    leaf_softmax: bool = True
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
     #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+

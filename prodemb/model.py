@@ -5,10 +5,14 @@
            ──► bidirectional LSTM
            ──► [max-pool ; mean-pool] over time          (B, 4·H)
            ──► dropout ─► Linear ─► tanh                  (B, E)   ← the product embedding
-           ──► dropout ─► Linear                          (B, N)   ← one logit per tree node
+           ├─► dropout ─► Linear                          (B, N)   ← one logit per tree node
+           └─► dropout ─► Linear ─► softmax               (B, K)   ← leaf distribution (optional)
 
-B: batch, H: LSTM hidden size per direction, E: embedding size, N: tree nodes.
-Node probabilities are ``sigmoid(logits)``: the tree is predicted as multi-label.
+B: batch, H: LSTM hidden size per direction, E: embedding size, N: tree nodes, K: leaves.
+The tree is predicted as multi-label: node probabilities are ``sigmoid(node logits)``.
+With the optional leaf head, a node's probability is the mean of its sigmoid and the
+softmax mass of the leaves below it: the softmax makes sibling leaves compete, which
+helps rare leaves that the independent sigmoids under-predict.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class ModelConfig:
     embedding_dim: int = 128
     dropout: float = 0.3
     subword_buckets: int = 0
+    n_leaves: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +57,10 @@ class ProductClassifier(nn.Module):
         self.drop = nn.Dropout(c.dropout)
         self.fc = nn.Linear(4 * c.lstm_hidden, c.embedding_dim)
         self.out = nn.Linear(c.embedding_dim, c.n_labels)
+        self.leaf_out = nn.Linear(c.embedding_dim, c.n_leaves) if c.n_leaves else None
+        if c.n_leaves:
+            # leaf_to_nodes[k, n] = 1 if node n is on the path of leaf k.
+            self.register_buffer("leaf_to_nodes", torch.zeros(c.n_leaves, c.n_labels))
         if self.subword_emb is not None:
             # Start the n-gram vectors small so the Word2Vec vectors dominate at first.
             nn.init.normal_(self.subword_emb.weight, std=0.01)
@@ -81,6 +90,15 @@ class ProductClassifier(nn.Module):
         pooled = torch.cat([max_pool, mean_pool], dim=1)              # (B, 4H)
         return torch.tanh(self.fc(self.drop(pooled)))                 # (B, E)
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        """Logits, shape ``(B, N)``."""
-        return self.out(self.drop(self.embed(batch)))
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Node logits ``(B, N)`` and leaf logits ``(B, K)`` (``None`` without the leaf head)."""
+        h = self.drop(self.embed(batch))
+        return self.out(h), (self.leaf_out(h) if self.leaf_out is not None else None)
+
+    def node_probs(self, batch: Batch) -> torch.Tensor:
+        """Probability of every tree node, shape ``(B, N)``."""
+        node_logits, leaf_logits = self(batch)
+        probs = torch.sigmoid(node_logits)
+        if leaf_logits is not None:
+            probs = 0.5 * probs + 0.5 * torch.softmax(leaf_logits, dim=1) @ self.leaf_to_nodes
+        return probs

@@ -130,7 +130,9 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
     with timer("classifier"):
         clf = Classifier(config.classifier, seed=seed).fit(
             [lab_tokens[i] for i in tr], y[tr], [lab_tokens[i] for i in va], y[va],
-            word_vectors=word_vectors, show_progress=show_progress)
+            word_vectors=word_vectors,
+            taxonomy=taxonomy,
+            show_progress=show_progress)
 
     with timer("evaluate"):
         probs = clf.predict_proba(lab_tokens)
