@@ -43,6 +43,10 @@ from .word2vec import WordVectors
 
 FORMAT = "prodemb.bundle/1"
 MANIFEST = "manifest.json"
+#: Every file :meth:`Bundle.load` reads; each must be listed (and so hashed) in the manifest.
+BUNDLE_FILES = ("taxonomy.json", "metrics.json", "config.json", "classifier.safetensors",
+                "classifier.json", "word_vectors.npy", "word_vectors.json", "thresholds.npy",
+                "products.parquet", "product_embeddings.npy")
 
 
 class BundleError(RuntimeError):
@@ -276,6 +280,10 @@ class Bundle:
         set_inference_threads()
         manifest = read_manifest(path)
         if verify:
+            unlisted = [f for f in BUNDLE_FILES if f not in manifest["files"]]
+            if unlisted:
+                raise BundleError(f"bundle {path!r}: the manifest does not list {', '.join(unlisted)}, "
+                                  "so it cannot be verified; retrain or restore the bundle")
             verify_files(path, manifest)
         try:
             with open(os.path.join(path, "taxonomy.json"), encoding="utf-8") as f:

@@ -480,3 +480,25 @@ def test_replacing_without_atomic_exchange_restores_the_previous_bundle(tmp_path
     assert (target / "manifest.json").read_text() == "old", "the previous bundle was restored"
     assert find_bundles(str(target.parent)) == [str(target)]
     assert [p.name for p in target.parent.iterdir()] == ["m"]
+
+
+# ====================================================================== manifest coverage
+def test_a_file_left_out_of_the_manifest_is_not_trusted(tiny_bundle, tmp_path):
+    """Every file the loader reads must be hashed in the manifest: dropping a file's entry
+    (and then altering the file) must not let it through unverified."""
+    import json
+    import shutil
+
+    from prodemb.bundle import BUNDLE_FILES, Bundle, BundleError
+
+    bundle = Path(shutil.copytree(tiny_bundle, tmp_path / "b"))
+    assert set(BUNDLE_FILES) <= set(json.loads((bundle / "manifest.json").read_text())["files"])
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    del manifest["files"]["classifier.safetensors"]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    weights = bundle / "classifier.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="does not list classifier.safetensors"):
+        Bundle.load(str(bundle))
