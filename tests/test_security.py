@@ -12,8 +12,8 @@ and training that is killed part-way never loses or half-writes a bundle.
    (tracebacks) in the browser.
 3. Kill tests on a real ``prodemb train`` subprocess (``configs/tiny.json`` on a small
    generated catalogue) writing over an existing bundle: SIGINT during training, SIGKILL
-   and SIGINT in the middle of writing the bundle, and SIGKILL at the moment the new
-   bundle replaces the old one. Each time the previous bundle stays intact (byte for byte)
+   and SIGINT in the middle of writing the bundle, and SIGKILL just before and just after
+   the new bundle replaces the old one. Each time the previous bundle stays intact (byte for byte)
    and loadable, and :func:`prodemb.bundle.find_bundles` (what the app lists) never shows
    a half-written bundle. To hit the writing stage deterministically the subprocess gets a
    ``sitecustomize`` with an audit hook that pauses it at a chosen file operation; the
@@ -269,8 +269,16 @@ def _hook(event, args):
         _POINT = None
         _pause("write " + args[0])
     elif _POINT == "swap" and event in ("os.rename", "os.replace") and ".tmp-" in str(args[0]):
-        _POINT = None
+        _POINT = None  # two renames: the old bundle has just been moved aside
         _pause("swap " + str(args[0]) + " -> " + str(args[1]))
+    elif _POINT == "swap" and event == "ctypes.dlsym" and args[1] == "renameat2":
+        _POINT = None  # the atomic exchange is about to happen
+        _pause("exchange")
+    elif _POINT == "swapped" and event == "shutil.rmtree" \
+            and str(args[0]).endswith(f".tmp-{os.getpid()}") \
+            and os.path.exists(os.path.join(str(args[0]), "manifest.json")):
+        _POINT = None  # the new bundle is in place; the old one is about to be deleted
+        _pause("swapped " + str(args[0]))
 
 
 if _POINT and _MARKER:
@@ -416,24 +424,26 @@ def test_sigint_while_writing_cleans_up(previous):
 
 @pytest.mark.slow
 def test_sigkill_while_replacing_never_loses_the_bundle(previous):
-    """SIGKILL at the moment the new bundle takes the old one's place: afterwards the name
-    holds one complete, loadable bundle (the old or the new one), never nothing."""
+    """SIGKILL just before and just after the new bundle takes the old one's place: the name
+    always holds one complete, loadable bundle (the old one, then the new one), and the
+    next run removes whatever was left over."""
     from prodemb.bundle import Bundle, find_bundles
 
-    proc, marker = start_training(previous, previous["fast"], pause_at="swap")
-    deadline = time.time() + 240
-    while proc.poll() is None and not marker.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    paused = marker.exists()
-    code, err = finish(proc, signal.SIGKILL if paused else None)
-    assert paused or code == 0, err[-3000:]
     bundle = previous["bundle"]
-    assert find_bundles(str(previous["artifacts"])) == [str(bundle)], \
-        f"{hidden_dirs(previous)}: the bundle is missing after a kill while it was being replaced"
-    loaded = Bundle.load(str(bundle))
-    assert loaded.classify(["wool scarf"])[0].paths
-    if tree_digest(bundle) != previous["digest"]:  # replaced: then by a complete new bundle
-        assert loaded.manifest["data"]["file"] == previous["data"].name
+    for point in ("swap", "swapped"):
+        proc, marker = start_training(previous, previous["fast"], pause_at=point)
+        wait_for(marker.exists, proc)
+        code, err = finish(proc, signal.SIGKILL)
+        assert code == -signal.SIGKILL, err[-2000:]
+        assert find_bundles(str(previous["artifacts"])) == [str(bundle)], \
+            f"{point}: {hidden_dirs(previous)}: the bundle is missing after a kill while it was replaced"
+        loaded = Bundle.load(str(bundle))
+        assert loaded.classify(["wool scarf"])[0].paths
+        replaced = tree_digest(bundle) != previous["digest"]
+        assert replaced == (point == "swapped"), f"{point}: {marker.read_text()}"
+        if replaced:
+            assert loaded.manifest["data"]["file"] == previous["data"].name
+            previous["digest"] = tree_digest(bundle)
 
     # A normal run afterwards cleans every leftover and installs its bundle.
     proc, _ = start_training(previous, previous["fast"])
