@@ -190,7 +190,7 @@ def write_atomically(final_dir: str, write) -> None:
             os.rename(final_dir, old)
             os.rename(tmp, final_dir)
             shutil.rmtree(old, ignore_errors=True)
-        _fsync_dir(parent)
+        _fsync_dir(parent, files=False)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -235,9 +235,10 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(path: str) -> None:
-    for root, _dirs, files in os.walk(path):
-        for f in files:
+def _fsync_dir(path: str, files: bool = True) -> None:
+    """Flush a directory entry to disk, and with ``files`` every file below it."""
+    for root, _dirs, names in os.walk(path) if files else ():
+        for f in names:
             with open(os.path.join(root, f), "rb") as fh:
                 os.fsync(fh.fileno())
     fd = os.open(path, os.O_RDONLY)

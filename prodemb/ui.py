@@ -501,7 +501,16 @@ def batch_output(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame
     out["predicted_category"] = predictions["category"].to_numpy()
     out["predicted_score"] = predictions["score"].astype(float).to_numpy()
     out["predicted_paths"] = predictions["all_paths"].to_numpy()
-    return out
+    return out.apply(lambda col: col.map(csv_safe)
+                     if col.dtype == object or pd.api.types.is_string_dtype(col) else col)
+
+
+def csv_safe(value: object) -> object:
+    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or a tab/CR) gets a
+    leading apostrophe, so a hostile product title opened in Excel stays text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def batch_file_name(upload_name: str) -> str:

@@ -289,3 +289,16 @@ def test_split_without_pairs_or_classes(tax):
     head = report.headline_table({"splits": {"test": bare}})
     assert list(head.index) == ["test"] and np.isnan(head.loc["test", "micro-F1"])
     assert report.label_distribution({"splits": {}}).empty
+
+
+def test_batch_download_neutralises_spreadsheet_formulas():
+    import pandas as pd
+
+    from prodemb.ui import batch_output
+
+    frame = pd.DataFrame({"title": ["=HYPERLINK(\"http://x\")", "šál", "-2+3", "@SUM(A1)"]})
+    preds = pd.DataFrame({"category": ["A", "B", "C", "D"], "score": [0.9, 0.8, 0.7, 0.6],
+                          "all_paths": ["A (0.90)", "B", "C", "D"]})
+    out = batch_output(frame, preds)
+    assert out["title"].tolist() == ["'=HYPERLINK(\"http://x\")", "šál", "'-2+3", "'@SUM(A1)"]
+    assert out["predicted_score"].tolist() == [0.9, 0.8, 0.7, 0.6]
