@@ -31,6 +31,7 @@ from prodemb.catalogue import PRESETS, ReaderOptions  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
 from prodemb.split import group_ids, stratified_split  # noqa: E402
 from prodemb.taxonomy import Taxonomy  # noqa: E402
+from prodemb.utils import json_default  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 #: Generated data, trained bundles and other large intermediate files.
@@ -120,23 +121,11 @@ def write_result(name: str, data: dict, command: str | None = None) -> Path:
     path = RESULTS / f"{name}.json"
     tmp = path.with_suffix(".json.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1, ensure_ascii=False, default=_json_default)
+        json.dump(out, f, indent=1, ensure_ascii=False, default=json_default)
         f.write("\n")
     os.replace(tmp, path)
     print(f"wrote {path.relative_to(ROOT)}")
     return path
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
 def percentiles(seconds: list[float] | np.ndarray) -> dict:

@@ -38,7 +38,7 @@ from .neighbours import CosineIndex, l2_normalize
 from .split import SPLITS, group_ids, split_report, stratified_split
 from .taxonomy import Taxonomy, format_path
 from .text import tokenize
-from .utils import StageTimer, progress, sha256_file
+from .utils import StageTimer, json_default, progress, sha256_file
 from .word2vec import WordVectors, probe_table, train_word2vec
 
 log = logging.getLogger(__name__)
@@ -275,19 +275,7 @@ def _map_all(embeddings: np.ndarray, method: str, fit_points: int, k: int, seed:
 
 def _dump(path: str, obj) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1, default=_json_default)
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
+        json.dump(obj, f, ensure_ascii=False, indent=1, default=json_default)
 
 
 def evaluate_bundle(bundle, data: str, options: ReaderOptions | None = None) -> dict:

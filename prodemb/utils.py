@@ -37,6 +37,21 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def json_default(o):
+    """``json.dump(default=...)`` for numpy scalars and arrays, tuples and paths."""
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray | tuple):
+        return list(o.tolist() if isinstance(o, np.ndarray) else o)
+    if isinstance(o, os.PathLike):
+        return os.fspath(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
 class StageTimer:
     """Records wall-clock seconds per named stage: ``with timer("word2vec"): ...``."""
 
