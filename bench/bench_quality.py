@@ -48,6 +48,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import CACHE, log  # noqa: E402
@@ -78,8 +80,12 @@ def quality_config(base: TrainConfig, keep_budget: bool) -> TrainConfig:
     return config
 
 
-def train_or_reuse(data: Path, preset: str, config: TrainConfig, out: Path) -> tuple[Path, dict]:
-    """Train a bundle into ``out`` unless one trained from the same data and config is there."""
+def train_or_reuse(data: Path, preset: str, config: TrainConfig, name: str) -> tuple[Path, dict]:
+    """Train a bundle unless one trained from the same data and config is in the cache.
+
+    The bundle directory is ``$PRODEMB_BENCH_CACHE/bundles/quality-NAME-KEY``, KEY a hash
+    of the data file, reader options and config.
+    """
     from prodemb.catalogue import PRESETS
     from prodemb.pipeline import train_bundle
     from prodemb.utils import sha256_file
@@ -87,6 +93,7 @@ def train_or_reuse(data: Path, preset: str, config: TrainConfig, out: Path) -> t
     want = {"config": config.to_dict(), "reader": PRESETS[preset].to_dict(),
             "sha256": sha256_file(str(data))}
     key = hashlib.sha256(json.dumps(want, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    out = CACHE / "bundles" / f"quality-{name}-{key}"
     stamp = out / "bench_key.txt"
     if (out / "manifest.json").exists() and stamp.exists() and stamp.read_text() == key:
         log(f"reusing the bundle at {out} (same data and config)")
@@ -138,9 +145,23 @@ def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
     }
 
 
+SUPPORT_BUCKETS = ((1, 4), (5, 19), (20, 99), (100, None))
+
+
 def _scores(result: dict) -> dict:
     out = summary(result)
     out["level_macro_f1"] = dict(result.get("level_macro_f1", {}))
+    leaves = [c for c in result.get("per_class", []) if c["leaf"] and c["support"] > 0]
+    if leaves:
+        # Leaf macro-F1 by the leaf's number of examples in the evaluated split: where a
+        # system wins or loses (rare leaves weigh as much as common ones in macro-F1).
+        out["leaf_macro_f1_by_support"] = {}
+        for lo, hi in SUPPORT_BUCKETS:
+            f1s = [c["f1"] for c in leaves if c["support"] >= lo and (hi is None or c["support"] <= hi)]
+            key = f"{lo}-{hi}" if hi else f"{lo}+"
+            out["leaf_macro_f1_by_support"][key] = {
+                "leaves": len(f1s), "macro_f1": round(float(np.mean(f1s)), 5) if f1s else None}
+        out["per_leaf"] = [[c["name"], c["support"], c["f1"]] for c in leaves]
     return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in out.items()}
 
 
@@ -298,8 +319,8 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
         if args.quick:
             base = TrainConfig.from_json_file(str(common.ROOT / "configs" / "tiny.json"))
         config = quality_config(base, args.keep_time_budget)
-        out = CACHE / "bundles" / (f"quality-{name}" + ("-quick" if args.quick else ""))
-        bundle_dir, training = train_or_reuse(data_path, preset, config, out)
+        bundle_dir, training = train_or_reuse(data_path, preset, config,
+                                              name + ("-quick" if args.quick else ""))
     config, reader = common.bundle_config(bundle_dir)
     log(f"{name}: recomputing the pipeline's split")
     data = common.pipeline_split(data_path, reader, config)
@@ -354,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         "PRODEMB_BENCH_AUTOTUNE", "600")),
                     help="fastText autotune budget per catalogue (wall clock: give more on a busy machine)")
     ap.add_argument("--threads", type=int, default=2, help="fastText threads")
+    ap.add_argument("--tag", default="", help="suffix of the result file name, for experiments "
+                    "(e.g. --tag _e30 writes quality_demo_e30.json, which the report ignores)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel one-vs-rest fits")
     args = ap.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -377,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
                     "catalogue": "fashion", "skipped": f"{common.FASHION_CSV} not found"})
                 continue
             result = run_catalogue("fashion", path, "fashion", args)
-        suffix = "_quick" if args.quick else ""
+        suffix = ("_quick" if args.quick else "") + args.tag
+        if args.config:
+            result["config_file"] = {"path": args.config,
+                                     "content": json.loads(Path(args.config).read_text())}
         common.write_result(f"quality_{name}{suffix}", result)
     return 0
 

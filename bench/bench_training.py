@@ -1,7 +1,7 @@
 """Training time of the demo bundle, stage by stage: ``bench/results/training.json``.
 
-Trains the demo bundle exactly as ``make demo-artifacts`` / ``prodemb train --preset demo``
-does (default config of ``prodemb/config.py``, or ``--config``), on the default demo
+Trains the demo bundle exactly as ``make demo-artifacts`` does (``prodemb train --preset
+demo --config configs/demo.json``; another config with ``--config``), on the default demo
 catalogue (50,000 labelled + 250,000 unlabelled products), into
 ``$PRODEMB_BENCH_CACHE/bundles/demo`` (default ``/tmp/prodemb-bench``). The other
 benchmarks (speed, app) use this bundle. Stage times come from the bundle manifest's
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +38,8 @@ def default_bundle_dir(quick: bool = False) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small catalogue, tiny config")
-    ap.add_argument("--config", help="training config (JSON overrides of the default)")
+    ap.add_argument("--config", help="training config (JSON overrides of the default; "
+                    "default: configs/demo.json, as make demo-artifacts)")
     ap.add_argument("--out", help="bundle directory (default: the benchmark cache)")
     args = ap.parse_args(argv)
 
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig.from_json_file(str(common.ROOT / "configs" / "tiny.json"))
     else:
         data = common.demo_catalogue()
-        config = TrainConfig.from_json_file(args.config) if args.config else TrainConfig()
+        config_file = args.config or str(common.ROOT / "configs" / "demo.json")
+        config = TrainConfig.from_json_file(config_file)
     out = Path(args.out) if args.out else default_bundle_dir(args.quick)
     log(f"training the demo bundle from {data.name} into {out}")
     start = time.perf_counter()
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"file": data.name, **{k: manifest["data"][k] for k in
                                        ("n_products", "n_labelled", "n_unlabelled")}},
         "bundle": str(out),
+        "config_file": None if args.quick else os.path.relpath(config_file, common.ROOT),
         "config": config.to_dict(),
         "stage_seconds": stages,
         "total_seconds": round(total, 1),

@@ -150,6 +150,19 @@ def quality_section(r: dict | None, title: str, name: str) -> list[str]:
                    f"{f3(t['micro_f1'])} | {levels} | {train} | "
                    f"{num(v['products_per_second'], 0)}/s | {chosen} |")
     out.append("")
+    with_buckets = [s for s in order if "leaf_macro_f1_by_support" in systems[s].get("test", {})]
+    if with_buckets:
+        buckets = list(systems[with_buckets[0]]["test"]["leaf_macro_f1_by_support"])
+        counts = systems[with_buckets[0]]["test"]["leaf_macro_f1_by_support"]
+        out += ["Leaf macro-F1 by the leaf's number of test products (rare leaves weigh as much "
+                "as common ones in macro-F1):", "",
+                "| System | " + " | ".join(f"{b} ({counts[b]['leaves']} leaves)" for b in buckets)
+                + " |", "|---|" + "---:|" * len(buckets)]
+        for s in with_buckets:
+            b = systems[s]["test"]["leaf_macro_f1_by_support"]
+            out.append(f"| {SYSTEM_LABELS.get(s, s)} | "
+                       + " | ".join(f3(b[k]["macro_f1"]) for k in buckets) + " |")
+        out.append("")
     v = r.get("verdict")
     if v:
         out.append(f"prodemb − best peer ({SYSTEM_LABELS[v['best_peer']]}) in leaf macro-F1: "
@@ -224,8 +237,9 @@ def training_section(r: dict | None, w: dict | None) -> list[str]:
         out.append(f"Demo bundle: not run yet (`{RERUN['training']}`).")
     else:
         d = r["data"]
-        out.append(f"Demo bundle (`prodemb train --preset demo`, default config) on {d['n_products']:,} "
-                   f"products ({d['n_labelled']:,} labelled):")
+        cfg = f"`--config {r['config_file']}`" if r.get("config_file") else "tiny config"
+        out.append(f"Demo bundle (`prodemb train --preset demo` {cfg}, as `make demo-artifacts`) "
+                   f"on {d['n_products']:,} products ({d['n_labelled']:,} labelled):")
         out += ["", "| Stage | seconds |", "|---|---:|"]
         for stage, secs in r["stage_seconds"].items():
             out.append(f"| {stage} | {secs:.1f} |")
