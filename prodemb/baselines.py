@@ -284,7 +284,10 @@ def _unit_rows(x):
     import scipy.sparse as sp
 
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-    return (sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ x).tocsr()
+    out = (sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ x).tocsr()
+    out.sum_duplicates()
+    out.sort_indices()
+    return out
 
 
 class _TfidfPeer(Peer):
@@ -430,6 +433,12 @@ def _fit_binary_per_column(make: Callable, x, y: np.ndarray, n_jobs: int = 1) ->
             return _Constant(10.0 if col[0] else -10.0)
         return make().fit(x, col)
 
+    if hasattr(x, "sum_duplicates"):
+        # Canonical CSR up front: scikit-learn's checks otherwise canonicalise the shared
+        # matrix in place, which is not safe from several threads.
+        x = x.tocsr()
+        x.sum_duplicates()
+        x.sort_indices()
     if n_jobs == 1:
         models = [one(j) for j in range(y.shape[1])]
     else:
