@@ -131,6 +131,7 @@ def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
     best_epoch = max(history, key=lambda h: h["val_macro_f1"])["epoch"] if history else None
     val = bundle.metrics["splits"].get("validation", {})
     return {
+        "_pred": pred,
         "test": _scores(result), "validation": _scores(val) if val else None,
         "matches_bundle_metrics": agree,
         "predict_seconds": round(seconds, 3),
@@ -271,6 +272,7 @@ def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache
     result = evaluate(tax, y_te, pred, with_pairs=False)
     val_pred = decoder.predict(best.predict_proba(va_texts))
     return {
+        "_pred": pred,
         "test": _scores(result),
         "validation": _scores(evaluate(tax, y_va, val_pred, with_pairs=False)),
         "chosen": best.describe(),
@@ -301,6 +303,33 @@ def _extend(trials: list[B.Trial], mode: str, grid: tuple[float, ...]) -> list[d
     if best_c == tried[0]:
         return [{"mode": mode, "C": round(best_c / 3, 6)}]
     return []
+
+
+def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, mask: np.ndarray,
+                     n_boot: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over test products of macro-F1(a) − macro-F1(b) over the ``mask``
+    labels (labels without support in a resample are left out, as in the metric)."""
+    y = np.asarray(y, dtype=bool)[:, mask]
+    a = np.asarray(pred_a, dtype=bool)[:, mask]
+    b = np.asarray(pred_b, dtype=bool)[:, mask]
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    w = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
+    w = w.astype(np.float32)
+    support = w @ y.astype(np.float32)
+
+    def macro(p: np.ndarray) -> np.ndarray:
+        tp = w @ (y & p).astype(np.float32)
+        fp = w @ (~y & p).astype(np.float32)
+        denom = 2 * tp + fp + (support - tp)
+        f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-9), 0.0)
+        keep = support > 0
+        return (f1 * keep).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
+    diff = macro(a) - macro(b)
+    return {"n_boot": n_boot, "mean": round(float(diff.mean()), 5),
+            "ci95": [round(float(np.percentile(diff, 2.5)), 5),
+                     round(float(np.percentile(diff, 97.5)), 5)],
+            "p_a_not_better": round(float((diff <= 0).mean()), 4)}
 
 
 def _key(trial: B.Trial) -> tuple[float, float]:
@@ -337,6 +366,7 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
         "split_check": check, "bundle": str(bundle_dir), "prodemb_training": training,
     }
     systems = {}
+    preds: dict[str, np.ndarray] = {}
     cache: dict = {}
     for system in args.systems:
         log(f"{name}: {system}")
@@ -345,6 +375,8 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
         else:
             systems[system] = run_peer(system, data, bundle_dir, args, cache)
         r = systems[system]
+        if "_pred" in r:
+            preds[system] = r.pop("_pred")
         if "test" in r:
             t = r["test"]
             log(f"{name}: {system}: test leaf macro-F1 {t['leaf_macro_f1']:.4f}, macro-F1 "
@@ -356,6 +388,13 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
         margin = systems["prodemb"]["test"]["leaf_macro_f1"] - peers[best_peer]["test"]["leaf_macro_f1"]
         verdict = {"best_peer": best_peer, "margin_leaf_macro_f1": round(margin, 5),
                    "target_margin": 0.02, "met": margin >= 0.02}
+        if best_peer in preds and "prodemb" in preds:
+            y_te = data.y[data.rows(2)]
+            verdict["bootstrap"] = paired_bootstrap(y_te, preds["prodemb"], preds[best_peer],
+                                                    tax.is_leaf)
+            lo, hi = verdict["bootstrap"]["ci95"]
+            log(f"{name}: prodemb - {best_peer} = {margin:+.4f} leaf macro-F1, "
+                f"95% bootstrap interval [{lo:+.4f}, {hi:+.4f}]")
     return {**info, "systems": systems, "verdict": verdict, "quick": args.quick}
 
 

@@ -165,8 +165,13 @@ def quality_section(r: dict | None, title: str, name: str) -> list[str]:
         out.append("")
     v = r.get("verdict")
     if v:
+        ci = ""
+        if v.get("bootstrap"):
+            lo, hi = v["bootstrap"]["ci95"]
+            ci = (f"; 95% paired-bootstrap interval over test products [{lo:+.3f}, {hi:+.3f}], "
+                  f"{v['bootstrap']['n_boot']} resamples")
         out.append(f"prodemb − best peer ({SYSTEM_LABELS[v['best_peer']]}) in leaf macro-F1: "
-                   f"**{v['margin_leaf_macro_f1']:+.3f}** (target ≥ +0.020: "
+                   f"**{v['margin_leaf_macro_f1']:+.3f}**{ci} (target ≥ +0.020: "
                    f"{'met' if v['met'] else '**MISSED**'}).")
         out.append("")
     out.append(f"Run: {provenance(r)}.")
