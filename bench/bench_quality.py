@@ -332,6 +332,48 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, mask
             "p_a_not_better": round(float((diff <= 0).mean()), 4)}
 
 
+def _split_key(data: common.LabelledData) -> str:
+    """A fingerprint of the labelled products, their split and their labels."""
+    h = hashlib.sha256()
+    for part in (np.asarray(data.ids).astype(str), data.split, data.y):
+        h.update(np.ascontiguousarray(part).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _pred_file(name: str, system: str, split_key: str) -> Path:
+    return CACHE / "predictions" / f"{name}-{system}-{split_key}.npy"
+
+
+def _save_pred(path: Path, pred: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, np.asarray(pred, dtype=bool))
+    os.replace(tmp, path)
+
+
+def _previous_peers(name: str, args, info: dict) -> dict:
+    """Peer results of the last run on the same catalogue and split (``--reuse-peers``).
+
+    Peers do not depend on prodemb's model, so when only prodemb changed their tuning
+    (most of the benchmark's hours) need not be repeated. A result is reused only when
+    the previous file saw the same file, split sizes and tree; it keeps its own date and
+    commit under ``reused_from``.
+    """
+    suffix = ("_quick" if args.quick else "") + args.tag
+    path = common.RESULTS / f"quality_{name}{suffix}.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text(encoding="utf-8"))
+    same = all(old.get(k) == info[k] for k in ("file", "n_labelled", "split_counts", "tree"))
+    if not same:
+        log(f"{name}: not reusing {path.name}: a different catalogue or split")
+        return {}
+    origin = {"date": old.get("date"), "git_commit": old.get("machine", {}).get("git_commit"),
+              "load_average": old.get("load_average")}
+    return {k: {**v, "reused_from": v.get("reused_from", origin)}
+            for k, v in old.get("systems", {}).items() if k != "prodemb" and "test" in v}
+
+
 def _key(trial: B.Trial) -> tuple[float, float]:
     return (trial.val_leaf_macro_f1, trial.val_macro_f1)
 
@@ -368,12 +410,22 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
     systems = {}
     preds: dict[str, np.ndarray] = {}
     cache: dict = {}
+    split_key = _split_key(data)
+    previous = _previous_peers(name, args, info) if args.reuse_peers else {}
     for system in args.systems:
         log(f"{name}: {system}")
         if system == "prodemb":
             systems[system] = eval_prodemb(bundle_dir, data)
+        elif system in previous:
+            log(f"{name}: {system}: reusing the result of {previous[system]['reused_from']}")
+            systems[system] = previous[system]
+            pred_file = _pred_file(name, system, split_key)
+            if pred_file.exists():
+                systems[system]["_pred"] = np.load(pred_file)
         else:
             systems[system] = run_peer(system, data, bundle_dir, args, cache)
+            if "_pred" in systems[system]:
+                _save_pred(_pred_file(name, system, split_key), systems[system]["_pred"])
         r = systems[system]
         if "_pred" in r:
             preds[system] = r.pop("_pred")
@@ -417,6 +469,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="suffix of the result file name, for experiments "
                     "(e.g. --tag _e30 writes quality_demo_e30.json, which the report ignores)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel one-vs-rest fits")
+    ap.add_argument("--reuse-peers", action="store_true",
+                    help="keep the peers' results from the last result file of the same "
+                    "catalogue and split; rerun only prodemb (and peers not in that file)")
     args = ap.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(args.systems) - set(SYSTEMS)

@@ -175,6 +175,13 @@ def quality_section(r: dict | None, title: str, name: str) -> list[str]:
                    f"{'met' if v['met'] else '**MISSED**'}).")
         out.append("")
     out.append(f"Run: {provenance(r)}.")
+    reused = {s: v["reused_from"] for s, v in systems.items() if v.get("reused_from")}
+    if reused:
+        # --reuse-peers: the peers' tuning is not repeated when only prodemb changed.
+        out.append("")
+        out.append("Peers reused from an earlier run on the same split (`--reuse-peers`): " + "; ".join(
+            f"{SYSTEM_LABELS.get(s, s)} from {o.get('date')} (commit {o.get('git_commit')})"
+            for s, o in reused.items()) + ".")
     out.append("")
     return out
 

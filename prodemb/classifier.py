@@ -54,6 +54,25 @@ def label_pos_weights(y: np.ndarray, scheme: str = "sqrt_inverse",
     return np.clip(w, 1.0 if scheme != "none" else 1.0, max_weight).astype(np.float32)
 
 
+def leaf_class_weights(leaf_targets: np.ndarray, scheme: str = "none") -> torch.Tensor | None:
+    """Class weights of the leaf softmax's cross-entropy, shape ``(n_leaves,)``, or None.
+
+    ``leaf_targets`` ``(n, n_leaves)`` are the items' leaf distributions. ``sqrt_inverse``
+    weighs a leaf by sqrt(largest leaf count / its count), scaled so that the average item
+    weighs 1 (the loss keeps its size next to the node BCE); ``none``: unweighted.
+    """
+    if scheme == "none":
+        return None
+    if scheme != "sqrt_inverse":
+        raise ValueError(f"unknown leaf_weight scheme {scheme!r} (sqrt_inverse, none)")
+    t = np.asarray(leaf_targets, dtype=np.float64)
+    count = t.sum(axis=0)
+    w = np.sqrt(count.max() / np.maximum(count, 1.0))
+    has = t.sum(axis=1) > 0
+    w /= max(float((t[has] @ w).mean()), 1e-12) if has.any() else 1.0
+    return torch.from_numpy(w.astype(np.float32))
+
+
 def weighted_bce(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
     """Mean over items and labels of ``-(w·y·log σ(z) + (1-y)·log(1-σ(z)))``."""
     return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
@@ -131,7 +150,7 @@ class Classifier:
             lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
             dropout=c.dropout, subword_buckets=c.subword_buckets,
             n_leaves=len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0))
-        leaf_targets = None
+        leaf_targets = leaf_weight = None
         if self.model.leaf_out is not None:
             leaf_ids = taxonomy.leaves
             l2n = taxonomy.binarize([[taxonomy.nodes[i]] for i in leaf_ids]).astype(np.float32)
@@ -142,6 +161,7 @@ class Classifier:
             leaf_targets = torch.from_numpy(t / np.maximum(t.sum(axis=1, keepdims=True), 1))
             with torch.no_grad():  # start at the leaf priors, like the node biases
                 self.model.leaf_out.bias.copy_(torch.from_numpy(np.log(t.mean(axis=0) + 1e-4)))
+            leaf_weight = leaf_class_weights(t, c.leaf_weight)
         if word_vectors is not None:
             rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
             self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors), rows)
@@ -188,7 +208,8 @@ class Classifier:
                     target = leaf_targets[idx]
                     has = target.sum(dim=1) > 0
                     if has.any():
-                        loss = loss + F.cross_entropy(leaf_logits[has], target[has])
+                        loss = loss + F.cross_entropy(leaf_logits[has], target[has],
+                                                      weight=leaf_weight)
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()

@@ -49,6 +49,9 @@ class ClassifierConfig:
     freeze_word_vectors: bool = False
     # A softmax head over leaves beside the per-node sigmoids (see prodemb/model.py).
     leaf_softmax: bool = True
+    # Class weights of the leaf softmax's cross-entropy: "none" or "sqrt_inverse"
+    # (rare leaves count more; see prodemb.classifier.leaf_class_weights).
+    leaf_weight: str = "none"
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
     #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+

@@ -6,6 +6,7 @@ from prodemb.classifier import (
     Classifier,
     bce_of_probs,
     label_pos_weights,
+    leaf_class_weights,
     tune_thresholds,
     weighted_bce,
 )
@@ -36,6 +37,21 @@ def test_rare_labels_get_larger_weights():
     assert (label_pos_weights(y, "none") == 1).all()
     with pytest.raises(ValueError):
         label_pos_weights(y, "bogus")
+
+
+def test_leaf_class_weights_favour_rare_leaves_and_keep_the_mean_item_weight():
+    # 4 items of leaf 0, 1 of leaf 1, 2 of leaf 2, one item whose path stops above the leaves
+    t = np.zeros((8, 3))
+    t[[0, 1, 2, 3], 0] = 1
+    t[4, 1] = 1
+    t[[5, 6], 2] = 1
+    w = leaf_class_weights(t, "sqrt_inverse").numpy()
+    assert w[1] > w[2] > w[0]
+    assert w[1] / w[0] == pytest.approx(2.0)  # sqrt(4 / 1)
+    assert (t[:7] @ w).mean() == pytest.approx(1.0, rel=1e-6)
+    assert leaf_class_weights(t, "none") is None
+    with pytest.raises(ValueError, match="leaf_weight"):
+        leaf_class_weights(t, "inverse")
 
 
 def test_tune_thresholds_finds_separating_value():
