@@ -50,9 +50,10 @@ def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "prodemb", "bench", "app.py",
-                                "pages"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=10).stdout.strip()
+        # Code changes only: the results a run writes under bench/results do not count.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "prodemb", "bench", "app.py", "pages", ":!bench/results"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
         return out + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
