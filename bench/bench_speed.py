@@ -6,7 +6,9 @@ else ``artifacts/demo``), in this process, with prodemb's default of one torch t
 * classify one product (``Bundle.classify([text])``: cleaning, BiLSTM, decoding):
   p50 / p95 latency over distinct test-split texts;
 * batch throughput: ``Bundle.classify`` over 20,000 texts in batches of 2,048 (what
-  ``classify_frame`` and the app's batch upload do), products per second;
+  ``classify_frame`` and the app's batch upload do), products per second, with one torch
+  thread (the app's setting) and with all cores (``prodemb predict``'s default, a batch
+  job that has the machine to itself; the batch target is judged on this one);
 * fastText beside it: a supervised fastText model trained on the same train split with
   the hyper-parameters autotune chose in ``quality_demo.json`` (defaults otherwise),
   top-1 prediction of the same cleaned texts one line at a time (fastText's own API);
@@ -144,7 +146,18 @@ def main(argv: list[str] | None = None) -> int:
             bundle.classify(batch[s: s + 2048])
     result["batch"] = repeated_throughput(run_batch, len(batch), args.repeats)
     result["batch"]["batch_size"] = 2048
-    log(f"  {result['batch']['products_per_second']:,.0f} products/s")
+    result["batch"]["threads"] = torch.get_num_threads()
+    log(f"  {result['batch']['products_per_second']:,.0f} products/s "
+        f"({torch.get_num_threads()} thread, the app's setting)")
+    # `prodemb predict` (a batch job with the machine to itself) uses every core.
+    from prodemb.bundle import set_inference_threads
+
+    threads = set_inference_threads(0)
+    result["batch_all_cores"] = repeated_throughput(run_batch, len(batch), args.repeats)
+    result["batch_all_cores"].update(batch_size=2048, threads=threads)
+    set_inference_threads()
+    log(f"  {result['batch_all_cores']['products_per_second']:,.0f} products/s "
+        f"({threads} threads, `prodemb predict`'s default)")
 
     log("fastText on the same texts")
     if B.fasttext_available():
@@ -213,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         del vecs, index
 
     values = {"classify_p50_ms": result["classify_one"]["p50_ms"],
-              "batch_products_per_second": result["batch"]["products_per_second"],
+              "batch_products_per_second": result["batch_all_cores"]["products_per_second"],
               "nearest_products_1m_p50_ms": result["nearest_products_1000k"]["p50_ms"]}
     result["targets"] = {k: {"value": v, "target": TARGETS[k][0], "op": TARGETS[k][1],
                              "met": v <= TARGETS[k][0] if TARGETS[k][1] == "<=" else v >= TARGETS[k][0]}

@@ -18,6 +18,17 @@ def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def non_negative_int(value: str) -> int:
+    """argparse type: an integer >= 0 (a clear usage error otherwise)."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
 def add_reader_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("catalogue reader options")
     g.add_argument("--preset", choices=sorted(PRESETS), help="named reader settings (demo, fashion)")
@@ -86,11 +97,12 @@ def cmd_train(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .bundle import Bundle
+    from .bundle import Bundle, set_inference_threads
     from .catalogue import iter_catalogue
     from .utils import progress
 
     bundle = Bundle.load(args.bundle)
+    set_inference_threads(args.threads)
     opts = reader_options(args).replace(label_column=None, level_columns=[])
     out = args.out
     tmp = f"{out}.tmp-{os.getpid()}"
@@ -197,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bundle", required=True)
     s.add_argument("--in", dest="input", required=True)
     s.add_argument("--out", required=True, help=".csv or .parquet")
+    s.add_argument("--threads", type=non_negative_int, default=0,
+                   help="torch threads (default 0: all available cores)")
     s.add_argument("-q", "--quiet", action="store_true")
     add_reader_args(s)
     s.set_defaults(func=cmd_predict)

@@ -168,6 +168,15 @@ def test_cli_predict_evaluate_neighbours(tiny_bundle, tmp_path, capsys):
 
     pred = pd.read_csv(out)
     assert len(pred) == 3 and pred["category"].notna().all()
+    # the thread count changes speed, not predictions
+    out1 = tmp_path / "out1.csv"
+    assert cli(["predict", "--bundle", str(tiny_bundle), "--in", str(src), "--out", str(out1),
+                "-q", "--label-column", "", "--threads", "1"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out1), pred)
+    with pytest.raises(SystemExit) as e:
+        cli(["predict", "--bundle", str(tiny_bundle), "--in", str(src), "--out", str(out1),
+             "--threads", "-1"])
+    assert e.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
     word = Bundle.load(str(tiny_bundle)).word_vectors.words[0]
     assert cli(["neighbours", "--bundle", str(tiny_bundle), "--word", word]) == 0
     assert cli(["neighbours", "--bundle", str(tiny_bundle), "--word", "zzzzqqq"]) == 1
