@@ -350,7 +350,7 @@ def _resolve_options(options: ReaderOptions | str | None, overrides: dict) -> Re
         opts = PRESETS[options]
     else:
         opts = options
-    overrides = {k: v for k, v in overrides.items() if v is not None}
+    # Every keyword given is applied, None included: ``label_column=None`` reads no labels.
     if overrides:
         opts = opts.replace(**overrides)
     if opts.duplicate_ids not in ("error", "warn", "keep"):

@@ -34,6 +34,12 @@ def test_csv_basic(tmp_path):
     assert df["paths"][2] == []
 
 
+def test_keyword_overrides_apply_none_too(tmp_path):
+    path = write(tmp_path / "c.csv", CSV)
+    df = read_catalogue(path, label_column=None)  # texts only: labels are not read
+    assert df["paths"].map(len).sum() == 0 and len(df) == 3
+
+
 def test_tsv_jsonl_parquet_agree(tmp_path):
     ref = read_catalogue(write(tmp_path / "c.csv", CSV))
     tsv = write(tmp_path / "c.tsv", CSV.replace(",", "\t"))
