@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -25,9 +26,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _load_screenshots():
+    # bench/screenshots.py drives the app in Chromium for the docs; the tests share its
+    # notion of "rendered" instead of keeping a copy.
+    spec = importlib.util.spec_from_file_location("prodemb_screenshots", ROOT / "bench" / "screenshots.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_screenshots = _load_screenshots()
+CHROMIUM, CHROMIUM_ARGS = _screenshots.CHROMIUM, _screenshots.CHROMIUM_ARGS
 BIN = Path(sys.executable).parent
 PRODEMB = str(BIN / "prodemb")
 STREAMLIT = str(BIN / "streamlit")
@@ -146,10 +157,6 @@ def require_chromium() -> None:
 
 
 #: True while the page shows Streamlit's running indicator or a loading skeleton.
-BUSY_JS = """() => !!document.querySelector(
-    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"], [data-testid="stAppSkeleton"]')
-    || !document.querySelector('[data-testid="stMainBlockContainer"] [data-testid="stElementContainer"]')"""
-
 #: Elements that could run script: inline event handlers, javascript: URLs, <script> in the
 #: app's content, images pointing at "x". Streamlit's own markup has none of these.
 SCRIPTABLE_JS = """() => {
@@ -170,15 +177,4 @@ SCRIPTABLE_JS = """() => {
 
 def wait_rendered(page, timeout: float = 60.0, settle: float = 1.0) -> float:
     """Wait until the app is idle (no running indicator / skeleton) for ``settle`` seconds."""
-    start = time.perf_counter()
-    deadline = start + timeout
-    ready_at = None
-    while time.perf_counter() < deadline:
-        if page.evaluate(BUSY_JS):
-            ready_at = None
-        elif ready_at is None:
-            ready_at = time.perf_counter()
-        elif time.perf_counter() - ready_at >= settle:
-            return ready_at - start
-        page.wait_for_timeout(100)
-    raise TimeoutError(f"page did not finish rendering within {timeout:.0f} s")
+    return _screenshots.wait_rendered(page, timeout, settle)
