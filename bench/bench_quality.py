@@ -139,6 +139,7 @@ def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
         "fit_seconds": round(bundle.manifest["stage_seconds"].get("classifier", float("nan")), 1),
         "word2vec_seconds": round(bundle.manifest["stage_seconds"].get("word2vec", float("nan")), 1),
         "config": {"classifier": cfg, "word2vec": bundle.config["train"]["word2vec"]},
+        "seed": bundle.config["train"]["seed"],
         "epochs_trained": len(history), "best_epoch": best_epoch,
         "epochs_planned": cfg["epochs"],
         "max_train_minutes": cfg["max_train_minutes"],
@@ -332,6 +333,43 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, mask
             "p_a_not_better": round(float((diff <= 0).mean()), 4)}
 
 
+def other_seeds(name: str, data_path: Path, preset: str, data: common.LabelledData,
+                bundle_dir: Path, args) -> list[dict]:
+    """Train and score prodemb with training seeds 1 .. ``args.seeds``-1 on the same split."""
+    config, _ = common.bundle_config(bundle_dir)
+    base_seed = config.seed
+    config.split.seed = config.split.split_seed(base_seed)  # the split stays put
+    runs = []
+    for k in range(1, args.seeds):
+        config.seed = base_seed + k
+        log(f"{name}: prodemb with training seed {config.seed} (split seed {config.split.seed})")
+        seed_dir, training = train_or_reuse(data_path, preset, config, f"{name}-seed{config.seed}")
+        common.check_split_matches_bundle(data, seed_dir)
+        r = eval_prodemb(seed_dir, data)
+        r.pop("_pred")
+        runs.append({"seed": config.seed, "bundle": str(seed_dir), "training": training,
+                     "test": {k: r["test"][k] for k in ("leaf_macro_f1", "macro_f1", "micro_f1")},
+                     "validation_leaf_macro_f1": (r["validation"] or {}).get("leaf_macro_f1"),
+                     "epochs_trained": r["epochs_trained"], "fit_seconds": r["fit_seconds"]})
+        log(f"{name}: seed {config.seed}: test leaf macro-F1 {r['test']['leaf_macro_f1']:.4f}")
+    return runs
+
+
+def seed_summary(first: dict, runs: list[dict]) -> dict:
+    """Mean, sd, min and max over the training seeds (the bundle's own seed first)."""
+    seed0 = {"seed": first["seed"], "test": {
+        k: first["test"][k] for k in ("leaf_macro_f1", "macro_f1", "micro_f1")},
+        "validation_leaf_macro_f1": (first["validation"] or {}).get("leaf_macro_f1"),
+        "epochs_trained": first["epochs_trained"], "fit_seconds": first["fit_seconds"]}
+    runs = [seed0] + runs
+    out: dict = {"n": len(runs), "runs": runs}
+    for key in ("leaf_macro_f1", "macro_f1", "micro_f1"):
+        v = np.array([r["test"][key] for r in runs])
+        out[f"test_{key}"] = {"mean": round(float(v.mean()), 5), "sd": round(float(v.std(ddof=1)), 5),
+                              "min": round(float(v.min()), 5), "max": round(float(v.max()), 5)}
+    return out
+
+
 def _split_key(data: common.LabelledData) -> str:
     """A fingerprint of the labelled products, their split and their labels."""
     h = hashlib.sha256()
@@ -411,11 +449,16 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
     preds: dict[str, np.ndarray] = {}
     cache: dict = {}
     split_key = _split_key(data)
+    seed_runs = []
+    if "prodemb" in args.systems and args.seeds > 1:
+        seed_runs = other_seeds(name, data_path, preset, data, bundle_dir, args)
     previous = _previous_peers(name, args, info) if args.reuse_peers else {}
     for system in args.systems:
         log(f"{name}: {system}")
         if system == "prodemb":
             systems[system] = eval_prodemb(bundle_dir, data)
+            if seed_runs:
+                systems[system]["seeds"] = seed_summary(systems[system], seed_runs)
         elif system in previous:
             log(f"{name}: {system}: reusing the result of {previous[system]['reused_from']}")
             systems[system] = previous[system]
@@ -437,8 +480,15 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
     verdict = None
     if "prodemb" in systems and peers:
         best_peer = max(peers, key=lambda k: peers[k]["test"]["leaf_macro_f1"])
-        margin = systems["prodemb"]["test"]["leaf_macro_f1"] - peers[best_peer]["test"]["leaf_macro_f1"]
+        # With several training seeds the verdict is on their mean: one run's leaf
+        # macro-F1 moves by about 0.01 from seed to seed (a rare leaf with one test
+        # product flips between F1 0 and 1).
+        seeds = systems["prodemb"].get("seeds")
+        ours = seeds["test_leaf_macro_f1"]["mean"] if seeds else systems["prodemb"]["test"]["leaf_macro_f1"]
+        margin = ours - peers[best_peer]["test"]["leaf_macro_f1"]
         verdict = {"best_peer": best_peer, "margin_leaf_macro_f1": round(margin, 5),
+                   "prodemb_leaf_macro_f1": round(ours, 5),
+                   "prodemb_runs": seeds["n"] if seeds else 1,
                    "target_margin": 0.02, "met": margin >= 0.02}
         if best_peer in preds and "prodemb" in preds:
             y_te = data.y[data.rows(2)]
@@ -469,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tag", default="", help="suffix of the result file name, for experiments "
                     "(e.g. --tag _e30 writes quality_demo_e30.json, which the report ignores)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel one-vs-rest fits")
+    ap.add_argument("--seeds", type=int, default=int(os.environ.get("PRODEMB_BENCH_SEEDS", "1")),
+                    help="train prodemb with this many seeds on the same split and judge the "
+                    "target on their mean (default 1)")
     ap.add_argument("--reuse-peers", action="store_true",
                     help="keep the peers' results from the last result file of the same "
                     "catalogue and split; rerun only prodemb (and peers not in that file)")

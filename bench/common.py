@@ -218,7 +218,8 @@ def pipeline_split(data: str | Path, options: ReaderOptions | str,
     lab_tokens = [tokens[i] for i in labelled]
     groups = group_ids([" ".join(t) for t in lab_tokens])
     split = stratified_split(y, groups, (config.split.train, config.split.validation,
-                                         config.split.test), seed=config.seed)
+                                         config.split.test),
+                                         seed=config.split.split_seed(config.seed))
     complete = all(taxonomy.children[taxonomy.index(p)] == [] for ps in paths for p in ps)
     return LabelledData(
         ids=catalogue["id"].to_numpy()[labelled].astype(str),

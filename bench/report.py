@@ -163,14 +163,27 @@ def quality_section(r: dict | None, title: str, name: str) -> list[str]:
             out.append(f"| {SYSTEM_LABELS.get(s, s)} | "
                        + " | ".join(f3(b[k]["macro_f1"]) for k in buckets) + " |")
         out.append("")
+    seeds = systems.get("prodemb", {}).get("seeds")
+    if seeds:
+        lf, mf = seeds["test_leaf_macro_f1"], seeds["test_macro_f1"]
+        out.append(f"prodemb trained with {seeds['n']} seeds on the same split (the table shows "
+                   f"seed {seeds['runs'][0]['seed']}): leaf macro-F1 {lf['mean']:.3f} ± {lf['sd']:.3f} "
+                   f"(min {lf['min']:.3f}, max {lf['max']:.3f}), macro-F1 {mf['mean']:.3f} ± "
+                   f"{mf['sd']:.3f}. Per seed: "
+                   + ", ".join(f"{x['seed']}: {x['test']['leaf_macro_f1']:.3f}" for x in seeds["runs"])
+                   + ".")
+        out.append("")
     v = r.get("verdict")
     if v:
         ci = ""
         if v.get("bootstrap"):
             lo, hi = v["bootstrap"]["ci95"]
-            ci = (f"; 95% paired-bootstrap interval over test products [{lo:+.3f}, {hi:+.3f}], "
-                  f"{v['bootstrap']['n_boot']} resamples")
-        out.append(f"prodemb − best peer ({SYSTEM_LABELS[v['best_peer']]}) in leaf macro-F1: "
+            which = " of the table's run" if v.get("prodemb_runs", 1) > 1 else ""
+            ci = (f"; 95% paired-bootstrap interval{which} over test products [{lo:+.3f}, "
+                  f"{hi:+.3f}], {v['bootstrap']['n_boot']} resamples")
+        runs = v.get("prodemb_runs", 1)
+        ours = f" (mean of {runs} seeds)" if runs > 1 else ""
+        out.append(f"prodemb{ours} − best peer ({SYSTEM_LABELS[v['best_peer']]}) in leaf macro-F1: "
                    f"**{v['margin_leaf_macro_f1']:+.3f}**{ci} (target ≥ +0.020: "
                    f"{'met' if v['met'] else '**MISSED**'}).")
         out.append("")

@@ -35,6 +35,12 @@ class SplitConfig:
     train: float = 0.8
     validation: float = 0.1
     test: float = 0.1
+    # Seed of the split; None: TrainConfig.seed. Fixing it keeps the same test products
+    # while the models are retrained with other seeds (bench/bench_quality.py --seeds).
+    seed: int | None = None
+
+    def split_seed(self, default: int) -> int:
+        return default if self.seed is None else self.seed
 
 
 @dataclass

@@ -117,7 +117,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         lab_tokens = [tokens[i] for i in labelled]
         groups = group_ids([" ".join(t) for t in lab_tokens])
         split = stratified_split(y, groups, (config.split.train, config.split.validation,
-                                             config.split.test), seed=seed)
+                                             config.split.test),
+                                  seed=config.split.split_seed(seed))
         report = split_report(y, split)
     tr, va, te = (np.flatnonzero(split == i) for i in range(3))
     if len(va) == 0 or len(tr) == 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,6 +88,13 @@ class WordVectors:
         return cls(meta["words"], vectors.astype(np.float32), np.asarray(meta["counts"]))
 
 
+def stable_hash(text: str) -> int:
+    """CRC32 of the UTF-8 text: gensim seeds each word's initial vector with ``hashfxn``,
+    and its default, Python's ``hash``, changes from process to process (PYTHONHASHSEED),
+    which made two trainings with the same seed start from different vectors."""
+    return zlib.crc32(text.encode("utf-8"))
+
+
 def train_word2vec(corpus_file: str, config: Word2VecConfig, seed: int = 0,
                    show_progress: bool = True) -> WordVectors:
     """Train Word2Vec on a file of cleaned texts, one per line, tokens separated by spaces."""
@@ -110,6 +118,7 @@ def train_word2vec(corpus_file: str, config: Word2VecConfig, seed: int = 0,
         epochs=config.epochs,
         workers=config.workers or available_cores(),
         seed=seed,
+        hashfxn=stable_hash,
         callbacks=[_Epochs()],
     )
     bar.close()
