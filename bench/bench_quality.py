@@ -390,7 +390,8 @@ def _save_pred(path: Path, pred: np.ndarray) -> None:
 
 
 def _previous_peers(name: str, args, info: dict) -> dict:
-    """Peer results of the last run on the same catalogue and split (``--reuse-peers``).
+    """Peer results of the last run on the same catalogue and split (``--reuse-peers``):
+    the peers not named by ``--systems`` are carried over from it.
 
     Peers do not depend on prodemb's model, so when only prodemb changed their tuning
     (most of the benchmark's hours) need not be repeated. A result is reused only when
@@ -453,13 +454,13 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
     if "prodemb" in args.systems and args.seeds > 1:
         seed_runs = other_seeds(name, data_path, preset, data, bundle_dir, args)
     previous = _previous_peers(name, args, info) if args.reuse_peers else {}
-    for system in args.systems:
+    for system in [s for s in SYSTEMS if s in args.systems or s in previous]:
         log(f"{name}: {system}")
         if system == "prodemb":
             systems[system] = eval_prodemb(bundle_dir, data)
             if seed_runs:
                 systems[system]["seeds"] = seed_summary(systems[system], seed_runs)
-        elif system in previous:
+        elif system not in args.systems:
             log(f"{name}: {system}: reusing the result of {previous[system]['reused_from']}")
             systems[system] = previous[system]
             pred_file = _pred_file(name, system, split_key)
@@ -523,8 +524,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="train prodemb with this many seeds on the same split and judge the "
                     "target on their mean (default 1)")
     ap.add_argument("--reuse-peers", action="store_true",
-                    help="keep the peers' results from the last result file of the same "
-                    "catalogue and split; rerun only prodemb (and peers not in that file)")
+                    help="carry over the results of peers not named by --systems from the last "
+                    "result file of the same catalogue and split (e.g. --systems prodemb "
+                    "--reuse-peers reruns only prodemb)")
     args = ap.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(args.systems) - set(SYSTEMS)
