@@ -90,7 +90,9 @@ def targets_section(results: dict) -> list[str]:
             rows.append(f"| {labels[(cat, 'margin')]} | skipped ({r['skipped']}) | ≥ +0.020 | – |")
         elif r.get("verdict"):
             v = r["verdict"]
-            rows.append(f"| {labels[(cat, 'margin')]} (best peer: {v['best_peer']}) | "
+            runs = v.get("prodemb_runs", 1)
+            mean = f", prodemb: mean of {runs} seeds" if runs > 1 else ""
+            rows.append(f"| {labels[(cat, 'margin')]} (best peer: {v['best_peer']}{mean}) | "
                         f"{v['margin_leaf_macro_f1']:+.3f} | ≥ +0.020 | "
                         f"{'**met**' if v['met'] else '**MISSED**'} |")
     for name in ("speed", "training", "app"):
