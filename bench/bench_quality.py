@@ -88,14 +88,17 @@ def train_or_reuse(data: Path, preset: str, config: TrainConfig, name: str) -> t
     """Train a bundle unless one trained from the same data and config is in the cache.
 
     The bundle directory is ``$PRODEMB_BENCH_CACHE/bundles/quality-NAME-KEY``, KEY a hash
-    of the data file, reader options and config.
+    of the data file, reader options, config and the source of ``prodemb/``.
     """
     from prodemb.catalogue import PRESETS
     from prodemb.pipeline import train_bundle
     from prodemb.utils import sha256_file
 
+    # The training code is part of the key: a bundle trained by older code is not reused.
+    code = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(
+        (common.ROOT / "prodemb").glob("*.py")))).hexdigest()
     want = {"config": config.to_dict(), "reader": PRESETS[preset].to_dict(),
-            "sha256": sha256_file(str(data))}
+            "sha256": sha256_file(str(data)), "code": code}
     key = hashlib.sha256(json.dumps(want, sort_keys=True, default=str).encode()).hexdigest()[:16]
     out = CACHE / "bundles" / f"quality-{name}-{key}"
     stamp = out / "bench_key.txt"

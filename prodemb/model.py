@@ -10,9 +10,10 @@
 
 B: batch, H: LSTM hidden size per direction, E: embedding size, N: tree nodes, K: leaves.
 The tree is predicted as multi-label: node probabilities are ``sigmoid(node logits)``.
-With the optional leaf head, a node's probability is the mean of its sigmoid and the
-softmax mass of the leaves below it: the softmax makes sibling leaves compete, which
-helps rare leaves that the independent sigmoids under-predict.
+With the optional leaf head, a node's probability is a weighted mean of its sigmoid and
+the softmax mass of the leaves below it (weight ``sigmoid_weight``, tuned on validation):
+the softmax makes sibling leaves compete, which helps rare leaves that the independent
+sigmoids get wrong; the sigmoids carry products whose paths stop above the leaves.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class ModelConfig:
     dropout: float = 0.3
     subword_buckets: int = 0
     n_leaves: int = 0
+    # With the leaf head: the weight of a node's sigmoid in its probability, the rest
+    # being the leaf softmax mass below it. Chosen on validation after training
+    # (prodemb.pipeline.tune_sigmoid_weight); bundles from before it was tuned used 0.5.
+    sigmoid_weight: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,5 +105,6 @@ class ProductClassifier(nn.Module):
         node_logits, leaf_logits = self(batch)
         probs = torch.sigmoid(node_logits)
         if leaf_logits is not None:
-            probs = 0.5 * probs + 0.5 * torch.softmax(leaf_logits, dim=1) @ self.leaf_to_nodes
+            w = self.config.sigmoid_weight
+            probs = w * probs + (1 - w) * torch.softmax(leaf_logits, dim=1) @ self.leaf_to_nodes
         return probs

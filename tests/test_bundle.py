@@ -157,6 +157,15 @@ def test_atomic_write_keeps_previous_bundle_on_failure(tmp_path):
     assert find_bundles(str(tmp_path / "artifacts")) == [str(target)]
 
 
+def test_sigmoid_weight_is_tuned_recorded_and_loaded(tiny_bundle):
+    from prodemb.pipeline import SIGMOID_WEIGHTS
+
+    b = Bundle.load(str(tiny_bundle))
+    w = b.manifest["decoding"]["sigmoid_weight"]
+    assert w in SIGMOID_WEIGHTS
+    assert b.classifier.model.config.sigmoid_weight == w
+
+
 # ------------------------------------------------------------------ CLI
 def test_cli_predict_evaluate_neighbours(tiny_bundle, tmp_path, capsys):
     src = tmp_path / "in.csv"
