@@ -30,6 +30,14 @@ For each catalogue (the demo catalogue and, when present, the real fashion catal
    When the best C is at the edge of its grid, up to two more values beyond it are
    tried (factor 3).
 4. Every system is scored on the test split with :func:`prodemb.metrics.evaluate`.
+5. prodemb is trained with several seeds on the same split (``--seeds``; demo 3, fashion
+   5): one run's test leaf macro-F1 moves by about 0.01 from seed to seed, so the target
+   is judged on the mean; the table shows the first seed's run, and the paired bootstrap
+   compares that run's predictions with the best peer's.
+
+Peers do not depend on prodemb's model: ``--systems prodemb --reuse-peers`` retrains and
+rescores prodemb only and carries the peers over from the last result file of the same
+split (marked as reused, with their own date and commit, in the result and the report).
 
 Usage::
 
