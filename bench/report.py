@@ -143,12 +143,17 @@ def quality_section(r: dict | None, title: str, name: str) -> list[str]:
         if s == "prodemb":
             fit = v.get("fit_seconds")
             train = f"{num(fit)} s (+ Word2Vec {num(v.get('word2vec_seconds'))} s)"
+            d = v["decoding"] or {}
             chosen = (f"epochs {v['epochs_trained']}/{v['epochs_planned']} (best {v['best_epoch']})"
-                      f", extra path ≥ {v['decoding']['extra_path_min']}")
+                      f", extra path ≥ {d.get('extra_path_min')}"
+                      + (f", sigmoid weight {d['sigmoid_weight']}" if "sigmoid_weight" in d else ""))
         else:
             train = f"{num(v['fit_seconds'])} s (tuning {num(v['tuning_seconds'])} s)"
             chosen = describe(s, v)
-        out.append(f"| {SYSTEM_LABELS.get(s, s)} | {f3(t['leaf_macro_f1'])} | {f3(t['macro_f1'])} | "
+        label = SYSTEM_LABELS.get(s, s)
+        if s == "prodemb" and v.get("seeds"):
+            label += f", seed {v['seeds']['runs'][0]['seed']} of {v['seeds']['n']}"
+        out.append(f"| {label} | {f3(t['leaf_macro_f1'])} | {f3(t['macro_f1'])} | "
                    f"{f3(t['micro_f1'])} | {levels} | {train} | "
                    f"{num(v['products_per_second'], 0)}/s | {chosen} |")
     out.append("")
