@@ -149,7 +149,8 @@ class Classifier:
             vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
             lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
             dropout=c.dropout, subword_buckets=c.subword_buckets,
-            n_leaves=len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0))
+            n_leaves=len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0,
+            sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight))
         leaf_targets = leaf_weight = None
         if self.model.leaf_out is not None:
             leaf_ids = taxonomy.leaves

@@ -58,6 +58,11 @@ class ClassifierConfig:
     # Class weights of the leaf softmax's cross-entropy: "none" or "sqrt_inverse"
     # (rare leaves count more; see prodemb.classifier.leaf_class_weights).
     leaf_weight: str = "none"
+    # A node's probability = w * its sigmoid + (1 - w) * the leaf softmax mass below it.
+    # None: chosen on validation per model (prodemb.pipeline.tune_sigmoid_weight). 0.25 had
+    # the best validation macro-F1 averaged over 7 models (5 fashion seeds, 2 demo); tuning
+    # per model was noisy (the demo's validation scores for 0.25-0.75 were within 0.003).
+    sigmoid_weight: float | None = 0.25
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
     #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+

@@ -39,8 +39,8 @@ class ModelConfig:
     subword_buckets: int = 0
     n_leaves: int = 0
     # With the leaf head: the weight of a node's sigmoid in its probability, the rest
-    # being the leaf softmax mass below it. Chosen on validation after training
-    # (prodemb.pipeline.tune_sigmoid_weight); bundles from before it was tuned used 0.5.
+    # being the leaf softmax mass below it (ClassifierConfig.sigmoid_weight); bundles
+    # from before it was configurable used 0.5.
     sigmoid_weight: float = 0.5
 
     def to_dict(self) -> dict:

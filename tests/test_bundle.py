@@ -157,13 +157,25 @@ def test_atomic_write_keeps_previous_bundle_on_failure(tmp_path):
     assert find_bundles(str(tmp_path / "artifacts")) == [str(target)]
 
 
-def test_sigmoid_weight_is_tuned_recorded_and_loaded(tiny_bundle):
-    from prodemb.pipeline import SIGMOID_WEIGHTS
-
+def test_sigmoid_weight_is_recorded_and_loaded(tiny_bundle):
     b = Bundle.load(str(tiny_bundle))
     w = b.manifest["decoding"]["sigmoid_weight"]
-    assert w in SIGMOID_WEIGHTS
+    assert w == b.config["train"]["classifier"]["sigmoid_weight"] == 0.25  # the default
     assert b.classifier.model.config.sigmoid_weight == w
+
+
+def test_tune_sigmoid_weight_sets_a_grid_value(tiny_bundle):
+    import numpy as np
+
+    from prodemb.pipeline import SIGMOID_WEIGHTS, tune_sigmoid_weight
+
+    b = Bundle.load(str(tiny_bundle))
+    p = b.products[b.products["split"] == "validation"]
+    y = b.taxonomy.binarize([[tuple(x.split(" > ")) for x in s.split(" | ")]
+                             for s in p["true_path"]])
+    w = tune_sigmoid_weight(b.classifier, b.tokenize(p["text"].tolist()), np.asarray(y),
+                            b.taxonomy, b.complete_paths)
+    assert w in SIGMOID_WEIGHTS and b.classifier.model.config.sigmoid_weight == w
 
 
 # ------------------------------------------------------------------ CLI
