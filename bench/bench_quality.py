@@ -213,16 +213,8 @@ def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache
         grid = [{"mode": best.mode, "C": c} for c in C_GRID[name] if c != c0]
         if args.quick:
             grid = grid[:1]
-        trials = t1
-        while grid:
-            best2, decoder2, t2 = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete,
-                                           report)
-            if _key(max(t2, key=_key)) > _key(max(trials, key=_key)):
-                best, decoder = best2, decoder2
-            trials = trials + t2
-            # The best C at the edge of the grid: go on in that direction (at most
-            # EXTEND_STEPS more values, factor 3), so the grid's range does not decide.
-            grid = [] if args.quick else _extend(trials, best.mode, C_GRID[name])
+        best, decoder, trials = _search_c(make, grid, best, decoder, t1, C_GRID[name], data,
+                                          (x_tr, y_tr, x_va, y_va), report, args.quick)
         final_fit = max(trials, key=_key).fit_seconds + feat_seconds
     elif name == "fasttext":
         if not B.fasttext_available():
@@ -268,13 +260,8 @@ def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache
             grid = grid[:2]
         best, decoder, trials = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete, report)
         grid = [] if args.quick else _extend(trials, best.mode, C_GRID[name])
-        while grid:
-            best2, decoder2, t2 = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete,
-                                           report)
-            if _key(max(t2, key=_key)) > _key(max(trials, key=_key)):
-                best, decoder = best2, decoder2
-            trials = trials + t2
-            grid = _extend(trials, best.mode, C_GRID[name])
+        best, decoder, trials = _search_c(make, grid, best, decoder, trials, C_GRID[name], data,
+                                          (x_tr, y_tr, x_va, y_va), report, args.quick)
         final_fit = max(trials, key=_key).fit_seconds
     else:
         raise ValueError(name)
@@ -305,6 +292,22 @@ def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache
 
 
 EXTEND_STEPS = 2
+
+
+def _search_c(make, grid: list[dict], best, decoder, trials: list[B.Trial],
+              c_grid: tuple[float, ...], data: common.LabelledData, xy: tuple, report,
+              quick: bool):
+    """Fit the configurations of ``grid`` after ``trials``; while the best C is at the edge
+    of ``c_grid`` go on in that direction (at most EXTEND_STEPS more values, factor 3), so
+    the grid's range does not decide. Returns the best model, its decoder and all trials."""
+    x_tr, y_tr, x_va, y_va = xy
+    while grid:
+        best2, decoder2, t2 = B.select(make, grid, x_tr, y_tr, x_va, y_va, data.complete, report)
+        if _key(max(t2, key=_key)) > _key(max(trials, key=_key)):
+            best, decoder = best2, decoder2
+        trials = trials + t2
+        grid = [] if quick else _extend(trials, best.mode, c_grid)
+    return best, decoder, trials
 
 
 def _extend(trials: list[B.Trial], mode: str, grid: tuple[float, ...]) -> list[dict]:
@@ -361,24 +364,27 @@ def other_seeds(name: str, data_path: Path, preset: str, data: common.LabelledDa
         seed_dir, training = train_or_reuse(data_path, preset, config, f"{name}-seed{config.seed}")
         common.check_split_matches_bundle(data, seed_dir)
         r = eval_prodemb(seed_dir, data)
-        r.pop("_pred")
-        runs.append({"seed": config.seed, "bundle": str(seed_dir), "training": training,
-                     "test": {k: r["test"][k] for k in ("leaf_macro_f1", "macro_f1", "micro_f1")},
-                     "validation_leaf_macro_f1": (r["validation"] or {}).get("leaf_macro_f1"),
-                     "epochs_trained": r["epochs_trained"], "fit_seconds": r["fit_seconds"]})
+        runs.append({**seed_run(r), "bundle": str(seed_dir), "training": training})
         log(f"{name}: seed {config.seed}: test leaf macro-F1 {r['test']['leaf_macro_f1']:.4f}")
     return runs
 
 
+SEED_METRICS = ("leaf_macro_f1", "macro_f1", "micro_f1")
+
+
+def seed_run(r: dict) -> dict:
+    """The part of an :func:`eval_prodemb` result kept for each training seed."""
+    return {"seed": r["seed"], "test": {k: r["test"][k] for k in SEED_METRICS},
+            "validation_leaf_macro_f1": (r["validation"] or {}).get("leaf_macro_f1"),
+            "epochs_trained": r["epochs_trained"], "fit_seconds": r["fit_seconds"]}
+
+
 def seed_summary(first: dict, runs: list[dict]) -> dict:
-    """Mean, sd, min and max over the training seeds (the bundle's own seed first)."""
-    seed0 = {"seed": first["seed"], "test": {
-        k: first["test"][k] for k in ("leaf_macro_f1", "macro_f1", "micro_f1")},
-        "validation_leaf_macro_f1": (first["validation"] or {}).get("leaf_macro_f1"),
-        "epochs_trained": first["epochs_trained"], "fit_seconds": first["fit_seconds"]}
-    runs = [seed0] + runs
+    """Mean, sd, min and max over the training seeds (the bundle's own seed, ``first``,
+    an :func:`eval_prodemb` result; then ``runs`` from :func:`other_seeds`)."""
+    runs = [seed_run(first)] + runs
     out: dict = {"n": len(runs), "runs": runs}
-    for key in ("leaf_macro_f1", "macro_f1", "micro_f1"):
+    for key in SEED_METRICS:
         v = np.array([r["test"][key] for r in runs])
         out[f"test_{key}"] = {"mean": round(float(v.mean()), 5), "sd": round(float(v.std(ddof=1)), 5),
                               "min": round(float(v.min()), 5), "max": round(float(v.max()), 5)}

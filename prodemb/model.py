@@ -11,7 +11,7 @@
 B: batch, H: LSTM hidden size per direction, E: embedding size, N: tree nodes, K: leaves.
 The tree is predicted as multi-label: node probabilities are ``sigmoid(node logits)``.
 With the optional leaf head, a node's probability is a weighted mean of its sigmoid and
-the softmax mass of the leaves below it (weight ``sigmoid_weight``, tuned on validation):
+the softmax mass of the leaves below it (weight ``sigmoid_weight``, a training setting):
 the softmax makes sibling leaves compete, which helps rare leaves that the independent
 sigmoids get wrong; the sigmoids carry products whose paths stop above the leaves.
 """
