@@ -97,7 +97,7 @@ def set_inference_threads(threads: int | None = None) -> int:
     for the app, whose server answers several sessions at once (more threads than cores
     per request only make them fight, see bench/). ``0``: all available cores, for a
     batch job that has the machine to itself (``prodemb predict``); on 2 cores this
-    classifies ~1.5x as many products per second (bench/results/speed.json).
+    classifies ~1.4x as many products per second (bench/results/speed.json).
     """
     import torch
 
