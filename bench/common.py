@@ -155,6 +155,30 @@ def demo_catalogue(n_labelled: int = 50_000, n_unlabelled: int = 250_000, seed: 
     return path
 
 
+#: The "demo-longtail" setting: 161 hand-written + 840 generated rare leaves, 20 % of the
+#: labelled products categorised only by their first level (``prodemb/demo.py``).
+LONGTAIL = dict(n_labelled=30_000, n_unlabelled=120_000, tail_leaves=840, shallow_share=0.2)
+
+
+def demo_longtail_catalogue(seed: int = 0) -> Path:
+    """The long-tail demo catalogue (:data:`LONGTAIL`), generated once into the cache.
+
+    The same file as ``prodemb demo-data --labelled 30000 --unlabelled 120000
+    --tail-leaves 840 --shallow-share 0.2``.
+    """
+    from prodemb.demo import write_demo
+
+    lt = LONGTAIL
+    path = CACHE / (f"demo-longtail_{lt['n_labelled']}_{lt['n_unlabelled']}_{seed}"
+                    f"_t{lt['tail_leaves']}_s{lt['shallow_share']}.parquet")
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.parquet")
+        write_demo(tmp, seed=seed, progress=False, **lt)
+        os.replace(tmp, path)
+    return path
+
+
 def fashion_catalogue() -> Path | None:
     """The real catalogue, or None (with a message) when ``../shared/data`` does not have it."""
     if FASHION_CSV.exists():

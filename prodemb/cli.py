@@ -29,6 +29,17 @@ def non_negative_int(value: str) -> int:
     return n
 
 
+def share(value: str) -> float:
+    """argparse type: a fraction at least 0 and below 1 (a clear usage error otherwise)."""
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= x < 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return x
+
+
 def add_reader_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("catalogue reader options")
     g.add_argument("--preset", choices=sorted(PRESETS), help="named reader settings (demo, fashion)")
@@ -71,7 +82,8 @@ def cmd_demo_data(args) -> int:
 
     start = time.perf_counter()
     n = write_demo(args.out, n_labelled=args.labelled, n_unlabelled=args.unlabelled, seed=args.seed,
-                   progress=not args.quiet)
+                   progress=not args.quiet, tail_leaves=args.tail_leaves,
+                   shallow_share=args.shallow_share)
     secs = time.perf_counter() - start
     print(f"wrote {n:,} products to {args.out} in {secs:.1f} s ({n / max(secs, 1e-9):,.0f} products/s)")
     return 0
@@ -189,9 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("demo-data", help="generate the demo catalogue")
     s.add_argument("--out", required=True, help="output .csv or .parquet")
-    s.add_argument("--labelled", type=int, default=50_000)
-    s.add_argument("--unlabelled", type=int, default=250_000)
+    s.add_argument("--labelled", type=non_negative_int, default=50_000)
+    s.add_argument("--unlabelled", type=non_negative_int, default=250_000)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--tail-leaves", type=non_negative_int, default=0, metavar="N",
+                   help="add N rare leaves (product lines under the existing categories, "
+                        "most with 1-5 labelled products at 30,000 labelled; at most "
+                        "2000; default 0)")
+    s.add_argument("--shallow-share", type=share, default=0.0, metavar="F",
+                   help="categorise this share of the labelled products only by their "
+                        "first level, e.g. 'Bags' (0 <= F < 1; default 0)")
     s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_demo_data)
 

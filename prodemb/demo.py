@@ -23,6 +23,44 @@ generated here. The catalogue imitates a Central European (Slovak) e-shop:
   set, ...) whose text mentions both;
 * a large unlabelled pool drawn from the same distribution, category blanked.
 
+All of the above is the default. Two options (off by default, so the default
+catalogue stays byte for byte the same) turn it into the harder **long-tail**
+setting, "demo-longtail", which imitates a general-merchandise catalogue:
+
+* ``tail_leaves=N`` adds N rare leaves (at most :data:`MAX_TAIL_LEAVES`) as extra
+  children of the 62 internal nodes that hold hand-written leaves (all 25
+  top-level categories; a parent's share is proportional to its hand-written
+  children + 1). Each is a product line or type, ``"<Line> <head noun>"`` such as
+  ``"Bags > Handbags > Grepegri handbag"``, with 1-3 signal words of its own: the
+  generated line name and 0-2 generated model/technology words (``"svifôform"``),
+  alone and in compounds with the parent's Slovak noun (``"kabelka Grepegri"``),
+  about a third of them with a diacritic. Everything else (brand group, top-level
+  generic words, material, size, colour, description sentences) is drawn as for a
+  hand-written leaf of that parent, and sibling words are frequent: the own words
+  are in ~73 % of the titles (~83 % of title + description), so the rest read
+  like a sibling's product. The tail tree comes from a fixed seed: it is the same
+  for every catalogue seed, and the first k tail leaves are the same for every
+  N >= k (:func:`leaf_paths`, :func:`demo_tree`).
+* Tail leaf counts: at the reference size of 30,000 labelled products the tail
+  leaves get exactly the evenly spaced quantiles of a discrete Pareto law
+  truncated at 48, ``P(count >= c) ~ c ** -0.65``, in a fixed random order: for
+  N = 840, 39 % of them have 1 labelled product, 75 % at most 5, the median 2, the
+  90th percentile 14, 57 have 20-48; together 4,549 products (15.2 %). At other
+  sizes the tail gets the same share, split in proportion (each tail leaf keeps
+  at least 1 while there are enough products); the hand-written leaves and sets
+  share the rest with their Zipf weights (rarest 13 at 30,000), and unlabelled
+  products are drawn from the same class distribution.
+* ``shallow_share=F`` cuts the category of ``round(F * n_labelled)`` random
+  labelled products to its first level (``"Bags"``; a set keeps both first levels,
+  once each), as real catalogues have products categorised only coarsely. The
+  first labelled product of every class is spared, so every leaf keeps a product.
+
+``prodemb demo-data --labelled 30000 --unlabelled 120000 --tail-leaves 840
+--shallow-share 0.2`` (``bench/common.py``: ``LONGTAIL``) has 1,001 leaves, all
+with labelled products; 66 % of them have at most 5 labelled products (after the
+cut), 20 % of the labelled products have a one-level path, and it is written in
+about 2.5 s (``tests/test_demo.py``).
+
 Output columns (all strings, in this order): ``id``, ``title``, ``description``,
 ``category`` (``""`` when unlabelled, else leaf paths joined by ``" > "`` and,
 for sets, two paths joined by ``" | "``).
@@ -36,7 +74,9 @@ Python loops only over the few rows that get typos or HTML), so the default
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +90,8 @@ from unidecode import unidecode
 __all__ = [
     "COLUMNS",
     "DEMO_TREE",
+    "MAX_TAIL_LEAVES",
+    "demo_tree",
     "generate_demo",
     "iter_demo_chunks",
     "leaf_paths",
@@ -480,9 +522,244 @@ def _build_tree(paths: list[tuple[str, ...]]) -> dict:
 DEMO_TREE: dict = _build_tree(_LEAF_PATHS)
 
 
-def leaf_paths() -> list[tuple[str, ...]]:
-    """All leaf paths of :data:`DEMO_TREE`, in tree order."""
-    return list(_LEAF_PATHS)
+def leaf_paths(tail_leaves: int = 0) -> list[tuple[str, ...]]:
+    """All leaf paths of :data:`DEMO_TREE`, in tree order, then the first
+    ``tail_leaves`` generated tail leaves (see :func:`demo_tree`)."""
+    _check_tail_leaves(tail_leaves)
+    return list(_LEAF_PATHS) + [t.path for t in _tail_spec(tail_leaves)]
+
+
+def demo_tree(tail_leaves: int = 0) -> dict:
+    """The category tree of a catalogue generated with ``tail_leaves`` extra rare leaves.
+
+    ``demo_tree(0)`` equals :data:`DEMO_TREE`. Tail leaves are extra children of
+    the internal nodes that hold hand-written leaves; the tree is the same for
+    every catalogue seed, and the tail leaves of a smaller ``tail_leaves`` are the
+    first ones of a larger.
+    """
+    return _build_tree(leaf_paths(tail_leaves))
+
+
+# ---------------------------------------------------------------------------------
+# Long-tail leaves (``tail_leaves``)
+# ---------------------------------------------------------------------------------
+# Real general-merchandise trees have hundreds of small product-line / type leaves
+# next to a few big ones. Tail leaf k is "<Line> <head noun>" (e.g. "Bags > Handbags
+# > Velora handbag") under one of the parents of the hand-written leaves; its own
+# signal words are the line name and 0-2 generated model/technology words. All of it
+# comes from one fixed random stream, so the tree does not depend on the catalogue
+# seed and the first k tail leaves are the same for every ``tail_leaves >= k``.
+
+#: Seed of the tail-leaf tree (names, words, parents, brand groups, count order).
+_TAIL_SEED = 0x7A11
+#: Upper limit of ``tail_leaves`` (the tail then takes about a third of the products).
+MAX_TAIL_LEAVES = 2000
+
+#: English head noun (leaf names) and Slovak head noun (titles) of the tail leaves
+#: under each parent of hand-written leaves.
+_TAIL_HEADS = {
+    "Bags > Handbags": ("handbag", "kabelka"),
+    "Bags > Shopping bags": ("shopping bag", "nákupná taška"),
+    "Bags": ("bag", "taška"),
+    "Bags > Laptop bags": ("laptop bag", "taška na notebook"),
+    "Wallets > Women's wallets": ("wallet", "dámska peňaženka"),
+    "Wallets > Men's wallets": ("wallet", "pánska peňaženka"),
+    "Wallets": ("wallet", "peňaženka"),
+    "Hats & Caps > Winter hats": ("winter hat", "zimná čiapka"),
+    "Hats & Caps > Caps": ("cap", "šiltovka"),
+    "Hats & Caps > Summer hats": ("hat", "klobúk"),
+    "Hats & Caps": ("hat", "čiapka"),
+    "Accessories > Scarves": ("scarf", "šál"),
+    "Accessories": ("accessory", "doplnok"),
+    "Gloves > Winter gloves": ("gloves", "zimné rukavice"),
+    "Gloves": ("gloves", "rukavice"),
+    "Belts > Men's belts": ("belt", "pánsky opasok"),
+    "Belts > Women's belts": ("belt", "dámsky opasok"),
+    "Belts": ("belt", "opasok"),
+    "Eyewear > Sunglasses > Men's": ("sunglasses", "pánske okuliare"),
+    "Eyewear > Sunglasses > Women's": ("sunglasses", "dámske okuliare"),
+    "Eyewear > Sunglasses": ("sunglasses", "slnečné okuliare"),
+    "Eyewear": ("glasses", "okuliare"),
+    "Jewellery > Necklaces": ("necklace", "náhrdelník"),
+    "Jewellery > Earrings": ("earrings", "náušnice"),
+    "Jewellery > Bracelets": ("bracelet", "náramok"),
+    "Jewellery": ("jewel", "šperk"),
+    "Watches > Men's watches": ("watch", "pánske hodinky"),
+    "Watches > Women's watches": ("watch", "dámske hodinky"),
+    "Watches": ("watch", "hodinky"),
+    "Umbrellas": ("umbrella", "dáždnik"),
+    "Hair accessories > Hair clips": ("hair clip", "spona do vlasov"),
+    "Hair accessories > Hair ties": ("hair tie", "gumička"),
+    "Hair accessories": ("hair accessory", "ozdoba do vlasov"),
+    "Ties & Bow ties > Ties": ("tie", "kravata"),
+    "Ties & Bow ties": ("accessory", "pánsky doplnok"),
+    "Socks > Men's socks": ("socks", "pánske ponožky"),
+    "Socks > Women's socks": ("socks", "dámske ponožky"),
+    "Socks": ("socks", "ponožky"),
+    "Keyrings & Charms > Keyrings": ("keyring", "kľúčenka"),
+    "Keyrings & Charms": ("charm", "prívesok"),
+    "Tech accessories > Phone cases": ("phone case", "kryt na mobil"),
+    "Tech accessories": ("case", "puzdro"),
+    "Luggage > Suitcases > Hard-shell": ("suitcase", "škrupinový kufor"),
+    "Luggage > Suitcases > Soft": ("suitcase", "látkový kufor"),
+    "Luggage > Travel bags": ("travel bag", "cestovná taška"),
+    "Luggage > Travel accessories": ("travel accessory", "cestovný doplnok"),
+    "Luggage": ("luggage", "batožina"),
+    "Backpacks": ("backpack", "batoh"),
+    "Backpacks > Hiking backpacks": ("hiking backpack", "turistický batoh"),
+    "Sports accessories > Sports bags": ("sports bag", "športová taška"),
+    "Sports accessories > Sweatbands": ("sweatband", "potítko"),
+    "Sports accessories": ("sport accessory", "športový doplnok"),
+    "Sports accessories > Running accessories": ("running accessory", "bežecký doplnok"),
+    "Kids accessories": ("kids accessory", "detský doplnok"),
+    "Kids accessories > Kids bags": ("kids bag", "detská taška"),
+    "Shoe accessories > Shoe care": ("shoe care", "starostlivosť o obuv"),
+    "Shoe accessories": ("shoe accessory", "doplnok k obuvi"),
+    "Gifts": ("gift", "darček"),
+    "Carnival & Party": ("costume", "kostým"),
+    "Cosmetic bags & Organisers": ("organiser", "organizér"),
+    "Beach & Swim": ("beach accessory", "plážový doplnok"),
+    "Badges & Patches": ("badge", "odznak"),
+}
+
+# Syllables of the generated words: plain consonant-vowel syllables, about a third
+# of the words with one Slovak diacritic, so they also get the typed-without-
+# diacritics spelling like every other word ("Velôra" / "Velora").
+_ONSETS = "b d k l m n p r s t v z h j f g br dr kr tr pr gr st sl sk sv vl kl pl".split()
+_VOWELS = "a a e e i o o u".split()
+_LINE_ENDS = ("", "", "", "n", "r", "s", "x", "l", "t", "m", "k")
+_TECH_SUFFIXES = ("flex", "tex", "lite", "soft", "max", "tech", "line", "fit", "wear", "dry",
+                  "cool", "form", "grip", "shell", "loft", "ček", "ník")
+_ACCENTS = {"a": "á", "e": "é", "i": "í", "o": "ô", "u": "ú", "s": "š", "z": "ž", "t": "ť",
+            "l": "ľ", "d": "ď", "n": "ň"}
+_P_ACCENT = 0.35
+
+#: Title / description probabilities of a tail leaf's own words and its siblings'
+#: words (the hand-written leaves use ``_P_CORE_OWN`` etc.): some own word is in
+#: about 73 % of the titles, so many products read like a sibling's.
+_P_TAIL_CORE_OWN, _P_TAIL_CORE_SIB = 0.72, 0.16
+_P_TAIL_CORE2_OWN, _P_TAIL_CORE2_SIB = 0.50, 0.25
+_P_TAIL_DESC_OWN, _P_TAIL_DESC_SIB = 0.45, 0.20
+
+#: Labelled products of the tail leaves at the reference size of 30,000 labelled
+#: products: quantiles of a discrete Pareto law truncated at ``_TAIL_MAX``,
+#: ``P(count >= c) ~ c ** -_TAIL_ALPHA``; proportional at other sizes.
+_TAIL_REF_LABELLED = 30_000
+_TAIL_ALPHA = 0.65
+_TAIL_MAX = 48
+
+
+class _TailLeaf:
+    __slots__ = ("path", "group", "words")
+
+    def __init__(self, path: tuple[str, ...], group: str, words: str):
+        self.path, self.group, self.words = path, group, words
+
+
+def _check_tail_leaves(tail_leaves: int) -> None:
+    if not isinstance(tail_leaves, (int, np.integer)) or isinstance(tail_leaves, bool):
+        raise ValueError(f"tail_leaves must be a whole number, got {tail_leaves!r}")
+    if not 0 <= tail_leaves <= MAX_TAIL_LEAVES:
+        raise ValueError(f"tail_leaves must be between 0 and {MAX_TAIL_LEAVES}, got {tail_leaves}")
+
+
+def _known_tokens() -> set[str]:
+    """Cleaned tokens of every hand-written word, so generated words never clash."""
+    texts = [_LEAVES, repr(_TOPS), repr(_BRANDS), repr(_SIZES), repr(_SETS), repr(_TAIL_HEADS),
+             _SCARF_SHARED, repr(_SCARF_OWN), _COLOURS, _GENDERS, _ADJECTIVES, _SEASONS,
+             _SHIPPING, _CARE, _RECIPIENTS, _PRAISE, _CONNECTORS, _SKU_PREFIX]
+    return set(re.findall(r"[a-z0-9]+", unidecode(" ".join(texts)).lower()))
+
+
+def _pseudo_word(rng: np.random.Generator, syllables: int, ends: tuple[str, ...]) -> str:
+    word = "".join(_ONSETS[rng.integers(len(_ONSETS))] + _VOWELS[rng.integers(len(_VOWELS))]
+                   for _ in range(syllables))
+    word += ends[rng.integers(len(ends))]
+    if rng.random() < _P_ACCENT:  # one letter (not the first) gets a diacritic
+        spots = [i for i in range(1, len(word)) if word[i] in _ACCENTS]
+        if spots:
+            i = spots[rng.integers(len(spots))]
+            word = word[:i] + _ACCENTS[word[i]] + word[i + 1:]
+    return word
+
+
+def _tail_spec(tail_leaves: int) -> tuple[_TailLeaf, ...]:
+    """The first ``tail_leaves`` tail leaves (the others are generated no matter what)."""
+    return _all_tail_leaves()[:tail_leaves] if tail_leaves else ()
+
+
+@functools.lru_cache(maxsize=1)
+def _all_tail_leaves() -> tuple[_TailLeaf, ...]:
+    """All :data:`MAX_TAIL_LEAVES` tail leaves, from the fixed seed :data:`_TAIL_SEED`."""
+    rng = np.random.default_rng(_TAIL_SEED)
+    by_parent: dict[tuple[str, ...], list[int]] = {}
+    for i, p in enumerate(_LEAF_PATHS):
+        by_parent.setdefault(p[:-1], []).append(i)
+    parents = list(by_parent)
+    mismatch = {LEVEL_SEP.join(p) for p in parents} ^ set(_TAIL_HEADS)
+    if mismatch:
+        raise AssertionError(f"_TAIL_HEADS does not match the parents: {sorted(mismatch)}")
+    # Hand-written leaves below each parent give the tail leaf its brand group.
+    below = [[i for i, p in enumerate(_LEAF_PATHS) if p[:len(q)] == q] for q in parents]
+    taken = {q: {name.lower() for name in _subtree(q)} for q in parents}
+    used = _known_tokens()
+    # Smooth weighted round robin: a parent's share of the tail leaves is proportional
+    # to its hand-written children + 1, and the parents are evenly interleaved.
+    weight = np.array([len(by_parent[q]) + 1 for q in parents], dtype=np.int64)
+    current = np.zeros(len(parents), dtype=np.int64)
+    out = []
+    for _ in range(MAX_TAIL_LEAVES):
+        current += weight
+        j = int(np.argmax(current))
+        current[j] -= weight.sum()
+        parent = parents[j]
+        head_en, head_sk = _TAIL_HEADS[LEVEL_SEP.join(parent)]
+        while True:
+            line = _capitalise(_pseudo_word(rng, int(rng.integers(2, 4)), _LINE_ENDS))
+            key = unidecode(line).lower()
+            name = f"{line} {head_en}"
+            if len(key) >= 4 and key not in used and name.lower() not in taken[parent]:
+                break
+        used.add(key)
+        taken[parent].add(name.lower())
+        extras = []
+        for _ in range(int(rng.integers(0, 3))):  # 1-3 own signal words in all
+            while True:
+                w = (_pseudo_word(rng, int(rng.integers(1, 3)), ("",))
+                     + _TECH_SUFFIXES[rng.integers(len(_TECH_SUFFIXES))])
+                key = unidecode(w).lower()
+                if len(key) >= 5 and key not in used:
+                    break
+            used.add(key)
+            extras.append(w)
+        words = [f"{line} {head_en}=3", f"{head_sk} {line}=3", f"{line}=1.5"]
+        for w in extras:
+            words += [f"{w}=1.5", f"{head_sk} {w}=1", f"{line} {_capitalise(w)}=1"]
+        group = _LEAF_GROUPS[below[j][int(rng.integers(len(below[j])))]]
+        out.append(_TailLeaf(parent + (name,), group, ", ".join(words)))
+    return tuple(out)
+
+
+def _subtree(prefix: tuple[str, ...]) -> dict:
+    node = DEMO_TREE
+    for name in prefix:
+        node = node[name]
+    return node
+
+
+def _tail_counts(tail_leaves: int) -> np.ndarray:
+    """Labelled products of every tail leaf at :data:`_TAIL_REF_LABELLED` labelled products.
+
+    Evenly spaced quantiles of the truncated discrete Pareto law, assigned to the
+    leaves in a fixed pseudo-random order.
+    """
+    if tail_leaves == 0:
+        return np.zeros(0, dtype=np.int64)
+    u = (np.arange(tail_leaves) + 0.5) / tail_leaves
+    lo = float(_TAIL_MAX + 1) ** -_TAIL_ALPHA
+    counts = np.floor((lo + (1 - lo) * u) ** (-1 / _TAIL_ALPHA)).astype(np.int64)
+    counts = np.clip(counts, 1, _TAIL_MAX)
+    return np.random.default_rng([_TAIL_SEED, tail_leaves]).permutation(counts)
 
 
 # ---------------------------------------------------------------------------------
@@ -547,50 +824,91 @@ class _Pool:
 
 
 class _Model:
-    """Everything the generator needs, compiled once from the specification."""
+    """Everything the generator needs, compiled once from the specification.
 
-    def __init__(self) -> None:
-        leaf_str = [LEVEL_SEP.join(p) for p in _LEAF_PATHS]
+    Leaves: the hand-written ones, then ``tail_leaves`` tail leaves. Classes: every
+    hand-written leaf alone, every two-path set, every tail leaf, in this order (so
+    the default catalogue does not change with the tail machinery).
+    """
+
+    def __init__(self, tail_leaves: int = 0) -> None:
+        tail = _tail_spec(tail_leaves)
+        n_hand = len(_LEAF_PATHS)
+        n_tail = len(tail)
+        paths = list(_LEAF_PATHS) + [t.path for t in tail]
+        leaf_groups = list(_LEAF_GROUPS) + [t.group for t in tail]
+        leaf_str = [LEVEL_SEP.join(p) for p in paths]
         leaf_index = {s: i for i, s in enumerate(leaf_str)}
+        if len(leaf_index) != len(paths):
+            raise AssertionError("duplicate leaf paths")
         tops = list(_TOPS)
         top_index = {t: i for i, t in enumerate(tops)}
-        n_leaves = len(_LEAF_PATHS)
-        self.n_leaves = n_leaves
-        self.leaf_top = np.array([top_index[p[0]] for p in _LEAF_PATHS])
+        self.n_hand = n_hand
+        self.n_tail = n_tail
+        self.n_leaves = n_hand + n_tail
+        self.leaf_top = np.array([top_index[p[0]] for p in paths])
         # Brand groups: the named groups, then every "a+b" mix used by some leaf.
         groups = list(_BRANDS) + sorted({g for g in _LEAF_GROUPS if g not in _BRANDS})
-        self.leaf_brand_group = np.array([groups.index(g) for g in _LEAF_GROUPS])
+        self.leaf_brand_group = np.array([groups.index(g) for g in leaf_groups])
         size_kinds = list(_SIZES)
         self.top_size_kind = np.array([size_kinds.index(_TOPS[t][2]) for t in tops])
 
         popular = [leaf_index[s] for s in _POPULAR]
-        rest = [i for i in range(n_leaves) if i not in set(popular)]
+        rest = [i for i in range(n_hand) if i not in set(popular)]
         rest = list(np.random.default_rng(20240611).permutation(rest))
-        rank = np.empty(n_leaves, dtype=float)
-        rank[popular + rest] = np.arange(1, n_leaves + 1)
+        rank = np.empty(n_hand, dtype=float)
+        rank[popular + rest] = np.arange(1, n_hand + 1)
         w_leaf = (rank + _ZIPF_Q) ** -_ZIPF_S
         w_leaf *= (1 - _SET_SHARE) / w_leaf.sum()
         w_set = np.array([s[2] for s in _SETS], dtype=float)
         w_set *= _SET_SHARE / w_set.sum()
-        self.class_p = np.concatenate([w_leaf, w_set])
+        # Hand-written leaves and sets, then the tail leaves: a tail leaf's share is
+        # its count at the reference size over that size, taken from the others.
+        self.tail_counts = _tail_counts(n_tail)
+        self.tail_share = self.tail_counts.sum() / _TAIL_REF_LABELLED
+        self.hand_p = np.concatenate([w_leaf, w_set])
+        if n_tail:
+            self.class_p = np.concatenate([self.hand_p * (1 - self.tail_share),
+                                           self.tail_counts / _TAIL_REF_LABELLED])
+        else:
+            self.class_p = self.hand_p
 
         # Siblings: leaves with the same parent; a leaf without any borrows from
         # all the other leaves of its top-level category. A sibling is picked in
         # proportion to its popularity: a rare leaf's product often reads like a
         # common sibling, but common products rarely use a rare leaf's words.
+        # A tail leaf borrows from the hand-written leaves below its parent; no
+        # product borrows a tail leaf's words, so those stay its own.
         parent = [p[:-1] for p in _LEAF_PATHS]
         sibs = []
-        for i in range(n_leaves):
-            same = [(leaf_str[j], w_leaf[j]) for j in range(n_leaves)
+        for i in range(n_hand):
+            same = [(leaf_str[j], w_leaf[j]) for j in range(n_hand)
                     if j != i and parent[j] == parent[i]]
             if not same:
-                same = [(leaf_str[j], w_leaf[j]) for j in range(n_leaves)
+                same = [(leaf_str[j], w_leaf[j]) for j in range(n_hand)
                         if j != i and self.leaf_top[j] == self.leaf_top[i]]
             sibs.append(same)
+        below: dict[tuple[str, ...], list] = {}
+        for t in tail:
+            q = t.path[:-1]
+            if q not in below:
+                below[q] = [(leaf_str[j], w_leaf[j]) for j in range(n_hand)
+                            if _LEAF_PATHS[j][:len(q)] == q]
+            sibs.append(below[q])
         self.sib_pool = _Pool(sibs)
         self.sib_leaf = np.array([leaf_index[w] for w in self.sib_pool.raw])
 
-        self.leaf_pool = _Pool([_parse_words(w) for w in _LEAF_WORDS])
+        def per_leaf(hand: float, tail_value: float) -> np.ndarray:
+            return np.concatenate([np.full(n_hand, hand), np.full(n_tail, tail_value)])
+
+        self.p_core_own = per_leaf(_P_CORE_OWN, _P_TAIL_CORE_OWN)
+        self.p_core_sib = per_leaf(_P_CORE_SIB, _P_TAIL_CORE_SIB)
+        self.p_core2_own = per_leaf(_P_CORE2_OWN, _P_TAIL_CORE2_OWN)
+        self.p_core2_sib = per_leaf(_P_CORE2_SIB, _P_TAIL_CORE2_SIB)
+        self.p_desc_own = per_leaf(_P_DESC_OWN, _P_TAIL_DESC_OWN)
+        self.p_desc_sib = per_leaf(_P_DESC_SIB, _P_TAIL_DESC_SIB)
+
+        self.leaf_pool = _Pool([_parse_words(w) for w in _LEAF_WORDS + [t.words for t in tail]])
         self.top_pool = _Pool([_parse_words(_TOPS[t][0]) for t in tops])
         self.mat_pool = _Pool([_parse_words(_TOPS[t][1]) for t in tops])
         self.brand_pool = _Pool([
@@ -606,17 +924,25 @@ class _Model:
         ]}
         self.pools = single
 
-        # Classes: every leaf alone, then every two-path set.
+        # Classes: every hand-written leaf alone, every two-path set, every tail leaf.
         self.set_a = np.array([leaf_index[s[0]] for s in _SETS])
         self.set_b = np.array([leaf_index[s[1]] for s in _SETS])
         n_sets = len(_SETS)
-        self.n_classes = n_leaves + n_sets
-        self.class_leaf = np.concatenate([np.arange(n_leaves), self.set_a])
-        self.class_leaf_b = np.concatenate([np.full(n_leaves, -1), self.set_b])
+        self.n_classes = n_hand + n_sets + n_tail
+        tail_leaf = n_hand + np.arange(n_tail)
+        self.class_leaf = np.concatenate([np.arange(n_hand), self.set_a, tail_leaf])
+        self.class_leaf_b = np.concatenate([np.full(n_hand, -1), self.set_b, np.full(n_tail, -1)])
+        self.class_set = np.concatenate([np.zeros(n_hand, dtype=np.int64), np.arange(n_sets),
+                                         np.zeros(n_tail, dtype=np.int64)])
         self.class_category = np.array(
-            leaf_str + [a + PATH_SEP + b for a, b, _, _ in _SETS], dtype=object)
-        # Category cell of every class, then "" for unlabelled rows (class n_classes).
-        self.category_cells = np.concatenate([self.class_category, [""]])
+            leaf_str[:n_hand] + [a + PATH_SEP + b for a, b, _, _ in _SETS] + leaf_str[n_hand:],
+            dtype=object)
+        # Category cell of every class, then "" for unlabelled rows (class n_classes),
+        # then the class's cell cut to the first level (``shallow_share``); a set
+        # keeps both first levels, once each.
+        shallow = [PATH_SEP.join(dict.fromkeys(p.split(LEVEL_SEP, 1)[0] for p in c.split(PATH_SEP)))
+                   for c in self.class_category]
+        self.category_cells = np.concatenate([self.class_category, [""], np.array(shallow, dtype=object)])
 
         # Building blocks of SKU / EAN codes.
         self.digits5 = np.array([f"{i:05d}" for i in range(100_000)], dtype=object)
@@ -624,16 +950,35 @@ class _Model:
         self.sku_letters = np.array(
             [a + b + "-" for a in "ABCDEFGHKLMNPRSTVZ" for b in "ABCDEKMSTX"], dtype=object)
 
+    def labelled_quotas(self, n: int) -> np.ndarray:
+        """Exact labelled products of every class.
+
+        The tail gets ``round(n * tail_share)`` products: at the reference size
+        each tail leaf gets exactly its count, at other sizes proportionally (every
+        tail leaf at least 1 while the tail has a product for each). The rest follow
+        the hand-written Zipf weights.
+        """
+        if not self.n_tail:
+            return _quotas(n, self.class_p)
+        total = int(self.tail_counts.sum())
+        n_tail = (n * total + _TAIL_REF_LABELLED // 2) // _TAIL_REF_LABELLED
+        if n_tail >= self.n_tail:
+            tail_q = 1 + _int_quotas(n_tail - self.n_tail, self.tail_counts - 1)
+        else:
+            tail_q = _int_quotas(n_tail, self.tail_counts)
+        return np.concatenate([_quotas(n - n_tail, self.hand_p), tail_q])
 
 
-_MODEL: _Model | None = None
+_MODELS: dict[int, _Model] = {}
 
 
-def _model() -> _Model:
-    global _MODEL
-    if _MODEL is None:
-        _MODEL = _Model()
-    return _MODEL
+def _model(tail_leaves: int = 0) -> _Model:
+    m = _MODELS.get(tail_leaves)
+    if m is None:
+        if len(_MODELS) >= 4:  # a few sizes at most; a model is a few MB
+            _MODELS.pop(next(k for k in _MODELS if k))
+        m = _MODELS[tail_leaves] = _Model(tail_leaves)
+    return m
 
 
 # ---------------------------------------------------------------------------------
@@ -668,19 +1013,48 @@ def _quotas(n: int, p: np.ndarray) -> np.ndarray:
     return q
 
 
-def _layout(n_labelled: int, n_unlabelled: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class of every row and whether it is labelled, already shuffled.
+def _int_quotas(n: int, w: np.ndarray) -> np.ndarray:
+    """Largest-remainder split of ``n`` in proportion to integer weights ``w``, exactly."""
+    w = np.asarray(w, dtype=np.int64)
+    total = int(w.sum())
+    if total == 0:
+        w, total = np.ones_like(w), len(w)
+    q = n * w // total
+    rem = n * w - q * total
+    short = n - int(q.sum())
+    if short > 0:
+        q[np.argsort(-rem, kind="stable")[:short]] += 1
+    return q
+
+
+def _layout(
+    m: _Model, n_labelled: int, n_unlabelled: int, seed: int, shallow_share: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class of every row, whether it is labelled and whether its category is cut
+    to the first level, already shuffled.
 
     Labelled classes follow exact quotas (so the rarest leaf always has its ~20
-    products at 50k), unlabelled ones are drawn from the same distribution.
+    products at 50k), unlabelled ones are drawn from the same distribution. The
+    ``round(shallow_share * n_labelled)`` shallow rows are a random subset of the
+    labelled rows that spares the first labelled row of every class, so every leaf
+    with a labelled product keeps one at its full path.
     """
-    m = _model()
     rng = np.random.default_rng([seed, 0x1AB])
-    lab = np.repeat(np.arange(m.n_classes, dtype=np.int32), _quotas(n_labelled, m.class_p))
+    lab = np.repeat(np.arange(m.n_classes, dtype=np.int32), m.labelled_quotas(n_labelled))
     unl = rng.choice(m.n_classes, size=n_unlabelled, p=m.class_p).astype(np.int32)
     cls = np.concatenate([lab, unl])
     perm = rng.permutation(len(cls))
-    return cls[perm], perm < n_labelled
+    cls, labelled = cls[perm], perm < n_labelled
+    shallow = np.zeros(len(cls), dtype=bool)
+    n_shallow = int(round(shallow_share * n_labelled))
+    if n_shallow:
+        rows = np.flatnonzero(labelled)
+        _, first = np.unique(cls[rows], return_index=True)
+        candidates = np.delete(rows, first)
+        n_shallow = min(n_shallow, len(candidates))
+        pick = np.random.default_rng([seed, 0x5A11]).permutation(len(candidates))[:n_shallow]
+        shallow[candidates[pick]] = True
+    return cls, labelled, shallow
 
 
 def _sum(parts: list) -> np.ndarray:
@@ -711,9 +1085,9 @@ def _htmlise(s: str, r: float) -> str:
     return s.replace(" & ", " &amp; ").replace('"', "&quot;")
 
 
-def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> dict:
+def _block(m: _Model, cls: np.ndarray, labelled: np.ndarray, shallow: np.ndarray,
+           rng: np.random.Generator) -> dict:
     """Generate the title, description and category of one block of rows."""
-    m = _model()
     P = m.pools
     n = len(cls)
     leaf = m.class_leaf[cls]
@@ -732,14 +1106,15 @@ def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> d
     def bern(p) -> np.ndarray:
         return rng.random(n) < p
 
-    def leaf_word(p_own: float, p_sib: float, v: np.ndarray, own=None) -> np.ndarray:
-        """Own-leaf word, sibling-leaf word or top-level generic word."""
-        own = leaf if own is None else own
+    def leaf_word(p_own: np.ndarray, p_sib: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Own-leaf word, sibling-leaf word or top-level generic word (per-leaf
+        probabilities)."""
         u = rng.random(n)
-        sib = m.sib_leaf[m.sib_pool.index(own, rng)]
-        src = np.where(u < p_own, own, sib)
+        sib = m.sib_leaf[m.sib_pool.index(leaf, rng)]
+        p_own, p_sib = p_own[leaf], p_sib[leaf]
+        src = np.where(u < p_own, leaf, sib)
         w_leaf = m.leaf_pool.take(src, rng, v)
-        w_top = m.top_pool.take(m.leaf_top[own], rng, v)
+        w_top = m.top_pool.take(m.leaf_top[leaf], rng, v)
         return np.where(u < p_own + p_sib, w_leaf, w_top)
 
     # ---- title -------------------------------------------------------------------
@@ -747,13 +1122,13 @@ def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> d
     brand = m.brand_pool.take(bgroup, rng, var(0.6), bern(np.where(amb, 0.97, 0.55)))
     gender = P["gender"].take(zero, rng, var(), bern(0.18) & ~amb)
     adj = P["adj"].take(zero, rng, var(0.5), bern(0.22))
-    core = leaf_word(_P_CORE_OWN, _P_CORE_SIB, var(0.4))
+    core = leaf_word(m.p_core_own, m.p_core_sib, var(0.4))
     core = np.where(amb, "", core)
-    core2 = leaf_word(_P_CORE2_OWN, _P_CORE2_SIB, var(0.2))
+    core2 = leaf_word(m.p_core2_own, m.p_core2_sib, var(0.2))
     core2 = np.where(bern(0.35) & ~amb, core2, "")
     generic = m.top_pool.take(top, rng, var(0.2), bern(np.where(amb, 0.25, 0.3)))
     # Sets: "<set words> <leaf A word> <connector> <leaf B word>".
-    set_idx = np.where(is_set, cls - m.n_leaves, 0)
+    set_idx = np.where(is_set, m.class_set[cls], 0)
     set_words = m.set_pool.take(set_idx, rng, var(0.5), is_set & bern(0.8))
     b_word = m.leaf_pool.take(np.where(is_set, leaf_b, 0), rng, var(0.2))
     conn = P["conn"].take(zero, rng, var(0.0))
@@ -763,7 +1138,7 @@ def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> d
     colour = P["colour"].take(zero, rng, var(0.3), bern(np.where(amb, 0.95, 0.55)))
     size = m.size_pool.take(skind, rng, var(0.0), bern(np.where(amb, 0.5, 0.28)))
     sep = P["sep"].take(zero, rng, var(0.0), bern(0.2))
-    sku = _sku(rng, n, bern(0.12))
+    sku = _sku(m, rng, n, bern(0.12))
 
     # Word order: brand first or core first, colour/material swapped for some rows.
     core_first = bern(0.35)
@@ -777,8 +1152,8 @@ def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> d
 
     # ---- description --------------------------------------------------------------
     dv = var(0.1)
-    d_core = leaf_word(_P_DESC_OWN, _P_DESC_SIB, var(1.0))
-    d_core2 = leaf_word(_P_DESC_OWN * 0.8, _P_DESC_SIB, dv)
+    d_core = leaf_word(m.p_desc_own, m.p_desc_sib, var(1.0))
+    d_core2 = leaf_word(m.p_desc_own * 0.8, m.p_desc_sib, dv)
     d_core2 = np.where(is_set, m.leaf_pool.take(np.where(is_set, leaf_b, 0), rng, dv), d_core2)
     d_mat = m.mat_pool.take(top, rng, dv)
     d_col = P["colour"].take(zero, rng, dv)
@@ -799,7 +1174,7 @@ def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> d
         (inc[8], ["Veľkosť: ", m.size_pool.take(skind, rng, dv), ". "]),
         (inc[9], [m.top_pool.take(top, rng, var(1.0)), "– ",
                   P["praise"].take(zero, rng, dv), ". "]),
-        (inc[10], ["Kód produktu: ", _sku(rng, n, inc[10], prefix=False), ". "]),
+        (inc[10], ["Kód produktu: ", _sku(m, rng, n, inc[10], prefix=False), ". "]),
     ]
     desc = np.full(n, "", dtype=object)
     for mask, parts in sentences:  # append each sentence to the rows that have it
@@ -851,17 +1226,16 @@ def _block(cls: np.ndarray, labelled: np.ndarray, rng: np.random.Generator) -> d
                  | (r[2] < _P_HTML_TITLE), fix_title)
     desc = edit(desc, has_desc & ((d_words > _MAX_DESC_WORDS) | (r[1] < _P_TYPO)
                                   | (r[3] < _P_HTML_DESC)), fix_desc)
-    cat_idx = np.where(labelled, cls, m.n_classes)
+    cat_idx = np.where(labelled, np.where(shallow, m.n_classes + 1 + cls, cls), m.n_classes)
     category = pa.array(m.category_cells[cat_idx], type=pa.large_string())
     return {"title": title, "description": desc, "category": category}
 
 
-def _sku(rng: np.random.Generator, n: int, mask, prefix: bool = True) -> np.ndarray:
+def _sku(m: _Model, rng: np.random.Generator, n: int, mask, prefix: bool = True) -> np.ndarray:
     """SKU / EAN-like codes with a trailing space where ``mask`` is True, else ``""``.
 
     ``SKU AB-12345``, ``EAN 8594...``; ``mask=None`` means every row.
     """
-    m = _model()
     out = np.full(n, "", dtype=object)
     idx = np.arange(n) if mask is None else np.flatnonzero(mask)
     k = len(idx)
@@ -883,24 +1257,40 @@ def iter_demo_chunks(
     n_unlabelled: int = 250_000,
     seed: int = 0,
     chunk_size: int = 100_000,
+    tail_leaves: int = 0,
+    shallow_share: float = 0.0,
 ) -> Iterator[pd.DataFrame]:
     """Yield the demo catalogue as DataFrames of at most ``chunk_size`` rows.
 
     Columns: :data:`COLUMNS`, all of pandas' ``str`` dtype; the index continues
-    across chunks. The output depends only on the sizes and the seed, not on
-    ``chunk_size``.
+    across chunks. The output depends only on the sizes, the seed, ``tail_leaves``
+    (extra rare leaves, 0 to :data:`MAX_TAIL_LEAVES`) and ``shallow_share`` (share
+    of labelled products categorised only by their first level, in [0, 1)), not
+    on ``chunk_size``. See the module docstring for the long-tail setting.
     """
-    for table in _iter_tables(n_labelled, n_unlabelled, seed, chunk_size):
+    for table in _iter_tables(n_labelled, n_unlabelled, seed, chunk_size, tail_leaves,
+                              shallow_share):
         yield _frame(table)
 
 
-def _iter_tables(n_labelled: int, n_unlabelled: int, seed: int, chunk_size: int):
-    """Yield ``(offset, {column: pyarrow array})`` chunks of the catalogue."""
+def _check_options(n_labelled: int, n_unlabelled: int, tail_leaves: int,
+                   shallow_share: float) -> None:
     if n_labelled < 0 or n_unlabelled < 0:
         raise ValueError("n_labelled and n_unlabelled must be >= 0")
+    _check_tail_leaves(tail_leaves)
+    if not isinstance(shallow_share, (int, float, np.integer, np.floating)) or not (
+            0.0 <= shallow_share < 1.0):
+        raise ValueError(f"shallow_share must be at least 0 and below 1, got {shallow_share!r}")
+
+
+def _iter_tables(n_labelled: int, n_unlabelled: int, seed: int, chunk_size: int,
+                 tail_leaves: int = 0, shallow_share: float = 0.0):
+    """Yield ``(offset, {column: pyarrow array})`` chunks of the catalogue."""
+    _check_options(n_labelled, n_unlabelled, tail_leaves, shallow_share)
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    cls, labelled = _layout(n_labelled, n_unlabelled, seed)
+    m = _model(tail_leaves)
+    cls, labelled, shallow = _layout(m, n_labelled, n_unlabelled, seed, shallow_share)
     total = len(cls)
     if total == 0:
         yield 0, _columns(0, {c: pa.array([], type=pa.large_string()) for c in COLUMNS[1:]})
@@ -911,7 +1301,7 @@ def _iter_tables(n_labelled: int, n_unlabelled: int, seed: int, chunk_size: int)
     for b, start in enumerate(range(0, total, _BLOCK)):
         stop = min(start + _BLOCK, total)
         rng = np.random.default_rng([seed, 0xB10C, b])
-        pending.append(_block(cls[start:stop], labelled[start:stop], rng))
+        pending.append(_block(m, cls[start:stop], labelled[start:stop], shallow[start:stop], rng))
         pending_rows += stop - start
         while pending_rows >= chunk_size or (stop == total and pending_rows > 0):
             merged = {c: pa.concat_arrays([p[c] for p in pending]) for c in COLUMNS[1:]}
@@ -939,10 +1329,15 @@ def _frame(item: tuple[int, dict]) -> pd.DataFrame:
 
 
 def generate_demo(
-    n_labelled: int = 50_000, n_unlabelled: int = 250_000, seed: int = 0
+    n_labelled: int = 50_000,
+    n_unlabelled: int = 250_000,
+    seed: int = 0,
+    tail_leaves: int = 0,
+    shallow_share: float = 0.0,
 ) -> pd.DataFrame:
     """The whole demo catalogue as one DataFrame (see :func:`iter_demo_chunks`)."""
-    chunks = list(iter_demo_chunks(n_labelled, n_unlabelled, seed))
+    chunks = list(iter_demo_chunks(n_labelled, n_unlabelled, seed, tail_leaves=tail_leaves,
+                                   shallow_share=shallow_share))
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0].reset_index(drop=True)
 
 
@@ -952,16 +1347,20 @@ def write_demo(
     n_unlabelled: int = 250_000,
     seed: int = 0,
     progress: bool = True,
+    tail_leaves: int = 0,
+    shallow_share: float = 0.0,
 ) -> int:
     """Stream the demo catalogue to ``path`` (``.csv`` or ``.parquet``); return the row count.
 
-    The file is written to a temporary file in the same directory and moved into
-    place at the end, so an interrupted run never leaves a half-written file.
+    ``tail_leaves`` and ``shallow_share`` as in :func:`iter_demo_chunks`. The file is
+    written to a temporary file in the same directory and moved into place at the
+    end, so an interrupted run never leaves a half-written file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
+    _check_options(n_labelled, n_unlabelled, tail_leaves, shallow_share)
     from tqdm.auto import tqdm
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -975,7 +1374,8 @@ def write_demo(
     try:
         with tqdm(total=total, unit=" products", disable=not progress, desc=path.name) as bar:
             if suffix == ".csv":
-                chunks = iter_demo_chunks(n_labelled, n_unlabelled, seed, _WRITE_CHUNK)
+                chunks = iter_demo_chunks(n_labelled, n_unlabelled, seed, _WRITE_CHUNK,
+                                          tail_leaves, shallow_share)
                 with open(tmp, "w", encoding="utf-8", newline="") as f:
                     for i, df in enumerate(chunks):
                         df.to_csv(f, header=i == 0, index=False)
@@ -986,7 +1386,8 @@ def write_demo(
 
                 schema = pa.schema([(c, pa.string()) for c in COLUMNS])
                 with pq.ParquetWriter(tmp, schema) as writer:
-                    for _, cols in _iter_tables(n_labelled, n_unlabelled, seed, _WRITE_CHUNK):
+                    for _, cols in _iter_tables(n_labelled, n_unlabelled, seed, _WRITE_CHUNK,
+                                                tail_leaves, shallow_share):
                         table = pa.table([cols[c] for c in COLUMNS], names=list(COLUMNS))
                         writer.write_table(table.cast(schema))
                         rows += table.num_rows

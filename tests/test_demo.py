@@ -280,3 +280,210 @@ def test_tfidf_logreg_difficulty():
           f"scarf trio F1 {', '.join(f'{v:.3f}' for v in trio)}")
     assert 0.55 <= macro <= 0.9
     assert np.mean(trio) < median
+
+
+# --- long-tail setting (tail_leaves, shallow_share) ----------------------------------
+
+#: The "demo-longtail" setting of README.md and bench/common.py (LONGTAIL).
+LT_TAIL, LT_SHALLOW = 840, 0.2
+
+
+def test_defaults_unchanged_byte_for_byte():
+    """The default catalogue is what it was before the long-tail options existed
+    (digest of the CSV text, computed with that code)."""
+    import hashlib
+
+    df = generate_demo(n_labelled=600, n_unlabelled=600, seed=5)
+    digest = hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()
+    assert digest == "72289c21a4d96aa2e964cbba0f85c1a6a28239c501fdea7f9d64fb939b76513a"
+    explicit = generate_demo(n_labelled=600, n_unlabelled=600, seed=5, tail_leaves=0,
+                             shallow_share=0.0)
+    pd.testing.assert_frame_equal(df, explicit)
+
+
+def test_tail_tree():
+    hand = leaf_paths()
+    paths = leaf_paths(LT_TAIL)
+    assert paths[: len(hand)] == hand and len(paths) == len(hand) + LT_TAIL
+    assert len(set(paths)) == len(paths)
+    assert demo.demo_tree(0) == DEMO_TREE
+    tree = demo.demo_tree(LT_TAIL)
+    assert sorted(_tree_leaves(tree)) == sorted(paths)  # hand-written leaves stay leaves
+    # The first k tail leaves are the same for every larger tail_leaves.
+    assert leaf_paths(100) == paths[: len(hand) + 100]
+    tail = paths[len(hand):]
+    hand_parents = {p[:-1] for p in hand}
+    assert {p[:-1] for p in tail} <= hand_parents
+    assert {p[0] for p in tail} == set(DEMO_TREE)  # all 25 top-level categories
+    # Names: "<Line> <head noun>", the line name unique over the whole tree, also
+    # without diacritics, and never a hand-written name under the same parent.
+    from unidecode import unidecode
+
+    lines = [unidecode(p[-1].split()[0]).lower() for p in tail]
+    assert len(set(lines)) == len(lines)
+    hand_names = {(p[:-1], p[-1].lower()) for p in hand}
+    assert not any((p[:-1], p[-1].lower()) in hand_names for p in tail)
+    assert sum(bool(SLOVAK.search(p[-1])) for p in tail) > 0.2 * len(tail)
+    with pytest.raises(ValueError, match="tail_leaves"):
+        leaf_paths(demo.MAX_TAIL_LEAVES + 1)
+
+
+def test_tail_quotas_exact_at_reference_size():
+    """At 30,000 labelled products every tail leaf gets exactly its documented count:
+    most 1-5, a few up to 48."""
+    df = generate_demo(n_labelled=30_000, n_unlabelled=0, seed=1, tail_leaves=LT_TAIL)
+    counts = _leaf_counts(df["category"])
+    tail = [" > ".join(p) for p in leaf_paths(LT_TAIL)[len(leaf_paths()):]]
+    got = np.array([counts[t] for t in tail])
+    assert (got == demo._tail_counts(LT_TAIL)).all()
+    assert 1 == got.min() and got.max() <= 48
+    assert 0.6 < (got <= 5).mean() < 0.9 and 0.3 < (got == 1).mean() < 0.5
+    hand = [counts[" > ".join(p)] for p in leaf_paths()]
+    assert min(hand) >= 10  # the hand-written leaves keep their Zipf shape
+    assert max(hand) >= 100 * 48 / 10
+
+
+@pytest.fixture(scope="module")
+def longtail(tmp_path_factory):
+    """The demo-longtail catalogue at its full size, written as the CLI writes it."""
+    import time
+
+    path = tmp_path_factory.mktemp("longtail") / "demo-longtail.parquet"
+    start = time.perf_counter()
+    write_demo(path, n_labelled=30_000, n_unlabelled=120_000, seed=0, progress=False,
+               tail_leaves=LT_TAIL, shallow_share=LT_SHALLOW)
+    print(f"\ndemo-longtail (150,000 products) written in {time.perf_counter() - start:.1f} s")
+    return path
+
+
+def test_longtail_requirements(longtail):
+    """The documented long-tail statistics, measured at 30,000 / 120,000 (the whole
+    test takes about 5 s)."""
+    df = pd.read_parquet(longtail)
+    assert len(df) == 150_000
+    labelled = df[df["category"] != ""]
+    assert len(labelled) == 30_000
+    tree_leaves = {" > ".join(p) for p in leaf_paths(LT_TAIL)}
+    counts = _leaf_counts(labelled["category"])
+    leaf_counts = {k: v for k, v in counts.items() if k in tree_leaves}
+    one_level = labelled["category"].map(
+        lambda c: all(" > " not in p for p in c.split(" | ")))
+    assert set(counts) - set(leaf_counts) <= set(DEMO_TREE)  # the rest are one-level paths
+    assert len(leaf_counts) >= 800
+    assert set(leaf_counts) == tree_leaves  # every leaf of the tree has a labelled product
+    small = np.mean([v <= 5 for v in leaf_counts.values()])
+    assert small >= 0.40
+    assert one_level.mean() >= 0.15
+    assert one_level.sum() == round(LT_SHALLOW * 30_000)
+    print(f"leaves {len(leaf_counts)}, <= 5 labelled: {small:.1%}, "
+          f"one-level paths: {one_level.mean():.1%}")
+
+
+def test_longtail_text(longtail):
+    """Tail products are confusable: their own words are in only part of the titles,
+    and the unlabelled pool has tail products in the same share."""
+    from unidecode import unidecode
+
+    df = pd.read_parquet(longtail)
+    # Own signal words of every tail leaf: the line name and the generated words.
+    own_words = {" > ".join(t.path): {unidecode(w.rpartition("=")[0].split()[-1]).lower()
+                                      for w in t.words.split(", ")}
+                 for t in demo._tail_spec(LT_TAIL)}
+    rows = df[df["category"].isin(own_words)]
+    titles = rows["title"].map(lambda t: unidecode(t).lower())
+    own = [any(w in t for w in own_words[c]) for c, t in zip(rows["category"], titles)]
+    assert 0.6 < np.mean(own) < 0.85
+    # Unlabelled products of tail leaves: their line names show up about as often.
+    names = "|".join(unidecode(t.path[-1].split()[0]).lower() for t in demo._tail_spec(LT_TAIL))
+    norm = df["title"].map(lambda t: unidecode(t).lower())
+    lab = df["category"] != ""
+    a = norm[lab].str.contains(names).mean()
+    b = norm[~lab].str.contains(names).mean()
+    assert a > 0.05 and 0.75 < a / b < 1.33
+
+
+def test_longtail_shallow_read_back(longtail):
+    """One-level categories read back through the catalogue reader as one-level paths."""
+    from prodemb.catalogue import read_catalogue
+
+    raw = pd.read_parquet(longtail, columns=["id", "category"])
+    cat = read_catalogue(longtail, "demo")
+    assert cat["id"].tolist() == raw["id"].tolist()
+    shallow = raw["category"].ne("") & ~raw["category"].str.contains(" > ", regex=False)
+    paths = cat.loc[shallow.to_numpy(), "paths"]
+    assert len(paths) == 6000
+    assert all(ps and all(len(p) == 1 and p[0] in DEMO_TREE for p in ps) for ps in paths)
+    sets = raw.loc[shallow, "category"].str.contains(" | ", regex=False)
+    assert sets.any()  # a set cut to two different first levels keeps both
+    full = cat.loc[(raw["category"].ne("") & ~shallow).to_numpy(), "paths"]
+    assert all(len(p) >= 2 for ps in full for p in ps)
+
+
+def test_longtail_deterministic_and_chunk_size_independent():
+    kw = dict(tail_leaves=LT_TAIL, shallow_share=LT_SHALLOW)
+    a = generate_demo(n_labelled=4000, n_unlabelled=12000, seed=3, **kw)
+    b = generate_demo(n_labelled=4000, n_unlabelled=12000, seed=3, **kw)
+    pd.testing.assert_frame_equal(a, b)
+    chunks = list(iter_demo_chunks(4000, 12000, seed=3, chunk_size=5000, **kw))
+    assert [len(c) for c in chunks] == [5000, 5000, 5000, 1000]
+    pd.testing.assert_frame_equal(pd.concat(chunks), a)
+    labelled = a["category"] != ""
+    assert labelled.sum() == 4000
+    assert (~a["category"][labelled].str.contains(" > ", regex=False)).sum() == 800
+    # Another seed: other products, the same tree.
+    other = generate_demo(n_labelled=4000, n_unlabelled=12000, seed=4, **kw)
+    assert (other["title"] != a["title"]).mean() > 0.9
+    leaves = {" > ".join(p) for p in leaf_paths(LT_TAIL)} | set(DEMO_TREE)
+    for df in (a, other):
+        cells = df.loc[df["category"] != "", "category"]
+        assert {p for c in cells for p in c.split(" | ")} <= leaves
+    # Tail leaves and the shallow cut change nothing else about the output contract.
+    assert list(a.columns) == list(demo.COLUMNS) and a["id"].is_unique
+
+
+def test_longtail_options_validated(tmp_path):
+    for kw in ({"tail_leaves": -1}, {"tail_leaves": demo.MAX_TAIL_LEAVES + 1},
+               {"tail_leaves": 1.5}, {"shallow_share": 1.0}, {"shallow_share": -0.1},
+               {"shallow_share": float("nan")}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            list(iter_demo_chunks(10, 10, **kw))
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            write_demo(tmp_path / "d.parquet", n_labelled=10, n_unlabelled=10, progress=False, **kw)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tail-leaves", "-1"], "argument --tail-leaves: must be 0 or more, got -1"),
+    (["--tail-leaves", "x"], "argument --tail-leaves: 'x' is not a whole number"),
+    (["--shallow-share", "1"], "argument --shallow-share: must be at least 0 and below 1"),
+    (["--shallow-share", "-0.5"], "argument --shallow-share: must be at least 0 and below 1"),
+    (["--shallow-share", "nan"], "argument --shallow-share: must be at least 0 and below 1"),
+    (["--tail-leaves", "2001"], "tail_leaves must be between 0 and 2000, got 2001"),
+])
+def test_cli_demo_data_bad_options(tmp_path, capsys, args, message):
+    from prodemb.cli import main
+
+    out = tmp_path / "d.parquet"
+    try:
+        code = main(["demo-data", "--out", str(out), "-q", "--labelled", "10",
+                     "--unlabelled", "10", *args])
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith(f"prodemb demo-data: error: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_demo_data_longtail(tmp_path, capsys):
+    from prodemb.cli import main
+
+    out = tmp_path / "lt.csv"
+    assert main(["demo-data", "--out", str(out), "-q", "--labelled", "2000", "--unlabelled",
+                 "500", "--seed", "2", "--tail-leaves", "50", "--shallow-share", "0.25"]) == 0
+    assert "wrote 2,500 products" in capsys.readouterr().out
+    back = pd.read_csv(out, dtype=str, keep_default_na=False, encoding="utf-8")
+    expected = generate_demo(2000, 500, seed=2, tail_leaves=50, shallow_share=0.25)
+    for col in expected.columns:
+        assert back[col].tolist() == expected[col].tolist(), col
