@@ -1,10 +1,14 @@
 """Quality of prodemb against peer classifiers on the same split: ``bench/results/quality_<catalogue>.json``.
 
-For each catalogue (the demo catalogue and, when present, the real fashion catalogue):
+For each quality setting (:data:`common.SETTINGS`): ``demo`` (the generated demo
+catalogue), ``demo-longtail`` (the generator's long-tail options: many leaves with a
+handful of products, coarse one-level paths), ``fashion`` (the real Fashion Product Images
+catalogue, when ``../shared/data`` has it) and ``fashion-small`` (Fashion with 20 % of each
+leaf's training products labelled; :func:`common.fashion_small_catalogue`):
 
 1. prodemb is trained through the pipeline (``prodemb.pipeline.train_bundle``, the
    default config of ``prodemb/config.py`` or ``--config``) or an existing bundle is
-   used (``--bundle-demo`` / ``--bundle-fashion``). The 2-D maps are switched off (they
+   used (``--bundle`` with one ``--catalogue``). The 2-D maps are switched off (they
    do not affect the classifier) and, unless ``--keep-time-budget``, the classifier's
    wall-clock budget ``max_train_minutes`` is lifted so that the result does not depend
    on how busy the machine is (the epochs trained are reported).
@@ -30,8 +34,8 @@ For each catalogue (the demo catalogue and, when present, the real fashion catal
    When the best C is at the edge of its grid, up to two more values beyond it are
    tried (factor 3).
 4. Every system is scored on the test split with :func:`prodemb.metrics.evaluate`.
-5. prodemb is trained with several seeds on the same split (``--seeds``; demo 3, fashion
-   5): one run's test leaf macro-F1 moves by about 0.01 from seed to seed, so the target
+5. prodemb is trained with several seeds on the same split (``--seeds``, default 5):
+   one run's test leaf macro-F1 moves by about 0.01 from seed to seed, so the target
    is judged on the mean; the table shows the first seed's run, and the paired bootstrap
    compares that run's predictions with the best peer's.
 
@@ -41,9 +45,9 @@ split (marked as reused, with their own date and commit, in the result and the r
 
 Usage::
 
-    .venv/bin/python bench/bench_quality.py                 # demo + fashion, full
+    .venv/bin/python bench/bench_quality.py                 # all four settings, full
     .venv/bin/python bench/bench_quality.py --quick         # small demo only, minutes
-    .venv/bin/python bench/bench_quality.py --catalogue fashion --bundle-fashion DIR
+    .venv/bin/python bench/bench_quality.py --catalogue fashion-small --systems prodemb --reuse-peers
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ import common  # noqa: E402
 from common import CACHE, log  # noqa: E402
 
 from prodemb import baselines as B  # noqa: E402
+from prodemb.catalogue import ReaderOptions  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
 from prodemb.metrics import evaluate, summary  # noqa: E402
 
@@ -77,10 +82,9 @@ LABELS = {
 C_GRID = {"tfidf_logreg": (3.0, 10.0, 30.0, 100.0), "tfidf_svm": (0.1, 0.3, 1.0, 3.0),
           "w2v_mean_logreg": (0.1, 1.0, 10.0)}
 C_START = {"tfidf_logreg": 10.0, "tfidf_svm": 0.3}
-# Training seeds of prodemb per catalogue: one run's test leaf macro-F1 moves by about
-# 0.01 (fashion: sd 0.014 over 5 seeds), so the verdict is on a mean. Fashion trains in
-# ~2.5 min, the demo in ~7.
-DEFAULT_SEEDS = {"demo": 3, "fashion": 5}
+# Training seeds of prodemb per setting: one run's test leaf macro-F1 moves by about
+# 0.01-0.02 from seed to seed, so the verdict is on the mean of 5.
+DEFAULT_SEEDS = 5
 
 
 # ---------------------------------------------------------------------- prodemb
@@ -92,20 +96,20 @@ def quality_config(base: TrainConfig, keep_budget: bool) -> TrainConfig:
     return config
 
 
-def train_or_reuse(data: Path, preset: str, config: TrainConfig, name: str) -> tuple[Path, dict]:
+def train_or_reuse(data: Path, reader: ReaderOptions, config: TrainConfig,
+                   name: str) -> tuple[Path, dict]:
     """Train a bundle unless one trained from the same data and config is in the cache.
 
     The bundle directory is ``$PRODEMB_BENCH_CACHE/bundles/quality-NAME-KEY``, KEY a hash
     of the data file, reader options, config and the source of ``prodemb/``.
     """
-    from prodemb.catalogue import PRESETS
     from prodemb.pipeline import train_bundle
     from prodemb.utils import sha256_file
 
     # The training code is part of the key: a bundle trained by older code is not reused.
     code = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(
         (common.ROOT / "prodemb").glob("*.py")))).hexdigest()
-    want = {"config": config.to_dict(), "reader": PRESETS[preset].to_dict(),
+    want = {"config": config.to_dict(), "reader": reader.to_dict(),
             "sha256": sha256_file(str(data)), "code": code}
     key = hashlib.sha256(json.dumps(want, sort_keys=True, default=str).encode()).hexdigest()[:16]
     out = CACHE / "bundles" / f"quality-{name}-{key}"
@@ -116,7 +120,7 @@ def train_or_reuse(data: Path, preset: str, config: TrainConfig, name: str) -> t
             return out, {"reused": True, "stage_seconds": json.load(f)["stage_seconds"]}
     log(f"training prodemb on {data.name} -> {out}")
     start = time.perf_counter()
-    manifest = train_bundle(str(data), str(out), PRESETS[preset], config, show_progress=False)
+    manifest = train_bundle(str(data), str(out), reader, config, show_progress=False)
     seconds = time.perf_counter() - start
     stamp.write_text(key)  # outside the manifest's file list: Bundle.load ignores it
     return out, {"reused": False, "seconds": round(seconds, 1),
@@ -351,7 +355,7 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, mask
             "p_a_not_better": round(float((diff <= 0).mean()), 4)}
 
 
-def other_seeds(name: str, data_path: Path, preset: str, data: common.LabelledData,
+def other_seeds(name: str, data_path: Path, reader: ReaderOptions, data: common.LabelledData,
                 bundle_dir: Path, n_seeds: int) -> list[dict]:
     """Train and score prodemb with training seeds 1 .. ``n_seeds``-1 on the same split."""
     config, _ = common.bundle_config(bundle_dir)
@@ -361,7 +365,7 @@ def other_seeds(name: str, data_path: Path, preset: str, data: common.LabelledDa
     for k in range(1, n_seeds):
         config.seed = base_seed + k
         log(f"{name}: prodemb with training seed {config.seed} (split seed {config.split.seed})")
-        seed_dir, training = train_or_reuse(data_path, preset, config, f"{name}-seed{config.seed}")
+        seed_dir, training = train_or_reuse(data_path, reader, config, f"{name}-seed{config.seed}")
         common.check_split_matches_bundle(data, seed_dir)
         r = eval_prodemb(seed_dir, data)
         runs.append({**seed_run(r), "bundle": str(seed_dir), "training": training})
@@ -420,7 +424,7 @@ def _previous_peers(name: str, args, info: dict) -> dict:
     commit under ``reused_from``.
     """
     suffix = ("_quick" if args.quick else "") + args.tag
-    path = common.RESULTS / f"quality_{name}{suffix}.json"
+    path = common.RESULTS / f"quality_{name.replace('-', '_')}{suffix}.json"
     if not path.exists():
         return {}
     old = json.loads(path.read_text(encoding="utf-8"))
@@ -439,9 +443,9 @@ def _key(trial: B.Trial) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------- main
-def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
-    if args.bundle.get(name):
-        bundle_dir = Path(args.bundle[name])
+def run_catalogue(name: str, data_path: Path, reader: ReaderOptions, args) -> dict:
+    if args.bundle:
+        bundle_dir = Path(args.bundle)
         with open(bundle_dir / "manifest.json", encoding="utf-8") as f:
             training = {"reused": True, "given": str(bundle_dir),
                         "stage_seconds": json.load(f)["stage_seconds"]}
@@ -450,7 +454,7 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
         if args.quick:
             base = TrainConfig.from_json_file(str(common.ROOT / "configs" / "tiny.json"))
         config = quality_config(base, args.keep_time_budget)
-        bundle_dir, training = train_or_reuse(data_path, preset, config,
+        bundle_dir, training = train_or_reuse(data_path, reader, config,
                                               name + ("-quick" if args.quick else ""))
     config, reader = common.bundle_config(bundle_dir)
     log(f"{name}: recomputing the pipeline's split")
@@ -472,9 +476,9 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
     cache: dict = {}
     split_key = _split_key(data)
     seed_runs = []
-    n_seeds = args.seeds or (1 if args.quick else DEFAULT_SEEDS.get(name, 1))
+    n_seeds = args.seeds or (1 if args.quick else DEFAULT_SEEDS)
     if "prodemb" in args.systems and n_seeds > 1:
-        seed_runs = other_seeds(name, data_path, preset, data, bundle_dir, n_seeds)
+        seed_runs = other_seeds(name, data_path, reader, data, bundle_dir, n_seeds)
     previous = _previous_peers(name, args, info) if args.reuse_peers else {}
     for system in [s for s in SYSTEMS if s in args.systems or s in previous]:
         log(f"{name}: {system}")
@@ -525,11 +529,12 @@ def run_catalogue(name: str, data_path: Path, preset: str, args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--catalogue", choices=["demo", "fashion", "all"], default="all")
+    ap.add_argument("--catalogue", choices=list(common.SETTINGS) + ["all"], default="all",
+                    help="quality setting (see bench/common.py: setting)")
     ap.add_argument("--quick", action="store_true",
                     help="small demo catalogue, tiny prodemb config, one C per peer")
-    ap.add_argument("--bundle-demo", help="use this trained demo bundle instead of training")
-    ap.add_argument("--bundle-fashion", help="use this trained fashion bundle instead of training")
+    ap.add_argument("--bundle", help="with one --catalogue: use this trained bundle instead of "
+                    "training")
     ap.add_argument("--config", help="prodemb training config (JSON overrides of the default)")
     ap.add_argument("--keep-time-budget", action="store_true",
                     help="keep the classifier's max_train_minutes (then results depend on load)")
@@ -544,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel one-vs-rest fits")
     ap.add_argument("--seeds", type=int, default=int(os.environ.get("PRODEMB_BENCH_SEEDS", "0")),
                     help="train prodemb with this many seeds on the same split and judge the "
-                    f"target on their mean (default: {DEFAULT_SEEDS}; 1 with --quick)")
+                    f"target on their mean (default {DEFAULT_SEEDS}; 1 with --quick)")
     ap.add_argument("--reuse-peers", action="store_true",
                     help="carry over the results of peers not named by --systems from the last "
                     "result file of the same catalogue and split (e.g. --systems prodemb "
@@ -554,28 +559,27 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown:
         ap.error(f"unknown systems {sorted(unknown)}")
-    args.bundle = {"demo": args.bundle_demo, "fashion": args.bundle_fashion}
-
-    catalogues = ["demo", "fashion"] if args.catalogue == "all" else [args.catalogue]
+    catalogues = list(common.SETTINGS) if args.catalogue == "all" else [args.catalogue]
+    if args.bundle and len(catalogues) != 1:
+        ap.error("--bundle needs one --catalogue")
     if args.quick:
-        catalogues = [c for c in catalogues if c == "demo"] or ["demo"]
+        catalogues = ["demo"]
     for name in catalogues:
-        if name == "demo":
-            path = (common.demo_catalogue(3000, 3000, seed=1) if args.quick
-                    else common.demo_catalogue())
-            result = run_catalogue("demo", path, "demo", args)
+        if args.quick:
+            path, reader = common.demo_catalogue(3000, 3000, seed=1), common.PRESETS["demo"]
         else:
-            path = common.fashion_catalogue()
-            if path is None:
-                common.write_result("quality_fashion", {
-                    "catalogue": "fashion", "skipped": f"{common.FASHION_CSV} not found"})
-                continue
-            result = run_catalogue("fashion", path, "fashion", args)
+            path, reader = common.setting(name)
+        key = name.replace("-", "_")
         suffix = ("_quick" if args.quick else "") + args.tag
+        if path is None:
+            common.write_result(f"quality_{key}{suffix}", {
+                "catalogue": name, "skipped": f"{common.FASHION_CSV} not found"})
+            continue
+        result = run_catalogue(name, path, reader, args)
         if args.config:
             result["config_file"] = {"path": args.config,
                                      "content": json.loads(Path(args.config).read_text())}
-        common.write_result(f"quality_{name}{suffix}", result)
+        common.write_result(f"quality_{key}{suffix}", result)
     return 0
 
 

@@ -29,7 +29,6 @@ if str(ROOT) not in sys.path:
 
 from prodemb.catalogue import PRESETS, ReaderOptions  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
-from prodemb.split import group_ids, stratified_split  # noqa: E402
 from prodemb.taxonomy import Taxonomy  # noqa: E402
 from prodemb.utils import json_default  # noqa: E402
 
@@ -188,6 +187,72 @@ def fashion_catalogue() -> Path | None:
     return None
 
 
+#: fashion-small: the share of each leaf's training products that keep their category.
+FASHION_SMALL_SHARE = 0.2
+#: How fashion-small's file is read (written by :func:`fashion_small_catalogue`).
+FASHION_SMALL_READER = ReaderOptions(
+    text_columns=["title"], id_column="id", label_column=None,
+    level_columns=["level1", "level2", "level3"], ignore_labels=[""], split_column="split")
+
+
+def fashion_small_catalogue(seed: int = 0) -> Path | None:
+    """Fashion with a small training set: the long tail of a young catalogue.
+
+    The Fashion catalogue is split as ``prodemb train`` splits it (default config); of
+    each leaf's training products a random 20 % keep their category (at least one per
+    leaf), the others stay in the file without it, as unlabelled products do in a real
+    catalogue (Word2Vec reads them; no classifier learns from their categories).
+    Validation and test products are exactly Fashion's. The split is written into the
+    file's ``split`` column, so every system trains and is scored on the same products.
+    Generated once into the cache; None when the Fashion file is absent.
+    """
+    import pandas as pd
+
+    source = fashion_catalogue()
+    if source is None:
+        return None
+    path = CACHE / f"fashion_small_{FASHION_SMALL_SHARE}_{seed}.csv"
+    if path.exists():
+        return path
+    data = pipeline_split(source, "fashion")
+    keep = data.split != 0
+    rng = np.random.default_rng(seed)
+    ends = [max(np.flatnonzero(row), key=lambda n: data.taxonomy.levels[n]) for row in data.y]
+    train = np.flatnonzero(data.split == 0)
+    for leaf in np.unique([ends[i] for i in train]):
+        rows = train[[ends[i] == leaf for i in train]]
+        n_keep = max(1, int(round(FASHION_SMALL_SHARE * len(rows))))
+        keep[rng.choice(rows, n_keep, replace=False)] = True
+    paths = [data.taxonomy.nodes[e] if k else () for e, k in zip(ends, keep)]
+    frame = pd.DataFrame({
+        "id": data.ids, "title": data.texts,
+        **{f"level{d + 1}": [p[d] if len(p) > d else "" for p in paths] for d in range(3)},
+        "split": [("train", "validation", "test")[s] if k else "" for s, k in zip(data.split, keep)],
+    })
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.csv")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+#: The public quality settings, in report order.
+SETTINGS = ("demo", "demo-longtail", "fashion", "fashion-small")
+
+
+def setting(name: str) -> tuple[Path | None, ReaderOptions]:
+    """The catalogue file (None when absent) and reader options of a quality setting."""
+    if name == "demo":
+        return demo_catalogue(), PRESETS["demo"]
+    if name == "demo-longtail":
+        return demo_longtail_catalogue(), PRESETS["demo"]
+    if name == "fashion":
+        return fashion_catalogue(), PRESETS["fashion"]
+    if name == "fashion-small":
+        return fashion_small_catalogue(), FASHION_SMALL_READER
+    raise ValueError(f"unknown setting {name!r}; known: {', '.join(SETTINGS)}")
+
+
 # ---------------------------------------------------------------------- the pipeline's split
 @dataclass
 class LabelledData:
@@ -223,12 +288,11 @@ def pipeline_split(data: str | Path, options: ReaderOptions | str,
                    config: TrainConfig | None = None) -> LabelledData:
     """Read, clean and split a catalogue exactly as :func:`prodemb.pipeline.train_bundle`.
 
-    The code mirrors stages 1 and 3 of ``train_bundle`` (same reader, same labelled
-    order, same grouping of identical cleaned texts, same seed and proportions), so the
-    split equals the ``split`` column of a bundle trained with the same config; see
-    :func:`check_split_matches_bundle`.
+    Stages 1 and 3 of ``train_bundle`` with its own functions (same reader, same labelled
+    order, :func:`prodemb.pipeline.split_labelled`), so the split equals the ``split``
+    column of a bundle trained with the same config; see :func:`check_split_matches_bundle`.
     """
-    from prodemb.pipeline import load_catalogue
+    from prodemb.pipeline import load_catalogue, split_labelled
 
     config = config or TrainConfig()
     if isinstance(options, str):
@@ -240,10 +304,7 @@ def pipeline_split(data: str | Path, options: ReaderOptions | str,
     taxonomy = Taxonomy.from_paths(p for ps in paths for p in ps)
     y = taxonomy.binarize(paths)
     lab_tokens = [tokens[i] for i in labelled]
-    groups = group_ids([" ".join(t) for t in lab_tokens])
-    split = stratified_split(y, groups, (config.split.train, config.split.validation,
-                                         config.split.test),
-                                         seed=config.split.split_seed(config.seed))
+    split = split_labelled(catalogue, labelled, y, lab_tokens, config, Path(data).name)
     complete = all(taxonomy.children[taxonomy.index(p)] == [] for ps in paths for p in ps)
     return LabelledData(
         ids=catalogue["id"].to_numpy()[labelled].astype(str),

@@ -8,7 +8,9 @@ rows as Python objects at once: :func:`iter_catalogue` yields one
 
 - ``id`` (str),
 - ``text`` (str, the raw joined text fields),
-- ``paths`` (list of ``tuple[str, ...]``; empty for unlabelled products).
+- ``paths`` (list of ``tuple[str, ...]``; empty for unlabelled products),
+- ``split`` (``"train"``, ``"validation"``, ``"test"``; ``""`` for unlabelled products),
+  only with ``ReaderOptions.split_column``.
 
 :func:`read_catalogue` concatenates the chunks. Every problem with the input is a
 :class:`CatalogueError` naming the file, the row (1-based, header not counted) and
@@ -31,6 +33,7 @@ from pathlib import Path as FilePath
 import numpy as np
 import pandas as pd
 
+from .split import SPLITS
 from .taxonomy import Path
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,11 @@ class ReaderOptions:
         encoding: text encoding of CSV/TSV/JSONL files.
         delimiter: CSV field delimiter (TSV uses a tab).
         chunk_size: rows per chunk.
+        split_column: optional column giving each labelled product's split, ``train``,
+            ``validation`` or ``test`` (case-insensitive), instead of the iterative
+            stratification of ``prodemb train``: to keep one split across retrainings or
+            to compare with another system on exactly the same products. Its value is
+            ignored for unlabelled products.
     """
 
     text_columns: list[str] = field(default_factory=lambda: ["title", "description"])
@@ -101,6 +109,7 @@ class ReaderOptions:
     encoding: str = "utf-8"
     delimiter: str = ","
     chunk_size: int = 100_000
+    split_column: str | None = None
 
     def replace(self, **changes) -> ReaderOptions:
         return dataclasses.replace(self, **changes)
@@ -384,6 +393,8 @@ def _convert_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str, row_offset
     if opts.label_column:
         needed.append(opts.label_column)
     needed += opts.level_columns
+    if opts.split_column:
+        needed.append(opts.split_column)
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         shown = ", ".join(repr(c) for c in list(raw.columns)[:12])
@@ -406,7 +417,23 @@ def _convert_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str, row_offset
             row = row_numbers[int(empty.argmax())]
             raise CatalogueError("empty product id", path, row, opts.id_column)
     paths = _paths_for_chunk(raw, opts, path, row_numbers)
-    return pd.DataFrame({"id": ids.to_numpy(), "text": text.to_numpy(), "paths": paths})
+    out = pd.DataFrame({"id": ids.to_numpy(), "text": text.to_numpy(), "paths": paths})
+    if opts.split_column:
+        out["split"] = _splits_for_chunk(raw[opts.split_column], paths, opts, path, row_numbers)
+    return out
+
+
+def _splits_for_chunk(cells: pd.Series, paths: list[list[Path]], opts: ReaderOptions, path: str,
+                      row_numbers: Sequence[int]) -> np.ndarray:
+    """The split of each labelled product ('' for unlabelled ones); errors name the row."""
+    values = cells.astype(str).str.strip().str.lower().to_numpy()
+    labelled = np.fromiter((len(p) > 0 for p in paths), dtype=bool, count=len(paths))
+    bad = labelled & ~np.isin(values, SPLITS)
+    if bad.any():
+        i = int(bad.argmax())
+        raise CatalogueError(f"split {cells.iat[i]!r} of a labelled product; expected one of "
+                             f"{', '.join(SPLITS)}", path, row_numbers[i], opts.split_column)
+    return np.where(labelled, values, "").astype(object)
 
 
 def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,

@@ -101,32 +101,15 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
              len(catalogue), len(labelled), taxonomy.n_nodes, len(taxonomy.leaves), taxonomy.depth)
 
     with timer("word2vec"):
-        with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
-            corpus = os.path.join(tmp, "corpus.txt")
-            with open(corpus, "w", encoding="ascii") as f:
-                for toks in tokens:
-                    if toks:
-                        f.write(" ".join(toks))
-                        f.write("\n")
-            word_vectors = train_word2vec(corpus, config.word2vec, seed=seed,
-                                          show_progress=show_progress)
+        word_vectors = word2vec_on_tokens(tokens, config, show_progress)
         probes = probe_table(word_vectors, config.word2vec.probe_words)
 
     with timer("split"):
         y = taxonomy.binarize(paths)
         lab_tokens = [tokens[i] for i in labelled]
-        groups = group_ids([" ".join(t) for t in lab_tokens])
-        split = stratified_split(y, groups, (config.split.train, config.split.validation,
-                                             config.split.test),
-                                  seed=config.split.split_seed(seed))
+        split = split_labelled(catalogue, labelled, y, lab_tokens, config, os.path.basename(data))
         report = split_report(y, split)
     tr, va, te = (np.flatnonzero(split == i) for i in range(3))
-    if len(va) == 0 or len(tr) == 0:
-        n_texts = len(np.unique(groups))
-        raise TrainingError(f"{os.path.basename(data)}: too few labelled products for a "
-                            "train/validation split "
-                            f"({len(labelled)} labelled, {n_texts} distinct text(s) after "
-                            "cleaning; identical texts always share a split)")
 
     with timer("classifier"):
         clf = Classifier(config.classifier, seed=seed).fit(
@@ -142,8 +125,7 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
             sigmoid_weight = tune_sigmoid_weight(clf, [lab_tokens[i] for i in va], y[va],
                                                  taxonomy, complete)
         probs = clf.predict_proba(lab_tokens)
-        thresholds = tune_thresholds(probs[va], y[va])
-        extra_path_min = tune_extra_path_min(taxonomy, probs[va], y[va], thresholds, complete)
+        thresholds, extra_path_min = fit_decoding(taxonomy, probs[va], y[va], complete)
         results: dict[str, dict] = {}
         decoded_tuned = taxonomy.decode(probs, thresholds, complete=complete,
                                         extra_path_min=extra_path_min)
@@ -251,6 +233,59 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
     return manifest_holder
 
 
+def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
+                       show_progress: bool = True) -> WordVectors:
+    """Word2Vec (``config.word2vec``, seed ``config.seed``) on every product's tokens."""
+    with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
+        corpus = os.path.join(tmp, "corpus.txt")
+        with open(corpus, "w", encoding="ascii") as f:
+            for toks in tokens:
+                if toks:
+                    f.write(" ".join(toks))
+                    f.write("\n")
+        return train_word2vec(corpus, config.word2vec, seed=config.seed,
+                              show_progress=show_progress)
+
+
+def fit_decoding(taxonomy: Taxonomy, probs_val: np.ndarray, y_val: np.ndarray,
+                 complete: bool) -> tuple[np.ndarray, float]:
+    """Per-node thresholds ``(n_nodes,)`` and the extra-path cut-off of
+    :meth:`Taxonomy.decode`, both tuned on validation node probabilities and labels."""
+    thresholds = tune_thresholds(probs_val, y_val)
+    return thresholds, tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, complete)
+
+
+def split_labelled(catalogue: pd.DataFrame, labelled: np.ndarray, y: np.ndarray,
+                   lab_tokens: list[list[str]], config: TrainConfig, name: str) -> np.ndarray:
+    """Split index (0 train, 1 validation, 2 test) of each labelled product, ``(n_labelled,)``.
+
+    From the catalogue's ``split`` column when the reader was given ``split_column``, else
+    by iterative stratification over ``y`` with identical cleaned texts grouped.
+    """
+    groups = group_ids([" ".join(t) for t in lab_tokens])
+    if "split" in catalogue:
+        split = np.array([SPLITS.index(s) for s in catalogue["split"].to_numpy()[labelled]],
+                         dtype=np.int64)
+        straddle = len(np.unique(groups[split == 0])) + len(np.unique(groups[split != 0])) \
+            - len(np.unique(groups))
+        if straddle:
+            log.warning("%s: %d cleaned text(s) occur both in training and in validation/test "
+                        "of the given split", name, straddle)
+        how = "the split column"
+    else:
+        split = stratified_split(y, groups, (config.split.train, config.split.validation,
+                                             config.split.test),
+                                 seed=config.split.split_seed(config.seed))
+        how = None
+    if not (split == 0).any() or not (split == 1).any():
+        if how:
+            raise TrainingError(f"{name}: {how} gives no training or no validation product")
+        raise TrainingError(f"{name}: too few labelled products for a train/validation split "
+                            f"({len(labelled)} labelled, {len(np.unique(groups))} distinct "
+                            "text(s) after cleaning; identical texts always share a split)")
+    return split
+
+
 SIGMOID_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -272,8 +307,7 @@ def tune_sigmoid_weight(clf: Classifier, tokens, y: np.ndarray, taxonomy: Taxono
     for w in sorted(SIGMOID_WEIGHTS, key=lambda v: abs(v - 0.5)):
         model.config.sigmoid_weight = w
         probs = clf.predict_proba(tokens)
-        thresholds = tune_thresholds(probs, y)
-        extra = tune_extra_path_min(taxonomy, probs, y, thresholds, complete)
+        thresholds, extra = fit_decoding(taxonomy, probs, y, complete)
         pred = taxonomy.decode_to_matrix(taxonomy.decode(probs, thresholds, complete=complete,
                                                          extra_path_min=extra))
         f1 = macro_f1(y, pred)
