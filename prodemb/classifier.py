@@ -112,6 +112,34 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray,
     return best_t
 
 
+WIDE_BUCKETS = 1 << 24  # hash space of the wide path's features (only the seen ones are stored)
+
+
+def wide_pairs(encoder: TokenEncoder, tokens: Tokens, y: np.ndarray,
+               leaf_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The wide path's (feature, output) pairs that occur together in the training data.
+
+    Outputs are the ``L`` nodes (``y`` ``(n, L)``) and then the leaves ``leaf_ids`` of the
+    leaf head (output ``L + position``). Returns ``keys`` ``(U,)`` (sorted feature ids),
+    ``offsets`` ``(U + 1,)`` and ``outputs`` ``(P,)``: the pairs of ``keys[u]`` are
+    ``outputs[offsets[u]:offsets[u + 1]]``.
+    """
+    n_labels = y.shape[1]
+    n_out = n_labels + len(leaf_ids)
+    leaf_pos = np.full(n_labels, -1, dtype=np.int64)
+    leaf_pos[np.asarray(leaf_ids, dtype=np.int64)] = np.arange(len(leaf_ids))
+    chunks = []
+    for toks, row in zip(tokens, np.asarray(y, dtype=bool)):
+        feats = np.asarray(encoder.wide_features(toks), dtype=np.int64)
+        nodes = np.flatnonzero(row)
+        leaves = leaf_pos[nodes]
+        outs = np.concatenate([nodes, n_labels + leaves[leaves >= 0]])
+        chunks.append((feats[:, None] * n_out + outs[None, :]).ravel())
+    pairs = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
+    keys, first = np.unique(pairs // n_out, return_index=True)
+    return keys, np.append(first, len(pairs)).astype(np.int64), pairs % n_out
+
+
 class Classifier:
     """Word2Vec-initialised BiLSTM over the whole category tree.
 
@@ -130,11 +158,13 @@ class Classifier:
     # ------------------------------------------------------------------ fitting
     def fit(self, train_tokens: Tokens, y_train: np.ndarray, val_tokens: Tokens, y_val: np.ndarray,
             word_vectors: WordVectors | None = None, taxonomy: Taxonomy | None = None,
-            show_progress: bool = True) -> Classifier:
+            show_progress: bool = True, on_epoch=None) -> Classifier:
         """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``; early-stop on validation.
 
         With ``taxonomy`` (whose nodes are the L labels) and ``config.leaf_softmax``, a
-        softmax head over the tree's leaves is trained too.
+        softmax head over the tree's leaves is trained too. ``on_epoch(epoch, self)``, if
+        given, is called after each epoch; a dict it returns is added to that epoch's
+        ``history`` record (diagnostics such as per-split scores).
         """
         c = self.config
         torch.manual_seed(self.seed)
@@ -143,14 +173,22 @@ class Classifier:
         base_words = word_vectors.words if word_vectors is not None else []
         self.encoder = TokenEncoder.build(base_words, train_tokens, min_count=2,
                                           subword_buckets=c.subword_buckets,
-                                          ngram_range=tuple(c.subword_ngrams))
+                                          ngram_range=tuple(c.subword_ngrams),
+                                          wide_buckets=WIDE_BUCKETS if c.wide else 0)
         word_dim = word_vectors.dim if word_vectors is not None else 100
+        n_leaves = len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0
+        wide = (wide_pairs(self.encoder, train_tokens, y_train,
+                           taxonomy.leaves if n_leaves else []) if c.wide else None)
         self.model = ProductClassifier(ModelConfig(
             vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
             lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
             dropout=c.dropout, subword_buckets=c.subword_buckets,
-            n_leaves=len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0,
-            sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight))
+            n_leaves=n_leaves,
+            sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight,
+            wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0))
+        if wide and len(wide[2]):
+            self.model.set_wide_pairs(*(torch.from_numpy(a) for a in wide))
+            log.info("wide path: %d features, %d (feature, output) pairs", len(wide[0]), len(wide[2]))
         leaf_targets = leaf_weight = None
         if self.model.leaf_out is not None:
             leaf_ids = taxonomy.leaves
@@ -183,18 +221,23 @@ class Classifier:
         sparse = [p for p in self.model.sparse_parameters() if p.requires_grad]
         dense = [p for p in self.model.parameters()
                  if p.requires_grad and all(p is not s for s in sparse)]
+        wide_params = [self.model.wide.weight] if self.model.wide is not None else []
+        dense = [p for p in dense if all(p is not w for w in wide_params)]
         optimizers = [torch.optim.Adam(dense, lr=c.learning_rate, weight_decay=c.weight_decay)]
         if sparse:
             optimizers.append(torch.optim.SparseAdam(sparse, lr=c.learning_rate))
+        if wide_params:
+            optimizers.append(torch.optim.Adagrad(wide_params, lr=c.wide_learning_rate))
+        base_lr = [opt.param_groups[0]["lr"] for opt in optimizers]
 
         best_f1, best_state, stale = -1.0, None, 0
         deadline = time.monotonic() + c.max_train_minutes * 60
         self.history = []
         for epoch in range(1, c.epochs + 1):
             # Linear decay from the full rate to 20% of it over the planned epochs.
-            for opt in optimizers:
+            for opt, lr in zip(optimizers, base_lr):
                 for group in opt.param_groups:
-                    group["lr"] = c.learning_rate * (1 - 0.8 * (epoch - 1) / max(c.epochs - 1, 1))
+                    group["lr"] = lr * (1 - 0.8 * (epoch - 1) / max(c.epochs - 1, 1))
             self.model.train()
             batches = length_buckets(lengths, c.batch_size, rng)
             total, seen = 0.0, 0
@@ -227,6 +270,8 @@ class Classifier:
             record = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 5),
                       "val_loss": round(val_loss, 5), "val_macro_f1": round(val_f1, 5),
                       "seconds": round(time.perf_counter() - start, 1)}
+            if on_epoch is not None:
+                record.update(on_epoch(epoch, self) or {})
             self.history.append(record)
             log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f (%.0f s)", epoch,
                      record["train_loss"], val_loss, val_f1, record["seconds"])
@@ -246,7 +291,8 @@ class Classifier:
         if best_state is not None:
             self.model.load_state_dict(best_state)
         # The bundle stores weights as float16: evaluate the weights it will really hold.
-        self.model.load_state_dict({k: v.half().float() for k, v in self.model.state_dict().items()})
+        self.model.load_state_dict({k: v.half().float() if v.is_floating_point() else v
+                                    for k, v in self.model.state_dict().items()})
         self.model.eval()
         return self
 
@@ -289,7 +335,8 @@ class Classifier:
     def save(self, directory: str) -> list[str]:
         """Write ``classifier.safetensors`` (float16) and ``classifier.json``."""
         self._check()
-        state = {k: v.detach().to(torch.float16).contiguous() for k, v in self.model.state_dict().items()}
+        state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
+                 for k, v in self.model.state_dict().items()}
         save_file(state, os.path.join(directory, "classifier.safetensors"))
         with open(os.path.join(directory, "classifier.json"), "w", encoding="utf-8") as f:
             json.dump({"model": self.model.config.to_dict(), "encoder": self.encoder.to_dict(),
@@ -304,6 +351,7 @@ class Classifier:
         self.encoder = TokenEncoder.from_dict(meta["encoder"])
         self.model = ProductClassifier(ModelConfig(**meta["model"]))
         state = load_file(os.path.join(directory, "classifier.safetensors"))
-        self.model.load_state_dict({k: v.float() for k, v in state.items()})
+        self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                    for k, v in state.items()})
         self.model.eval()
         return self

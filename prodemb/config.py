@@ -63,6 +63,12 @@ class ClassifierConfig:
     # the best validation macro-F1 averaged over 7 models (5 fashion seeds, 2 demo); tuning
     # per model was noisy (the demo's validation scores for 0.25-0.75 were within 0.003).
     sigmoid_weight: float | None = 0.25
+    # Wide path (prodemb/model.py): hashed words and word pairs straight into the node and
+    # leaf logits, trained jointly with the deep part (Adagrad, the classic optimiser of
+    # sparse linear models), so a rare leaf's decisive word is remembered as a linear
+    # model remembers it.
+    wide: bool = False
+    wide_learning_rate: float = 0.1
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
     #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+

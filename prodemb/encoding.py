@@ -30,12 +30,19 @@ class Batch:
         sub_ids: flat char n-gram bucket ids, int64 ``(n_ngrams,)`` (empty if disabled).
         sub_offsets: start of each token position's bag in ``sub_ids``, int64
             ``(batch * max_len,)``.
+        wide_ids: the distinct hashed word unigrams and bigrams of every item, flat int64
+            ``(n_features,)`` (empty if the wide path is off); ``wide_items`` ``(n_features,)``
+            is the item of each, ``wide_values`` ``(n_features,)`` its value, 1/sqrt(number
+            of the item's features), so that every item's feature vector has unit length.
     """
 
     ids: torch.Tensor
     lengths: torch.Tensor
     sub_ids: torch.Tensor
     sub_offsets: torch.Tensor
+    wide_ids: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    wide_items: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    wide_values: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
 
 
 @dataclass
@@ -43,6 +50,7 @@ class TokenEncoder:
     words: list[str]
     subword_buckets: int = 0
     ngram_range: tuple[int, int] = (3, 5)
+    wide_buckets: int = 0
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +82,16 @@ class TokenEncoder:
                 out.append(zlib.crc32(s[i:i + n].encode()) % self.subword_buckets)
         return tuple(out)
 
+    def wide_features(self, tokens: Sequence[str]) -> list[int]:
+        """Distinct hashed ids in ``[0, wide_buckets)`` of the text's words and word pairs."""
+        b = self.wide_buckets
+        if list(tokens) == [UNK]:  # the placeholder of an empty text
+            return []
+        feats = {zlib.crc32(b"w\x00" + t.encode()) % b for t in tokens}
+        feats.update(zlib.crc32(f"b\x00{x}\x00{y}".encode()) % b
+                     for x, y in zip(tokens, tokens[1:]))
+        return sorted(feats)
+
     def encode(self, tokens_list: Sequence[Sequence[str]]) -> Batch:
         """Pad a list of token lists into a :class:`Batch`. Empty texts become ``[<unk>]``."""
         tokens_list = [list(t) if len(t) else [UNK] for t in tokens_list]
@@ -97,15 +115,25 @@ class TokenEncoder:
         else:
             sub_ids = torch.zeros(0, dtype=torch.int64)
             sub_offsets = torch.zeros(0, dtype=torch.int64)
-        return Batch(torch.as_tensor(ids), torch.as_tensor(lengths), sub_ids, sub_offsets)
+        batch = Batch(torch.as_tensor(ids), torch.as_tensor(lengths), sub_ids, sub_offsets)
+        if self.wide_buckets:
+            feats = [self.wide_features(t) for t in tokens_list]
+            counts = np.fromiter((len(f) for f in feats), dtype=np.int64, count=len(feats))
+            batch.wide_ids = torch.as_tensor(np.fromiter(
+                (x for f in feats for x in f), dtype=np.int64, count=int(counts.sum())))
+            batch.wide_items = torch.as_tensor(np.repeat(np.arange(len(feats)), counts))
+            batch.wide_values = torch.as_tensor(
+                np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts).astype(np.float32))
+        return batch
 
     def to_dict(self) -> dict:
         return {"words": self.words, "subword_buckets": self.subword_buckets,
-                "ngram_range": list(self.ngram_range)}
+                "ngram_range": list(self.ngram_range), "wide_buckets": self.wide_buckets}
 
     @classmethod
     def from_dict(cls, data: dict) -> TokenEncoder:
-        return cls(data["words"], data["subword_buckets"], tuple(data["ngram_range"]))
+        return cls(data["words"], data["subword_buckets"], tuple(data["ngram_range"]),
+                   data.get("wide_buckets", 0))
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,

@@ -5,8 +5,9 @@
            ──► bidirectional LSTM
            ──► [max-pool ; mean-pool] over time          (B, 4·H)
            ──► dropout ─► Linear ─► tanh                  (B, E)   ← the product embedding
-           ├─► dropout ─► Linear                          (B, N)   ← one logit per tree node
-           └─► dropout ─► Linear ─► softmax               (B, K)   ← leaf distribution (optional)
+           ├─► dropout ─► Linear ──(+)──────────────────── (B, N)   ← one logit per tree node
+           └─► dropout ─► Linear ──(+)─► softmax ───────── (B, K)   ← leaf distribution (optional)
+    words, word pairs ─► wide path ┘ (optional, sparse linear)
 
 B: batch, H: LSTM hidden size per direction, E: embedding size, N: tree nodes, K: leaves.
 The tree is predicted as multi-label: node probabilities are ``sigmoid(node logits)``.
@@ -14,6 +15,16 @@ With the optional leaf head, a node's probability is a weighted mean of its sigm
 the softmax mass of the leaves below it (weight ``sigmoid_weight``, a training setting):
 the softmax makes sibling leaves compete, which helps rare leaves that the independent
 sigmoids get wrong; the sigmoids carry products whose paths stop above the leaves.
+
+The wide path (Cheng et al. 2016, "Wide & Deep") adds a linear function of the text's
+hashed words and word pairs to the node and leaf logits, trained jointly with the deep
+part. It remembers what a linear model remembers: a rare leaf whose few products share a
+decisive word. It is sparse by construction: a weight exists only for a (feature, output)
+pair that occurs together in the training data (a product with that feature labelled with
+that node or leaf), so its size grows with the training data, not with features x outputs.
+A softmax is unchanged by adding a constant to all of a feature's leaf logits, so leaving
+out the pairs never seen together costs the leaf head little. The embedding (the last
+hidden layer) stays the deep part's alone.
 """
 
 from __future__ import annotations
@@ -42,6 +53,9 @@ class ModelConfig:
     # being the leaf softmax mass below it (ClassifierConfig.sigmoid_weight); bundles
     # from before it was configurable used 0.5.
     sigmoid_weight: float = 0.5
+    # Wide path: number of hashed features with weights, and of (feature, output) pairs.
+    wide_features: int = 0
+    wide_pairs: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,10 +83,46 @@ class ProductClassifier(nn.Module):
         if self.subword_emb is not None:
             # Start the n-gram vectors small so the Word2Vec vectors dominate at first.
             nn.init.normal_(self.subword_emb.weight, std=0.01)
+        self.wide = None
+        if c.wide_pairs:
+            # wide_keys: sorted feature ids; the pairs of wide_keys[u] are
+            # wide_offsets[u]:wide_offsets[u + 1]; wide_outputs: the output of each pair,
+            # a node (< N) or a leaf (N + leaf position). One weight per pair, from 0.
+            self.register_buffer("wide_keys", torch.zeros(c.wide_features, dtype=torch.int64))
+            self.register_buffer("wide_offsets", torch.zeros(c.wide_features + 1, dtype=torch.int64))
+            self.register_buffer("wide_outputs", torch.zeros(c.wide_pairs, dtype=torch.int64))
+            self.wide = nn.Embedding(c.wide_pairs, 1, sparse=True)
+            nn.init.zeros_(self.wide.weight)
 
     def sparse_parameters(self) -> list[nn.Parameter]:
-        """The embedding tables, which get sparse gradients."""
+        """The deep part's embedding tables, which get sparse gradients (the wide path's
+        weights get them too, but are optimised apart: see prodemb.classifier)."""
         return [self.word_emb.weight] + ([self.subword_emb.weight] if self.subword_emb is not None else [])
+
+    def set_wide_pairs(self, keys: torch.Tensor, offsets: torch.Tensor, outputs: torch.Tensor) -> None:
+        """Install the wide path's (feature, output) pairs (see the buffers in ``__init__``)."""
+        self.wide_keys.copy_(keys)
+        self.wide_offsets.copy_(offsets)
+        self.wide_outputs.copy_(outputs)
+
+    def wide_logits(self, batch: Batch) -> torch.Tensor:
+        """The wide path's contribution to ``[node logits ; leaf logits]``, ``(B, N + K)``."""
+        c = self.config
+        out = torch.zeros(batch.lengths.shape[0], c.n_labels + c.n_leaves)
+        ids = batch.wide_ids
+        if not ids.numel():
+            return out
+        u = torch.searchsorted(self.wide_keys, ids).clamp_(max=c.wide_features - 1)
+        known = self.wide_keys[u] == ids               # features never seen in training: no pairs
+        u = u[known]
+        start = self.wide_offsets[u]
+        count = self.wide_offsets[u + 1] - start
+        # Pair indices start[g] .. start[g] + count[g] - 1 of every known feature g, flat.
+        first = torch.cumsum(count, 0) - count
+        pairs = torch.repeat_interleave(start - first, count) + torch.arange(int(count.sum()))
+        items = torch.repeat_interleave(batch.wide_items[known], count)
+        values = torch.repeat_interleave(batch.wide_values[known], count) * self.wide(pairs).squeeze(1)
+        return out.index_put((items, self.wide_outputs[pairs]), values, accumulate=True)
 
     def init_word_vectors(self, vectors: torch.Tensor, rows: torch.Tensor) -> None:
         """Copy pretrained vectors (``(k, word_dim)``) into the embedding rows ``rows``."""
@@ -98,7 +148,14 @@ class ProductClassifier(nn.Module):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Node logits ``(B, N)`` and leaf logits ``(B, K)`` (``None`` without the leaf head)."""
         h = self.drop(self.embed(batch))
-        return self.out(h), (self.leaf_out(h) if self.leaf_out is not None else None)
+        node_logits = self.out(h)
+        leaf_logits = self.leaf_out(h) if self.leaf_out is not None else None
+        if self.wide is not None:
+            wide = self.wide_logits(batch)
+            node_logits = node_logits + wide[:, : self.config.n_labels]
+            if leaf_logits is not None:
+                leaf_logits = leaf_logits + wide[:, self.config.n_labels:]
+        return node_logits, leaf_logits
 
     def node_probs(self, batch: Batch) -> torch.Tensor:
         """Probability of every tree node, shape ``(B, N)``."""
