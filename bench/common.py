@@ -289,18 +289,19 @@ def pipeline_split(data: str | Path, options: ReaderOptions | str,
     """Read, clean and split a catalogue exactly as :func:`prodemb.pipeline.train_bundle`.
 
     Stages 1 and 3 of ``train_bundle`` with its own functions (same reader, same labelled
-    order, :func:`prodemb.pipeline.split_labelled`), so the split equals the ``split``
-    column of a bundle trained with the same config; see :func:`check_split_matches_bundle`.
+    order and labels, :func:`prodemb.pipeline.labelled_paths`, which rolls rare leaves up
+    when ``config.min_leaf_count > 1``, and :func:`prodemb.pipeline.split_labelled`), so the
+    split equals the ``split`` column of a bundle trained with the same config; see
+    :func:`check_split_matches_bundle`.
     """
-    from prodemb.pipeline import load_catalogue, split_labelled
+    from prodemb.pipeline import labelled_paths, load_catalogue, split_labelled
 
     config = config or TrainConfig()
     if isinstance(options, str):
         options = PRESETS[options]
     catalogue, tokens = load_catalogue(str(data), options, config.text.max_tokens,
                                        show_progress=False)
-    labelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() > 0)
-    paths = [catalogue["paths"].iat[i] for i in labelled]
+    labelled, paths, _ = labelled_paths(catalogue, config)
     taxonomy = Taxonomy.from_paths(p for ps in paths for p in ps)
     y = taxonomy.binarize(paths)
     lab_tokens = [tokens[i] for i in labelled]

@@ -91,16 +91,21 @@ def cmd_demo_data(args) -> int:
 
 def cmd_train(args) -> int:
     from .config import TrainConfig
-    from .pipeline import train_bundle
+    from .pipeline import roll_up_message, train_bundle
 
     config = TrainConfig.from_json_file(args.config) if args.config else TrainConfig()
     if args.seed is not None:
         config.seed = args.seed
     if args.epochs is not None:
         config.classifier.epochs = args.epochs
+    if args.min_leaf_count is not None:
+        config.min_leaf_count = args.min_leaf_count
     manifest = train_bundle(args.data, args.out, reader_options(args), config,
                             show_progress=not args.quiet)
     print(f"bundle written to {args.out}")
+    roll_up = manifest.get("labels", {}).get("roll_up")
+    if roll_up:
+        print(roll_up_message(roll_up))
     print("stage seconds:", json.dumps(manifest["stage_seconds"]))
     for split, m in manifest["metrics"].items():
         print(f"{split:>10}: macro-F1 {m['macro_f1']:.4f}  leaf macro-F1 {m['leaf_macro_f1']:.4f}  "
@@ -220,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", help="JSON file with config overrides")
     s.add_argument("--seed", type=int)
     s.add_argument("--epochs", type=int)
+    s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",
+                   help="roll leaves with fewer than N labelled products up into their "
+                        "parent before training, repeatedly (default 0: the tree as labelled)")
     s.add_argument("-q", "--quiet", action="store_true")
     add_reader_args(s)
     s.set_defaults(func=cmd_train)

@@ -107,6 +107,10 @@ class MapConfig:
 @dataclass
 class TrainConfig:
     seed: int = 0
+    # Leaves with fewer labelled products than this are rolled up into their parent before
+    # the tree is built (prodemb.taxonomy.roll_up_rare_leaves; `prodemb train
+    # --min-leaf-count N`). 0 or 1: the tree as labelled.
+    min_leaf_count: int = 0
     text: TextConfig = field(default_factory=TextConfig)
     word2vec: Word2VecConfig = field(default_factory=Word2VecConfig)
     split: SplitConfig = field(default_factory=SplitConfig)

@@ -36,7 +36,7 @@ from .maps import fit_map, place
 from .metrics import evaluate, macro_f1, summary
 from .neighbours import CosineIndex, l2_normalize
 from .split import SPLITS, group_ids, split_report, stratified_split
-from .taxonomy import Taxonomy, format_path
+from .taxonomy import Taxonomy, format_path, roll_up_rare_leaves
 from .text import tokenize
 from .utils import StageTimer, json_default, progress, sha256_file
 from .word2vec import WordVectors, probe_table, train_word2vec
@@ -78,6 +78,13 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
                  config: TrainConfig | None = None, show_progress: bool = True) -> dict:
     """Train a bundle from the catalogue file ``data`` into directory ``out``.
 
+    With ``config.min_leaf_count > 1`` rare leaves are rolled up into their parent before
+    the tree is built (:func:`labelled_paths`): the bundle's tree, its model, its scores and
+    the ``true_path`` column of products.parquet then all use the rolled-up paths, not the
+    catalogue's. The roll-up report is in metrics.json (``label_roll_up``) and the manifest
+    (``labels``). A plain-words warning about many rare leaves (:func:`rare_leaf_warning`)
+    is logged and kept in the manifest (``warnings``).
+
     Returns the manifest that was written.
     """
     options = options or ReaderOptions()
@@ -87,25 +94,33 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
 
     with timer("read_clean"):
         catalogue, tokens = load_catalogue(data, options, config.text.max_tokens, show_progress)
-    labelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() > 0)
+    labelled, paths, roll_up = labelled_paths(catalogue, config)
     if len(labelled) == 0:
         raise TrainingError(f"{os.path.basename(data)}: no product has a category; check "
                             "label_column / level_columns and ignore_labels")
-    paths = [catalogue["paths"].iat[i] for i in labelled]
+    if roll_up is not None:
+        log.info("%s", roll_up_message(roll_up))
     taxonomy = Taxonomy.from_paths(p for ps in paths for p in ps)
     if len(taxonomy.leaves) < 2:
+        after = (f" after rolling up leaves with fewer than {config.min_leaf_count} products "
+                 "(lower --min-leaf-count)" if roll_up and roll_up["rolled_up_leaves"] else "")
         raise TrainingError(f"{os.path.basename(data)}: the labelled products have only one "
-                            f"category ({taxonomy.name(taxonomy.leaves[0])}); a classifier "
-                            "needs at least two")
+                            f"category ({taxonomy.name(taxonomy.leaves[0])}){after}; a "
+                            "classifier needs at least two")
     log.info("catalogue: %d products, %d labelled, %d tree nodes (%d leaves, depth %d)",
              len(catalogue), len(labelled), taxonomy.n_nodes, len(taxonomy.leaves), taxonomy.depth)
+    y = taxonomy.binarize(paths)
+    warnings_: list[str] = []
+    rare = rare_leaf_warning(taxonomy, y, config.min_leaf_count)
+    if rare:
+        log.warning("%s", rare)
+        warnings_.append(rare)
 
     with timer("word2vec"):
         word_vectors = word2vec_on_tokens(tokens, config, show_progress)
         probes = probe_table(word_vectors, config.word2vec.probe_words)
 
     with timer("split"):
-        y = taxonomy.binarize(paths)
         lab_tokens = [tokens[i] for i in labelled]
         split = split_labelled(catalogue, labelled, y, lab_tokens, config, os.path.basename(data))
         report = split_report(y, split)
@@ -195,7 +210,7 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         products.to_parquet(os.path.join(tmp, "products.parquet"), index=False, compression="zstd")
         files.append("products.parquet")
         metrics = {"splits": results, "history": clf.history, "stage_seconds": timer.seconds,
-                   "word2vec_probes": probes, "split_report": report,
+                   "word2vec_probes": probes, "split_report": report, "label_roll_up": roll_up,
                    "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}}
         _dump(os.path.join(tmp, "metrics.json"), metrics)
         files.append("metrics.json")
@@ -216,6 +231,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
                      "split_counts": report["counts"]},
             "taxonomy": {"nodes": taxonomy.n_nodes, "leaves": len(taxonomy.leaves),
                          "depth": taxonomy.depth},
+            "labels": {"roll_up": roll_up, "rare_leaves": rare_leaf_counts(taxonomy, y)},
+            "warnings": warnings_,
             "complete_paths": complete,
             "decoding": {"extra_path_min": extra_path_min, "max_paths": 3,
                          "sigmoid_weight": sigmoid_weight},
@@ -253,6 +270,93 @@ def fit_decoding(taxonomy: Taxonomy, probs_val: np.ndarray, y_val: np.ndarray,
     :meth:`Taxonomy.decode`, both tuned on validation node probabilities and labels."""
     thresholds = tune_thresholds(probs_val, y_val)
     return thresholds, tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, complete)
+
+
+def labelled_paths(catalogue: pd.DataFrame, config: TrainConfig
+                   ) -> tuple[np.ndarray, list[list[tuple[str, ...]]], dict | None]:
+    """The labelled products and the paths ``prodemb train`` trains on.
+
+    Returns ``(labelled, paths, roll_up)``: the catalogue rows of the labelled products,
+    ``(n_labelled,)`` in catalogue order; their paths (one list per labelled product, after
+    the roll-up); and the report of :func:`prodemb.taxonomy.roll_up_rare_leaves` when
+    ``config.min_leaf_count > 1``, else None. Used by :func:`train_bundle` and the
+    benchmarks' ``bench.common.pipeline_split``, so both see the same labels.
+    """
+    min_count = config.min_leaf_count
+    if isinstance(min_count, bool) or not isinstance(min_count, int):
+        raise ValueError(f"config min_leaf_count must be a whole number, got {min_count!r}")
+    labelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() > 0)
+    paths = [list(catalogue["paths"].iat[i]) for i in labelled]
+    if min_count <= 1:
+        return labelled, paths, None
+    paths, report = roll_up_rare_leaves(paths, min_count)
+    return labelled, paths, report
+
+
+def roll_up_message(report: dict) -> str:
+    """What :func:`prodemb.taxonomy.roll_up_rare_leaves` did, in plain words."""
+    n = report["min_leaf_count"]
+    if not report["rolled_up_leaves"]:
+        return (f"Rare leaves (min_leaf_count {n}): every leaf below the top level has at "
+                f"least {n} labelled products; the tree is unchanged "
+                f"({report['leaves_before']} leaves).")
+    rolled, moved = report["rolled_up_leaves"], report["products_relabelled"]
+    return (f"Rare leaves rolled up (min_leaf_count {n}): {rolled} "
+            f"{'category' if rolled == 1 else 'categories'} with fewer than {n} labelled "
+            f"products {'was' if rolled == 1 else 'were'} merged into the parent category, so "
+            f"{moved} {'product now carries' if moved == 1 else 'products now carry'} the "
+            f"parent's path. The tree went from {report['leaves_before']} to "
+            f"{report['leaves_after']} leaves.")
+
+
+#: A leaf with fewer labelled products than this is "rare" for :func:`rare_leaf_warning`.
+RARE_LEAF_PRODUCTS = 5
+
+
+def rare_leaf_counts(taxonomy: Taxonomy, y: np.ndarray,
+                     rare_below: int = RARE_LEAF_PRODUCTS) -> dict:
+    """``{"rare_below": 5, "rare_leaves": r, "leaves": n}``: how many of the tree's leaves
+    have fewer than ``rare_below`` labelled products (rows of the 0/1 node matrix ``y``,
+    ``(n_labelled, n_nodes)``, that hold the leaf)."""
+    leaves = np.array(taxonomy.leaves, dtype=np.int64)
+    counts = np.asarray(y)[:, leaves].sum(axis=0) if len(leaves) else np.zeros(0)
+    return {"rare_below": rare_below, "rare_leaves": int((counts < rare_below).sum()),
+            "leaves": int(len(leaves))}
+
+
+def rare_leaf_warning(taxonomy: Taxonomy, y: np.ndarray, min_leaf_count: int = 0,
+                      rare_below: int = RARE_LEAF_PRODUCTS) -> str | None:
+    """A plain-words warning when many leaves have too few labelled products, else None.
+
+    Args:
+        taxonomy: the tree trained on (after any roll-up).
+        y: 0/1 node matrix of the labelled products, ``(n_labelled, n_nodes)``.
+        min_leaf_count: the roll-up already applied (``config.min_leaf_count``); merging
+            is not suggested again when it already reaches ``rare_below``.
+        rare_below: a leaf with fewer labelled products than this is rare.
+
+    Warns when at least 20 % of the leaves, and at least 10 leaves, are rare. The remedies
+    suggested are the reader's ``--max-depth`` (the tree's depth minus one) and
+    ``--min-leaf-count``; neither is offered when every rare leaf is a top-level node
+    (neither would change it).
+    """
+    c = rare_leaf_counts(taxonomy, y, rare_below)
+    rare, n = c["rare_leaves"], c["leaves"]
+    if rare < 10 or rare * 5 < n:
+        return None
+    text = (f"{rare} of {n} leaves ({round(100 * rare / n)} %) have fewer than {rare_below} "
+            "labelled products. The classifier cannot learn such categories reliably and "
+            "their test scores rest on one or two products.")
+    leaves = np.array(taxonomy.leaves, dtype=np.int64)
+    rare_levels = taxonomy.levels[leaves[np.asarray(y)[:, leaves].sum(axis=0) < rare_below]]
+    fixes = []
+    if taxonomy.depth > 1 and (rare_levels > 1).any():
+        fixes.append(f"cutting the tree at a coarser level (--max-depth {taxonomy.depth - 1})")
+        if min_leaf_count < rare_below:
+            fixes.append(f"merging rare leaves into their parent (--min-leaf-count {rare_below})")
+    if fixes:
+        text += " Consider " + " or ".join(fixes) + "."
+    return text
 
 
 def split_labelled(catalogue: pd.DataFrame, labelled: np.ndarray, y: np.ndarray,

@@ -249,3 +249,76 @@ class Taxonomy:
 
     def __hash__(self) -> int:
         return hash(tuple(self.nodes))
+
+
+# ---------------------------------------------------------------------- long tails
+def roll_up_rare_leaves(paths_per_item: Sequence[Sequence[Sequence[str]]],
+                        min_count: int) -> tuple[list[list[Path]], dict]:
+    """Roll every leaf with fewer than ``min_count`` labelled products up into its parent.
+
+    Args:
+        paths_per_item: the category paths of each labelled product (``n_items`` lists of
+            paths, as in the ``paths`` column of :func:`prodemb.catalogue.read_catalogue`).
+        min_count: a leaf needs at least this many products; ``<= 1`` changes nothing.
+
+    The tree is the one :meth:`Taxonomy.from_paths` builds from all paths. A leaf's count is
+    the number of items having a path that ends at it. Every path ending at a leaf counted
+    below ``min_count`` is cut to the leaf's parent, all such leaves at once; this repeats
+    until nothing changes, because a parent whose children all rolled up becomes a leaf
+    itself and may still be rare (its count is then its own products plus those it
+    received). A top-level node is never cut (no path goes to zero levels), so a rare
+    top-level leaf stays. A leaf with at least ``min_count`` products is never touched:
+    its paths are only cut when it is rare, so its count never drops.
+
+    Each changed item's paths are deduplicated and sorted, as the reader leaves them, and a
+    cut path that is a strict prefix of another of the item's paths is dropped (the item is
+    in that node through the other path; its label row is the same without it). Items whose
+    paths did not change are returned as they were (as lists of tuples).
+
+    Returns:
+        ``(paths, report)``: the new paths, ``n_items`` lists, and ``{"min_leaf_count": N,
+        "leaves_before": .., "leaves_after": .., "rolled_up_leaves": .., "products_relabelled":
+        ..}`` where ``rolled_up_leaves`` counts the nodes whose products moved to their
+        parent (including parents that became leaves and rolled up in a later round) and
+        ``products_relabelled`` the items with at least one changed path.
+    """
+    original = [[tuple(p) for p in ps] for ps in paths_per_item]
+    current = [list(ps) for ps in original]
+    leaves_before = len(_leaf_counts(current))
+    rolled: set[Path] = set()
+    changed = [False] * len(current)
+    while min_count > 1:
+        counts = _leaf_counts(current)
+        rare = {leaf for leaf, n in counts.items() if n < min_count and len(leaf) > 1}
+        if not rare:
+            break
+        rolled |= rare
+        for i, ps in enumerate(current):
+            if not any(p in rare for p in ps):
+                continue
+            kept = {p for p in ps if p not in rare}
+            cut = {p[:-1] for p in ps if p in rare} - kept
+            both = kept | cut
+            cut = {c for c in cut if not any(len(k) > len(c) and k[:len(c)] == c for k in both)}
+            current[i] = sorted(kept | cut)
+            changed[i] = True
+    report = {
+        "min_leaf_count": int(min_count),
+        "leaves_before": leaves_before,
+        "leaves_after": len(_leaf_counts(current)),
+        "rolled_up_leaves": len(rolled),
+        "products_relabelled": sum(c and new != old
+                                   for c, new, old in zip(changed, current, original)),
+    }
+    return current, report
+
+
+def _leaf_counts(paths_per_item: Sequence[Sequence[Path]]) -> dict[Path, int]:
+    """Leaves of the tree built from all paths -> number of items with a path ending there."""
+    inner = {p[:d] for ps in paths_per_item for p in ps for d in range(1, len(p))}
+    counts: dict[Path, int] = {}
+    for ps in paths_per_item:
+        for p in set(ps):
+            if p not in inner:
+                counts[p] = counts.get(p, 0) + 1
+    return counts

@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prodemb.taxonomy import Taxonomy, format_path, parse_path
+from prodemb.taxonomy import Taxonomy, format_path, parse_path, roll_up_rare_leaves
 
 PATHS = [
     ("Accessories", "Scarves", "Knit scarf"),
@@ -141,3 +141,93 @@ def test_decode_yields_valid_paths_property(paths, data):
 
 def test_format_parse_path():
     assert parse_path(format_path(("A", "B / C"))) == ("A", "B / C")
+
+
+# ---------------------------------------------------------------------- roll_up_rare_leaves
+def _items(*groups):
+    """``(path, n)`` pairs -> n items with that one path each."""
+    return [[p] for p, n in groups for _ in range(n)]
+
+
+def _leaf_counts(paths_per_item):
+    tax = Taxonomy.from_paths(p for ps in paths_per_item for p in ps)
+    y = tax.binarize(paths_per_item)
+    return {tax.nodes[i]: int(y[:, i].sum()) for i in tax.leaves}
+
+
+def test_roll_up_cascades_until_stable():
+    items = _items((("A", "B", "C1"), 1), (("A", "B", "C2"), 1), (("A", "D"), 6), (("E",), 1))
+    new, report = roll_up_rare_leaves(items, 3)
+    # C1 and C2 go to A > B, which is then a leaf with 2 products and goes on to A; A keeps
+    # its child D, so it stays an inner node with 2 products. E is a top-level node: kept.
+    assert new == _items((("A",), 2), (("A", "D"), 6), (("E",), 1))
+    assert report == {"min_leaf_count": 3, "leaves_before": 4, "leaves_after": 2,
+                      "rolled_up_leaves": 3, "products_relabelled": 2}
+
+
+def test_roll_up_stops_at_a_parent_that_is_common_enough():
+    items = _items((("A", "B", "C1"), 2), (("A", "B", "C2"), 2), (("A", "D"), 1), (("X", "Y"), 9))
+    new, report = roll_up_rare_leaves(items, 3)
+    assert _leaf_counts(new) == {("A", "B"): 4, ("X", "Y"): 9}
+    assert new[:4] == [[("A", "B")]] * 4 and new[4] == [("A",)]
+    assert report["rolled_up_leaves"] == 3 and report["products_relabelled"] == 5
+
+
+def test_roll_up_deduplicates_and_drops_covered_prefixes():
+    common = _items((("A", "B", "K"), 5), (("A", "Z"), 5))
+    # Two rare leaves under one parent: one path A > B, not two.
+    # A rare leaf beside a path through its parent: the cut path A > B adds nothing.
+    items = [[("A", "B", "C1"), ("A", "B", "C2")], [("A", "B", "C3"), ("A", "B", "K")]] + common
+    new, report = roll_up_rare_leaves(items, 3)
+    assert new[0] == [("A", "B")]
+    assert new[1] == [("A", "B", "K")]
+    assert new[2:] == common
+    assert report["products_relabelled"] == 2
+    assert all(ps == sorted(set(ps)) for ps in new)
+
+
+def test_roll_up_never_cuts_below_the_top_level():
+    items = _items((("A",), 1), (("B", "C"), 1), (("D",), 1))
+    new, report = roll_up_rare_leaves(items, 10)
+    assert new == _items((("A",), 1), (("B",), 1), (("D",), 1))
+    assert report["leaves_after"] == 3 and report["rolled_up_leaves"] == 1
+
+
+@pytest.mark.parametrize("min_count", [-1, 0, 1])
+def test_roll_up_off_returns_the_input(min_count):
+    items = _items((("A", "B"), 1), (("A", "C"), 2))
+    new, report = roll_up_rare_leaves(items, min_count)
+    assert new == items and new is not items
+    assert report == {"min_leaf_count": min_count, "leaves_before": 2, "leaves_after": 2,
+                      "rolled_up_leaves": 0, "products_relabelled": 0}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.lists(st.sampled_from("abc"), min_size=1, max_size=4).map(tuple),
+                         min_size=1, max_size=3).map(lambda ps: sorted(set(ps))),
+                min_size=1, max_size=30),
+       st.integers(0, 6))
+def test_roll_up_property(items, min_count):
+    new, report = roll_up_rare_leaves(items, min_count)
+    assert len(new) == len(items)
+    before = _leaf_counts(items)
+    after = _leaf_counts(new)
+    if min_count > 1:
+        # Every leaf below the top level is common enough ...
+        assert all(n >= min_count for leaf, n in after.items() if len(leaf) > 1)
+    else:
+        assert new == items
+    # ... every leaf that was common enough is untouched ...
+    for leaf, n in before.items():
+        if n >= min_count:
+            assert after.get(leaf) == n
+    # ... and each item keeps at least one path, each a prefix of one of its old paths, and
+    # is still in every node it was in down to the cut (its top-level nodes at least).
+    for old, ps in zip(items, new):
+        assert ps and ps == sorted(set(ps))
+        assert all(any(o[:len(p)] == p for o in old) for p in ps)
+        assert {p[:1] for p in ps} == {o[:1] for o in old}
+    assert report["leaves_after"] == len(after) and report["leaves_before"] == len(before)
+    assert report["products_relabelled"] == sum(a != b for a, b in zip(items, new))
+    # Rolling up again changes nothing.
+    assert roll_up_rare_leaves(new, min_count)[0] == new
