@@ -1,4 +1,6 @@
+import io
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -205,3 +207,156 @@ def test_read_texts_upload():
         read_texts(b"  ")
     with pytest.raises(CatalogueError, match="missing column"):
         read_texts(b"a,b\n1,2\n", ["title"])
+
+
+# ---------------------------------------------------------------------- split_column
+SPLIT_CSV = ("id,title,category,split\n"
+             "1,Knit scarf,Accessories > Scarves,Train\n"
+             "2,Loop scarf,Accessories > Scarves, validation \n"
+             "3,Tote bag,Bags > Tote,TEST\n"
+             "4,Mystery item,,whatever\n"  # unlabelled: its split value is ignored
+             "5,Canvas tote,Bags > Tote,train\n"
+             "6,Wool scarf,Accessories > Scarves,  Test\n"
+             "7,Leather tote,Bags > Tote,VALIDATION\n"
+             "8,Another mystery,,\n")
+
+
+def split_options(**changes):
+    return ReaderOptions(text_columns=["title"], split_column="split", **changes)
+
+
+def to_jsonl(csv_text: str) -> str:
+    df = pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False)
+    return "".join(json.dumps(r) + "\n" for r in df.to_dict("records"))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_split_column_read_case_and_space_insensitive(tmp_path, fmt):
+    text = SPLIT_CSV if fmt == "csv" else to_jsonl(SPLIT_CSV)
+    df = read_catalogue(write(tmp_path / f"s.{fmt}", text), split_options())
+    assert list(df.columns) == ["id", "text", "paths", "split"]
+    assert df["split"].tolist() == ["train", "validation", "test", "", "train", "test",
+                                    "validation", ""]
+    assert df["paths"][3] == [] and df["paths"][7] == []
+
+
+def test_split_column_over_several_chunks(tmp_path):
+    f = write(tmp_path / "s.csv", SPLIT_CSV)
+    whole = read_catalogue(f, split_options())
+    chunks = list(iter_catalogue(f, split_options(chunk_size=3)))
+    assert len(chunks) == 3 and all("split" in c for c in chunks)
+    assert pd.concat(chunks, ignore_index=True)["split"].tolist() == whole["split"].tolist()
+
+
+def test_no_split_column_without_the_option(tmp_path):
+    df = read_catalogue(write(tmp_path / "s.csv", SPLIT_CSV), text_columns=["title"])
+    assert list(df.columns) == ["id", "text", "paths"]
+
+
+def test_split_column_missing_from_the_file(tmp_path):
+    with pytest.raises(CatalogueError, match="missing column.*'fold'"):
+        read_catalogue(write(tmp_path / "c.csv", SPLIT_CSV),
+                       ReaderOptions(text_columns=["title"], split_column="fold"))
+
+
+@pytest.mark.parametrize("value", ["", "   ", "dev", "training", "val"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_bad_split_of_a_labelled_product_names_row_and_column(tmp_path, value, fmt):
+    bad = SPLIT_CSV.replace("5,Canvas tote,Bags > Tote,train", f"5,Canvas tote,Bags > Tote,{value}")
+    assert bad != SPLIT_CSV
+    text = bad if fmt == "csv" else to_jsonl(bad)
+    for chunk_size in (100, 2):  # row numbers count across chunks
+        with pytest.raises(CatalogueError, match=r"row 5, column 'split'") as e:
+            read_catalogue(write(tmp_path / f"s.{fmt}", text), split_options(chunk_size=chunk_size))
+        assert e.value.row == 5 and e.value.column == "split"
+        assert "train" in str(e.value) and "validation" in str(e.value)
+
+
+def test_split_column_with_level_columns(tmp_path):
+    f = write(tmp_path / "l.csv", "id,t,l1,l2,s\n1,a,A,B,train\n2,b,A,,Validation\n3,c,,,\n")
+    df = read_catalogue(f, ReaderOptions(text_columns=["t"], label_column=None,
+                                         level_columns=["l1", "l2"], split_column="s"))
+    assert df["split"].tolist() == ["train", "validation", ""]
+
+
+# ---------------------------------------------------------------------- split_labelled
+def labelled_inputs(tmp_path, csv_text, split_column="split"):
+    from prodemb.config import TrainConfig
+    from prodemb.pipeline import labelled_paths
+    from prodemb.taxonomy import Taxonomy
+    from prodemb.text import tokenize
+
+    opts = ReaderOptions(text_columns=["title"], split_column=split_column)
+    catalogue = read_catalogue(write(tmp_path / "s.csv", csv_text), opts)
+    config = TrainConfig()
+    labelled, paths, _ = labelled_paths(catalogue, config)
+    taxonomy = Taxonomy.from_paths(p for ps in paths for p in ps)
+    tokens = [tokenize(catalogue["text"].iat[i]) for i in labelled]
+    return catalogue, labelled, taxonomy.binarize(paths), tokens, config
+
+
+def test_split_labelled_uses_the_given_split_exactly(tmp_path, caplog):
+    from prodemb.pipeline import split_labelled
+
+    catalogue, labelled, y, tokens, config = labelled_inputs(tmp_path, SPLIT_CSV)
+    with caplog.at_level(logging.WARNING, logger="prodemb"):
+        split = split_labelled(catalogue, labelled, y, tokens, config, "s.csv")
+    # labelled rows 1, 2, 3, 5, 6, 7: train, validation, test, train, test, validation;
+    # a stratified 80/10/10 split of 6 products would not look like this
+    assert split.tolist() == [0, 1, 2, 0, 2, 1]
+    assert not [r for r in caplog.records if "both in training" in r.getMessage()]
+
+
+def test_split_labelled_without_a_split_column_stratifies(tmp_path):
+    from prodemb.pipeline import split_labelled
+
+    letters = "abcdefghij"  # distinct words: digits would all be cleaned to "0"
+    rows = "".join(f"{i},item {letters[i % 10]}{letters[i // 10]} {'scarf' if i % 2 else 'tote'},"
+                   f"{'A > Scarf' if i % 2 else 'B > Tote'},validation\n" for i in range(1, 41))
+    catalogue, labelled, y, tokens, config = labelled_inputs(
+        tmp_path, "id,title,category,split\n" + rows, split_column=None)
+    assert "split" not in catalogue
+    split = split_labelled(catalogue, labelled, y, tokens, config, "s.csv")
+    assert (split == 0).sum() > (split == 1).sum() > 0  # not the column's "all validation"
+
+
+@pytest.mark.parametrize(("kept", "missing"), [(("train", "test"), "validation"),
+                                               (("validation", "test"), "train")])
+def test_split_labelled_needs_training_and_validation_products(tmp_path, kept, missing):
+    from prodemb.pipeline import TrainingError, split_labelled
+
+    rows = "".join(f"{i},item {'abcdefghij'[i]},{'A > B' if i % 2 else 'A > C'},{kept[i % 2]}\n"
+                   for i in range(1, 9))
+    # an unlabelled row with the missing split does not count
+    csv_text = "id,title,category,split\n" + rows + f"9,stray,,{missing}\n"
+    catalogue, labelled, y, tokens, config = labelled_inputs(tmp_path, csv_text)
+    with pytest.raises(TrainingError, match="split column.*no training or no validation"):
+        split_labelled(catalogue, labelled, y, tokens, config, "s.csv")
+
+
+def test_split_labelled_warns_when_a_cleaned_text_straddles_splits(tmp_path, caplog):
+    from prodemb.pipeline import split_labelled
+
+    csv_text = ("id,title,category,split\n"
+                "1,Knit Scarf!,A > Scarf,train\n"
+                "2,knit scarf,A > Scarf,test\n"         # the same text once cleaned
+                "3,Tote bag,B > Tote,train\n"
+                "4,Tote bag,B > Tote,train\n"           # repeated within train: fine
+                "5,Loop scarf,A > Scarf,validation\n"
+                "6,LOOP  scarf,A > Scarf,validation\n"  # repeated within validation: fine
+                "7,Canvas tote,B > Tote,validation\n")
+    catalogue, labelled, y, tokens, config = labelled_inputs(tmp_path, csv_text)
+    with caplog.at_level(logging.WARNING, logger="prodemb"):
+        split = split_labelled(catalogue, labelled, y, tokens, config, "s.csv")
+    assert split.tolist() == [0, 2, 0, 0, 1, 1, 1]  # the given split is kept, not fixed
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    assert "s.csv" in warned[0].getMessage() and "1 cleaned text" in warned[0].getMessage()
+
+    # two texts straddling: train/validation and train/test
+    caplog.clear()
+    csv_text += "8,Tote bag,B > Tote,validation\n"
+    catalogue, labelled, y, tokens, config = labelled_inputs(tmp_path, csv_text)
+    with caplog.at_level(logging.WARNING, logger="prodemb"):
+        split_labelled(catalogue, labelled, y, tokens, config, "s.csv")
+    assert any("2 cleaned text" in r.getMessage() for r in caplog.records)
