@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         scores = {name: leaf_f1_by_bucket(data.y[data.split == i], pred[data.split == i],
                                           leaves, train_count)
                   for i, name in enumerate(SPLIT_NAMES)}
+        # The same model decoded with plain 0.5 thresholds: how much the per-node
+        # thresholds tuned on (small) validation sets help or hurt on test.
+        te = data.rows(2)
+        plain = tax.decode_to_matrix(tax.decode(probs[te], 0.5, complete=data.complete))
+        scores["test_plain_0.5"] = leaf_f1_by_bucket(data.y[te], plain, leaves, train_count)
         log(f"epoch {epoch}: " + "  ".join(
             f"{n} {s['leaf_macro_f1']:.3f} [" + " ".join(
                 f"{s[bucket_name(lo, hi)]:.2f}" if s[bucket_name(lo, hi)] is not None else "-"
@@ -111,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         [tokens[i] for i in tr], data.y[tr], [tokens[i] for i in va], data.y[va],
         word_vectors=word_vectors, taxonomy=tax, show_progress=False, on_epoch=on_epoch)
     fit_seconds = time.perf_counter() - start
+    # The kept model's node probabilities of every labelled product, for offline study of
+    # decoding (the labels and split are common.pipeline_split's).
+    probs_file = common.CACHE / "diagnose" / f"{args.setting}{args.tag}_probs.npy"
+    probs_file.parent.mkdir(parents=True, exist_ok=True)
+    np.save(probs_file, clf.predict_proba(tokens))
     best = max(clf.history, key=lambda h: h["val_macro_f1"])
     log(f"kept epoch {best['epoch']} of {len(clf.history)}: test leaf macro-F1 "
         f"{best['leaf_f1']['test']['leaf_macro_f1']:.4f} ({fit_seconds:.0f} s)")
@@ -123,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "word2vec": {"words": len(word_vectors.words), "seconds": round(w2v_seconds, 1),
                      "mean_cosine_random_pairs_top5000": round(random_pair_cosine, 4)},
         "fit_seconds": round(fit_seconds, 1), "kept_epoch": best["epoch"],
+        "probs_file": str(probs_file),
         "history": clf.history,
     })
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .config import ClassifierConfig
 from .encoding import TokenEncoder, length_buckets
@@ -112,32 +113,47 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray,
     return best_t
 
 
+EMA_EVERY = 4  # optimiser steps between updates of the weights' moving average
 WIDE_BUCKETS = 1 << 24  # hash space of the wide path's features (only the seen ones are stored)
 
 
-def wide_pairs(encoder: TokenEncoder, tokens: Tokens, y: np.ndarray,
-               leaf_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The wide path's (feature, output) pairs that occur together in the training data.
+def wide_pairs(encoder: TokenEncoder, tokens: Tokens, y: np.ndarray, leaf_ids: Sequence[int],
+               max_leaves: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The wide path's (feature, output) pairs: those that occur together in the training data.
 
     Outputs are the ``L`` nodes (``y`` ``(n, L)``) and then the leaves ``leaf_ids`` of the
-    leaf head (output ``L + position``). Returns ``keys`` ``(U,)`` (sorted feature ids),
-    ``offsets`` ``(U + 1,)`` and ``outputs`` ``(P,)``: the pairs of ``keys[u]`` are
-    ``outputs[offsets[u]:offsets[u + 1]]``.
+    leaf head (output ``L + position``). A feature keeps its ``max_leaves`` most frequent
+    leaves and ``4 * max_leaves`` most frequent nodes (a node for each level of a deep
+    tree): a word that occurs with many categories says little about any one of them,
+    and without the cap such words would cost most of the path's time and size. Rare
+    features, which are what the path is for, keep all their pairs.
+
+    Returns ``keys`` ``(U,)`` (sorted feature ids), ``offsets`` ``(U + 1,)`` and
+    ``outputs`` ``(P,)``: the pairs of ``keys[u]`` are ``outputs[offsets[u]:offsets[u + 1]]``.
     """
     n_labels = y.shape[1]
     n_out = n_labels + len(leaf_ids)
     leaf_pos = np.full(n_labels, -1, dtype=np.int64)
     leaf_pos[np.asarray(leaf_ids, dtype=np.int64)] = np.arange(len(leaf_ids))
-    chunks = []
+    chunks = [np.zeros(0, dtype=np.int64)]
     for toks, row in zip(tokens, np.asarray(y, dtype=bool)):
         feats = np.asarray(encoder.wide_features(toks), dtype=np.int64)
         nodes = np.flatnonzero(row)
         leaves = leaf_pos[nodes]
         outs = np.concatenate([nodes, n_labels + leaves[leaves >= 0]])
         chunks.append((feats[:, None] * n_out + outs[None, :]).ravel())
-    pairs = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
-    keys, first = np.unique(pairs // n_out, return_index=True)
-    return keys, np.append(first, len(pairs)).astype(np.int64), pairs % n_out
+    pairs, counts = np.unique(np.concatenate(chunks), return_counts=True)
+    feature, output = pairs // n_out, pairs % n_out
+    to_leaf = output >= n_labels
+    # Rank each pair within its (feature, nodes or leaves) group by count, most frequent first.
+    order = np.lexsort((-counts, to_leaf, feature))
+    f, g = feature[order], to_leaf[order]
+    starts = np.r_[True, (f[1:] != f[:-1]) | (g[1:] != g[:-1])] if len(order) else np.zeros(0, bool)
+    position = np.arange(len(order))
+    rank = position - np.maximum.accumulate(np.where(starts, position, 0))
+    kept = np.sort(order[rank < np.where(g, max_leaves, 4 * max_leaves)])
+    keys, first = np.unique(feature[kept], return_index=True)
+    return keys, np.append(first, len(kept)).astype(np.int64), output[kept]
 
 
 class Classifier:
@@ -174,18 +190,20 @@ class Classifier:
         self.encoder = TokenEncoder.build(base_words, train_tokens, min_count=2,
                                           subword_buckets=c.subword_buckets,
                                           ngram_range=tuple(c.subword_ngrams),
-                                          wide_buckets=WIDE_BUCKETS if c.wide else 0)
+                                          wide_buckets=WIDE_BUCKETS if c.wide else 0,
+                                          wide_char_ngrams=tuple(c.wide_char_ngrams))
         word_dim = word_vectors.dim if word_vectors is not None else 100
         n_leaves = len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0
-        wide = (wide_pairs(self.encoder, train_tokens, y_train,
-                           taxonomy.leaves if n_leaves else []) if c.wide else None)
+        wide = (wide_pairs(self.encoder, train_tokens, y_train, taxonomy.leaves if n_leaves else [],
+                           c.wide_max_leaves) if c.wide else None)
         self.model = ProductClassifier(ModelConfig(
             vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
             lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
             dropout=c.dropout, subword_buckets=c.subword_buckets,
             n_leaves=n_leaves,
             sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight,
-            wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0))
+            wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0,
+            wide_mix=c.wide_mix))
         if wide and len(wide[2]):
             self.model.set_wide_pairs(*(torch.from_numpy(a) for a in wide))
             log.info("wide path: %d features, %d (feature, output) pairs", len(wide[0]), len(wide[2]))
@@ -198,8 +216,14 @@ class Classifier:
             # items); items whose paths stop above the leaves get no leaf loss.
             t = np.asarray(y_train, dtype=np.float32)[:, leaf_ids]
             leaf_targets = torch.from_numpy(t / np.maximum(t.sum(axis=1, keepdims=True), 1))
-            with torch.no_grad():  # start at the leaf priors, like the node biases
-                self.model.leaf_out.bias.copy_(torch.from_numpy(np.log(t.mean(axis=0) + 1e-4)))
+            log_prior = torch.from_numpy(np.log(t.sum(axis=0) + 1) - np.log(t.sum() + t.shape[1]))
+            # Logit adjustment (Menon et al. 2021): the loss sees logits + tau * log prior,
+            # the model outputs the rest. With tau = 1 the leaf head learns balanced scores,
+            # what macro-F1 asks for; otherwise a rare leaf's prior (-9 for 1 product in
+            # 7,000) outweighs the evidence of its own decisive words.
+            leaf_shift = c.leaf_logit_adjust * log_prior.float()
+            with torch.no_grad():  # start at the leaf priors (minus what the loss adds)
+                self.model.leaf_out.bias.copy_(log_prior.float() - leaf_shift)
             leaf_weight = leaf_class_weights(t, c.leaf_weight)
         if word_vectors is not None:
             rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
@@ -221,7 +245,7 @@ class Classifier:
         sparse = [p for p in self.model.sparse_parameters() if p.requires_grad]
         dense = [p for p in self.model.parameters()
                  if p.requires_grad and all(p is not s for s in sparse)]
-        wide_params = [self.model.wide.weight] if self.model.wide is not None else []
+        wide_params = [self.model.wide_weight] if self.model.wide_weight is not None else []
         dense = [p for p in dense if all(p is not w for w in wide_params)]
         optimizers = [torch.optim.Adam(dense, lr=c.learning_rate, weight_decay=c.weight_decay)]
         if sparse:
@@ -230,40 +254,60 @@ class Classifier:
             optimizers.append(torch.optim.Adagrad(wide_params, lr=c.wide_learning_rate))
         base_lr = [opt.param_groups[0]["lr"] for opt in optimizers]
 
+        # Planned length: at least `epochs`, and at least `min_steps` optimiser steps, so a
+        # small training set is not stopped before its rare products were seen often enough.
+        steps_per_epoch = max(1, -(-len(train_tokens) // c.batch_size))
+        epochs = max(c.epochs, min(c.max_epochs, -(-c.min_steps // steps_per_epoch)))
+        # Exponential moving average of the weights, over about `average_epochs` epochs; it
+        # is what is validated and kept. One run's scores move from epoch to epoch and
+        # seed to seed mostly by a few rare leaves flipping; the average moves less.
+        averaged = None
+        if c.average_epochs > 0:
+            decay = max(0.0, 1 - EMA_EVERY / (c.average_epochs * steps_per_epoch))
+            averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+        step = 0
         best_f1, best_state, stale = -1.0, None, 0
         deadline = time.monotonic() + c.max_train_minutes * 60
         self.history = []
-        for epoch in range(1, c.epochs + 1):
+        for epoch in range(1, epochs + 1):
             # Linear decay from the full rate to 20% of it over the planned epochs.
             for opt, lr in zip(optimizers, base_lr):
                 for group in opt.param_groups:
-                    group["lr"] = lr * (1 - 0.8 * (epoch - 1) / max(c.epochs - 1, 1))
+                    group["lr"] = lr * (1 - 0.8 * (epoch - 1) / max(epochs - 1, 1))
             self.model.train()
             batches = length_buckets(lengths, c.batch_size, rng)
             total, seen = 0.0, 0
-            bar = progress(batches, desc=f"epoch {epoch}/{c.epochs}", disable=not show_progress,
+            bar = progress(batches, desc=f"epoch {epoch}/{epochs}", disable=not show_progress,
                            leave=False)
             start = time.perf_counter()
             for idx in bar:
                 batch = self.encoder.encode([train_tokens[i] for i in idx])
-                node_logits, leaf_logits = self.model(batch)
+                node_logits, leaf_logits, wide_leaf = self.model(batch)
                 loss = weighted_bce(node_logits, y_train_t[idx], pos_weight)
                 if leaf_logits is not None:
                     target = leaf_targets[idx]
                     has = target.sum(dim=1) > 0
                     if has.any():
-                        loss = loss + F.cross_entropy(leaf_logits[has], target[has],
-                                                      weight=leaf_weight)
+                        for logits in (leaf_logits, wide_leaf):
+                            if logits is not None:
+                                loss = loss + F.cross_entropy(logits[has] + leaf_shift, target[has],
+                                                              weight=leaf_weight)
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(dense, 5.0)
                 for opt in optimizers:
                     opt.step()
+                step += 1
+                if averaged is not None and step % EMA_EVERY == 0:
+                    averaged.update_parameters(self.model)
                 total += loss.item() * len(idx)
                 seen += len(idx)
                 bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
             bar.close()
+            trained = self.model
+            if averaged is not None and step >= EMA_EVERY:
+                self.model = averaged.module  # validate (and keep) the averaged weights
             val_probs = self.predict_proba(val_tokens)
             val_loss = bce_of_probs(val_probs, y_val, pos_weight.numpy())
             val_f1 = macro_f1(y_val, val_probs >= 0.5)
@@ -282,9 +326,10 @@ class Classifier:
                 best_f1, best_state, stale = val_f1, copy.deepcopy(self.model.state_dict()), 0
             else:
                 stale += 1
-                if stale >= c.patience:
-                    log.info("early stop after epoch %d (best val macro-F1 %.4f)", epoch, best_f1)
-                    break
+            self.model = trained
+            if stale >= c.patience:
+                log.info("early stop after epoch %d (best val macro-F1 %.4f)", epoch, best_f1)
+                break
             if time.monotonic() > deadline:
                 log.warning("stopping: training time budget of %.1f min used", c.max_train_minutes)
                 break

@@ -58,6 +58,9 @@ class ClassifierConfig:
     # Class weights of the leaf softmax's cross-entropy: "none" or "sqrt_inverse"
     # (rare leaves count more; see prodemb.classifier.leaf_class_weights).
     leaf_weight: str = "none"
+    # Logit adjustment of the leaf softmax's loss (prodemb.classifier): 1 learns balanced
+    # leaf scores (rare leaves are not outweighed by their prior), 0 plain cross-entropy.
+    leaf_logit_adjust: float = 0.0
     # A node's probability = w * its sigmoid + (1 - w) * the leaf softmax mass below it.
     # None: chosen on validation per model (prodemb.pipeline.tune_sigmoid_weight). 0.25 had
     # the best validation macro-F1 averaged over 7 models (5 fashion seeds, 2 demo); tuning
@@ -69,6 +72,9 @@ class ClassifierConfig:
     # model remembers it.
     wide: bool = False
     wide_learning_rate: float = 0.1
+    wide_char_ngrams: tuple[int, int] = (0, 0)  # e.g. (2, 5): char n-grams of each word too
+    wide_max_leaves: int = 8  # a feature's weights: its 8 most frequent leaves, 32 nodes
+    wide_mix: float = 0.0  # > 0: the wide path's own leaf softmax, mixed in with this weight
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
     #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+
@@ -76,8 +82,15 @@ class ClassifierConfig:
     #   "inverse": w = n_neg / n_pos;  "none": w = 1.
     pos_weight: str = "sqrt_inverse"
     max_pos_weight: float = 100.0
-    # Optimisation.
+    # Optimisation. Training runs for `epochs`, or longer when that is fewer than
+    # `min_steps` optimiser steps (a small training set: rare products must be seen often
+    # enough to be fitted), but never more than `max_epochs`; early stopping may end it.
     epochs: int = 12
+    min_steps: int = 0
+    max_epochs: int = 100
+    # Weights averaged (exponential moving average) over about this many epochs; the
+    # average is validated and kept. 0: off.
+    average_epochs: float = 0.0
     batch_size: int = 128
     learning_rate: float = 4e-3
     weight_decay: float = 0.0

@@ -51,6 +51,7 @@ class TokenEncoder:
     subword_buckets: int = 0
     ngram_range: tuple[int, int] = (3, 5)
     wide_buckets: int = 0
+    wide_char_ngrams: tuple[int, int] = (0, 0)  # char n-gram lengths of the wide path; (0, 0): none
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +59,9 @@ class TokenEncoder:
             self.words = [PAD, UNK] + [w for w in self.words if w not in (PAD, UNK)]
         self.index = {w: i for i, w in enumerate(self.words)}
         self.ngram_range = tuple(self.ngram_range)
+        self.wide_char_ngrams = tuple(self.wide_char_ngrams)
         self._ngrams = lru_cache(maxsize=200_000)(self._ngram_buckets)
+        self._wide_word = lru_cache(maxsize=200_000)(self._wide_word_features)
 
     @classmethod
     def build(cls, base_words: Sequence[str], train_tokens: Iterable[Sequence[str]],
@@ -84,13 +87,23 @@ class TokenEncoder:
 
     def wide_features(self, tokens: Sequence[str]) -> list[int]:
         """Distinct hashed ids in ``[0, wide_buckets)`` of the text's words and word pairs."""
-        b = self.wide_buckets
         if list(tokens) == [UNK]:  # the placeholder of an empty text
             return []
-        feats = {zlib.crc32(b"w\x00" + t.encode()) % b for t in tokens}
-        feats.update(zlib.crc32(f"b\x00{x}\x00{y}".encode()) % b
+        feats = set().union(*map(self._wide_word, tokens))
+        feats.update(zlib.crc32(f"b\x00{x}\x00{y}".encode()) % self.wide_buckets
                      for x, y in zip(tokens, tokens[1:]))
         return sorted(feats)
+
+    def _wide_word_features(self, token: str) -> frozenset[int]:
+        """Hashed ids of a word and of its char n-grams (``wide_char_ngrams``)."""
+        b = self.wide_buckets
+        feats = {zlib.crc32(b"w\x00" + token.encode()) % b}
+        lo, hi = self.wide_char_ngrams
+        if hi:
+            w = f" {token} ".encode()
+            feats.update(zlib.crc32(b"c\x00" + w[i:i + n]) % b
+                         for n in range(lo, hi + 1) for i in range(len(w) - n + 1))
+        return frozenset(feats)
 
     def encode(self, tokens_list: Sequence[Sequence[str]]) -> Batch:
         """Pad a list of token lists into a :class:`Batch`. Empty texts become ``[<unk>]``."""
@@ -128,12 +141,13 @@ class TokenEncoder:
 
     def to_dict(self) -> dict:
         return {"words": self.words, "subword_buckets": self.subword_buckets,
-                "ngram_range": list(self.ngram_range), "wide_buckets": self.wide_buckets}
+                "ngram_range": list(self.ngram_range), "wide_buckets": self.wide_buckets,
+                "wide_char_ngrams": list(self.wide_char_ngrams)}
 
     @classmethod
     def from_dict(cls, data: dict) -> TokenEncoder:
         return cls(data["words"], data["subword_buckets"], tuple(data["ngram_range"]),
-                   data.get("wide_buckets", 0))
+                   data.get("wide_buckets", 0), tuple(data.get("wide_char_ngrams", (0, 0))))
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,

@@ -56,9 +56,32 @@ class ModelConfig:
     # Wide path: number of hashed features with weights, and of (feature, output) pairs.
     wide_features: int = 0
     wide_pairs: int = 0
+    # 0: the wide path's leaf logits are added to the deep ones; > 0: it has a softmax of
+    # its own and the leaf distribution is (1 - wide_mix) * deep + wide_mix * wide.
+    wide_mix: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class _WideSum(torch.autograd.Function):
+    """``out.flat[cells[j]] += weight[pairs[j]] * values[j]`` for every j, with a direct
+    backward pass (a gather and an index_add over the pairs): autograd's generic
+    embedding + index_put backward took a second per batch on long texts."""
+
+    @staticmethod
+    def forward(ctx, weight, pairs, cells, values, out):
+        ctx.save_for_backward(pairs, cells, values)
+        ctx.n_weights = weight.shape[0]
+        flat = out.view(-1).index_add(0, cells, weight[pairs] * values)
+        return flat.view(out.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        pairs, cells, values = ctx.saved_tensors
+        per_entry = grad.reshape(-1)[cells] * values
+        return (torch.zeros(ctx.n_weights, dtype=grad.dtype).index_add_(0, pairs, per_entry),
+                None, None, None, None)
 
 
 class ProductClassifier(nn.Module):
@@ -83,7 +106,7 @@ class ProductClassifier(nn.Module):
         if self.subword_emb is not None:
             # Start the n-gram vectors small so the Word2Vec vectors dominate at first.
             nn.init.normal_(self.subword_emb.weight, std=0.01)
-        self.wide = None
+        self.wide_weight = None
         if c.wide_pairs:
             # wide_keys: sorted feature ids; the pairs of wide_keys[u] are
             # wide_offsets[u]:wide_offsets[u + 1]; wide_outputs: the output of each pair,
@@ -91,8 +114,7 @@ class ProductClassifier(nn.Module):
             self.register_buffer("wide_keys", torch.zeros(c.wide_features, dtype=torch.int64))
             self.register_buffer("wide_offsets", torch.zeros(c.wide_features + 1, dtype=torch.int64))
             self.register_buffer("wide_outputs", torch.zeros(c.wide_pairs, dtype=torch.int64))
-            self.wide = nn.Embedding(c.wide_pairs, 1, sparse=True)
-            nn.init.zeros_(self.wide.weight)
+            self.wide_weight = nn.Parameter(torch.zeros(c.wide_pairs))
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         """The deep part's embedding tables, which get sparse gradients (the wide path's
@@ -120,9 +142,10 @@ class ProductClassifier(nn.Module):
         # Pair indices start[g] .. start[g] + count[g] - 1 of every known feature g, flat.
         first = torch.cumsum(count, 0) - count
         pairs = torch.repeat_interleave(start - first, count) + torch.arange(int(count.sum()))
-        items = torch.repeat_interleave(batch.wide_items[known], count)
-        values = torch.repeat_interleave(batch.wide_values[known], count) * self.wide(pairs).squeeze(1)
-        return out.index_put((items, self.wide_outputs[pairs]), values, accumulate=True)
+        cells = (torch.repeat_interleave(batch.wide_items[known] * out.shape[1], count)
+                 + self.wide_outputs[pairs])
+        values = torch.repeat_interleave(batch.wide_values[known], count)
+        return _WideSum.apply(self.wide_weight, pairs, cells, values, out)
 
     def init_word_vectors(self, vectors: torch.Tensor, rows: torch.Tensor) -> None:
         """Copy pretrained vectors (``(k, word_dim)``) into the embedding rows ``rows``."""
@@ -145,23 +168,32 @@ class ProductClassifier(nn.Module):
         pooled = torch.cat([max_pool, mean_pool], dim=1)              # (B, 4H)
         return torch.tanh(self.fc(self.drop(pooled)))                 # (B, E)
 
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Node logits ``(B, N)`` and leaf logits ``(B, K)`` (``None`` without the leaf head)."""
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Node logits ``(B, N)``, leaf logits ``(B, K)`` (``None`` without the leaf head) and,
+        when the wide path has a softmax of its own (``wide_mix > 0``), its leaf logits
+        ``(B, K)`` (else ``None``: the wide path's logits are added to the deep ones)."""
         h = self.drop(self.embed(batch))
         node_logits = self.out(h)
         leaf_logits = self.leaf_out(h) if self.leaf_out is not None else None
-        if self.wide is not None:
+        wide_leaf = None
+        if self.wide_weight is not None:
             wide = self.wide_logits(batch)
             node_logits = node_logits + wide[:, : self.config.n_labels]
-            if leaf_logits is not None:
+            if leaf_logits is not None and self.config.wide_mix > 0:
+                wide_leaf = wide[:, self.config.n_labels:]
+            elif leaf_logits is not None:
                 leaf_logits = leaf_logits + wide[:, self.config.n_labels:]
-        return node_logits, leaf_logits
+        return node_logits, leaf_logits, wide_leaf
 
     def node_probs(self, batch: Batch) -> torch.Tensor:
         """Probability of every tree node, shape ``(B, N)``."""
-        node_logits, leaf_logits = self(batch)
+        node_logits, leaf_logits, wide_leaf = self(batch)
         probs = torch.sigmoid(node_logits)
         if leaf_logits is not None:
+            leaf = torch.softmax(leaf_logits, dim=1)
+            if wide_leaf is not None:
+                m = self.config.wide_mix
+                leaf = (1 - m) * leaf + m * torch.softmax(wide_leaf, dim=1)
             w = self.config.sigmoid_weight
-            probs = w * probs + (1 - w) * torch.softmax(leaf_logits, dim=1) @ self.leaf_to_nodes
+            probs = w * probs + (1 - w) * leaf @ self.leaf_to_nodes
         return probs

@@ -230,7 +230,7 @@ def random_wide_model(seed=0):
     model.set_wide_pairs(*(torch.from_numpy(a) for a in (keys, offsets, outputs)))
     torch.manual_seed(seed)
     with torch.no_grad():
-        model.wide.weight.normal_()
+        model.wide_weight.normal_()
     model.eval()
     return model, enc, tax, (keys, offsets, outputs)
 
@@ -250,7 +250,7 @@ def brute_force_wide(batch: Batch, n_items: int, n_out: int, keys, offsets, outp
 
 def test_wide_logits_equal_a_brute_force_sum():
     model, enc, tax, (keys, offsets, outputs) = random_wide_model()
-    weights = model.wide.weight.detach().numpy()[:, 0]
+    weights = model.wide_weight.detach().numpy()
     # "zzz", "qqq": unseen, and so are their char n-grams; "knitted", "bags": unseen words
     # whose char n-grams were seen
     texts = [["red", "knit"], ["hat", "bag", "blue", "wool"], ["zzz", "qqq"], [],
@@ -270,7 +270,7 @@ def test_wide_logits_equal_a_brute_force_sum():
 
 def test_wide_logits_ignore_features_never_seen_in_training():
     model, _, tax, (keys, offsets, outputs) = random_wide_model(1)
-    weights = model.wide.weight.detach().numpy()[:, 0]
+    weights = model.wide_weight.detach().numpy()
     k0, k1 = int(keys[0]), int(keys[-1])
     gap = int(np.flatnonzero(np.diff(keys) > 1)[0])
     below, between, above = k0 - 1, int(keys[gap]) + 1, k1 + 1  # unseen ids around the keys
@@ -366,7 +366,7 @@ def wide_fits(rare_data):
 def test_wide_path_learns_each_rare_leafs_decisive_word(rare_data, wide_fits, variant):
     tax, _, ytr, _, _ = rare_data
     clf = wide_fits[variant]
-    assert clf.model.wide is not None and clf.model.config.wide_pairs > 0
+    assert clf.model.wide_weight is not None and clf.model.config.wide_pairs > 0
     n, leaves = tax.n_nodes, tax.leaves
     with torch.no_grad():
         wide = clf.model.wide_logits(clf.encoder.encode(NEW_TEXTS)).numpy()
@@ -418,8 +418,8 @@ def test_wide_model_save_load_round_trip(tmp_path, rare_data):
         assert stored[name].dtype == torch.int64, name
         assert torch.equal(stored[name], state[name]), name
     assert int(stored["wide_keys"].max()) > 2048  # ids that float16 could not hold exactly
-    assert stored["wide.weight"].dtype == torch.float16
-    assert stored["wide.weight"].abs().max() > 0  # the wide weights were trained
+    assert stored["wide_weight"].dtype == torch.float16
+    assert stored["wide_weight"].abs().max() > 0  # the wide weights were trained
     for name, tensor in stored.items():
         if tensor.is_floating_point():
             assert tensor.dtype == torch.float16, name
@@ -430,7 +430,7 @@ def test_wide_model_save_load_round_trip(tmp_path, rare_data):
     assert again.model.config.wide_mix == 0.5
     for name in ("wide_keys", "wide_offsets", "wide_outputs"):
         assert torch.equal(getattr(again.model, name), getattr(clf.model, name)), name
-    torch.testing.assert_close(again.model.wide.weight, clf.model.wide.weight, atol=0, rtol=0)
+    torch.testing.assert_close(again.model.wide_weight, clf.model.wide_weight, atol=0, rtol=0)
     np.testing.assert_allclose(again.predict_proba(texts), probs, atol=1e-5)
 
 
@@ -455,7 +455,7 @@ def test_bundle_without_the_wide_keys_still_loads(tmp_path, rare_data):
     assert enc.encode([["red", "tote"]]).wide_ids.numel() == 0
     config = ModelConfig(**meta["model"])
     assert (config.wide_features, config.wide_pairs, config.wide_mix) == (0, 0, 0.0)
-    assert ProductClassifier(config).wide is None
+    assert ProductClassifier(config).wide_weight is None
 
     old = Classifier.load(str(tmp_path))
     np.testing.assert_allclose(old.predict_proba(va), probs, atol=1e-5)
