@@ -149,9 +149,13 @@ def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
     cfg = bundle.config["train"]["classifier"]
     best_epoch = max(history, key=lambda h: h["val_macro_f1"])["epoch"] if history else None
     val = bundle.metrics["splits"].get("validation", {})
+    train = bundle.metrics["splits"].get("train", {})
     return {
         "_pred": pred,
         "test": _scores(result), "validation": _scores(val) if val else None,
+        # How well it fits what it was taught (the bundle's own evaluation of its
+        # training products, same decoding): a model that underfits rare leaves shows it here.
+        "train": _scores(train) if train else None,
         "matches_bundle_metrics": agree,
         "predict_seconds": round(seconds, 3),
         "products_per_second": round(len(te) / seconds, 1),
@@ -380,6 +384,7 @@ def seed_run(r: dict) -> dict:
     """The part of an :func:`eval_prodemb` result kept for each training seed."""
     return {"seed": r["seed"], "test": {k: r["test"][k] for k in SEED_METRICS},
             "validation_leaf_macro_f1": (r["validation"] or {}).get("leaf_macro_f1"),
+            "train_leaf_macro_f1": (r.get("train") or {}).get("leaf_macro_f1"),
             "epochs_trained": r["epochs_trained"], "fit_seconds": r["fit_seconds"]}
 
 
@@ -392,6 +397,10 @@ def seed_summary(first: dict, runs: list[dict]) -> dict:
         v = np.array([r["test"][key] for r in runs])
         out[f"test_{key}"] = {"mean": round(float(v.mean()), 5), "sd": round(float(v.std(ddof=1)), 5),
                               "min": round(float(v.min()), 5), "max": round(float(v.max()), 5)}
+    train = [r["train_leaf_macro_f1"] for r in runs if r.get("train_leaf_macro_f1") is not None]
+    if train:
+        out["train_leaf_macro_f1"] = {"mean": round(float(np.mean(train)), 5),
+                                      "min": round(float(np.min(train)), 5)}
     return out
 
 
@@ -517,6 +526,13 @@ def run_catalogue(name: str, data_path: Path, reader: ReaderOptions, args) -> di
                    "prodemb_leaf_macro_f1": round(ours, 5),
                    "prodemb_runs": seeds["n"] if seeds else 1,
                    "target_margin": 0.02, "met": margin >= 0.02}
+        # The other two quality targets: seed-to-seed spread and fit of the training data.
+        if seeds:
+            verdict["seed_sd_leaf_macro_f1"] = seeds["test_leaf_macro_f1"]["sd"]
+        train = (seeds or {}).get("train_leaf_macro_f1", {}).get("mean")
+        if train is None:
+            train = (systems["prodemb"].get("train") or {}).get("leaf_macro_f1")
+        verdict["train_leaf_macro_f1"] = train
         if best_peer in preds and "prodemb" in preds:
             y_te = data.y[data.rows(2)]
             verdict["bootstrap"] = paired_bootstrap(y_te, preds["prodemb"], preds[best_peer],
