@@ -29,8 +29,9 @@ from common import log  # noqa: E402
 
 from prodemb.classifier import Classifier  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
+from prodemb.decoding import fit_decoding  # noqa: E402
 from prodemb.metrics import per_label_prf  # noqa: E402
-from prodemb.pipeline import fit_decoding, word2vec_on_tokens  # noqa: E402
+from prodemb.pipeline import word2vec_on_tokens  # noqa: E402
 
 BUCKETS = ((1, 4), (5, 19), (20, 99), (100, None))
 SPLIT_NAMES = ("train", "validation", "test")

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .classifier import tune_thresholds
-from .metrics import evaluate, macro_f1
+from .decoding import fit_decoding
+from .metrics import evaluate
 from .taxonomy import Taxonomy
 from .text import MAX_TOKENS, clean
 
@@ -123,12 +123,9 @@ def clean_texts(texts: Texts, max_tokens: int = MAX_TOKENS) -> list[str]:
 class TreeDecoder:
     """Hierarchy-consistent decoding tuned on validation, as in ``prodemb train``.
 
-    :meth:`fit` tunes per-node thresholds (:func:`prodemb.classifier.tune_thresholds`)
-    and ``extra_path_min`` (the same grid as :func:`prodemb.pipeline.tune_extra_path_min`)
-    on validation node probabilities.
+    :meth:`fit` tunes per-node thresholds and ``extra_path_min`` on validation node
+    probabilities with :func:`prodemb.decoding.fit_decoding`, exactly as the pipeline.
     """
-
-    EXTRA_PATH_GRID = (1.01, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)
 
     def __init__(self, taxonomy: Taxonomy, complete: bool | None = None):
         self.taxonomy = taxonomy
@@ -139,13 +136,8 @@ class TreeDecoder:
     def fit(self, probs_val: np.ndarray, y_val: np.ndarray) -> TreeDecoder:
         if self.complete is None:
             self.complete = complete_paths(self.taxonomy, y_val)
-        self.thresholds = tune_thresholds(probs_val, y_val)
-        best_f1 = -1.0
-        for value in self.EXTRA_PATH_GRID:
-            pred = self._matrix(probs_val, value)
-            f1 = macro_f1(y_val, pred)
-            if f1 > best_f1 + 1e-6:
-                self.extra_path_min, best_f1 = value, f1
+        self.thresholds, self.extra_path_min = fit_decoding(self.taxonomy, probs_val, y_val,
+                                                            bool(self.complete))
         return self
 
     def decode(self, probs: np.ndarray, max_paths: int = 3):

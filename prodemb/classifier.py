@@ -86,33 +86,6 @@ def bce_of_probs(probs: np.ndarray, y: np.ndarray, pos_weight: np.ndarray) -> fl
     return float(np.mean(-(pos_weight * y * np.log(p) + (1 - y) * np.log1p(-p))))
 
 
-def tune_thresholds(probs: np.ndarray, y: np.ndarray,
-                    grid: np.ndarray | None = None, default: float = 0.5) -> np.ndarray:
-    """Per-label threshold maximising that label's F1 on ``(probs, y)``, shape ``(L,)``.
-
-    Labels without positives in ``y`` keep ``default``. Ties go to the threshold
-    closest to ``default``.
-    """
-    if grid is None:
-        grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
-    y = np.asarray(y, dtype=bool)
-    probs = np.asarray(probs)
-    pos = y.sum(axis=0)
-    best_f1 = np.full(y.shape[1], -1.0)
-    best_t = np.full(y.shape[1], default, dtype=np.float32)
-    # Visit thresholds from the default outwards so that ties keep the closer one.
-    for t in sorted(grid, key=lambda g: abs(g - default)):
-        pred = probs >= t
-        tp = (pred & y).sum(axis=0)
-        fp = (pred & ~y).sum(axis=0)
-        f1 = np.where(pos > 0, 2 * tp / np.maximum(2 * tp + fp + (pos - tp), 1), -1.0)
-        better = f1 > best_f1
-        best_f1[better] = f1[better]
-        best_t[better] = t
-    best_t[pos == 0] = default
-    return best_t
-
-
 EMA_EVERY = 4  # optimiser steps between updates of the weights' moving average
 WIDE_BUCKETS = 1 << 24  # hash space of the wide path's features (only the seen ones are stored)
 

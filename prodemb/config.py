@@ -24,6 +24,11 @@ class Word2VecConfig:
     window: int = 5
     min_count: int = 3
     epochs: int = 5
+    # A small catalogue gets more passes, until the corpus has been read this many tokens
+    # (at most 50 epochs): with 5 passes over Fashion's 260,000 tokens the vectors stayed
+    # near their random start (mean cosine of random word pairs 0.94; after 20 passes
+    # 0.36, and "mascara" is next to "lash"). 0: always `epochs`.
+    min_corpus_tokens: int = 0
     negative: int = 5
     sample: float = 1e-4
     workers: int = 0           # 0: all available cores

@@ -16,6 +16,7 @@ Stages (each timed, each with a progress bar where it takes long):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -30,8 +31,9 @@ import pandas as pd
 from . import __version__
 from .bundle import FORMAT, MANIFEST, file_entries, write_atomically
 from .catalogue import ReaderOptions, iter_catalogue
-from .classifier import Classifier, tune_thresholds
+from .classifier import Classifier
 from .config import TrainConfig
+from .decoding import fit_decoding
 from .maps import fit_map, place
 from .metrics import evaluate, macro_f1, summary
 from .neighbours import CosineIndex, l2_normalize
@@ -252,7 +254,15 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
 
 def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
                        show_progress: bool = True) -> WordVectors:
-    """Word2Vec (``config.word2vec``, seed ``config.seed``) on every product's tokens."""
+    """Word2Vec (``config.word2vec``, seed ``config.seed``) on every product's tokens.
+
+    The number of passes is ``config.word2vec.epochs``, raised for a small corpus until
+    ``min_corpus_tokens`` tokens are read (at most 50 passes)."""
+    w2v = config.word2vec
+    n_tokens = sum(len(t) for t in tokens)
+    if w2v.min_corpus_tokens and n_tokens:
+        w2v = dataclasses.replace(w2v, epochs=max(w2v.epochs, min(
+            50, -(-w2v.min_corpus_tokens // n_tokens))))
     with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
         corpus = os.path.join(tmp, "corpus.txt")
         with open(corpus, "w", encoding="ascii") as f:
@@ -260,16 +270,7 @@ def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
                 if toks:
                     f.write(" ".join(toks))
                     f.write("\n")
-        return train_word2vec(corpus, config.word2vec, seed=config.seed,
-                              show_progress=show_progress)
-
-
-def fit_decoding(taxonomy: Taxonomy, probs_val: np.ndarray, y_val: np.ndarray,
-                 complete: bool) -> tuple[np.ndarray, float]:
-    """Per-node thresholds ``(n_nodes,)`` and the extra-path cut-off of
-    :meth:`Taxonomy.decode`, both tuned on validation node probabilities and labels."""
-    thresholds = tune_thresholds(probs_val, y_val)
-    return thresholds, tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, complete)
+        return train_word2vec(corpus, w2v, seed=config.seed, show_progress=show_progress)
 
 
 def labelled_paths(catalogue: pd.DataFrame, config: TrainConfig
@@ -418,19 +419,6 @@ def tune_sigmoid_weight(clf: Classifier, tokens, y: np.ndarray, taxonomy: Taxono
         if f1 > best_f1 + 1e-6:
             best, best_f1 = w, f1
     model.config.sigmoid_weight = best
-    return best
-
-
-def tune_extra_path_min(taxonomy: Taxonomy, probs: np.ndarray, y: np.ndarray,
-                        thresholds: np.ndarray, complete: bool) -> float:
-    """The ``extra_path_min`` of :meth:`Taxonomy.decode` that maximises validation macro-F1."""
-    best, best_f1 = 1.01, -1.0
-    for value in (1.01, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3):  # 1.01: never a second path
-        pred = taxonomy.decode_to_matrix(taxonomy.decode(probs, thresholds, complete=complete,
-                                                         extra_path_min=value))
-        f1 = macro_f1(y, pred)
-        if f1 > best_f1 + 1e-6:
-            best, best_f1 = value, f1
     return best
 
 

@@ -7,10 +7,10 @@ from prodemb.classifier import (
     bce_of_probs,
     label_pos_weights,
     leaf_class_weights,
-    tune_thresholds,
     weighted_bce,
 )
 from prodemb.config import ClassifierConfig
+from prodemb.decoding import tune_thresholds
 from prodemb.encoding import TokenEncoder, length_buckets
 
 
@@ -121,3 +121,16 @@ def test_fit_is_reproducible():
 def test_unfitted_classifier_raises():
     with pytest.raises(RuntimeError, match="not fitted"):
         Classifier().predict_proba([["a"]])
+
+
+def test_tune_thresholds_gives_untuned_labels_their_levels_best_common_threshold():
+    # Labels 0 and 1 (level 1) have positives that thresholds in (0.2, 0.3] separate (ties
+    # go to the value closest to the default 0.5: 0.3);
+    # label 2 (level 1) and label 3 (level 2) have none.
+    probs = np.array([[0.3, 0.1, 0.3, 0.3], [0.1, 0.3, 0.1, 0.1], [0.2, 0.2, 0.2, 0.2]])
+    y = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]])
+    levels = np.array([1, 1, 1, 2])
+    t = tune_thresholds(probs, y, levels=levels)
+    assert t[2] == pytest.approx(0.3)  # its level's best common threshold, not 0.5
+    assert t[3] == 0.5  # no label of level 2 has positives: the default
+    assert tune_thresholds(probs, y)[2] == 0.5  # without levels: the default

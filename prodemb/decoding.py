@@ -1,0 +1,84 @@
+"""Tuning the tree decoding on validation: one owner for prodemb and its benchmark peers.
+
+:meth:`prodemb.taxonomy.Taxonomy.decode` turns node probabilities into hierarchy-consistent
+paths with per-node thresholds and an extra-path cut-off. :func:`fit_decoding` chooses both
+on validation products; ``prodemb train`` and the peers of ``bench/bench_quality.py``
+(:class:`prodemb.baselines.TreeDecoder`) use it alike, so every system is decoded the
+same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .metrics import macro_f1
+from .taxonomy import Taxonomy
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
+EXTRA_PATH_GRID = (1.01, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # 1.01: never a second path
+
+
+def _f1_per_label(pred: np.ndarray, y: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    tp = (pred & y).sum(axis=0)
+    fp = (pred & ~y).sum(axis=0)
+    return np.where(pos > 0, 2 * tp / np.maximum(2 * tp + fp + (pos - tp), 1), -1.0)
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray, grid: np.ndarray | None = None,
+                    default: float = 0.5, levels: np.ndarray | None = None) -> np.ndarray:
+    """Per-label threshold maximising that label's F1 on ``(probs, y)``, shape ``(L,)``.
+
+    Ties go to the threshold closest to ``default``. A label without positives in ``y``
+    cannot be tuned on its own: it gets ``default``, or, with ``levels`` (the tree level
+    of each label, ``(L,)``), the one threshold that, applied to all labels of its level
+    that have positives, gives them the best mean F1. In a long-tailed tree most rare
+    leaves have no validation product, and 0.5 was far too strict for them (a rare leaf
+    shares its probability with its siblings and the leaf head's mix).
+    """
+    grid = THRESHOLD_GRID if grid is None else grid
+    y = np.asarray(y, dtype=bool)
+    probs = np.asarray(probs)
+    pos = y.sum(axis=0)
+    best_f1 = np.full(y.shape[1], -1.0)
+    best_t = np.full(y.shape[1], default, dtype=np.float32)
+    fallback = np.full(y.shape[1], default, dtype=np.float32)
+    level_best = {}
+    # Visit thresholds from the default outwards so that ties keep the closer one.
+    for t in sorted(grid, key=lambda g: abs(g - default)):
+        f1 = _f1_per_label(probs >= t, y, pos)
+        better = f1 > best_f1
+        best_f1[better] = f1[better]
+        best_t[better] = t
+        if levels is not None:
+            for lv in np.unique(levels):
+                tuned = (levels == lv) & (pos > 0)
+                if tuned.any():
+                    mean = f1[tuned].mean()
+                    if mean > level_best.get(lv, (-1.0, default))[0] + 1e-9:
+                        level_best[lv] = (mean, t)
+    if levels is not None:
+        for lv, (_, t) in level_best.items():
+            fallback[levels == lv] = t
+    best_t[pos == 0] = fallback[pos == 0]
+    return best_t
+
+
+def tune_extra_path_min(taxonomy: Taxonomy, probs: np.ndarray, y: np.ndarray,
+                        thresholds: np.ndarray, complete: bool) -> float:
+    """The ``extra_path_min`` of :meth:`Taxonomy.decode` that maximises validation macro-F1."""
+    best, best_f1 = EXTRA_PATH_GRID[0], -1.0
+    for value in EXTRA_PATH_GRID:
+        pred = taxonomy.decode_to_matrix(taxonomy.decode(probs, thresholds, complete=complete,
+                                                         extra_path_min=value))
+        f1 = macro_f1(y, pred)
+        if f1 > best_f1 + 1e-6:
+            best, best_f1 = value, f1
+    return best
+
+
+def fit_decoding(taxonomy: Taxonomy, probs_val: np.ndarray, y_val: np.ndarray,
+                 complete: bool) -> tuple[np.ndarray, float]:
+    """Per-node thresholds ``(n_nodes,)`` and the extra-path cut-off of
+    :meth:`Taxonomy.decode`, both tuned on validation node probabilities and labels."""
+    thresholds = tune_thresholds(probs_val, y_val, levels=taxonomy.levels)
+    return thresholds, tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, complete)
