@@ -6,7 +6,8 @@ Steps, in order (each a separate process, so one failing does not stop the rest)
 2. ``speed``     bench/bench_speed.py     classify latency / throughput, fastText, neighbours
 3. ``app``       bench/bench_app.py       the dashboard in headless Chromium, memory
 4. ``word2vec``  bench/bench_word2vec.py  Word2Vec on 3,000,000 demo texts
-5. ``quality``   bench/bench_quality.py   prodemb against peers on demo and fashion
+5. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
+                                         fashion and fashion-small
 6. ``report``    bench/report.py          BENCHMARKS.md from bench/results/*.json
 
 The speed and app steps use the bundle that the training step writes. The full run

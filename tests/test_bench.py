@@ -105,3 +105,125 @@ def test_quality_section_reports_seeds_reuse_and_missed_target(report):
     assert "reused from an earlier run" in text and "abc123" in text
     rows = "\n".join(report.targets_section({"quality_demo": r}))
     assert "mean of 2 seeds" in rows and "**MISSED**" in rows
+
+
+def _verdict_result(margin, met, sd=None, train=None, n=5, **extra):
+    verdict = {"best_peer": "tfidf_svm", "margin_leaf_macro_f1": margin, "met": met,
+               "prodemb_runs": n, "target_margin": 0.02}
+    if sd is not None:
+        verdict["seed_sd_leaf_macro_f1"] = sd
+    if train is not None:
+        verdict["train_leaf_macro_f1"] = train
+    return {"verdict": verdict, "systems": {}, "machine": {"git_commit": "abc123"}, **extra}
+
+
+def _row(rows, *words):
+    """The one Targets row that contains every word."""
+    found = [r for r in rows if all(w in r for w in words)]
+    assert len(found) == 1, (words, rows)
+    return found[0]
+
+
+def test_targets_rows_of_the_four_settings(report):
+    results = {
+        "quality_demo": _verdict_result(0.03, True, sd=0.02, train=0.97),
+        "quality_demo_longtail": _verdict_result(0.01, False, sd=0.005, train=0.90),
+        "quality_fashion": _verdict_result(0.025, True, sd=0.008, train=0.951),
+        # fashion-small: no result file -> "not run"
+    }
+    rows = report.targets_section(results)
+    assert tuple(report.QUALITY) == ("demo", "demo-longtail", "fashion", "fashion-small")
+    assert _row(rows, "| demo: ", "best peer").endswith("**met** |")
+    assert "+0.030" in _row(rows, "| demo: ", "best peer")
+    assert _row(rows, "| demo: ", "train leaf").endswith("**met** |")
+    assert _row(rows, "| demo-longtail: ", "best peer").endswith("**MISSED** |")
+    assert _row(rows, "| demo-longtail: ", "train leaf").endswith("**MISSED** |")
+    assert "0.900" in _row(rows, "| demo-longtail: ", "train leaf")
+    sd = _row(rows, "| fashion: ", "sd over training seeds")
+    assert "0.008" in sd and "≤ 0.010" in sd and sd.endswith("**met** |")
+    assert _row(rows, "| fashion: ", "train leaf").endswith("**met** |")
+    # The seed sd target is fashion's only.
+    assert not [r for r in rows if "sd over" in r and "fashion:" not in r]
+    for word in ("best peer", "train leaf"):
+        row = _row(rows, "| fashion-small: ", word)
+        assert "not run" in row and "met" not in row and "MISSED" not in row
+    # A missed seed sd and a missed train target.
+    rows = report.targets_section({"quality_fashion": _verdict_result(0.03, True, sd=0.0101,
+                                                                      train=0.949)})
+    assert _row(rows, "| fashion: ", "sd over").endswith("**MISSED** |")
+    assert _row(rows, "| fashion: ", "train leaf").endswith("**MISSED** |")
+    assert "not run" in _row(rows, "| demo: ", "best peer")
+
+
+def test_targets_rows_skipped_and_older_results(report):
+    skipped = {"catalogue": "fashion", "skipped": "fashion.csv not found"}
+    rows = report.targets_section({"quality_fashion": skipped})
+    for word in ("best peer", "train leaf", "sd over"):
+        assert "skipped (fashion.csv not found)" in _row(rows, "| fashion: ", word)
+    # A result written before the verdict had the sd and train keys: the same numbers
+    # from the seed summary, or "not measured".
+    old = _verdict_result(0.03, True)
+    old["systems"] = {"prodemb": {"seeds": {"n": 5, "runs": [],
+                                            "test_leaf_macro_f1": {"sd": 0.012}}}}
+    rows = report.targets_section({"quality_fashion": old})
+    assert "0.012" in _row(rows, "| fashion: ", "sd over") and "**MISSED**" in _row(
+        rows, "| fashion: ", "sd over")
+    assert "not measured" in _row(rows, "| fashion: ", "train leaf")
+
+
+def test_targets_note_results_of_different_commits(report):
+    a = _verdict_result(0.03, True, train=0.97)
+    b = {**_verdict_result(0.03, True, train=0.97), "machine": {"git_commit": "fff000"}}
+    assert "different commits" not in "\n".join(report.targets_section(
+        {"quality_demo": a, "quality_fashion": a}))
+    assert "different commits" in "\n".join(report.targets_section(
+        {"quality_demo": a, "quality_fashion": b}))
+
+
+def test_speed_targets_one_thread_batch(report):
+    speed = {"classify_one": {"p50_ms": 2.5}, "batch": {"products_per_second": 4100.0, "threads": 1},
+             "batch_all_cores": {"products_per_second": 3000.0, "threads": 2},
+             "nearest_products_1000k": {"p50_ms": 13.0},
+             "targets": {"classify_p50_ms": {"value": 2.5, "target": 10.0, "op": "<=", "met": True}}}
+    rows = report.targets_section({"speed": speed})
+    # Judged against today's targets, not the ones stored with an older result.
+    assert _row(rows, "classify one product").endswith("**MISSED** |")
+    assert "≤ 2 ms" in _row(rows, "classify one product")
+    batch = _row(rows, "one thread")
+    assert "4,100 products/s" in batch and "≥ 4,000" in batch and batch.endswith("**met** |")
+    assert _row(rows, "among 1,000,000").endswith("**met** |")
+    speed["batch"]["products_per_second"] = 3999.0
+    assert _row(report.targets_section({"speed": speed}), "one thread").endswith("**MISSED** |")
+    # A batch run on more than one thread does not count for the one-thread target.
+    speed["batch"]["threads"] = 2
+    assert "not measured" in _row(report.targets_section({"speed": speed}), "one thread")
+    assert "not run" in _row(report.targets_section({}), "one thread")
+
+
+def test_quality_section_train_sentence_and_titles(report):
+    seeds = {"n": 2, "runs": [{"seed": 0, "test": {"leaf_macro_f1": 0.70}},
+                              {"seed": 1, "test": {"leaf_macro_f1": 0.74}}],
+             "test_leaf_macro_f1": {"mean": 0.72, "sd": 0.028, "min": 0.7, "max": 0.74},
+             "test_macro_f1": {"mean": 0.72, "sd": 0.028, "min": 0.7, "max": 0.74},
+             "train_leaf_macro_f1": {"mean": 0.963, "min": 0.951}}
+    prodemb = _system(0.70, word2vec_seconds=1.0, epochs_trained=3, epochs_planned=3,
+                      best_epoch=3, decoding={"extra_path_min": 0.5}, seeds=seeds)
+    r = {**_result(prodemb=prodemb), "n_products": 10, "multi_path_products": 0,
+         "split_check": {"same_split": True}, "command": "python bench/bench_quality.py",
+         "load_average": {"start": [0.1], "end": [0.2]},
+         "machine": {"git_commit": "def456", "cores": 2}, "verdict": None}
+    text = "\n".join(report.quality_section(r, "Demo", "demo"))
+    assert "mean 0.963, min 0.951" in text
+    assert "--tail-leaves 840 --shallow-share 0.2" in report.QUALITY["demo-longtail"]
+    assert "20 %" in report.QUALITY["fashion-small"]
+    missing = "\n".join(report.quality_section(None, report.QUALITY["fashion-small"],
+                                               "fashion-small"))
+    assert "--catalogue fashion-small" in missing
+
+
+def test_report_settings_match_the_benchmark(report):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import common
+
+    assert tuple(report.QUALITY) == common.SETTINGS
+    assert report.result_name("fashion-small") == "quality_fashion_small"
