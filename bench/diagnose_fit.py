@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_epoch(epoch: int, clf: Classifier) -> dict:
         probs = clf.predict_proba(tokens)
-        thresholds, extra = fit_decoding(tax, probs[va], data.y[va], data.complete)
-        pred = tax.decode_to_matrix(tax.decode(probs, thresholds, complete=data.complete,
-                                               extra_path_min=extra))
+        pred = fit_decoding(tax, probs[va], data.y[va], data.complete).predict(tax, probs)
         scores = {name: leaf_f1_by_bucket(data.y[data.split == i], pred[data.split == i],
                                           leaves, train_count)
                   for i, name in enumerate(SPLIT_NAMES)}

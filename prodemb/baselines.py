@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .decoding import fit_decoding
+from .decoding import Decoding, fit_decoding
 from .metrics import evaluate
 from .taxonomy import Taxonomy
 from .text import MAX_TOKENS, clean
@@ -121,34 +121,29 @@ def clean_texts(texts: Texts, max_tokens: int = MAX_TOKENS) -> list[str]:
 
 # ---------------------------------------------------------------------- decoding
 class TreeDecoder:
-    """Hierarchy-consistent decoding tuned on validation, as in ``prodemb train``.
-
-    :meth:`fit` tunes per-node thresholds and ``extra_path_min`` on validation node
-    probabilities with :func:`prodemb.decoding.fit_decoding`, exactly as the pipeline.
-    """
+    """Hierarchy-consistent decoding tuned on validation, as in ``prodemb train``:
+    :meth:`fit` tunes a :class:`prodemb.decoding.Decoding` with
+    :func:`prodemb.decoding.fit_decoding` on validation node probabilities."""
 
     def __init__(self, taxonomy: Taxonomy, complete: bool | None = None):
         self.taxonomy = taxonomy
         self.complete = complete
-        self.thresholds: np.ndarray | None = None
-        self.extra_path_min = 1.01
+        self.decoding: Decoding | None = None
+
+    @property
+    def extra_path_min(self) -> float:
+        return self.decoding.extra_path_min if self.decoding else 1.01
 
     def fit(self, probs_val: np.ndarray, y_val: np.ndarray) -> TreeDecoder:
         if self.complete is None:
             self.complete = complete_paths(self.taxonomy, y_val)
-        self.thresholds, self.extra_path_min = fit_decoding(self.taxonomy, probs_val, y_val,
-                                                            bool(self.complete))
+        self.decoding = fit_decoding(self.taxonomy, probs_val, y_val, bool(self.complete))
         return self
 
     def decode(self, probs: np.ndarray, max_paths: int = 3):
-        if self.thresholds is None:
+        if self.decoding is None:
             raise RuntimeError("TreeDecoder is not fitted")
-        return self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
-                                    max_paths=max_paths, extra_path_min=self.extra_path_min)
-
-    def _matrix(self, probs: np.ndarray, extra: float) -> np.ndarray:
-        return self.taxonomy.decode_to_matrix(self.taxonomy.decode(
-            probs, self.thresholds, complete=bool(self.complete), extra_path_min=extra))
+        return self.decoding.decode(self.taxonomy, probs, max_paths)
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
         """0/1 node matrix of the decoded paths, ``(n, n_nodes)``."""

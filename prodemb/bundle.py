@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .classifier import Classifier
+from .decoding import Decoding
 from .maps import place
 from .neighbours import CosineIndex, l2_normalize
 from .taxonomy import Taxonomy, format_path
@@ -275,6 +276,9 @@ class Bundle:
         self.config = config
         self.product_index = CosineIndex(product_embeddings.astype(np.float32), normalized=False)
         self.complete_paths = bool(manifest.get("complete_paths", True))
+        tuned = manifest.get("decoding", {})
+        self.decoding = Decoding(thresholds, float(tuned.get("extra_path_min", 0.5)),
+                                 bool(tuned.get("complete", self.complete_paths)))
         self.max_tokens = int(config.get("train", {}).get("text", {}).get("max_tokens", MAX_TOKENS))
         self._id_to_row = {pid: i for i, pid in enumerate(products["id"].astype(str))}
 
@@ -341,9 +345,7 @@ class Bundle:
 
     def decode(self, probs: np.ndarray, max_paths: int = 3):
         """Hierarchy-consistent paths from node probabilities, with the bundle's tuned settings."""
-        extra = float(self.manifest.get("decoding", {}).get("extra_path_min", 0.5))
-        return self.taxonomy.decode(probs, self.thresholds, complete=self.complete_paths,
-                                    max_paths=max_paths, extra_path_min=extra)
+        return self.decoding.decode(self.taxonomy, probs, max_paths)
 
     def classify_frame(self, texts: Sequence[str], batch_size: int = 2048, progress=None) -> pd.DataFrame:
         """Batch classification as a table: ``text, category, score, all_paths``.

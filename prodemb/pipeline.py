@@ -142,10 +142,10 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
             sigmoid_weight = tune_sigmoid_weight(clf, [lab_tokens[i] for i in va], y[va],
                                                  taxonomy, complete)
         probs = clf.predict_proba(lab_tokens)
-        thresholds, extra_path_min = fit_decoding(taxonomy, probs[va], y[va], complete)
+        decoding = fit_decoding(taxonomy, probs[va], y[va], complete)
+        thresholds = decoding.thresholds
         results: dict[str, dict] = {}
-        decoded_tuned = taxonomy.decode(probs, thresholds, complete=complete,
-                                        extra_path_min=extra_path_min)
+        decoded_tuned = decoding.decode(taxonomy, probs)
         pred = taxonomy.decode_to_matrix(decoded_tuned)
         pred_plain = taxonomy.decode_to_matrix(taxonomy.decode(probs, 0.5, complete=complete))
         raw_plain = probs >= 0.5
@@ -169,8 +169,7 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         embeddings = l2_normalize(clf.transform(emb_tokens))
         probs_sample = clf.predict_proba([tokens[i] for i in sample]) if len(sample) else \
             np.zeros((0, taxonomy.n_nodes), np.float32)
-        decoded_sample = taxonomy.decode(probs_sample, thresholds, complete=complete,
-                                         extra_path_min=extra_path_min)
+        decoded_sample = decoding.decode(taxonomy, probs_sample)
 
     products = pd.DataFrame({
         "id": catalogue["id"].to_numpy()[emb_rows],
@@ -236,8 +235,11 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
             "labels": {"roll_up": roll_up, "rare_leaves": rare_leaf_counts(taxonomy, y)},
             "warnings": warnings_,
             "complete_paths": complete,
-            "decoding": {"extra_path_min": extra_path_min, "max_paths": 3,
-                         "sigmoid_weight": sigmoid_weight},
+            "decoding": {"extra_path_min": decoding.extra_path_min, "max_paths": 3,
+                         "sigmoid_weight": sigmoid_weight,
+                         # Go on to a leaf where the thresholds stop (chosen on validation
+                         # when some paths of the catalogue stop above the leaves).
+                         "complete": decoding.complete},
             "metrics": {name: summary(r) for name, r in results.items()},
             "stage_seconds": timer.seconds,
             "files": file_entries(tmp, files),
@@ -412,10 +414,7 @@ def tune_sigmoid_weight(clf: Classifier, tokens, y: np.ndarray, taxonomy: Taxono
     for w in sorted(SIGMOID_WEIGHTS, key=lambda v: abs(v - 0.5)):
         model.config.sigmoid_weight = w
         probs = clf.predict_proba(tokens)
-        thresholds, extra = fit_decoding(taxonomy, probs, y, complete)
-        pred = taxonomy.decode_to_matrix(taxonomy.decode(probs, thresholds, complete=complete,
-                                                         extra_path_min=extra))
-        f1 = macro_f1(y, pred)
+        f1 = macro_f1(y, fit_decoding(taxonomy, probs, y, complete).predict(taxonomy, probs))
         if f1 > best_f1 + 1e-6:
             best, best_f1 = w, f1
     model.config.sigmoid_weight = best

@@ -150,7 +150,7 @@ def test_select_keeps_the_best_configuration(data):
     best, decoder, trials = B.select(make, [{"C": 1e-4}, {"C": 0.5}], x_tr, y_tr, x_va, y_va)
     assert [t.config["C"] for t in trials] == [1e-4, 0.5]
     assert trials[1].val_leaf_macro_f1 > trials[0].val_leaf_macro_f1
-    assert best.C == 0.5 and decoder.thresholds is not None
+    assert best.C == 0.5 and decoder.decoding is not None
 
 
 def test_bad_mode_and_shape(data):
