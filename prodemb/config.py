@@ -96,6 +96,10 @@ class ClassifierConfig:
     # Weights averaged (exponential moving average) over about this many epochs; the
     # average is validated and kept. 0: off.
     average_epochs: float = 0.0
+    # Repeat-factor sampling: a product of a leaf with f < repeat_threshold training
+    # products is seen sqrt(repeat_threshold / f) times per epoch (prodemb.classifier.
+    # repeat_factors); 0: off.
+    repeat_threshold: float = 0.0
     batch_size: int = 128
     learning_rate: float = 4e-3
     weight_decay: float = 0.0

@@ -134,3 +134,36 @@ def test_tune_thresholds_gives_untuned_labels_their_levels_best_common_threshold
     assert t[2] == pytest.approx(0.3)  # its level's best common threshold, not 0.5
     assert t[3] == 0.5  # no label of level 2 has positives: the default
     assert tune_thresholds(probs, y)[2] == 0.5  # without levels: the default
+
+
+def test_repeat_factors_repeat_rare_leaves_only():
+    from prodemb.classifier import repeat_factors
+
+    y = np.zeros((26, 4), dtype=np.uint8)
+    y[:, 0] = 1            # a root every product has
+    y[:20, 1] = 1          # a common leaf (20 products)
+    y[20:25, 2] = 1        # a rare leaf (5)
+    y[25, 3] = 1           # a leaf of one product
+    r = repeat_factors(y, 20)
+    assert (r[:20] == 1).all()
+    assert r[20] == pytest.approx(2.0) and r[25] == pytest.approx(np.sqrt(20))
+    assert (repeat_factors(y, 0) == 1).all()
+
+
+def test_fit_decoding_keeps_the_better_of_stopping_and_going_on():
+    from prodemb.decoding import Decoding, fit_decoding
+    from prodemb.metrics import macro_f1
+    from prodemb.taxonomy import Taxonomy
+
+    tax = Taxonomy.from_paths([("A", "a1"), ("A", "a2"), ("B", "b1"), ("B", "b2")])
+    rng = np.random.default_rng(0)
+    paths = [[("A", "a1")], [("A", "a2")], [("B", "b1")], [("B",)], [("A",)]]
+    y = tax.binarize([paths[i] for i in rng.integers(0, 5, 200)])
+    probs = np.clip(y * 0.5 + rng.random(y.shape) * 0.6, 0, 1).astype(np.float32)
+    d = fit_decoding(tax, probs, y, complete=False)
+    f1 = macro_f1(y, d.predict(tax, probs))
+    for mode in (False, True):
+        other = Decoding(d.thresholds, d.extra_path_min, mode)
+        assert f1 >= macro_f1(y, other.predict(tax, probs)) - 1e-6
+    # A complete catalogue is always decoded down to a leaf.
+    assert fit_decoding(tax, probs, y, complete=True).complete
