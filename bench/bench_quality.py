@@ -147,7 +147,8 @@ def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
     agree = abs(stored["leaf_macro_f1"] - result["leaf_macro_f1"]) < 1e-6
     history = bundle.metrics.get("history", [])
     cfg = bundle.config["train"]["classifier"]
-    best_epoch = max(history, key=lambda h: h["val_macro_f1"])["epoch"] if history else None
+    best_epoch = bundle.metrics.get("kept_epoch") or (
+        max(history, key=lambda h: h["val_macro_f1"])["epoch"] if history else None)
     val = bundle.metrics["splits"].get("validation", {})
     train = bundle.metrics["splits"].get("train", {})
     return {

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     probs_file = common.CACHE / "diagnose" / f"{args.setting}{args.tag}_probs.npy"
     probs_file.parent.mkdir(parents=True, exist_ok=True)
     np.save(probs_file, clf.predict_proba(tokens))
-    best = max(clf.history, key=lambda h: h["val_macro_f1"])
+    best = next(h for h in clf.history if h["epoch"] == clf.kept_epoch)
     log(f"kept epoch {best['epoch']} of {len(clf.history)}: test leaf macro-F1 "
         f"{best['leaf_f1']['test']['leaf_macro_f1']:.4f} ({fit_seconds:.0f} s)")
     common.write_result(f"diagnose_{args.setting.replace('-', '_')}{args.tag}", {

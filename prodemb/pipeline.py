@@ -210,7 +210,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         files.append("product_embeddings.npy")
         products.to_parquet(os.path.join(tmp, "products.parquet"), index=False, compression="zstd")
         files.append("products.parquet")
-        metrics = {"splits": results, "history": clf.history, "stage_seconds": timer.seconds,
+        metrics = {"splits": results, "history": clf.history, "kept_epoch": clf.kept_epoch,
+                   "stage_seconds": timer.seconds,
                    "word2vec_probes": probes, "split_report": report, "label_roll_up": roll_up,
                    "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}}
         _dump(os.path.join(tmp, "metrics.json"), metrics)
