@@ -80,6 +80,7 @@ class ClassifierConfig:
     wide_char_ngrams: tuple[int, int] = (0, 0)  # e.g. (2, 5): char n-grams of each word too
     wide_max_leaves: int = 8  # a feature's weights: its 8 most frequent leaves, 32 nodes
     wide_mix: float = 0.0  # > 0: the wide path's own leaf softmax, mixed in with this weight
+    wide_prune: float = 0.0  # after training, drop the wide pairs whose |weight| is below this
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
     #   letting a class of 12 examples dominate the gradient (inverse weights of 1000+
