@@ -236,7 +236,7 @@ class Classifier:
             n_leaves=n_leaves,
             sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight,
             wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0,
-            wide_mix=c.wide_mix))
+            wide_mix=0.5 if c.wide_mix is None else c.wide_mix))
         if wide and len(wide[2]):
             self.model.set_wide_pairs(*(torch.from_numpy(a) for a in wide))
             log.info("wide path: %d features, %d (feature, output) pairs", len(wide[0]), len(wide[2]))

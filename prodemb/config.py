@@ -79,7 +79,10 @@ class ClassifierConfig:
     wide_learning_rate: float = 0.1
     wide_char_ngrams: tuple[int, int] = (0, 0)  # e.g. (2, 5): char n-grams of each word too
     wide_max_leaves: int = 8  # a feature's weights: its 8 most frequent leaves, 32 nodes
-    wide_mix: float = 0.0  # > 0: the wide path's own leaf softmax, mixed in with this weight
+    # The wide path has a leaf softmax of its own, trained with its own loss; the leaf
+    # distribution is (1 - wide_mix) * the BiLSTM's + wide_mix * the wide path's. None:
+    # chosen on validation per model from 0, 0.25, ..., 1 (prodemb.pipeline.tune_mix).
+    wide_mix: float | None = None
     wide_prune: float = 0.0  # after training, drop the wide pairs whose |weight| is below this
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without

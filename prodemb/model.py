@@ -56,9 +56,10 @@ class ModelConfig:
     # Wide path: number of hashed features with weights, and of (feature, output) pairs.
     wide_features: int = 0
     wide_pairs: int = 0
-    # 0: the wide path's leaf logits are added to the deep ones; > 0: it has a softmax of
-    # its own and the leaf distribution is (1 - wide_mix) * deep + wide_mix * wide.
-    wide_mix: float = 0.0
+    # The wide path has a leaf softmax of its own; the leaf distribution is
+    # (1 - wide_mix) * deep + wide_mix * wide (a mixture, not a sum of logits: a confident
+    # but wrong deep logit cannot veto a rare leaf's decisive word).
+    wide_mix: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -169,9 +170,8 @@ class ProductClassifier(nn.Module):
         return torch.tanh(self.fc(self.drop(pooled)))                 # (B, E)
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Node logits ``(B, N)``, leaf logits ``(B, K)`` (``None`` without the leaf head) and,
-        when the wide path has a softmax of its own (``wide_mix > 0``), its leaf logits
-        ``(B, K)`` (else ``None``: the wide path's logits are added to the deep ones)."""
+        """Node logits ``(B, N)`` (deep + wide), the deep leaf logits ``(B, K)`` and the wide
+        path's leaf logits ``(B, K)`` (``None`` without the leaf head or the wide path)."""
         h = self.drop(self.embed(batch))
         node_logits = self.out(h)
         leaf_logits = self.leaf_out(h) if self.leaf_out is not None else None
@@ -179,10 +179,8 @@ class ProductClassifier(nn.Module):
         if self.wide_weight is not None:
             wide = self.wide_logits(batch)
             node_logits = node_logits + wide[:, : self.config.n_labels]
-            if leaf_logits is not None and self.config.wide_mix > 0:
+            if leaf_logits is not None:
                 wide_leaf = wide[:, self.config.n_labels:]
-            elif leaf_logits is not None:
-                leaf_logits = leaf_logits + wide[:, self.config.n_labels:]
         return node_logits, leaf_logits, wide_leaf
 
     def node_probs(self, batch: Batch) -> torch.Tensor:
