@@ -31,7 +31,7 @@ from prodemb.classifier import Classifier  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
 from prodemb.decoding import fit_decoding  # noqa: E402
 from prodemb.metrics import per_label_prf  # noqa: E402
-from prodemb.pipeline import word2vec_on_tokens  # noqa: E402
+from prodemb.pipeline import tune_leaf_mixing, word2vec_on_tokens  # noqa: E402
 
 BUCKETS = ((1, 4), (5, 19), (20, 99), (100, None))
 SPLIT_NAMES = ("train", "validation", "test")
@@ -115,6 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         [tokens[i] for i in tr], data.y[tr], [tokens[i] for i in va], data.y[va],
         word_vectors=word_vectors, taxonomy=tax, show_progress=False, on_epoch=on_epoch)
     fit_seconds = time.perf_counter() - start
+    # As prodemb train does after fitting: the leaf head's weights chosen on validation.
+    tuned = tune_leaf_mixing(clf, config.classifier, [tokens[i] for i in va], data.y[va],
+                             tax, data.complete)
+    if tuned:
+        tuned.update(on_epoch(len(clf.history), clf))
+        log(f"tuned {({k: v for k, v in tuned.items() if k != 'leaf_f1'})}: test leaf macro-F1 "
+            f"{tuned['leaf_f1']['test']['leaf_macro_f1']:.4f}")
     # The kept model's node probabilities of every labelled product, for offline study of
     # decoding (the labels and split are common.pipeline_split's).
     probs_file = common.CACHE / "diagnose" / f"{args.setting}{args.tag}_probs.npy"
@@ -131,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "leaves_by_training_count": counts,
         "word2vec": {"words": len(word_vectors.words), "seconds": round(w2v_seconds, 1),
                      "mean_cosine_random_pairs_top5000": round(random_pair_cosine, 4)},
-        "fit_seconds": round(fit_seconds, 1), "kept_epoch": best["epoch"],
+        "fit_seconds": round(fit_seconds, 1), "kept_epoch": best["epoch"], "tuned": tuned,
         "probs_file": str(probs_file),
         "history": clf.history,
     })

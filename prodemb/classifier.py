@@ -236,7 +236,8 @@ class Classifier:
             n_leaves=n_leaves,
             sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight,
             wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0,
-            wide_mix=0.5 if c.wide_mix is None else c.wide_mix))
+            wide_mix=0.5 if c.wide_mix is None else c.wide_mix,
+            leaf_prior_weight=c.leaf_prior_weight or 0.0))
         if wide and len(wide[2]):
             self.model.set_wide_pairs(*(torch.from_numpy(a) for a in wide))
             log.info("wide path: %d features, %d (feature, output) pairs", len(wide[0]), len(wide[2]))
@@ -255,6 +256,7 @@ class Classifier:
             # what macro-F1 asks for; otherwise a rare leaf's prior (-9 for 1 product in
             # 7,000) outweighs the evidence of its own decisive words.
             leaf_shift = c.leaf_logit_adjust * log_prior.float()
+            self.model.leaf_log_prior.copy_(log_prior.float())
             with torch.no_grad():  # start at the leaf priors (minus what the loss adds)
                 self.model.leaf_out.bias.copy_(log_prior.float() - leaf_shift)
             leaf_weight = leaf_class_weights(t, c.leaf_weight)
@@ -413,6 +415,32 @@ class Classifier:
         self.model.train(was_training)
         return out
 
+    @torch.inference_mode()
+    def predict_logits(self, tokens: Tokens, batch_size: int = 512) -> list[np.ndarray | None]:
+        """The model's raw outputs for each text: node logits ``(n, N)`` and the BiLSTM's and
+        the wide path's leaf logits ``(n, K)`` (None where absent). With
+        :meth:`combine` they give :meth:`predict_proba` under other mixing weights without
+        running the network again (used to choose the weights on validation)."""
+        self._check()
+        self.model.eval()
+        tokens = list(tokens)
+        parts: list[list[np.ndarray]] = [[], [], []]
+        order = np.argsort([len(t) for t in tokens], kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start: start + batch_size]
+            for k, out in enumerate(self.model(self.encoder.encode([tokens[i] for i in idx]))):
+                if out is not None:
+                    parts[k].append(out.numpy())
+        inverse = np.argsort(order, kind="stable")
+        return [np.concatenate(p)[inverse] if p else None for p in parts]
+
+    def combine(self, parts: list[np.ndarray | None]) -> np.ndarray:
+        """Node probabilities ``(n, N)`` from :meth:`predict_logits` with the model's
+        current weights (``sigmoid_weight``, ``wide_mix``, ``leaf_prior_weight``)."""
+        with torch.inference_mode():
+            return self.model.combine(*(None if p is None else torch.from_numpy(p)
+                                        for p in parts)).numpy()
+
     def predict_proba(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
         """Node probabilities, float32 ``(n_items, n_labels)``."""
         return self._run(tokens, "proba", batch_size)
@@ -441,7 +469,11 @@ class Classifier:
         self.encoder = TokenEncoder.from_dict(meta["encoder"])
         self.model = ProductClassifier(ModelConfig(**meta["model"]))
         state = load_file(os.path.join(directory, "classifier.safetensors"))
-        self.model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                    for k, v in state.items()})
+        missing, unexpected = self.model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+        # Bundles from before leaf_prior_weight have no leaf prior; weight 0 does not use it.
+        if unexpected or set(missing) - {"leaf_log_prior"}:
+            raise ValueError(f"classifier weights do not match the model: missing {missing}, "
+                             f"unexpected {unexpected}")
         self.model.eval()
         return self

@@ -66,6 +66,9 @@ class ClassifierConfig:
     # Logit adjustment of the leaf softmax's loss (prodemb.classifier): 1 learns balanced
     # leaf scores (rare leaves are not outweighed by their prior), 0 plain cross-entropy.
     leaf_logit_adjust: float = 0.0
+    # Share of the leaf prior added back at prediction time (prodemb.model.combine); None:
+    # chosen on validation from 0, 0.25, ..., 1 (prodemb.pipeline.tune_leaf_mixing).
+    leaf_prior_weight: float | None = 0.0
     # A node's probability = w * its sigmoid + (1 - w) * the leaf softmax mass below it.
     # None: chosen on validation per model (prodemb.pipeline.tune_sigmoid_weight). 0.25 had
     # the best validation macro-F1 averaged over 7 models (5 fashion seeds, 2 demo); tuning

@@ -60,6 +60,9 @@ class ModelConfig:
     # (1 - wide_mix) * deep + wide_mix * wide (a mixture, not a sum of logits: a confident
     # but wrong deep logit cannot veto a rare leaf's decisive word).
     wide_mix: float = 0.5
+    # Share of the leaf prior added back to the leaf logits at prediction time (0: the
+    # balanced scores as trained with leaf_logit_adjust = 1; 1: the prior fully back).
+    leaf_prior_weight: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +107,8 @@ class ProductClassifier(nn.Module):
         if c.n_leaves:
             # leaf_to_nodes[k, n] = 1 if node n is on the path of leaf k.
             self.register_buffer("leaf_to_nodes", torch.zeros(c.n_leaves, c.n_labels))
+            # log of each leaf's share of the training products (for leaf_prior_weight).
+            self.register_buffer("leaf_log_prior", torch.zeros(c.n_leaves))
         if self.subword_emb is not None:
             # Start the n-gram vectors small so the Word2Vec vectors dominate at first.
             nn.init.normal_(self.subword_emb.weight, std=0.01)
@@ -185,13 +190,20 @@ class ProductClassifier(nn.Module):
 
     def node_probs(self, batch: Batch) -> torch.Tensor:
         """Probability of every tree node, shape ``(B, N)``."""
-        node_logits, leaf_logits, wide_leaf = self(batch)
+        return self.combine(*self(batch))
+
+    def combine(self, node_logits: torch.Tensor, leaf_logits: torch.Tensor | None,
+                wide_leaf: torch.Tensor | None) -> torch.Tensor:
+        """Node probabilities ``(B, N)`` from the outputs of :meth:`forward`, with the
+        config's weights: ``leaf_prior_weight`` puts that much of the leaf prior back into
+        the balanced leaf scores (logit adjustment undone in part, chosen on validation),
+        ``wide_mix`` and ``sigmoid_weight`` mix the heads."""
+        c = self.config
         probs = torch.sigmoid(node_logits)
         if leaf_logits is not None:
-            leaf = torch.softmax(leaf_logits, dim=1)
+            shift = c.leaf_prior_weight * self.leaf_log_prior
+            leaf = torch.softmax(leaf_logits + shift, dim=1)
             if wide_leaf is not None:
-                m = self.config.wide_mix
-                leaf = (1 - m) * leaf + m * torch.softmax(wide_leaf, dim=1)
-            w = self.config.sigmoid_weight
-            probs = w * probs + (1 - w) * leaf @ self.leaf_to_nodes
+                leaf = (1 - c.wide_mix) * leaf + c.wide_mix * torch.softmax(wide_leaf + shift, dim=1)
+            probs = c.sigmoid_weight * probs + (1 - c.sigmoid_weight) * leaf @ self.leaf_to_nodes
         return probs
