@@ -59,6 +59,8 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--encoding")
     g.add_argument("--delimiter")
     g.add_argument("--chunk-size", type=int)
+    g.add_argument("--split-column", help="column giving each labelled product's split "
+                   "(train / validation / test) instead of prodemb's stratified split")
 
 
 def reader_options(args: argparse.Namespace) -> ReaderOptions:
@@ -66,7 +68,8 @@ def reader_options(args: argparse.Namespace) -> ReaderOptions:
     changes = {}
     for field in ("format", "text_columns", "id_column", "label_column", "level_columns",
                   "level_separator", "path_separator", "max_depth", "min_depth", "ignore_labels",
-                  "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter", "chunk_size"):
+                  "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter", "chunk_size",
+                  "split_column"):
         value = getattr(args, field, None)
         if value is not None:
             changes[field] = value
@@ -120,7 +123,7 @@ def cmd_predict(args) -> int:
 
     bundle = Bundle.load(args.bundle)
     set_inference_threads(args.threads)
-    opts = reader_options(args).replace(label_column=None, level_columns=[])
+    opts = reader_options(args).replace(label_column=None, level_columns=[], split_column=None)
     out = args.out
     tmp = f"{out}.tmp-{os.getpid()}"
     bar = progress(desc="predict", unit=" products", disable=args.quiet)
