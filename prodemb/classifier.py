@@ -216,6 +216,8 @@ class Classifier:
         ``history`` record (diagnostics such as per-split scores).
         """
         c = self.config
+        if c.keep not in ("best", "last"):
+            raise ValueError(f"classifier keep must be 'best' or 'last', got {c.keep!r}")
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         torch.set_num_threads(c.threads or available_cores())
@@ -368,11 +370,12 @@ class Classifier:
                       f"  val macro-F1 {val_f1:.4f}  ({record['seconds']:.0f} s)", flush=True)
             # Ties go to the later epoch: more training, and the average covers more of it.
             stale = 0 if score > best_f1 + 1e-4 else stale + 1
-            if score >= best_f1:
-                best_f1, best_state = score, copy.deepcopy(self.model.state_dict())
+            if c.keep == "last" or score >= best_f1:
+                best_state = copy.deepcopy(self.model.state_dict())
                 self.kept_epoch = epoch
+            best_f1 = max(best_f1, score)
             self.model = trained
-            if stale >= c.patience:
+            if c.patience and stale >= c.patience:
                 log.info("early stop after epoch %d (best validation score %.4f)", epoch, best_f1)
                 break
             if time.monotonic() > deadline:

@@ -457,8 +457,8 @@ def test_bundle_without_the_wide_keys_still_loads(tmp_path, rare_data):
 
     old = Classifier.load(str(tmp_path))
     np.testing.assert_allclose(old.predict_proba(va), probs, atol=1e-5)
-    # and a training config from before the new keys
-    assert TrainConfig.from_dict({"classifier": {"epochs": 3}}).classifier.wide is False
+    # and a training config from before the new keys reads, with today's defaults
+    assert TrainConfig.from_dict({"classifier": {"epochs": 3}}).classifier.wide is True
 
 
 # ---------------------------------------------------------------------- training length
