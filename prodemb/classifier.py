@@ -150,15 +150,16 @@ WIDE_BUCKETS = 1 << 24  # hash space of the wide path's features (only the seen 
 
 
 def wide_pairs(encoder: TokenEncoder, tokens: Tokens, y: np.ndarray, leaf_ids: Sequence[int],
-               max_leaves: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               max_leaves: int = 8, max_nodes: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The wide path's (feature, output) pairs: those that occur together in the training data.
 
     Outputs are the ``L`` nodes (``y`` ``(n, L)``) and then the leaves ``leaf_ids`` of the
     leaf head (output ``L + position``). A feature keeps its ``max_leaves`` most frequent
-    leaves and ``4 * max_leaves`` most frequent nodes (a node for each level of a deep
-    tree): a word that occurs with many categories says little about any one of them,
-    and without the cap such words would cost most of the path's time and size. Rare
-    features, which are what the path is for, keep all their pairs.
+    leaves and ``max_nodes`` (default ``4 * max_leaves``; 0: none) most frequent nodes: a
+    word that occurs with many categories says little about any one of them, and without
+    the cap such words would cost most of the path's time and size. Rare features, which
+    are what the path is for, keep all their pairs.
 
     Returns ``keys`` ``(U,)`` (sorted feature ids), ``offsets`` ``(U + 1,)`` and
     ``outputs`` ``(P,)``: the pairs of ``keys[u]`` are ``outputs[offsets[u]:offsets[u + 1]]``.
@@ -183,7 +184,8 @@ def wide_pairs(encoder: TokenEncoder, tokens: Tokens, y: np.ndarray, leaf_ids: S
     starts = np.r_[True, (f[1:] != f[:-1]) | (g[1:] != g[:-1])] if len(order) else np.zeros(0, bool)
     position = np.arange(len(order))
     rank = position - np.maximum.accumulate(np.where(starts, position, 0))
-    kept = np.sort(order[rank < np.where(g, max_leaves, 4 * max_leaves)])
+    kept = np.sort(order[rank < np.where(g, max_leaves, 4 * max_leaves if max_nodes is None
+                                         else max_nodes)])
     keys, first = np.unique(feature[kept], return_index=True)
     return keys, np.append(first, len(kept)).astype(np.int64), output[kept]
 
@@ -226,11 +228,14 @@ class Classifier:
                                           subword_buckets=c.subword_buckets,
                                           ngram_range=tuple(c.subword_ngrams),
                                           wide_buckets=WIDE_BUCKETS if c.wide else 0,
-                                          wide_char_ngrams=tuple(c.wide_char_ngrams))
+                                          wide_char_ngrams=tuple(c.wide_char_ngrams),
+                                          wide_char_tokens=c.wide_char_tokens)
         word_dim = word_vectors.dim if word_vectors is not None else 100
         n_leaves = len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0
         wide = (wide_pairs(self.encoder, train_tokens, y_train, taxonomy.leaves if n_leaves else [],
-                           c.wide_max_leaves) if c.wide else None)
+                           c.wide_max_leaves,
+                           (0 if n_leaves else None) if c.wide_max_nodes is None
+                           else c.wide_max_nodes) if c.wide else None)
         self.model = ProductClassifier(ModelConfig(
             vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
             lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,

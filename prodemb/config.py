@@ -81,7 +81,15 @@ class ClassifierConfig:
     wide: bool = True
     wide_learning_rate: float = 1.0
     wide_char_ngrams: tuple[int, int] = (3, 5)  # char n-grams of each word too; (0, 0): words only
-    wide_max_leaves: int = 8  # a feature's weights: its 8 most frequent leaves, 32 nodes
+    # A feature's weights: its most frequent leaves and nodes (prodemb.classifier.wide_pairs).
+    # None: no node weights with a leaf head (they doubled the path's cost on long texts,
+    # and the leaves, where the path matters, get theirs through its own softmax);
+    # 4 * wide_max_leaves without one.
+    wide_max_leaves: int = 8
+    wide_max_nodes: int | None = None
+    # Char n-grams of the first 16 words only (the title, in most catalogues): a long
+    # description's n-grams halved prediction speed and add little that its words lack.
+    wide_char_tokens: int = 16
     # The wide path has a leaf softmax of its own, trained with its own loss; the leaf
     # distribution is (1 - wide_mix) * the BiLSTM's + wide_mix * the wide path's. None:
     # chosen on validation per model from 0, 0.25, ..., 1 (prodemb.pipeline.tune_mix).

@@ -52,6 +52,7 @@ class TokenEncoder:
     ngram_range: tuple[int, int] = (3, 5)
     wide_buckets: int = 0
     wide_char_ngrams: tuple[int, int] = (0, 0)  # char n-gram lengths of the wide path; (0, 0): none
+    wide_char_tokens: int = 0  # char n-grams of the first this many words only; 0: all
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,10 +87,13 @@ class TokenEncoder:
         return tuple(out)
 
     def wide_features(self, tokens: Sequence[str]) -> list[int]:
-        """Distinct hashed ids in ``[0, wide_buckets)`` of the text's words and word pairs."""
+        """Distinct hashed ids in ``[0, wide_buckets)`` of the text's words, word pairs and
+        char n-grams (of the first ``wide_char_tokens`` words), sorted."""
         if list(tokens) == [UNK]:  # the placeholder of an empty text
             return []
-        feats = set().union(*map(self._wide_word, tokens))
+        k = self.wide_char_tokens or len(tokens)
+        feats = set().union(*map(self._wide_word, tokens[:k]))
+        feats.update(zlib.crc32(b"w\x00" + t.encode()) % self.wide_buckets for t in tokens[k:])
         feats.update(zlib.crc32(f"b\x00{x}\x00{y}".encode()) % self.wide_buckets
                      for x, y in zip(tokens, tokens[1:]))
         return sorted(feats)
@@ -142,12 +146,14 @@ class TokenEncoder:
     def to_dict(self) -> dict:
         return {"words": self.words, "subword_buckets": self.subword_buckets,
                 "ngram_range": list(self.ngram_range), "wide_buckets": self.wide_buckets,
-                "wide_char_ngrams": list(self.wide_char_ngrams)}
+                "wide_char_ngrams": list(self.wide_char_ngrams),
+                "wide_char_tokens": self.wide_char_tokens}
 
     @classmethod
     def from_dict(cls, data: dict) -> TokenEncoder:
         return cls(data["words"], data["subword_buckets"], tuple(data["ngram_range"]),
-                   data.get("wide_buckets", 0), tuple(data.get("wide_char_ngrams", (0, 0))))
+                   data.get("wide_buckets", 0), tuple(data.get("wide_char_ngrams", (0, 0))),
+                   data.get("wide_char_tokens", 0))
 
 
 def length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,

@@ -377,18 +377,19 @@ def test_wide_path_learns_each_rare_leafs_decisive_word(rare_data, wide_fits, va
         leaf_scores = wide[i, n:]
         assert leaf_scores.argmax() == leaves.index(leaf), (variant, path, leaf_scores)
         assert leaf_scores.max() > 0.5, (variant, path, leaf_scores)
-        assert wide[i, leaf] > 0, "the leaf's node logit is raised too"
+        assert wide[i, leaf] == 0, "no node weights with a leaf head (wide_max_nodes None)"
         # The model's probability of the leaf, far above its share of the training data.
         prior = ytr[:, leaf].mean()
         assert probs[i, leaf] > 10 * prior, (variant, path, probs[i, leaf], prior)
 
 
-@pytest.mark.parametrize("variant", ["adjusted", "adjusted_wide_heavy"])
+@pytest.mark.parametrize("variant", ["adjusted_wide_heavy"])
 def test_wide_adjusted_model_predicts_rare_leaf_from_its_word(rare_data, wide_fits, variant):
-    """With balanced leaf scores (leaf_logit_adjust=1) and the wide path's softmax mixed
-    in, a new text with a rare leaf's word goes to that leaf, or close: top-1 for every
-    text is not reliable on so little data, so the rare leaf must be among the 2 best of
-    the 7 leaves and above chance (1/7) for every text."""
+    """With balanced leaf scores (leaf_logit_adjust=1) and the wide path's softmax weighing
+    3/4 of the leaf distribution (the BiLSTM has never seen the word), a new text with a
+    rare leaf's word goes to that leaf, or close: top-1 for every text is not reliable on
+    so little data, so the rare leaf must be among the 2 best of the 7 leaves and above
+    chance (1/7) for every text. (In use the mix is chosen on validation.)"""
     tax, _, _, _, _ = rare_data
     clf = wide_fits[variant]
     leaves = np.array(tax.leaves)
