@@ -8,6 +8,7 @@ Hashing uses CRC32, which is stable across processes (Python's ``hash`` is not).
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -89,14 +90,17 @@ class TokenEncoder:
     def wide_features(self, tokens: Sequence[str]) -> list[int]:
         """Distinct hashed ids in ``[0, wide_buckets)`` of the text's words, word pairs and
         char n-grams (of the first ``wide_char_tokens`` words), sorted."""
+        return sorted(self._wide_set(tokens))
+
+    def _wide_set(self, tokens: Sequence[str]) -> set[int]:
         if list(tokens) == [UNK]:  # the placeholder of an empty text
-            return []
+            return set()
         k = self.wide_char_tokens or len(tokens)
         feats = set().union(*map(self._wide_word, tokens[:k]))
         feats.update(zlib.crc32(b"w\x00" + t.encode()) % self.wide_buckets for t in tokens[k:])
         feats.update(zlib.crc32(f"b\x00{x}\x00{y}".encode()) % self.wide_buckets
                      for x, y in zip(tokens, tokens[1:]))
-        return sorted(feats)
+        return feats
 
     def _wide_word_features(self, token: str) -> frozenset[int]:
         """Hashed ids of a word and of its char n-grams (``wide_char_ngrams``)."""
@@ -119,25 +123,23 @@ class TokenEncoder:
         for row, toks in enumerate(tokens_list):
             ids[row, : len(toks)] = [get(t, 1) for t in toks]
         if self.subword_buckets:
-            flat: list[int] = []
-            offsets = np.zeros(len(tokens_list) * max_len, dtype=np.int64)
-            for row, toks in enumerate(tokens_list):
-                base = row * max_len
-                for j in range(max_len):
-                    offsets[base + j] = len(flat)
-                    if j < len(toks) and toks[j] != UNK:
-                        flat.extend(self._ngrams(toks[j]))
-            sub_ids = torch.as_tensor(np.asarray(flat, dtype=np.int64))
-            sub_offsets = torch.as_tensor(offsets)
+            # One bag of n-gram buckets per token position (padding and <unk>: empty bags).
+            bags = [self._ngrams(t) if t != UNK else () for toks in tokens_list for t in toks]
+            sizes = np.zeros((len(tokens_list), max_len), dtype=np.int64)
+            sizes[np.arange(max_len)[None, :] < lengths[:, None]] = [len(b) for b in bags]
+            offsets = np.concatenate([[0], np.cumsum(sizes.ravel())[:-1]])
+            sub_ids = torch.as_tensor(np.fromiter(itertools.chain.from_iterable(bags),
+                                                  dtype=np.int64, count=int(sizes.sum())))
+            sub_offsets = torch.as_tensor(offsets.astype(np.int64))
         else:
             sub_ids = torch.zeros(0, dtype=torch.int64)
             sub_offsets = torch.zeros(0, dtype=torch.int64)
         batch = Batch(torch.as_tensor(ids), torch.as_tensor(lengths), sub_ids, sub_offsets)
         if self.wide_buckets:
-            feats = [self.wide_features(t) for t in tokens_list]
+            feats = [self._wide_set(t) for t in tokens_list]
             counts = np.fromiter((len(f) for f in feats), dtype=np.int64, count=len(feats))
             batch.wide_ids = torch.as_tensor(np.fromiter(
-                (x for f in feats for x in f), dtype=np.int64, count=int(counts.sum())))
+                itertools.chain.from_iterable(feats), dtype=np.int64, count=int(counts.sum())))
             batch.wide_items = torch.as_tensor(np.repeat(np.arange(len(feats)), counts))
             batch.wide_values = torch.as_tensor(
                 np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts).astype(np.float32))
