@@ -108,7 +108,7 @@ def prune_wide(model: ProductClassifier, min_abs: float) -> ProductClassifier:
                                                torch.cumsum(counts, 0)]), model.wide_outputs[keep])
         with torch.no_grad():
             pruned.wide_weight.copy_(w[keep])
-    return pruned
+    return pruned.train(model.training)
 
 
 def leaf_argmax_macro_f1(probs: np.ndarray, y: np.ndarray, leaf_ids: Sequence[int]) -> float:
@@ -312,6 +312,7 @@ class Classifier:
         best_f1, best_state, stale = -1.0, None, 0
         deadline = time.monotonic() + c.max_train_minutes * 60
         self.history = []
+        self.kept_epoch = None
         for epoch in range(1, epochs + 1):
             # Linear decay from the full rate to 20% of it over the planned epochs.
             for opt, lr in zip(optimizers, base_lr):
@@ -440,6 +441,11 @@ class Classifier:
                 if out is not None:
                     parts[k].append(out.numpy())
         inverse = np.argsort(order, kind="stable")
+        if not tokens:  # no texts: empty outputs of the right widths
+            c = self.model.config
+            return [np.zeros((0, c.n_labels), np.float32)] + [
+                np.zeros((0, c.n_leaves), np.float32) if present else None
+                for present in (c.n_leaves > 0, c.n_leaves > 0 and c.wide_pairs > 0)]
         return [np.concatenate(p)[inverse] if p else None for p in parts]
 
     def combine(self, parts: list[np.ndarray | None]) -> np.ndarray:
