@@ -5,26 +5,32 @@
            ──► bidirectional LSTM
            ──► [max-pool ; mean-pool] over time          (B, 4·H)
            ──► dropout ─► Linear ─► tanh                  (B, E)   ← the product embedding
-           ├─► dropout ─► Linear ──(+)──────────────────── (B, N)   ← one logit per tree node
-           └─► dropout ─► Linear ──(+)─► softmax ───────── (B, K)   ← leaf distribution (optional)
-    words, word pairs ─► wide path ┘ (optional, sparse linear)
+           ├─► dropout ─► Linear ─────────────── (+) ──── (B, N)   ← one logit per tree node
+           └─► dropout ─► Linear ─► softmax ──┐                    ← leaf distribution
+    words, word pairs, char n-grams ─► wide path ─► softmax ─┴─ mix (B, K)   (optional)
 
 B: batch, H: LSTM hidden size per direction, E: embedding size, N: tree nodes, K: leaves.
 The tree is predicted as multi-label: node probabilities are ``sigmoid(node logits)``.
-With the optional leaf head, a node's probability is a weighted mean of its sigmoid and
-the softmax mass of the leaves below it (weight ``sigmoid_weight``, a training setting):
-the softmax makes sibling leaves compete, which helps rare leaves that the independent
-sigmoids get wrong; the sigmoids carry products whose paths stop above the leaves.
+With the leaf head, a node's probability is a weighted mean of its sigmoid and the leaf
+distribution's mass below it (weight ``sigmoid_weight``): the softmax makes sibling leaves
+compete, which helps rare leaves that the independent sigmoids get wrong; the sigmoids
+carry products whose paths stop above the leaves.
 
-The wide path (Cheng et al. 2016, "Wide & Deep") adds a linear function of the text's
-hashed words and word pairs to the node and leaf logits, trained jointly with the deep
-part. It remembers what a linear model remembers: a rare leaf whose few products share a
-decisive word. It is sparse by construction: a weight exists only for a (feature, output)
-pair that occurs together in the training data (a product with that feature labelled with
-that node or leaf), so its size grows with the training data, not with features x outputs.
-A softmax is unchanged by adding a constant to all of a feature's leaf logits, so leaving
-out the pairs never seen together costs the leaf head little. The embedding (the last
+The wide path (after Cheng et al. 2016, "Wide & Deep") is a sparse linear model of the
+text's hashed words, word pairs and character n-grams, trained jointly with the deep part,
+with a leaf softmax of its own; the leaf distribution is ``(1 - wide_mix) * deep +
+wide_mix * wide``. It remembers what a linear model remembers: a rare leaf whose few
+products share a decisive word. A mixture rather than a sum of logits, because a
+confident but wrong BiLSTM logit (a rare leaf starts 9 below a common one) must not veto
+that word. It is sparse by construction: a weight exists only for a (feature, output)
+pair that occurs together in the training data, so its size grows with the training
+data, not with features x outputs; a softmax is unchanged by adding a constant to all of
+a feature's leaf logits, so leaving out the pairs never seen together costs it little.
+Without a leaf head its outputs are the node logits instead. The embedding (the last
 hidden layer) stays the deep part's alone.
+
+Leaf scores are trained balanced (logit adjustment, prodemb.classifier); at prediction
+``leaf_prior_weight`` times the log leaf prior is added back (chosen on validation).
 """
 
 from __future__ import annotations
