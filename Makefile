@@ -38,7 +38,7 @@ demo-data: setup
 # Rebuild the shipped demo bundle from the default demo catalogue (see README for timing).
 demo-artifacts: setup
 	$(VENV)/bin/prodemb demo-data --out data/demo.parquet
-	$(VENV)/bin/prodemb train --data data/demo.parquet --preset demo --out artifacts/demo --config configs/demo.json
+	$(VENV)/bin/prodemb train --data data/demo.parquet --preset demo --out artifacts/demo --config configs/demo.json --force
 
 bench: setup browser
 	$(PY) bench/run_all.py

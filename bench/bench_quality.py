@@ -120,7 +120,8 @@ def train_or_reuse(data: Path, reader: ReaderOptions, config: TrainConfig,
             return out, {"reused": True, "stage_seconds": json.load(f)["stage_seconds"]}
     log(f"training prodemb on {data.name} -> {out}")
     start = time.perf_counter()
-    manifest = train_bundle(str(data), str(out), reader, config, show_progress=False)
+    manifest = train_bundle(str(data), str(out), reader, config, show_progress=False,
+                            overwrite=True)
     seconds = time.perf_counter() - start
     stamp.write_text(key)  # outside the manifest's file list: Bundle.load ignores it
     return out, {"reused": False, "seconds": round(seconds, 1),

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"training the demo bundle from {data.name} into {out}")
     start = time.perf_counter()
     manifest = train_bundle(str(data), str(out), common.PRESETS["demo"], config,
-                            show_progress=False)
+                            show_progress=False, overwrite=True)
     total = time.perf_counter() - start
     with open(out / "metrics.json", encoding="utf-8") as f:
         metrics = json.load(f)

@@ -21,12 +21,13 @@ every file's sha256 before reading anything else.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -52,6 +53,16 @@ BUNDLE_FILES = ("taxonomy.json", "metrics.json", "config.json", "classifier.safe
 
 class BundleError(RuntimeError):
     """A bundle is missing, incomplete, altered or of an unknown format."""
+
+
+class OutputError(ValueError):
+    """An output path prodemb will not write to, because writing would destroy or clobber
+    something that is not a prodemb output (a user's folder or file, an input); nothing
+    was changed. The message says what is wrong and what to do."""
+
+
+class OutputInUseError(OutputError):
+    """Another process is writing a bundle to the same directory (see :func:`output_lock`)."""
 
 
 class UnknownWordError(KeyError):
@@ -161,19 +172,156 @@ def find_bundles(root: str = "artifacts") -> list[str]:
                   if not d.startswith(".") and os.path.isfile(os.path.join(root, d, MANIFEST)))
 
 
-def write_atomically(final_dir: str, write) -> None:
-    """Create a bundle directory atomically.
+def is_bundle_dir(path: str) -> bool:
+    """True when the directory ``path`` holds a prodemb bundle: its ``manifest.json`` is a
+    prodemb manifest, or (a bundle whose manifest is damaged) every entry in it is one of
+    a bundle's file names."""
+    mpath = os.path.join(path, MANIFEST)
+    if os.path.islink(path) or not os.path.isdir(path) or os.path.islink(mpath) \
+            or not os.path.isfile(mpath):
+        return False
+    try:
+        with open(mpath, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        manifest = None
+    if isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("prodemb.bundle"):
+        return True
+    return set(os.listdir(path)) <= {MANIFEST, *BUNDLE_FILES}
 
-    ``write(tmp_dir)`` fills a hidden temporary directory beside ``final_dir``; only
-    then does it take the place of any previous bundle, in one atomic exchange of the
-    two directories (Linux ``renameat2``; elsewhere two renames, and a run killed between
-    them has its previous bundle restored by the next run). A run killed part-way leaves
-    the previous bundle untouched and only a hidden ``.NAME.tmp-*`` directory, which
-    :func:`find_bundles` ignores and the next run removes.
+
+def _listing(names: list[str], shown: int = 4) -> str:
+    names = sorted(names)
+    more = f", ... ({len(names)} entries)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _within(path: str, directory: str) -> bool:
+    """``path`` is ``directory`` or below it (both already resolved)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def check_bundle_output(out: str, inputs: Iterable[str | os.PathLike | None] = (),
+                        overwrite: bool = True) -> None:
+    """Raise :class:`OutputError` unless a bundle may be written to directory ``out``.
+
+    Allowed: a path that does not exist yet (it is created), an empty directory, and a
+    directory that holds a prodemb bundle (:func:`is_bundle_dir`) when ``overwrite`` is
+    true (``prodemb train --force``); replacing a bundle replaces the whole directory.
+    Refused, with nothing changed: a directory that is not a bundle and is not empty, a
+    file, a symbolic link, an existing bundle without ``overwrite``, and any path that is,
+    contains or lies inside one of ``inputs`` (the catalogue being trained on).
     """
+    path = os.path.abspath(out)
+    where = f"cannot write the bundle to {os.fspath(out)!r}"
+    if not os.path.basename(path):
+        raise OutputError(f"{where}: the root directory cannot hold a bundle. Nothing was "
+                          "changed: choose a new directory, e.g. artifacts/my-model")
+    real = os.path.realpath(path)
+    for inp in inputs:
+        if inp is None or not os.path.exists(inp):
+            continue  # a missing input is the reader's error, with its own message
+        rin = os.path.realpath(inp)
+        same = rin == real or (os.path.exists(path) and os.path.samefile(inp, path))
+        if same:
+            raise OutputError(f"{where}: it is the catalogue being trained on ({os.fspath(inp)!r}), "
+                              "which a bundle directory would replace. Nothing was changed: "
+                              "choose a new directory for the bundle, e.g. artifacts/my-model")
+        if _within(rin, real):
+            raise OutputError(f"{where}: it contains the catalogue being trained on "
+                              f"({os.fspath(inp)!r}), and the bundle replaces the whole directory. "
+                              "Nothing was changed: choose another directory, e.g. artifacts/my-model")
+        if _within(real, rin):
+            raise OutputError(f"{where}: it is inside the input {os.fspath(inp)!r}. Nothing was "
+                              "changed: choose a directory outside it")
+    if os.path.islink(path):
+        raise OutputError(f"{where}: it is a symbolic link (to {os.readlink(path)!r}); a bundle "
+                          "replaces its directory, so prodemb does not write through links. "
+                          "Nothing was changed: give the real directory or a new one")
+    if not os.path.lexists(path):
+        return
+    if not os.path.isdir(path):
+        raise OutputError(f"{where}: it is an existing file, and a bundle is a directory. Nothing "
+                          "was changed: choose a new directory, e.g. artifacts/my-model")
+    entries = os.listdir(path)
+    if not entries:
+        return
+    if is_bundle_dir(path):
+        if overwrite:
+            return
+        raise OutputError(f"{where}: it already holds a prodemb bundle. Nothing was changed: "
+                          "pass --force to replace that bundle (overwrite=True in Python), or "
+                          "choose another directory")
+    raise OutputError(f"{where}: it is a directory that is not a prodemb bundle (no {MANIFEST}) "
+                      f"and is not empty (it holds {_listing(entries)}); writing the bundle would "
+                      "replace everything in it. Nothing was changed: choose a new or empty "
+                      "directory, e.g. artifacts/my-model")
+
+
+def lock_path(out: str) -> str:
+    """The lock file of bundle directory ``out``: ``.NAME.lock`` beside it."""
+    parent, name = os.path.split(os.path.abspath(out))
+    return os.path.join(parent, f".{name}.lock")
+
+
+@contextlib.contextmanager
+def output_lock(out: str):
+    """Hold an exclusive lock on bundle directory ``out`` for the whole ``with`` block.
+
+    A second holder (another training to the same directory, in any process) gets
+    :class:`OutputInUseError` at once instead of silently overwriting the first one's
+    bundle. The lock is an ``flock`` on ``.NAME.lock`` beside ``out``: the kernel releases
+    it when the process ends, however it ends, so a killed run never blocks the next one;
+    the file itself is removed when the lock is released (a killed run's file is reused).
+    Creates ``out``'s parent directory if needed. Without ``fcntl`` (not POSIX) no lock is
+    taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield None
+        return
+    lock = lock_path(out)
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputInUseError(
+                f"{os.fspath(out)!r} is in use: another training is writing a bundle there right "
+                f"now (it holds the lock {lock!r}). Nothing was changed: wait for it to finish, "
+                "or choose another directory") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:  # the previous holder may have removed the file between our open and flock
+            current = os.stat(lock)
+        except FileNotFoundError:
+            current = None
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield lock
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still locked: a waiting opener sees the file changed
+        os.close(fd)
+
+
+def remove_leftovers(final_dir: str) -> None:
+    """Remove what killed runs left beside bundle directory ``final_dir``: hidden
+    ``.NAME.tmp-*`` directories (half-written bundles, Word2Vec corpora) of processes that
+    are gone; a previous bundle a run moved aside (``.NAME.old-*``) is put back if the name
+    is empty (only without RENAME_EXCHANGE)."""
     final_dir = os.path.abspath(final_dir)
     parent, name = os.path.split(final_dir)
-    os.makedirs(parent, exist_ok=True)
+    if not os.path.isdir(parent):
+        return
     for stale in sorted(os.listdir(parent)):
         if stale.startswith(f".{name}.tmp-") or stale.startswith(f".{name}.old-"):
             pid = stale.rsplit("-", 1)[-1]
@@ -184,12 +332,35 @@ def write_atomically(final_dir: str, write) -> None:
                     os.rename(os.path.join(parent, stale), final_dir)
                 else:
                     shutil.rmtree(os.path.join(parent, stale), ignore_errors=True)
+
+
+def write_atomically(final_dir: str, write, overwrite: bool = True) -> None:
+    """Create a bundle directory atomically.
+
+    ``write(tmp_dir)`` fills a hidden temporary directory beside ``final_dir``; only
+    then does it take the place of any previous bundle, in one atomic exchange of the
+    two directories (Linux ``renameat2``; elsewhere two renames, and a run killed between
+    them has its previous bundle restored by the next run). A run killed part-way leaves
+    the previous bundle untouched and only a hidden ``.NAME.tmp-*`` directory, which
+    :func:`find_bundles` ignores and the next run removes.
+
+    ``final_dir`` must be allowed by :func:`check_bundle_output` (checked before ``write``
+    and again just before the new bundle takes its place): :class:`OutputError` for a
+    file, a link, a directory that is not a bundle and not empty, or, unless
+    ``overwrite``, an existing bundle.
+    """
+    final_dir = os.path.abspath(final_dir)
+    parent, name = os.path.split(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    remove_leftovers(final_dir)
+    check_bundle_output(final_dir, overwrite=overwrite)
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
         write(tmp)
         _fsync_dir(tmp)
+        check_bundle_output(final_dir, overwrite=overwrite)  # nothing else moved in meanwhile
         if not os.path.exists(final_dir):
             os.rename(tmp, final_dir)
         elif _exchange(tmp, final_dir):

@@ -3,15 +3,80 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import tempfile
 import time
 
 from .catalogue import PRESETS, CatalogueError, ReaderOptions
 
 log = logging.getLogger("prodemb")
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised in the main thread so that every ``finally`` and
+    cleanup runs (temporary files and directories removed, locks released) before exit."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, _frame):
+    raise Terminated(signum)
+
+
+def check_file_output(out: str, inputs: dict[str, str | None], bundle: str | None = None) -> None:
+    """Refuse (:class:`prodemb.bundle.OutputError`) an output file that would clobber an
+    input or a bundle: ``out`` must not be a directory, must not be the same file as any
+    of ``inputs`` (``{flag: path}``; also through links), must not lie inside ``bundle``,
+    and its folder must exist."""
+    from .bundle import OutputError
+
+    where = f"cannot write to {out!r}"
+    if os.path.isdir(out):
+        raise OutputError(f"{where}: it is a directory. Nothing was changed: give a file name")
+    real = os.path.realpath(out)
+    for flag, path in inputs.items():
+        if not path or not os.path.exists(path):
+            continue
+        if os.path.realpath(path) == real or (os.path.exists(out) and os.path.samefile(path, out)):
+            raise OutputError(f"{where}: it is the input file ({flag} {path!r}), which would be "
+                              "overwritten. Nothing was changed: choose another output file")
+    if bundle and os.path.isdir(bundle):
+        rb = os.path.realpath(bundle)
+        if real.startswith(rb.rstrip(os.sep) + os.sep):
+            raise OutputError(f"{where}: it is inside the bundle (--bundle {bundle!r}), which "
+                              "holds only what training wrote. Nothing was changed: choose a "
+                              "file outside it")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise OutputError(f"{where}: the folder {folder!r} does not exist")
+
+
+def write_file_atomically(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` through a hidden temporary file in the same folder, moved
+    into place only once fully written and flushed: on any error (a full disk) or
+    interruption the temporary file is removed and ``path`` is untouched."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _csv_list(value: str) -> list[str]:
@@ -104,7 +169,7 @@ def cmd_train(args) -> int:
     if args.min_leaf_count is not None:
         config.min_leaf_count = args.min_leaf_count
     manifest = train_bundle(args.data, args.out, reader_options(args), config,
-                            show_progress=not args.quiet)
+                            show_progress=not args.quiet, overwrite=args.force)
     print(f"bundle written to {args.out}")
     roll_up = manifest.get("labels", {}).get("roll_up")
     if roll_up:
@@ -121,10 +186,11 @@ def cmd_predict(args) -> int:
     from .catalogue import iter_catalogue
     from .utils import progress
 
+    out = args.out
+    check_file_output(out, {"--in": args.input}, bundle=args.bundle)
     bundle = Bundle.load(args.bundle)
     set_inference_threads(args.threads)
     opts = reader_options(args).replace(label_column=None, level_columns=[], split_column=None)
-    out = args.out
     tmp = f"{out}.tmp-{os.getpid()}"
     bar = progress(desc="predict", unit=" products", disable=args.quiet)
     first = True
@@ -147,8 +213,14 @@ def cmd_predict(args) -> int:
             bar.update(len(chunk))
         if writer is not None:
             writer.close()
+            writer = None
+        with open(tmp, "rb") as f:  # on disk before it takes the name
+            os.fsync(f.fileno())
         os.replace(tmp, out)
     except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
@@ -162,14 +234,15 @@ def cmd_evaluate(args) -> int:
     from .metrics import summary
     from .pipeline import evaluate_bundle
 
+    if args.out:  # before the evaluation, which can take a while
+        check_file_output(args.out, {"--data": args.data}, bundle=args.bundle)
     bundle = Bundle.load(args.bundle)
     result = evaluate_bundle(bundle, args.data, reader_options(args))
     out = summary(result) | {"skipped_unknown_categories": result["skipped_unknown_categories"],
                              "most_confused": result["most_confused"][:10]}
     print(json.dumps(out, indent=1))
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
+        write_file_atomically(args.out, json.dumps(result, indent=1))
     return 0
 
 
@@ -224,7 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a bundle from a catalogue")
     s.add_argument("--data", required=True)
-    s.add_argument("--out", required=True, help="bundle directory, e.g. artifacts/mymodel")
+    s.add_argument("--out", required=True,
+                   help="bundle directory, e.g. artifacts/mymodel: a new path, an empty "
+                        "directory, or an existing bundle with --force; anything else is refused")
+    s.add_argument("--force", action="store_true",
+                   help="replace the bundle already in --out (the whole directory)")
     s.add_argument("--config", help="JSON file with config overrides")
     s.add_argument("--seed", type=int)
     s.add_argument("--epochs", type=int)
@@ -248,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="evaluate a bundle on a labelled catalogue")
     s.add_argument("--bundle", required=True)
     s.add_argument("--data", required=True)
-    s.add_argument("--out", help="write the full result as JSON")
+    s.add_argument("--out", help="write the full result as JSON (a new file, or one to replace; "
+                   "not an input)")
     add_reader_args(s)
     s.set_defaults(func=cmd_evaluate)
 
@@ -272,6 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     from .bundle import BundleError
     from .pipeline import TrainingError
 
+    # SIGTERM (kill) and SIGHUP (terminal closed) unwind like Ctrl-C, so that temporary
+    # files, the Word2Vec corpus and the output lock are removed. A signal the caller
+    # ignores (nohup) stays ignored; off the main thread the handlers are left alone.
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
+            with contextlib.suppress(ValueError):
+                previous[sig] = signal.signal(sig, _terminate)
     try:
         return args.func(args)
     except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, OSError) as e:
@@ -281,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"prodemb {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:
+        print(f"prodemb {args.command}: stopped by {signal.Signals(e.signum).name}; temporary "
+              "files removed, nothing half-written left", file=sys.stderr)
+        return 128 + e.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

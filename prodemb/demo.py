@@ -1354,10 +1354,14 @@ def write_demo(
 
     ``tail_leaves`` and ``shallow_share`` as in :func:`iter_demo_chunks`. The file is
     written to a temporary file in the same directory and moved into place at the
-    end, so an interrupted run never leaves a half-written file.
+    end, so an interrupted run never leaves a half-written file. ``path`` must not be a
+    directory (``ValueError``, before anything is generated).
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; nothing was changed: give a file name "
+                         "ending in .csv or .parquet for --out")
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
     _check_options(n_labelled, n_unlabelled, tail_leaves, shallow_share)

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import tempfile
 from importlib import metadata
 
@@ -29,7 +30,15 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .bundle import FORMAT, MANIFEST, file_entries, write_atomically
+from .bundle import (
+    FORMAT,
+    MANIFEST,
+    check_bundle_output,
+    file_entries,
+    output_lock,
+    remove_leftovers,
+    write_atomically,
+)
 from .catalogue import ReaderOptions, iter_catalogue
 from .classifier import Classifier
 from .config import TrainConfig
@@ -77,8 +86,19 @@ def load_catalogue(path: str, options: ReaderOptions, max_tokens: int,
 
 
 def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
-                 config: TrainConfig | None = None, show_progress: bool = True) -> dict:
+                 config: TrainConfig | None = None, show_progress: bool = True, *,
+                 overwrite: bool = True) -> dict:
     """Train a bundle from the catalogue file ``data`` into directory ``out``.
+
+    ``out`` is checked before anything is read (:func:`prodemb.bundle.check_bundle_output`):
+    it may be a new path, an empty directory or, with ``overwrite`` (the default here;
+    ``prodemb train`` needs ``--force``), a directory holding a bundle, which is replaced
+    whole; anything else (a directory that is not a bundle, a file, a link, the catalogue
+    itself or a directory containing it) raises :class:`prodemb.bundle.OutputError` and
+    nothing is changed. While training, ``out`` is locked (:func:`prodemb.bundle.output_lock`):
+    a second training to the same directory raises :class:`prodemb.bundle.OutputInUseError`.
+    The Word2Vec corpus is written to a hidden ``.NAME.tmp-w2v-PID`` directory beside
+    ``out`` and removed after that stage (a killed run's is removed by the next run).
 
     With ``config.min_leaf_count > 1`` rare leaves are rolled up into their parent before
     the tree is built (:func:`labelled_paths`): the bundle's tree, its model, its scores and
@@ -89,6 +109,55 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
 
     Returns the manifest that was written.
     """
+    check_bundle_output(out, [data], overwrite)  # before any work: refuse at once
+    parent = os.path.dirname(os.path.abspath(out))
+    created = _missing_ancestor(parent)
+    try:
+        with output_lock(out):
+            remove_leftovers(out)
+            check_bundle_output(out, [data], overwrite)  # again, now that no one else writes
+            return _train_bundle(data, out, options, config, show_progress, overwrite)
+    except BaseException:
+        if created is not None:  # a failed first run leaves no empty folders behind
+            _remove_empty_dirs(parent, created)
+        raise
+
+
+def _work_dir(out: str, what: str) -> str:
+    """A hidden working directory beside bundle directory ``out``: ``.NAME.tmp-WHAT-PID``
+    (the ``.NAME.tmp-*`` of a process that is gone is removed by the next run,
+    :func:`prodemb.bundle.remove_leftovers`)."""
+    parent, name = os.path.split(os.path.abspath(out))
+    return os.path.join(parent, f".{name}.tmp-{what}-{os.getpid()}")
+
+
+def _missing_ancestor(path: str) -> str | None:
+    """The topmost directory of ``path`` (itself included) that does not exist yet, or None."""
+    missing = None
+    while path and not os.path.exists(path):
+        missing = path
+        up = os.path.dirname(path)
+        if up == path:
+            break
+        path = up
+    return missing
+
+
+def _remove_empty_dirs(path: str, top: str) -> None:
+    """Remove ``path`` and its parents up to ``top`` while they are empty."""
+    while True:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        if path == top:
+            return
+        path = os.path.dirname(path)
+
+
+def _train_bundle(data: str, out: str, options: ReaderOptions | None,
+                  config: TrainConfig | None, show_progress: bool, overwrite: bool) -> dict:
+    """:func:`train_bundle` once ``out`` is checked and locked."""
     options = options or ReaderOptions()
     config = config or TrainConfig()
     timer = StageTimer()
@@ -119,7 +188,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         warnings_.append(rare)
 
     with timer("word2vec"):
-        word_vectors = word2vec_on_tokens(tokens, config, show_progress)
+        word_vectors = word2vec_on_tokens(tokens, config, show_progress,
+                                          workdir=_work_dir(out, "w2v"))
         probes = probe_table(word_vectors, config.word2vec.probe_words)
 
     with timer("split"):
@@ -251,31 +321,50 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         manifest_holder.update(manifest)
 
     with timer("write"):
-        write_atomically(out, write)
+        write_atomically(out, write, overwrite=overwrite)
     manifest_holder["stage_seconds"] = timer.seconds
     log.info("bundle written to %s; stage seconds: %s", out, timer.seconds)
     return manifest_holder
 
 
 def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
-                       show_progress: bool = True) -> WordVectors:
+                       show_progress: bool = True, workdir: str | None = None) -> WordVectors:
     """Word2Vec (``config.word2vec``, seed ``config.seed``) on every product's tokens.
 
     The number of passes is ``config.word2vec.epochs``, raised for a small corpus until
-    ``min_corpus_tokens`` tokens are read (at most 50 passes)."""
+    ``min_corpus_tokens`` tokens are read (at most 50 passes).
+
+    The tokens are written to a corpus file for gensim, in the directory ``workdir``
+    (created, and removed with the corpus afterwards, also on an exception or Ctrl-C) or,
+    without it, in a temporary directory of TMPDIR. :func:`train_bundle` passes a hidden
+    directory beside the bundle, so that a run killed outright (SIGKILL) leaves the
+    cleaned catalogue text there, where the next run to the same bundle removes it,
+    not in TMPDIR for good."""
     w2v = config.word2vec
     n_tokens = sum(len(t) for t in tokens)
     if w2v.min_corpus_tokens and n_tokens:
         w2v = dataclasses.replace(w2v, epochs=max(w2v.epochs, min(
             50, -(-w2v.min_corpus_tokens // n_tokens))))
-    with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
-        corpus = os.path.join(tmp, "corpus.txt")
-        with open(corpus, "w", encoding="ascii") as f:
-            for toks in tokens:
-                if toks:
-                    f.write(" ".join(toks))
-                    f.write("\n")
-        return train_word2vec(corpus, w2v, seed=config.seed, show_progress=show_progress)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
+            return _word2vec_in(tmp, tokens, w2v, config.seed, show_progress)
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    try:
+        return _word2vec_in(workdir, tokens, w2v, config.seed, show_progress)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _word2vec_in(directory: str, tokens: list[list[str]], w2v, seed: int,
+                 show_progress: bool) -> WordVectors:
+    corpus = os.path.join(directory, "corpus.txt")
+    with open(corpus, "w", encoding="ascii") as f:
+        for toks in tokens:
+            if toks:
+                f.write(" ".join(toks))
+                f.write("\n")
+    return train_word2vec(corpus, w2v, seed=seed, show_progress=show_progress)
 
 
 def labelled_paths(catalogue: pd.DataFrame, config: TrainConfig

@@ -105,7 +105,7 @@ def test_cli_flag_overrides_the_config(tmp_path, monkeypatch, capsys):
     report = {"min_leaf_count": 4, "leaves_before": 9, "leaves_after": 5,
               "rolled_up_leaves": 4, "products_relabelled": 7}
 
-    def fake_train(data, out, options, config, show_progress):
+    def fake_train(data, out, options, config, show_progress, **_kwargs):
         seen["config"] = config
         return {"stage_seconds": {}, "metrics": {}, "labels": {"roll_up": report}}
 

@@ -318,7 +318,7 @@ def start_training(previous, config: Path, pause_at: str | None = None,
                    PRODEMB_TEST_PAUSE_AT=pause_at, PRODEMB_TEST_MARKER=str(marker))
     cmd = [PRODEMB] + (["-v"] if verbose else []) + [
         "train", "--data", str(previous["data"]), "--out", str(previous["bundle"]),
-        "--config", str(config), "-q"]
+        "--config", str(config), "-q", "--force"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=previous["tmp"])
     return proc, marker
@@ -364,7 +364,9 @@ def assert_previous_intact(previous) -> None:
 
 
 def hidden_dirs(previous) -> list[str]:
-    return sorted(p.name for p in previous["artifacts"].iterdir() if p.name.startswith("."))
+    """Hidden directories beside the bundle (not the ``.shop.lock`` file a running training holds)."""
+    return sorted(p.name for p in previous["artifacts"].iterdir()
+                  if p.name.startswith(".") and p.is_dir())
 
 
 @pytest.mark.slow
