@@ -53,6 +53,9 @@ def bundle_selector() -> None:
     st.sidebar.selectbox("Model bundle", bundles, key=ui.SESSION_KEY, format_func=ui.bundle_label,
                          on_change=_on_bundle_change,
                          help="Bundles found under the artifacts directory (each with a manifest).")
+    for name, reason in ui.unusable_bundles(bundles):
+        st.sidebar.warning(f"Bundle “{ui.md_escape(name)}” cannot be used: {ui.md_escape(reason)}",
+                           icon=":material/warning:")
     if wanted and chosen is not None:
         st.query_params["bundle"] = ui.bundle_name(chosen)
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
+import numbers
 import os
 import shutil
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -40,7 +40,7 @@ from .maps import place
 from .neighbours import CosineIndex, l2_normalize
 from .taxonomy import Taxonomy, format_path
 from .text import MAX_TOKENS, tokenize
-from .utils import sha256_file
+from .utils import json_loads_bounded, sha256_file
 from .word2vec import WordVectors
 
 FORMAT = "prodemb.bundle/1"
@@ -49,6 +49,15 @@ MANIFEST = "manifest.json"
 BUNDLE_FILES = ("taxonomy.json", "metrics.json", "config.json", "classifier.safetensors",
                 "classifier.json", "word_vectors.npy", "word_vectors.json", "thresholds.npy",
                 "products.parquet", "product_embeddings.npy")
+#: The allowed ``by`` of :meth:`Bundle.similar_products`.
+SIMILAR_BY = ("auto", "id", "text")
+#: Manifest entries that are JSON objects when present (read with ``.get`` by the API,
+#: the CLI and the dashboard; anything else there is a damaged manifest).
+MANIFEST_OBJECTS = ("libraries", "config", "reader", "data", "taxonomy", "labels", "decoding",
+                    "metrics", "metrics.*", "stage_seconds")
+#: Columns of products.parquet that the API and the dashboard read (training writes them all).
+PRODUCT_COLUMNS = ("id", "text", "split", "true_path", "pred_path", "pred_score", "pred_top",
+                   "true_top", "correct")
 
 
 class BundleError(RuntimeError):
@@ -129,46 +138,95 @@ def file_entries(directory: str, names: Sequence[str]) -> dict[str, dict]:
 
 
 def read_manifest(path: str) -> dict:
-    """The manifest of a bundle directory, checked for format; files are not hashed here."""
+    """The manifest of a bundle directory, checked for format and shape (every entry the
+    API reads has the right type); files are not hashed here. Any problem is a
+    :class:`BundleError`."""
     mpath = os.path.join(path, MANIFEST)
     if not os.path.isdir(path):
         raise BundleError(f"no bundle at {path!r}: the directory does not exist")
     if not os.path.exists(mpath):
         raise BundleError(f"{path!r} is not a prodemb bundle: {MANIFEST} is missing")
-    try:
-        with open(mpath, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{MANIFEST} in {path!r} is corrupt ({e}); retrain or restore the bundle") from None
+    manifest = _read_json(mpath, f"{MANIFEST} in {path!r}")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise BundleError(f"{path!r} has bundle format {found!r}; this prodemb reads {FORMAT!r}")
     if not isinstance(manifest.get("files"), dict):
         raise BundleError(f"{MANIFEST} in {path!r} lists no files")
+    _check_manifest_shape(path, manifest)
     return manifest
 
 
-def verify_files(path: str, manifest: dict) -> None:
-    """Raise :class:`BundleError` naming the first file that is missing, truncated or altered."""
+def _read_json(fpath: str, what: str):
+    """A JSON file of a bundle, parsed with bounded nesting; :class:`BundleError` naming
+    ``what`` if it cannot be read (a directory, unreadable, not UTF-8, not JSON, too deep)."""
+    try:
+        with open(fpath, encoding="utf-8") as f:
+            return json_loads_bounded(f.read())
+    except ValueError as e:  # JSONDecodeError, JSONTooDeepError, UnicodeDecodeError
+        raise BundleError(f"{what} is corrupt ({e}); retrain or restore the bundle") from None
+    except OSError as e:
+        raise BundleError(f"{what} cannot be read ({e.strerror or e}); retrain or restore "
+                          "the bundle") from None
+
+
+def _wrong_type(where: str, key: str, value: object, expected: str) -> BundleError:
+    return BundleError(f"{where}: {key!r} is {type(value).__name__}, expected {expected}; "
+                       "retrain or restore the bundle")
+
+
+def _check_manifest_shape(path: str, manifest: dict) -> None:
+    """Raise :class:`BundleError` for an entry of the wrong type or a file name that is not
+    a plain name inside the bundle (so that no caller meets an AttributeError later)."""
+    where = f"{MANIFEST} in {path!r}"
+    _check_objects(where, manifest, MANIFEST_OBJECTS)
+    for name, entry in manifest["files"].items():
+        if name in ("", ".", "..") or os.path.basename(name) != name or "\0" in name:
+            raise BundleError(f"manifest of {path!r} names a file outside the bundle: {name!r}")
+        if not isinstance(entry, dict):
+            raise _wrong_type(where, f"files.{name}", entry, "an object with bytes and sha256")
+
+
+def verify_files(path: str, manifest: dict, hashes: bool = True) -> None:
+    """Raise :class:`BundleError` naming the first file that is missing, truncated or altered
+    (without ``hashes``: missing, not a file or of another size; a quick check)."""
     for name, entry in manifest["files"].items():
         fpath = os.path.join(path, name)
-        if os.path.basename(name) != name:
+        if os.path.basename(name) != name or name in ("", ".", ".."):
             raise BundleError(f"manifest of {path!r} names a file outside the bundle: {name!r}")
         if not os.path.exists(fpath):
             raise BundleError(f"bundle {path!r} is incomplete: {name} is missing")
-        size = os.path.getsize(fpath)
+        if not os.path.isfile(fpath):
+            raise BundleError(f"bundle {path!r}: {name} is not a file (a directory?); retrain "
+                              "or restore the bundle")
+        try:
+            size = os.path.getsize(fpath)
+            digest = sha256_file(fpath) if hashes and size == entry.get("bytes") else None
+        except OSError as e:
+            raise BundleError(f"bundle {path!r}: {name} cannot be read ({e.strerror or e})") from None
         if size != entry.get("bytes"):
             raise BundleError(f"bundle {path!r}: {name} has {size} bytes, the manifest says "
                               f"{entry.get('bytes')} (truncated or replaced)")
-        if sha256_file(fpath) != entry.get("sha256"):
+        if hashes and digest != entry.get("sha256"):
             raise BundleError(f"bundle {path!r}: {name} was altered (sha256 differs from the manifest)")
+
+
+def quick_check(path: str) -> dict:
+    """The manifest of bundle ``path`` once it and the files it lists look right (every
+    file present, a file, of the listed size), without hashing the files: cheap enough to
+    judge every bundle of a folder. :class:`BundleError` otherwise; :meth:`Bundle.load`
+    checks everything."""
+    manifest = read_manifest(path)
+    verify_files(path, manifest, hashes=False)
+    return manifest
 
 
 def find_bundles(root: str = "artifacts") -> list[str]:
     """Bundle directories directly under ``root`` that have a manifest (hidden ones skipped)."""
-    if not os.path.isdir(root):
+    try:
+        names = os.listdir(root)
+    except OSError:  # missing or unreadable: no bundles there
         return []
-    return sorted(os.path.join(root, d) for d in os.listdir(root)
+    return sorted(os.path.join(root, d) for d in names
                   if not d.startswith(".") and os.path.isfile(os.path.join(root, d, MANIFEST)))
 
 
@@ -181,9 +239,8 @@ def is_bundle_dir(path: str) -> bool:
             or not os.path.isfile(mpath):
         return False
     try:
-        with open(mpath, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
+        manifest = _read_json(mpath, MANIFEST)
+    except BundleError:  # damaged: judged by the directory's entries below
         manifest = None
     if isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("prodemb.bundle"):
         return True
@@ -429,6 +486,114 @@ def _fsync_dir(path: str, files: bool = True) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _reading(path: str, what: str):
+    """Turn any failure while reading part ``what`` of bundle ``path`` into a
+    :class:`BundleError` naming it: a damaged bundle must never show a traceback."""
+    try:
+        yield
+    except BundleError:
+        raise
+    except RecursionError:  # a JSON file nested far too deep for the parser
+        raise BundleError(f"bundle {path!r}: {what} could not be read (nested too deeply); "
+                          "retrain or restore the bundle") from None
+    except Exception as e:
+        raise BundleError(f"bundle {path!r}: {what} could not be read ({type(e).__name__}: "
+                          f"{str(e)[:300]}); retrain or restore the bundle") from e
+
+
+def _read_json_object(path: str, name: str, objects: Sequence[str]) -> dict:
+    """JSON file ``name`` of bundle ``path``: an object whose entries at the dotted keys
+    ``objects`` (when present) are objects too."""
+    where = f"bundle {path!r}: {name}"
+    data = _read_json(os.path.join(path, name), where)
+    if not isinstance(data, dict):
+        raise BundleError(f"{where} is {type(data).__name__}, expected an object; retrain or "
+                          "restore the bundle")
+    _check_objects(where, data, objects)
+    return data
+
+
+def _check_objects(where: str, data: dict, objects: Sequence[str]) -> None:
+    """Raise :class:`BundleError` unless every entry of ``data`` at the dotted keys
+    ``objects`` (``*``: every key; parents listed before children) is an object."""
+    for dotted in objects:
+        found = [("", data)]
+        for part in dotted.split("."):
+            found = [(f"{key}.{k}".lstrip("."), v) for key, parent in found if isinstance(parent, dict)
+                     for k, v in (parent.items() if part == "*" else
+                                  [(part, parent[part])] if part in parent else [])]
+        for key, value in found:
+            if not isinstance(value, dict):
+                raise _wrong_type(where, key, value, "an object")
+
+
+def _check_parts(path: str, taxonomy: Taxonomy, thresholds: np.ndarray, products: pd.DataFrame,
+                 embeddings: np.ndarray) -> None:
+    """The files of a bundle agree with each other (each was read on its own)."""
+    missing = [c for c in PRODUCT_COLUMNS if c not in products.columns]
+    if missing:
+        raise BundleError(f"bundle {path!r}: products.parquet has no column {', '.join(missing)}; "
+                          "retrain or restore the bundle")
+    if embeddings.ndim != 2 or len(products) != len(embeddings):
+        raise BundleError(f"bundle {path!r}: products.parquet and product_embeddings.npy differ in length")
+    if thresholds.ndim != 1 or len(thresholds) != taxonomy.n_nodes:
+        raise BundleError(f"bundle {path!r}: thresholds.npy does not match the taxonomy")
+
+
+# ---------------------------------------------------------------------- argument checks
+def _count(name: str, value: object) -> int:
+    """``value`` as an int >= 1, else ``ValueError`` naming ``name``: a count of 0, -1,
+    1.5 or True is a caller's mistake, not a request for nothing or for everything."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 1] + "…"
+
+
+def _is_missing(value: object) -> bool:
+    """None, NaN (Python or numpy) or pandas' NA/NaT: what an empty table cell becomes."""
+    return value is None or value is pd.NA or value is pd.NaT \
+        or (isinstance(value, float | np.floating) and value != value)
+
+
+def _texts(texts: Iterable[str] | str) -> list[str]:
+    """The ``texts`` argument of the API as a list of str.
+
+    ``texts`` is a list (or any iterable, such as a pandas Series) of str; a single str is
+    one text, as a caller who passes one product's title means, not a list of characters.
+    Missing values (None, NaN, pd.NA) are empty texts, as in a table with empty cells; any
+    other item (bytes, a number, a list) raises ``TypeError`` naming its index.
+    """
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, bytes | bytearray | Mapping) or not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be a list of str (or one str), got {type(texts).__name__} "
+                        f"{_shown(texts)}")
+    out = []
+    for i, t in enumerate(texts):
+        if isinstance(t, str):
+            out.append(t)
+        elif _is_missing(t):
+            out.append("")
+        else:
+            hint = "decode it first" if isinstance(t, bytes | bytearray) else "pass text as str"
+            # Silently using str(t) would classify the repr "b'...'" or "['a', 'list']".
+            raise TypeError(f"texts[{i}] is {type(t).__name__}, not str: {_shown(t)} ({hint})")
+    return out
+
+
+def _text(name: str, value: object) -> str:
+    """A single-text argument: must be a str."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {_shown(value)}")
+    return value
+
+
 # ---------------------------------------------------------------------- the bundle
 class Bundle:
     """A trained model bundle. Load with :meth:`Bundle.load`."""
@@ -470,42 +635,47 @@ class Bundle:
                 raise BundleError(f"bundle {path!r}: the manifest does not list {', '.join(unlisted)}, "
                                   "so it cannot be verified; retrain or restore the bundle")
             verify_files(path, manifest)
-        try:
+        with _reading(path, "taxonomy.json"):
             with open(os.path.join(path, "taxonomy.json"), encoding="utf-8") as f:
                 taxonomy = Taxonomy.from_json(f.read())
-            with open(os.path.join(path, "metrics.json"), encoding="utf-8") as f:
-                metrics = json.load(f)
-            with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-                config = json.load(f)
+        metrics = _read_json_object(path, "metrics.json", ("splits", "splits.*"))
+        config = _read_json_object(path, "config.json", ("train", "train.text", "train.maps",
+                                                         "train.word2vec", "reader"))
+        with _reading(path, "classifier.json or classifier.safetensors"):
             classifier = Classifier.load(path)
+        with _reading(path, "word_vectors.json or word_vectors.npy"):
             word_vectors = WordVectors.load(path)
+        with _reading(path, "thresholds.npy"):
             thresholds = np.load(os.path.join(path, "thresholds.npy"), allow_pickle=False)
+        with _reading(path, "products.parquet"):
             products = pd.read_parquet(os.path.join(path, "products.parquet"))
+        with _reading(path, "product_embeddings.npy"):
             embeddings = np.load(os.path.join(path, "product_embeddings.npy"), allow_pickle=False)
-        except BundleError:
-            raise
-        except Exception as e:  # any unreadable file: say which bundle and why
-            raise BundleError(f"bundle {path!r} could not be read: {type(e).__name__}: {e}") from e
-        if len(products) != len(embeddings):
-            raise BundleError(f"bundle {path!r}: products.parquet and product_embeddings.npy differ in length")
-        if len(thresholds) != taxonomy.n_nodes:
-            raise BundleError(f"bundle {path!r}: thresholds.npy does not match the taxonomy")
-        return cls(path, manifest, taxonomy, classifier, word_vectors, thresholds, metrics,
-                   products, embeddings, config)
+        _check_parts(path, taxonomy, thresholds, products, embeddings)
+        with _reading(path, "manifest.json, config.json or the arrays (inconsistent)"):
+            return cls(path, manifest, taxonomy, classifier, word_vectors, thresholds, metrics,
+                       products, embeddings, config)
 
     # ------------------------------------------------------------------ classification
-    def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
-        return [tokenize(t, self.max_tokens) for t in texts]
+    def tokenize(self, texts: Sequence[str] | str) -> list[list[str]]:
+        """The cleaned tokens of each text.
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Node probabilities, float32 ``(n_texts, n_nodes)``."""
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError."""
+        return [tokenize(t, self.max_tokens) for t in _texts(texts)]
+
+    def predict_proba(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Node probabilities, float32 ``(n_texts, n_nodes)``.
+
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError."""
         return self.classifier.predict_proba(self.tokenize(texts))
 
     def classify(self, texts: Sequence[str] | str, max_paths: int = 3) -> list[Classification]:
-        """Predicted paths (hierarchy-consistent, tuned thresholds) for each text."""
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in texts]
+        """Predicted paths (hierarchy-consistent, tuned thresholds) for each text, at most
+        ``max_paths`` (a positive int) each.
+
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError."""
+        texts = _texts(texts)
+        max_paths = _count("max_paths", max_paths)
         tokens = self.tokenize(texts)
         probs = self.classifier.predict_proba(tokens)
         decoded = self.decode(probs, max_paths)
@@ -522,9 +692,11 @@ class Bundle:
         """Batch classification as a table: ``text, category, score, all_paths``.
 
         ``progress(done, total)`` is called after each batch if given.
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError.
         """
         rows = []
-        texts = list(texts)
+        texts = _texts(texts)  # checked whole, so an error names the item's index in texts
+        batch_size = _count("batch_size", batch_size)
         for start in range(0, len(texts), batch_size):
             for c in self.classify(texts[start: start + batch_size]):
                 rows.append({"text": c.text, "category": c.top_path,
@@ -535,8 +707,8 @@ class Bundle:
         return pd.DataFrame(rows, columns=["text", "category", "score", "all_paths"])
 
     def top_nodes(self, node_probs: np.ndarray, k: int = 10) -> pd.DataFrame:
-        """The ``k`` most probable nodes: ``node, level, probability, threshold``."""
-        order = np.argsort(-node_probs)[:k]
+        """The ``k`` (a positive int) most probable nodes: ``node, level, probability, threshold``."""
+        order = np.argsort(-node_probs)[: _count("k", k)]
         return pd.DataFrame({"node": [self.taxonomy.name(i) for i in order],
                              "level": self.taxonomy.levels[order],
                              "probability": node_probs[order].astype(float),
@@ -546,9 +718,9 @@ class Bundle:
         """Which words pushed the decision: the drop in the top path's score when each
         word is removed (positive: the word supports the prediction).
 
-        Returns ``position, word, delta`` for the first ``max_words`` tokens.
+        Returns ``position, word, delta`` for the first ``max_words`` (a positive int) tokens.
         """
-        tokens = self.tokenize([text])[0][:max_words]
+        tokens = self.tokenize([_text("text", text)])[0][: _count("max_words", max_words)]
         if not tokens:
             return pd.DataFrame(columns=["position", "word", "delta"])
         base = self.classify([text])[0]
@@ -564,16 +736,21 @@ class Bundle:
         return self.taxonomy.ancestors(node)
 
     # ------------------------------------------------------------------ embeddings
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """L2-normalised product embeddings, float32 ``(n_texts, E)``."""
+    def embed(self, texts: Sequence[str] | str) -> np.ndarray:
+        """L2-normalised product embeddings, float32 ``(n_texts, E)``.
+
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError."""
         return l2_normalize(self.classifier.transform(self.tokenize(texts)))
 
     def similar_words(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         """Nearest words by Word2Vec cosine. The word is cleaned first (``Šál`` -> ``sal``).
 
-        Raises :class:`UnknownWordError` (with suggestions) for words not in the vocabulary.
+        Raises :class:`UnknownWordError` (with suggestions) for words not in the vocabulary,
+        ``TypeError`` if ``word`` is not a str, ``ValueError`` unless ``k`` is a positive int
+        (a ``k`` above the vocabulary size gives every other word).
         """
-        toks = tokenize(word)
+        k = _count("k", k)
+        toks = tokenize(_text("word", word))
         w = toks[0] if len(toks) == 1 else " ".join(toks)
         if w not in self.word_vectors:
             raise UnknownWordError(w or word, self.word_vectors.suggest(w) if w else [])
@@ -585,9 +762,14 @@ class Bundle:
     def similar_products(self, text_or_id: str, k: int = 10, by: str = "auto") -> pd.DataFrame:
         """Nearest catalogue products by embedding cosine.
 
-        ``by``: ``"id"`` (a product id of the bundle), ``"text"``, or ``"auto"`` (an id if
-        one matches exactly, else text). Returns the product rows with ``similarity``.
+        ``by``: ``"id"`` (a product id of the bundle, as a str), ``"text"``, or ``"auto"`` (an
+        id if one matches exactly, else text). ``k``: a positive int (above the number of
+        products: all of them). Returns the product rows with ``similarity``.
         """
+        if by not in SIMILAR_BY:
+            raise ValueError(f"by must be 'auto', 'id' or 'text', got {_shown(by)}")
+        _text("text_or_id", text_or_id)
+        k = _count("k", k)
         row = self.product_row(text_or_id) if by in ("auto", "id") else None
         if by == "id" and row is None:
             raise KeyError(f"no product with id {text_or_id!r} in this bundle")
@@ -610,8 +792,15 @@ class Bundle:
     def map_methods(self) -> list[str]:
         return [m for m in ("tsne", "umap") if f"{m}_x" in self.products.columns]
 
-    def place_on_map(self, texts: Sequence[str], method: str = "umap", k: int | None = None) -> np.ndarray:
-        """Map coordinates for new texts by kNN interpolation, float32 ``(n_texts, 2)``."""
+    def place_on_map(self, texts: Sequence[str] | str, method: str = "umap",
+                     k: int | None = None) -> np.ndarray:
+        """Map coordinates for new texts by kNN interpolation, float32 ``(n_texts, 2)``, from
+        the ``k`` nearest products (a positive int; None: the bundle's setting).
+
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError."""
+        texts = _texts(texts)
+        if k is not None:
+            k = _count("k", k)
         xcol, ycol = self.map_columns(method)
         coords = self.products[[xcol, ycol]].to_numpy(np.float32)
         mapped = ~np.isnan(coords).any(axis=1)

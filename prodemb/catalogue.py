@@ -35,10 +35,24 @@ import pandas as pd
 
 from .split import SPLITS
 from .taxonomy import Path
+from .utils import JSONTooDeepError, json_loads_bounded
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
+
+# Caps on category cells. Each node of the tree is a class the model learns, so one
+# absurd cell (a 78 KB path of 10,000 levels) would otherwise become 10,000 classes and
+# minutes of training, with no warning.
+#: Without ``max_depth``, a path deeper than this many levels is a malformed path (the
+#: error says to pass ``max_depth``/``--max-depth``, which cuts paths instead).
+DEFAULT_MAX_DEPTH = 12
+#: The largest ``max_depth`` accepted.
+MAX_DEPTH_LIMIT = 100
+#: A category cell longer than this many characters is a malformed path: far above any
+#: real cell (12 levels of 100 characters are 1,300), yet room for a garbled 10,000-level
+#: path to reach the clearer depth check (and be cut by ``max_depth`` if asked).
+MAX_LABEL_CHARS = 100_000
 
 
 class CatalogueError(ValueError):
@@ -73,14 +87,18 @@ class ReaderOptions:
             Whitespace around levels is stripped.
         path_separator: separator between several paths in one cell (``"|"``), or
             ``"json"`` for a JSON list of path strings, or ``None`` for one path per cell.
-        max_depth: cut paths longer than this.
+        max_depth: cut paths longer than this (1 to :data:`MAX_DEPTH_LIMIT`, 100). Unset,
+            a path deeper than :data:`DEFAULT_MAX_DEPTH` (12) levels is a malformed path,
+            whose error names this option.
         min_depth: paths shorter than this are not categories and are dropped
             (e.g. a bare "Sale" in a shop's category column).
         ignore_labels: cell values meaning "no label" (compared after stripping).
         ignore_paths: paths (in display form ``"A > B"``) to drop, e.g. ``"Sale"``.
         duplicate_ids: ``"error"``, ``"warn"`` (keep the first) or ``"keep"`` (keep all).
         bad_paths: what to do with a malformed path cell: ``"error"`` or ``"skip"``
-            (the product becomes unlabelled, with a warning).
+            (the product becomes unlabelled, with a warning). A category cell longer than
+            :data:`MAX_LABEL_CHARS` (100,000 characters) or a JSON list nested more than
+            100 deep is malformed too.
         format: ``"csv"``, ``"tsv"``, ``"jsonl"``, ``"parquet"``; ``None`` guesses from
             the file name.
         encoding: text encoding of CSV/TSV/JSONL files.
@@ -197,9 +215,11 @@ def _jsonl_chunks(path: str, opts: ReaderOptions) -> Iterator[pd.DataFrame]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json_loads_bounded(line)
             except json.JSONDecodeError as e:
                 raise CatalogueError(f"invalid JSON ({e.msg} at character {e.pos})", path, line_no) from None
+            except JSONTooDeepError as e:
+                raise CatalogueError(str(e), path, line_no) from None
             if not isinstance(obj, dict):
                 raise CatalogueError("each line must be a JSON object", path, line_no)
             obj["__row__"] = line_no
@@ -260,9 +280,14 @@ def parse_path_cell(cell: str, opts: ReaderOptions) -> list[Path]:
     cell = cell.strip()
     if cell in opts.ignore_labels:
         return []
+    if len(cell) > MAX_LABEL_CHARS:
+        raise ValueError(f"the cell has {len(cell):,} characters, more than the "
+                         f"{MAX_LABEL_CHARS:,} characters a category cell may have")
     if opts.path_separator == "json" and cell[:1] in "[\"":
         try:
-            items = json.loads(cell)
+            items = json_loads_bounded(cell)
+        except JSONTooDeepError as e:
+            raise ValueError(f"expected a JSON list of path strings, got {e}") from None
         except json.JSONDecodeError:
             raise ValueError("expected a JSON list of path strings") from None
         if isinstance(items, str):
@@ -294,6 +319,11 @@ def parse_path_cell(cell: str, opts: ReaderOptions) -> list[Path]:
 def _finish_path(parts: tuple[str, ...], opts: ReaderOptions) -> list[Path]:
     if opts.max_depth:
         parts = parts[: opts.max_depth]
+    elif len(parts) > DEFAULT_MAX_DEPTH:
+        raise ValueError(f"the path has {len(parts):,} levels, more than the default cap of "
+                         f"{DEFAULT_MAX_DEPTH}; pass --max-depth {DEFAULT_MAX_DEPTH} (max_depth="
+                         f"{DEFAULT_MAX_DEPTH}) to cut deeper paths, or a larger --max-depth (at "
+                         f"most {MAX_DEPTH_LIMIT}) if the tree really is that deep")
     if len(parts) < opts.min_depth:
         return []
     if " > ".join(parts) in opts.ignore_paths:
@@ -370,6 +400,11 @@ def _resolve_options(options: ReaderOptions | str | None, overrides: dict) -> Re
         raise ValueError("text_columns must name at least one column")
     if opts.label_column and opts.level_columns:
         raise ValueError("give either label_column or level_columns, not both")
+    if opts.max_depth is not None and (isinstance(opts.max_depth, bool)
+                                       or not isinstance(opts.max_depth, int)
+                                       or not 1 <= opts.max_depth <= MAX_DEPTH_LIMIT):
+        raise ValueError(f"max_depth must be a whole number from 1 to {MAX_DEPTH_LIMIT}, "
+                         f"got {opts.max_depth!r}")
     return opts
 
 
@@ -453,7 +488,10 @@ def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
                 err = f"level column {col!r} is empty but a deeper level is not"
                 out.append(_bad_path(err, opts, path, row_numbers[i], col))
                 continue
-            out.append(_finish_path(tuple(parts), opts) if parts else [])
+            try:
+                out.append(_finish_path(tuple(parts), opts) if parts else [])
+            except ValueError as e:
+                out.append(_bad_path(str(e), opts, path, row_numbers[i], opts.level_columns[-1]))
         return out
     if not opts.label_column:
         return [[] for _ in range(n)]

@@ -115,7 +115,8 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--level-columns", type=_csv_list, help="one column per tree level, top first")
     g.add_argument("--level-separator", help="separator of levels in a path (default '>')")
     g.add_argument("--path-separator", help="separator of several paths in a cell ('|'), or 'json'")
-    g.add_argument("--max-depth", type=int, help="cut paths longer than this")
+    g.add_argument("--max-depth", type=int, help="cut paths longer than this (1 to 100); unset, a "
+                   "path deeper than 12 levels is an error")
     g.add_argument("--min-depth", type=int, help="drop paths shorter than this")
     g.add_argument("--ignore-labels", type=_csv_list, help="cell values meaning 'no label'")
     g.add_argument("--ignore-paths", type=_csv_list, help="paths to drop, e.g. 'Sale'")

@@ -62,6 +62,13 @@ class TrainingError(ValueError):
     """The catalogue cannot be trained on (e.g. no labelled products, one class)."""
 
 
+#: Most classes (nodes of the category tree) a bundle may have. Every node is an output of
+#: the model and gets a tuned threshold and per-class scores: a tree this size already
+#: trains for long and is far beyond what a category team reviews; more is almost always a
+#: malformed category column (see the caps in :mod:`prodemb.catalogue`).
+MAX_CLASSES = 30_000
+
+
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for lib in LIBRARIES:
@@ -172,6 +179,10 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     if roll_up is not None:
         log.info("%s", roll_up_message(roll_up))
     taxonomy = Taxonomy.from_paths(p for ps in paths for p in ps)
+    if taxonomy.n_nodes > MAX_CLASSES:
+        raise TrainingError(f"{os.path.basename(data)}: the category tree has {taxonomy.n_nodes:,} "
+                            f"classes (tree nodes); prodemb trains at most {MAX_CLASSES:,}. Cut the "
+                            "tree with --max-depth or roll rare leaves up with --min-leaf-count")
     if len(taxonomy.leaves) < 2:
         after = (f" after rolling up leaves with fewer than {config.min_leaf_count} products "
                  "(lower --min-leaf-count)" if roll_up and roll_up["rolled_up_leaves"] else "")

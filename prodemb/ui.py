@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from .bundle import Bundle, BundleError, find_bundles, read_manifest
+from .bundle import Bundle, BundleError, find_bundles, quick_check
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 SESSION_KEY = "bundle_path"
@@ -41,11 +41,82 @@ def available_bundles() -> list[str]:
 
 
 def default_bundle(paths: list[str]) -> str | None:
+    """PRODEMB_BUNDLE (default ``demo``) if it is usable, else the first usable bundle, so
+    that one broken bundle does not greet every visitor with an error; when none is
+    usable, the one asked for (its page then says what is wrong).
+
+    "Usable" means it loads: the candidates are loaded in turn (a load is cached, and a
+    failed one is remembered, so each broken bundle is tried once per server process)."""
     want = os.environ.get("PRODEMB_BUNDLE", "demo")
-    for p in paths:
-        if os.path.abspath(p) == os.path.abspath(want) or os.path.basename(os.path.normpath(p)) == want:
+    wanted = [p for p in paths if os.path.abspath(p) == os.path.abspath(want)
+              or os.path.basename(os.path.normpath(p)) == want]
+    for p in dict.fromkeys(wanted + paths):
+        if bundle_problem(p) is None and _loads(p):
             return p
-    return paths[0] if paths else None
+    return (wanted or paths or [None])[0]
+
+
+def _loads(path: str) -> bool:
+    try:
+        load_bundle(path)
+    except Exception as e:  # remembered, and shown when the bundle is chosen
+        remember_failure(path, e)
+        return False
+    return True
+
+
+def bundle_problem(path: str) -> str | None:
+    """Why the bundle at ``path`` cannot be used, or None: what :func:`quick_check` finds
+    (its manifest, its files' presence and sizes; cheap), or why it failed to load before."""
+    return _checked_manifest(path)[1]
+
+
+@st.cache_resource(show_spinner=False)
+def _load_failures() -> dict[str, tuple[tuple, str]]:
+    """Bundle path -> (its manifest's stat, why it failed to load); shared by all sessions."""
+    return {}
+
+
+def _manifest_stamp(path: str) -> tuple:
+    try:
+        info = os.stat(os.path.join(path, "manifest.json"))
+    except OSError:
+        return ()
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+def remember_failure(path: str, error: BaseException) -> None:
+    """Record that ``path`` failed to load, until its manifest changes (e.g. a retraining)."""
+    _load_failures()[os.path.abspath(path)] = (_manifest_stamp(path), _short_reason(str(error), path))
+
+
+def _checked_manifest(path: str) -> tuple[dict | None, str | None]:
+    """``(manifest, None)``, or ``(None, reason)`` for a bundle that cannot be used. Never
+    raises: one bad bundle in the artifacts folder must not break the selector of the others."""
+    try:
+        manifest = quick_check(path)
+    except BundleError as e:
+        return None, _short_reason(str(e), path)
+    except Exception as e:  # quick_check promises BundleError; be safe anyway
+        return None, _short_reason(f"{type(e).__name__}: {e}", path)
+    failed = _load_failures().get(os.path.abspath(path))
+    if failed is not None and failed[0] == _manifest_stamp(path):
+        return None, failed[1]
+    return manifest, None
+
+
+def _short_reason(message: str, path: str) -> str:
+    """A bundle error without the bundle's path (the selector already says which bundle)."""
+    for p in dict.fromkeys((path, os.path.abspath(path))):
+        for where in (f"bundle {p!r}: ", f" in {p!r}", f"{p!r} "):
+            message = message.replace(where, "")
+    return message.strip()
+
+
+def unusable_bundles(paths: list[str]) -> list[tuple[str, str]]:
+    """``(name, reason)`` of every bundle among ``paths`` that cannot be used."""
+    problems = [(bundle_name(p), bundle_problem(p)) for p in paths]
+    return [(name, reason) for name, reason in problems if reason is not None]
 
 
 @st.cache_resource(show_spinner="Loading the model bundle…", max_entries=4)
@@ -55,14 +126,15 @@ def load_bundle(path: str) -> Bundle:
 
 
 def bundle_label(path: str) -> str:
-    """``name (created date, test macro-F1)`` for the selector."""
-    try:
-        m = read_manifest(path)
-    except BundleError:
-        return f"{os.path.basename(path)} (unreadable)"
+    """``name · created date · test macro-F1`` for the selector, or ``name · unusable: reason``."""
+    name = bundle_name(path)
+    m, problem = _checked_manifest(path)
+    if m is None:
+        return f"{name} · unusable: {shorten(problem, 70)}"
     f1 = m.get("metrics", {}).get("test", {}).get("macro_f1")
     date = str(m.get("created", ""))[:10]
-    return f"{os.path.basename(os.path.normpath(path))} · {date}" + (f" · F1 {f1:.3f}" if f1 else "")
+    score = f" · F1 {f1:.3f}" if isinstance(f1, int | float) and not isinstance(f1, bool) and f1 else ""
+    return f"{name} · {date}{score}"
 
 
 def _ensure_navigation() -> None:
@@ -106,10 +178,12 @@ def current_bundle() -> Bundle:
     try:
         return load_bundle(path)
     except BundleError as e:
+        remember_failure(path, e)
         st.error(f"The bundle `{os.path.basename(path)}` cannot be used: {md_escape(e)}. "
                  "Choose another bundle in the sidebar, or retrain it with `prodemb train`.")
         st.stop()
     except Exception as e:  # never a traceback in the browser
+        remember_failure(path, e)
         st.error(f"The bundle `{os.path.basename(path)}` failed to load ({type(e).__name__}: {md_escape(e)}).")
         st.stop()
 

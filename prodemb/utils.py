@@ -1,4 +1,4 @@
-"""Small shared helpers: cores, progress bars, hashing, timing."""
+"""Small shared helpers: cores, progress bars, hashing, timing, JSON of bounded depth."""
 
 from __future__ import annotations
 
@@ -67,3 +67,48 @@ class StageTimer:
         finally:
             self.seconds[name] = round(time.perf_counter() - start, 2)
             log.info("stage %s done in %.1f s", name, self.seconds[name])
+
+
+#: Deepest nesting of JSON objects/arrays prodemb reads (bundle files, JSONL catalogue
+#: lines, JSON path cells). prodemb's own files nest about 6 deep; a cap keeps a hostile
+#: file from exhausting Python's recursion limit (a parser or a later walk of the data).
+MAX_JSON_DEPTH = 100
+
+
+class JSONTooDeepError(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH` (or than the parser can follow)."""
+
+
+def json_loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH):
+    """``json.loads`` that never raises ``RecursionError``: JSON nested more than
+    ``max_depth`` levels raises :class:`JSONTooDeepError` (a ``ValueError``), malformed
+    JSON ``json.JSONDecodeError`` as usual."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JSONTooDeepError(f"JSON nested too deeply (more than {max_depth} levels)") from None
+    # Counting brackets is C-fast and bounds the depth from above, so the walk below only
+    # runs for text that could be too deep.
+    opens = (text.count("[") + text.count("{")) if isinstance(text, str) \
+        else (text.count(b"[") + text.count(b"{"))
+    if opens > max_depth and json_depth(value) > max_depth:
+        raise JSONTooDeepError(f"JSON nested too deeply (more than {max_depth} levels)")
+    return value
+
+
+def json_depth(value) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0, ``[]`` and ``[1]`` are 1), without
+    recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((v, depth) for v in item if isinstance(v, dict | list))
+    return deepest

@@ -110,12 +110,16 @@ def test_megabyte_is_cut_to_max_chars_and_fast(bundle):
 
 
 def test_non_string_and_missing_values(bundle):
-    values = [None, float("nan"), 0, -1.5, 10**30, True, b"bytes", ["a", "list"]]
-    out = bundle.classify(values)
-    assert len(out) == len(values)
+    out = bundle.classify([None, float("nan"), "wool scarf"])
+    assert len(out) == 3
     for c in out:
         assert c.paths and tuple(c.paths[0][0].split(" > ")) in bundle.taxonomy
     assert out[0].tokens == [] and out[1].tokens == [], "None and NaN are empty, not the word 'nan'"
+    # Other non-str items are the caller's mistake (classifying the repr "b'bytes'" helps no
+    # one): a TypeError naming the item (tests/test_bounded_inputs.py checks every method).
+    for value in (0, -1.5, 10**30, True, b"bytes", ["a", "list"]):
+        with pytest.raises(TypeError, match=r"texts\[1\] is"):
+            bundle.classify(["wool scarf", value])
     assert bundle.classify([]) == []
     assert bundle.embed([]).shape[0] == 0
     assert len(bundle.classify_frame([])) == 0
@@ -126,11 +130,17 @@ def test_out_of_range_counts(bundle):
     from prodemb.bundle import UnknownWordError
 
     word = bundle.word_vectors.words[0]
-    assert bundle.similar_words(word, 0) == []
+    # A count below 1 is a mistake, not a request (k=-1 used to return the whole vocabulary).
+    for k in (0, -1):
+        with pytest.raises(ValueError, match="positive integer"):
+            bundle.similar_words(word, k)
+        with pytest.raises(ValueError, match="positive integer"):
+            bundle.similar_products("wool scarf", k)
+        with pytest.raises(ValueError, match="positive integer"):
+            bundle.classify(["wool scarf"], max_paths=k)
     assert len(bundle.similar_words(word, 10**6)) == len(bundle.word_vectors) - 1
-    assert len(bundle.similar_products("wool scarf", 0)) == 0
     assert len(bundle.similar_products("wool scarf", 10**7)) == len(bundle.products)
-    assert len(bundle.classify(["wool scarf"], max_paths=0)[0].paths) >= 1
+    assert len(bundle.classify(["wool scarf"], max_paths=1)[0].paths) == 1
     with pytest.raises(KeyError, match="no product with id"):
         bundle.similar_products(BAD_TEXTS["img_onerror"], 5, by="id")
     with pytest.raises(UnknownWordError) as info:
