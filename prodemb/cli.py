@@ -79,6 +79,19 @@ def write_file_atomically(path: str, text: str) -> None:
         raise
 
 
+def disk_full_message(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """What to tell the user when ``exc`` means the disk is full (None otherwise). Every
+    command writes through temporary files removed on error, so nothing partial is left."""
+    from .utils import is_disk_full
+
+    if not is_disk_full(exc):
+        return None
+    target = getattr(args, "out", None)
+    where = f" while writing {target!r}" if target else ""
+    return (f"no space left on device{where}. Nothing was written there and temporary files "
+            "were removed: free some space (or choose another --out) and run again")
+
+
 def _csv_list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -127,6 +140,9 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--chunk-size", type=int)
     g.add_argument("--split-column", help="column giving each labelled product's split "
                    "(train / validation / test) instead of prodemb's stratified split")
+    g.add_argument("--allow-multiline", action="store_true", default=None,
+                   help="CSV/TSV cells may hold line breaks (default: such a cell is an error, "
+                        "as it is usually an unclosed quote merging rows)")
 
 
 def reader_options(args: argparse.Namespace) -> ReaderOptions:
@@ -135,7 +151,7 @@ def reader_options(args: argparse.Namespace) -> ReaderOptions:
     for field in ("format", "text_columns", "id_column", "label_column", "level_columns",
                   "level_separator", "path_separator", "max_depth", "min_depth", "ignore_labels",
                   "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter", "chunk_size",
-                  "split_column"):
+                  "split_column", "allow_multiline"):
         value = getattr(args, field, None)
         if value is not None:
             changes[field] = value
@@ -185,13 +201,15 @@ def cmd_train(args) -> int:
 def cmd_predict(args) -> int:
     from .bundle import Bundle, set_inference_threads
     from .catalogue import iter_catalogue
-    from .utils import progress
+    from .utils import csv_safe_frame, progress
 
     out = args.out
     check_file_output(out, {"--in": args.input}, bundle=args.bundle)
     bundle = Bundle.load(args.bundle)
     set_inference_threads(args.threads)
     opts = reader_options(args).replace(label_column=None, level_columns=[], split_column=None)
+    if args.duplicate_ids is None:  # one prediction per input row, a repeated id included
+        opts = opts.replace(duplicate_ids="keep")
     tmp = f"{out}.tmp-{os.getpid()}"
     bar = progress(desc="predict", unit=" products", disable=args.quiet)
     first = True
@@ -209,7 +227,9 @@ def cmd_predict(args) -> int:
                 writer = writer or pq.ParquetWriter(tmp, t.schema)
                 writer.write_table(t)
             else:
-                table.to_csv(tmp, mode="w" if first else "a", header=first, index=False)
+                # Opened in a spreadsheet, a text such as "=HYPERLINK(...)" must stay text.
+                csv_safe_frame(table).to_csv(tmp, mode="w" if first else "a", header=first,
+                                             index=False)
             first = False
             bar.update(len(chunk))
         if writer is not None:
@@ -364,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"prodemb {args.command}: error: {disk_full_message(args, e) or msg}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a writer's own error type for a full disk (safetensors)
+        msg = disk_full_message(args, e)
+        if msg is None:
+            raise
         print(f"prodemb {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from .bundle import Bundle, BundleError, find_bundles, quick_check
+from .utils import csv_safe, csv_safe_frame  # noqa: F401 (csv_safe: part of ui's API)
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 SESSION_KEY = "bundle_path"
@@ -575,16 +576,7 @@ def batch_output(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame
     out["predicted_category"] = predictions["category"].to_numpy()
     out["predicted_score"] = predictions["score"].astype(float).to_numpy()
     out["predicted_paths"] = predictions["all_paths"].to_numpy()
-    return out.apply(lambda col: col.map(csv_safe)
-                     if col.dtype == object or pd.api.types.is_string_dtype(col) else col)
-
-
-def csv_safe(value: object) -> object:
-    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or a tab/CR) gets a
-    leading apostrophe, so a hostile product title opened in Excel stays text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return csv_safe_frame(out)
 
 
 def batch_file_name(upload_name: str) -> str:

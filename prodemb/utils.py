@@ -1,11 +1,14 @@
-"""Small shared helpers: cores, progress bars, hashing, timing, JSON of bounded depth."""
+"""Small shared helpers: cores, progress bars, hashing, timing, JSON of bounded depth,
+spreadsheet-safe CSV cells, recognising a full disk."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
+import re
 import time
 
 from tqdm.auto import tqdm
@@ -50,6 +53,50 @@ def json_default(o):
     if isinstance(o, os.PathLike):
         return os.fspath(o)
     raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+#: First characters that make a spreadsheet read a cell as a formula (tab and CR: some
+#: spreadsheets strip them and then read what follows).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: object) -> object:
+    """Neutralise spreadsheet formulas: a cell starting with = + - @ (or a tab/CR) gets a
+    leading apostrophe, so a hostile product title opened in Excel stays text."""
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
+        return "'" + value
+    return value
+
+
+def csv_safe_frame(frame):
+    """``frame`` (a DataFrame) with :func:`csv_safe` applied to every text column; numbers
+    stay numbers. For every CSV prodemb writes for people (dashboard download, ``predict``)."""
+    import pandas as pd
+
+    return frame.apply(lambda col: col.map(csv_safe)
+                       if col.dtype == object or pd.api.types.is_string_dtype(col) else col)
+
+
+#: "Disk full" in the messages of writers that do not set ``errno``: numpy's short write
+#: ("5200 requested and 1984 written"), pyarrow's "[errno 28]", safetensors' "os error 28".
+_DISK_FULL_TEXT = re.compile(r"no space left on device|disk quota exceeded|"
+                             r"\b(?:os error|errno) (?:28|122)\b|^\d+ requested and \d+ written$",
+                             re.IGNORECASE)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the disk or the quota is
+    full, whatever library raised it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if _DISK_FULL_TEXT.search(str(current)):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class StageTimer:

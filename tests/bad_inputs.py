@@ -120,6 +120,10 @@ def _csv(rows: list[tuple[str, str, str, str]], header: str = HEADER) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def _one_line(text: str) -> str:
+    return text.replace("\r", " ").replace("\n", " ")
+
+
 def _labelled_rows(n: int = 40, prefix: str = "P") -> list[tuple[str, str, str, str]]:
     """``n`` well-formed rows in two top-level classes (enough to get past the reader)."""
     kinds = [("knitted wool scarf warm", "Accessories > Scarves"),
@@ -173,8 +177,13 @@ def bad_files() -> list[BadFile]:
                 read=r"not valid utf-8.*row 5|row 5.*not valid utf-8", train=r"not valid utf-8",
                 upload=r"not UTF-8", note="cp1250 bytes in a UTF-8 file (row 5)"),
         BadFile("utf16", "utf16.csv", _csv(good).decode().encode("utf-16"),
-                read=r"binary|NUL|UTF", train=r"binary|NUL|UTF", upload=r"binary|UTF",
-                note="UTF-16 (NUL bytes everywhere)"),
+                read=None, train=None, upload=r"binary|UTF",
+                note="UTF-16 with a byte order mark (NUL bytes everywhere; the reader follows "
+                     "the mark, the upload asks for UTF-8)"),
+        BadFile("utf16_no_bom", "utf16le.csv", _csv(good).decode().encode("utf-16-le"),
+                read=r"UTF-16-LE text without a byte order mark.*--encoding utf-16-le",
+                train=r"UTF-16-LE.*--encoding utf-16-le", upload=r"binary|UTF",
+                note="UTF-16 without a byte order mark: a hint to pass the encoding"),
         BadFile("wrong_delimiter", "semicolon.csv", _csv(good).replace(b",", b";"),
                 read=r"missing column.*delimiter", train=r"missing column.*delimiter", upload=None,
                 note="semicolon separated (the upload sniffs the delimiter)"),
@@ -245,7 +254,9 @@ def bad_files() -> list[BadFile]:
         BadFile("duplicate_ids", "dups.csv", _csv(good + good[:5]), read=None, train=None,
                 upload=None, note="repeated ids (kept once, with a warning)"),
         BadFile("unicode_everywhere", "unicode.csv",
-                _csv([(f"Ü{i}", f"{list(BAD_TEXTS.values())[i % 10][:200]} {good[i][1]}",
+                # Line breaks left out: a multi-line cell needs allow_multiline (tested in
+                # test_strict_inputs.py).
+                _csv([(f"Ü{i}", f"{_one_line(list(BAD_TEXTS.values())[i % 10][:200])} {good[i][1]}",
                        BAD_TEXTS["rtl_marks"], good[i][3]) for i in range(40)]),
                 read=None, train=None, upload=None, note="emoji, scripts, RTL marks in cells"),
         BadFile("crlf_bom", "crlf_bom.csv", b"\xef\xbb\xbf" + _csv(good).replace(b"\n", b"\r\n"),

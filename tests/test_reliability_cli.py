@@ -120,7 +120,8 @@ def test_predict_on_bad_file(capsys, tmp_path, tiny_bundle, name):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            expected = read_catalogue(data, ReaderOptions(label_column=None))
+            # predict keeps every row, a repeated id included
+            expected = read_catalogue(data, ReaderOptions(label_column=None, duplicate_ids="keep"))
         assert pred["id"].tolist() == expected["id"].tolist()
         assert (pred["category"] != "").all()
     else:
@@ -156,7 +157,8 @@ def bad_text_rows():
 def test_predict_every_bad_text(capsys, tmp_path, tiny_bundle, bad_text_rows, fmt):
     """The text corpus as a catalogue: one valid prediction per product (JSONL and Parquet
     carry NUL characters; a CSV with a raw NUL byte is refused as binary, so there the NUL
-    texts are left out)."""
+    texts are left out; texts with line breaks make multi-line CSV cells, read with
+    --allow-multiline)."""
     rows = bad_text_rows
     path = tmp_path / f"texts.{fmt}"
     if fmt == "jsonl":
@@ -168,7 +170,8 @@ def test_predict_every_bad_text(capsys, tmp_path, tiny_bundle, bad_text_rows, fm
         pd.DataFrame(rows).to_csv(path, index=False)
     out = tmp_path / "pred.parquet"
     code, _, err = run(capsys, ["predict", "--bundle", str(tiny_bundle), "--in", str(path),
-                                "--out", str(out), "-q", "--format", fmt])
+                                "--out", str(out), "-q", "--format", fmt,
+                                *(["--allow-multiline"] if fmt == "csv" else [])])
     assert code == 0, err
     pred = pd.read_parquet(out)
     assert pred["id"].tolist() == [r["id"] for r in rows]
