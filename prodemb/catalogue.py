@@ -377,6 +377,8 @@ def _row_like_line(cell: str, sep: str, n_columns: int) -> tuple[int, str] | Non
         return None
     lines = re.split(r"\r\n|\r|\n", cell)  # what ends a row in a CSV file (not \f, \u2028, ...)
     for k, line in enumerate(lines[1:], start=1):
+        if line.count(sep) < n_columns - 1:  # too few fields, whatever the quoting
+            continue
         try:
             fields = next(csv.reader([line], delimiter=sep), [])
         except csv.Error:
@@ -389,12 +391,16 @@ def _row_like_line(cell: str, sep: str, n_columns: int) -> tuple[int, str] | Non
 def _warn_swallowed_rows(chunk: pd.DataFrame, path: str, sep: str, row_offset: int) -> None:
     """With ``allow_multiline``: warn about the first multi-line cell that holds a line
     reading like a row of the file (a probable unclosed quote)."""
+    n_columns = len(chunk.columns)
     for column in chunk.columns:
         values = chunk[column]
         if not _may_hold_line_break(values):
             continue
-        for i in np.flatnonzero(_line_break_mask(values)):
-            swallowed = _row_like_line(str(values.iat[i]), sep, len(chunk.columns))
+        # Only a cell with as many delimiters as a row has can hold one: this keeps a file
+        # of multi-line descriptions from being parsed line by line a second time.
+        enough = values.astype(str).str.count(re.escape(sep)).to_numpy() >= n_columns - 1
+        for i in np.flatnonzero(_line_break_mask(values) & enough):
+            swallowed = _row_like_line(str(values.iat[i]), sep, n_columns)
             if swallowed is not None:
                 warnings.warn(str(CatalogueError(
                     f"a multi-line cell holds a line, {_shorten(swallowed[1])!r}, that reads "
