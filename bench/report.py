@@ -31,6 +31,7 @@ RERUN = {
     "speed": "bench/bench_speed.py",
     "word2vec": "bench/bench_word2vec.py",
     "app": "bench/bench_app.py",
+    "sessions": "bench/bench_sessions.py",
 }
 
 
@@ -155,14 +156,23 @@ def targets_section(results: dict) -> list[str]:
         ("training", "demo_bundle_training_seconds"): "demo bundle training (all stages)",
         ("app", "page_warm_max_seconds"): "slowest page, warm (median)",
         ("app", "app_memory_mb"): "app server resident memory (peak)",
+        ("sessions", "sessions_p95_first_classification_seconds"):
+            "30 browser sessions at once: time to first classification, p95",
+        ("sessions", "sessions_server_only_p95_first_classification_seconds"):
+            "30 sessions at once without browsers (the server alone): time to first "
+            "classification, p95",
+        ("sessions", "sessions_pings_missed"): "websocket pings missed during those sessions",
     }
     units = {"classify_p50_ms": " ms", "nearest_products_1m_p50_ms": " ms",
              "batch_one_thread_products_per_second": " products/s",
              "demo_bundle_training_seconds": " s", "page_warm_max_seconds": " s",
-             "app_memory_mb": " MB"}
+             "app_memory_mb": " MB", "sessions_p95_first_classification_seconds": " s",
+             "sessions_server_only_p95_first_classification_seconds": " s",
+             "sessions_pings_missed": ""}
+    digits = {"sessions_pings_missed": 0}
     for setting in QUALITY:
         rows += quality_target_rows(setting, results.get(result_name(setting)))
-    for name in ("speed", "training", "app"):
+    for name in ("speed", "training", "app", "sessions"):
         r = results.get(name)
         targets = (speed_targets(r) if name == "speed" else r.get("targets", {})) if r else {}
         keys = [k for (n, k) in labels if n == name]
@@ -174,7 +184,8 @@ def targets_section(results: dict) -> list[str]:
                 continue
             t = targets[key]
             op = "≤" if t["op"] == "<=" else "≥"
-            rows.append(f"| {labels[(name, key)]} | {num(t['value'], 2)}{units[key]} | "
+            value = "–" if t["value"] is None else f"{num(t['value'], digits.get(key, 2))}{units[key]}"
+            rows.append(f"| {labels[(name, key)]} | {value} | "
                         f"{op} {num(t['target'], 0)}{units[key]} | {status(t)} |")
     out = ["## Targets", "",
            "| Target | Measured | Target | Status |", "|---|---:|---:|---|", *rows, ""]
@@ -422,15 +433,80 @@ def app_section(r: dict | None) -> list[str]:
     return out
 
 
+def sessions_section(r: dict | None) -> list[str]:
+    out = ["## Many sessions", ""]
+    if r is None:
+        return out + [f"Not run yet: `{RERUN['sessions']}`.", ""]
+    if r.get("skipped"):
+        return out + [f"Skipped: {r['skipped']}.", ""]
+    n = r["sessions"]
+    tt, page, click = (r["time_to_first_classification_seconds"], r["page_seconds"],
+                       r["classify_seconds"])
+    server = r["server_only"]
+    ts = server["time_to_first_classification_seconds"]
+    out.append(f"`streamlit run app.py` with bundle `{Path(r['bundle']).name}`. {n} browser "
+               f"sessions (one headless Chromium, a context each) at the same time open the "
+               f"Classify page, type a different catalogue product and press *Classify*; then "
+               f"{n} sessions without a browser (Streamlit's websocket protocol, the deep link "
+               f"`?text=`) do the same, which is the server's own share. Time to first "
+               f"classification: from the session's first request to its predicted path being "
+               f"shown (received). The browsers run on the same "
+               f"{r['machine']['cores']} cores as the server"
+               + (" and do not draw the Plotly charts (the server still builds and sends them)."
+                  if not r.get("draw_charts") else "."))
+    out += ["", "| | p50 | p95 | max |", "|---|---:|---:|---:|",
+            f"| {n} browser sessions: time to first classification | {tt['p50']:.2f} s | "
+            f"{tt['p95']:.2f} s | {tt['max']:.2f} s |",
+            f"| of which: the page until it shows its heading | {page['p50']:.2f} s | "
+            f"{page['p95']:.2f} s | {page['max']:.2f} s |",
+            f"| of which: the click on *Classify* until the result | {click['p50']:.2f} s | "
+            f"{click['p95']:.2f} s | {click['max']:.2f} s |",
+            f"| {n} sessions without browsers (the server alone) | {ts['p50']:.2f} s | "
+            f"{ts['p95']:.2f} s | {ts['max']:.2f} s |", ""]
+    alone, alone_server = r["one_session_alone"], r.get("one_session_alone_server_only", {})
+    out.append(f"One session alone on the warm server: {alone['seconds']:.2f} s in a browser"
+               + (f", {alone_server['seconds']:.2f} s without one" if alone_server else "")
+               + f"; the first session on a fresh server (it loads the bundle): "
+               f"{r['first_session_fresh_server']['seconds']:.2f} s. Failed sessions: "
+               f"{r['failed']}. CPU time per session: the server "
+               f"{r['server_cpu_seconds_per_session']:.2f} s with the browsers (page, scripts "
+               f"and static files), {server['server_cpu_seconds_per_session']:.2f} s without"
+               + (f"; the browser {r['browser_cpu_seconds_per_session']:.2f} s"
+                  if r.get("browser_cpu_seconds_per_session") is not None else "") + ".")
+    probe = r["probe"]
+    ws, http = probe.get("websocket_ping", {}), probe.get("http_health", {})
+    ws_server = probe.get("server_only", {}).get("websocket_ping", {})
+    if ws:
+        out += ["", f"Responsiveness (a separate process probing every "
+                    f"{probe['interval_seconds']:g} s; missed = answered after more than "
+                    f"{probe['missed_after_seconds']:g} s or never): websocket pings on "
+                    f"`/_stcore/stream` during the browser sessions {ws['missed']} missed of "
+                    f"{ws['sent']} (slowest {num(ws.get('max_ms'), 0)} ms), without browsers "
+                    f"{ws_server.get('missed', '–')} missed of {ws_server.get('sent', '–')} "
+                    f"(slowest {num(ws_server.get('max_ms'), 0)} ms); `GET /_stcore/health` "
+                    f"during the browser sessions {http.get('missed', '–')} missed of "
+                    f"{http.get('sent', '–')} (slowest {num(http.get('max_ms'), 0)} ms)."]
+    m = r["memory"]
+    out += ["", f"Server resident memory (server process and children): {m['start']['rss_mb']:.0f} MB "
+                f"at start, {m['before']['rss_mb']:.0f} MB before the {n} sessions (bundle loaded, "
+                f"three sessions served), {m['after']['rss_mb']:.0f} MB with them open: "
+                f"{m['added_per_session_mb']:+.1f} MB per session; "
+                f"{m['after_sessions_closed']['rss_mb']:.0f} MB after they closed, "
+                f"{m['end']['rss_mb']:.0f} MB at the end.",
+            "", f"Run: {provenance(r)}.", ""]
+    return out
+
+
 def how_section(quick: bool) -> list[str]:
     return [
         "## How the numbers are made", "",
         "- Everything: `make bench` (= `.venv/bin/python bench/run_all.py`); one part: "
-        "`.venv/bin/python bench/run_all.py --only training|quality|speed|word2vec|app`; "
+        "`.venv/bin/python bench/run_all.py --only training|quality|speed|word2vec|app|sessions`; "
         "`--quick` for a minutes-long smoke run on small data (results `*_quick.json`, "
         "not used here). The report alone: `.venv/bin/python bench/report.py`.",
         "- Order in `run_all.py`: training (the demo bundle the speed and app benchmarks "
-        "use) → speed → app → Word2Vec 3M → quality. Generated data, bundles and the "
+        "use) → speed → app → sessions (the shipped `artifacts/demo`) → Word2Vec 3M → "
+        "quality. Generated data, bundles and the "
         "3M-text corpus go to `$PRODEMB_BENCH_CACHE` (default `/tmp/prodemb-bench`).",
         "- Quality: the same split for every system — the pipeline's own iterative "
         "stratification over the whole-tree label matrix with identical cleaned texts "
@@ -469,7 +545,7 @@ def how_section(quick: bool) -> list[str]:
 
 
 def build(quick: bool) -> str:
-    names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app")
+    names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app", "sessions")
     results = {n: load(n, quick) for n in names}
     machine = next((r["machine"] for r in results.values() if r and "machine" in r), None)
     lines = ["# Benchmarks", "",
@@ -490,6 +566,7 @@ def build(quick: bool) -> str:
     lines += speed_section(results["speed"])
     lines += training_section(results["training"], results["word2vec_3m"])
     lines += app_section(results["app"])
+    lines += sessions_section(results["sessions"])
     lines += how_section(quick)
     return "\n".join(lines).rstrip() + "\n"
 

@@ -5,12 +5,15 @@ Steps, in order (each a separate process, so one failing does not stop the rest)
 1. ``training``  bench/bench_training.py  the demo bundle, timed stage by stage
 2. ``speed``     bench/bench_speed.py     classify latency / throughput, fastText, neighbours
 3. ``app``       bench/bench_app.py       the dashboard in headless Chromium, memory
-4. ``word2vec``  bench/bench_word2vec.py  Word2Vec on 3,000,000 demo texts
-5. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
+4. ``sessions``  bench/bench_sessions.py  30 sessions at once: time to first
+                                         classification, websocket pings, memory
+5. ``word2vec``  bench/bench_word2vec.py  Word2Vec on 3,000,000 demo texts
+6. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
                                          fashion and fashion-small
-6. ``report``    bench/report.py          BENCHMARKS.md from bench/results/*.json
+7. ``report``    bench/report.py          BENCHMARKS.md from bench/results/*.json
 
-The speed and app steps use the bundle that the training step writes. The full run
+The speed and app steps use the bundle that the training step writes; the sessions
+step the shipped ``artifacts/demo``. The full run
 takes a few hours on a 2-core machine (most of it the quality step's peer tuning and
 prodemb's own training); ``--quick`` runs everything on small data in minutes and writes
 ``*_quick.json`` and ``bench/results/quick_report.md`` instead.
@@ -37,6 +40,7 @@ STEPS = {
     "training": "bench_training.py",
     "speed": "bench_speed.py",
     "app": "bench_app.py",
+    "sessions": "bench_sessions.py",
     "word2vec": "bench_word2vec.py",
     "quality": "bench_quality.py",
 }

@@ -227,3 +227,60 @@ def test_report_settings_match_the_benchmark(report):
 
     assert tuple(report.QUALITY) == common.SETTINGS
     assert report.result_name("fashion-small") == "quality_fashion_small"
+
+
+def _sessions_result(p95: float, missed: int, server_p95: float = 2.0) -> dict:
+    spread = {"p50": p95 / 2, "p95": p95, "max": p95 + 1, "min": 1.0, "mean": p95 / 2}
+    mem = {"rss_mb": 500.0, "peak_mb": 510.0, "processes": 1}
+    return {
+        "bundle": "/x/artifacts/demo", "sessions": 30, "draw_charts": False, "failed": 0,
+        "first_session_fresh_server": {"seconds": 6.0},
+        "one_session_alone": {"seconds": 2.3}, "one_session_alone_server_only": {"seconds": 0.2},
+        "time_to_first_classification_seconds": spread, "page_seconds": spread,
+        "classify_seconds": spread, "server_cpu_seconds_per_session": 0.3,
+        "browser_cpu_seconds_per_session": 2.9,
+        "server_only": {"time_to_first_classification_seconds": {**spread, "p95": server_p95},
+                        "server_cpu_seconds_per_session": 0.1},
+        "probe": {"interval_seconds": 0.5, "missed_after_seconds": 5.0,
+                  "websocket_ping": {"sent": 200, "missed": missed, "max_ms": 1629.4},
+                  "http_health": {"sent": 200, "missed": 0, "max_ms": 2244.6},
+                  "server_only": {"websocket_ping": {"sent": 10, "missed": 0, "max_ms": 249.3}}},
+        "memory": {"start": {**mem, "rss_mb": 70.0}, "before": mem, "after": {**mem, "rss_mb": 593.0},
+                   "after_sessions_closed": mem, "end": mem, "added_per_session_mb": 3.1},
+        "command": "python bench/bench_sessions.py", "date": "2026-01-01T00:00:00+00:00",
+        "load_average": {"start": [4.0], "end": [20.0]},
+        "machine": {"git_commit": "abc123", "cores": 2},
+        "targets": {
+            "sessions_p95_first_classification_seconds": {
+                "value": p95, "target": 5.0, "op": "<=", "met": p95 <= 5.0},
+            "sessions_server_only_p95_first_classification_seconds": {
+                "value": server_p95, "target": 5.0, "op": "<=", "met": server_p95 <= 5.0},
+            "sessions_pings_missed": {"value": missed, "target": 0, "op": "<=", "met": missed == 0}},
+    }
+
+
+def test_sessions_section_and_targets(report):
+    r = _sessions_result(99.49, 0)
+    text = "\n".join(report.sessions_section(r))
+    assert "## Many sessions" in text and "30 browser sessions" in text
+    assert "| 30 browser sessions: time to first classification | 49.74 s | 99.49 s | 100.49 s |" in text
+    assert "without browsers (the server alone) | 49.74 s | 2.00 s |" in text
+    assert "0 missed of 200" in text and "(slowest 1,629 ms)" in text
+    assert "+3.1 MB per session" in text and "70 MB" in text and "593 MB" in text
+    assert "the browser 2.90 s" in text and "load average 4.0 → 20.0" in text
+    rows = report.targets_section({"sessions": r})
+    assert "99.49 s" in _row(rows, "30 browser sessions") and _row(
+        rows, "30 browser sessions").endswith("**MISSED** |")
+    assert _row(rows, "the server alone").endswith("**met** |")
+    pings = _row(rows, "pings missed")
+    assert "| 0 |" in pings and "≤ 0" in pings and pings.endswith("**met** |")
+    missed = report.targets_section({"sessions": _sessions_result(4.0, 3)})
+    assert _row(missed, "30 browser sessions").endswith("**met** |")
+    assert "| 3 |" in _row(missed, "pings missed") and _row(missed, "pings missed").endswith(
+        "**MISSED** |")
+    # Not run / skipped.
+    assert "not run" in _row(report.targets_section({}), "pings missed")
+    assert "Not run yet: `bench/bench_sessions.py`" in "\n".join(report.sessions_section(None))
+    skipped = report.sessions_section({"skipped": "Chromium not found"})
+    assert "Skipped: Chromium not found." in skipped
+    assert "skipped" in _row(report.targets_section({"sessions": {"skipped": "x"}}), "pings missed")
