@@ -124,7 +124,7 @@ def write_result(name: str, data: dict, command: str | None = None) -> Path:
         json.dump(out, f, indent=1, ensure_ascii=False, default=json_default)
         f.write("\n")
     os.replace(tmp, path)
-    print(f"wrote {path.relative_to(ROOT)}")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
 
 

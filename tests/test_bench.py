@@ -284,3 +284,68 @@ def test_sessions_section_and_targets(report):
     skipped = report.sessions_section({"skipped": "Chromium not found"})
     assert "Skipped: Chromium not found." in skipped
     assert "skipped" in _row(report.targets_section({"sessions": {"skipped": "x"}}), "pings missed")
+
+
+# ---------------------------------------------------------------------- --data FILE
+def test_data_result_names_never_clash_with_the_settings(quality):
+    assert quality.data_result_name(Path("My Shop-2024.csv")) == "data-my_shop_2024"
+    assert quality.data_result_name(Path("/x/demo.parquet")) == "data-demo"
+    assert quality.data_result_name(Path("Katalóg obchodu.csv")) == "data-katalog_obchodu"
+    assert quality.data_result_name(Path("---.csv")) == "data-catalogue"
+
+
+def test_data_and_reader_flags_are_checked(quality, tmp_path, capsys):
+    data = tmp_path / "c.csv"
+    data.write_text("id,title,category\n")
+    for argv, message in (
+            (["--data", str(data), "--catalogue", "demo"], "exclude each other"),
+            (["--catalogue", "demo", "--max-depth", "3"], "apply to --data FILE only"),
+            (["--data", str(tmp_path / "missing.csv")], "no such file")):
+        with pytest.raises(SystemExit) as e:
+            quality.main(argv)
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+
+
+def _json_list_catalogue(path: Path, n_labelled: int, n_unlabelled: int) -> Path:
+    """A demo catalogue in another format: columns sku/name/about/categories, several paths
+    per cell as a JSON list, levels separated by ' >> '."""
+    import pandas as pd
+
+    from prodemb.demo import write_demo
+
+    demo = path.with_suffix(".demo.parquet")
+    write_demo(demo, n_labelled=n_labelled, n_unlabelled=n_unlabelled, seed=4, progress=False)
+    d = pd.read_parquet(demo)
+
+    def cell(c):
+        if not c:
+            return ""
+        return json.dumps([" >> ".join(x.strip() for x in p.split(">")) for p in c.split("|")])
+    pd.DataFrame({"sku": d["id"], "name": d["title"], "about": d["description"],
+                  "categories": d["category"].fillna("").map(cell)}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_quality_on_any_file(quality, tmp_path, monkeypatch, capsys):
+    """``--data FILE`` with reader flags: the same comparison, its result file beside the
+    others (here a temporary directory) and a summary table."""
+    monkeypatch.setattr(quality, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(quality.common, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(quality.common, "RESULTS", tmp_path / "results")
+    data = _json_list_catalogue(tmp_path / "My Shop.csv", 1200, 300)
+    code = quality.main(["--data", str(data), "--id-column", "sku", "--text-columns",
+                         "name,about", "--label-column", "categories", "--path-separator", "json",
+                         "--level-separator", ">>", "--max-depth", "2", "--quick",
+                         "--systems", "prodemb,tfidf_svm"])
+    assert code == 0
+    result = json.loads((tmp_path / "results" / "quality_data_my_shop_quick.json").read_text())
+    assert result["catalogue"] == "data-my_shop" and result["file"] == "My Shop.csv"
+    assert result["data"]["reader"]["path_separator"] == "json"
+    assert result["tree"]["depth"] == 2 and result["split_check"]["same_split"]
+    assert set(result["systems"]) == {"prodemb", "tfidf_svm"}
+    assert result["verdict"]["best_peer"] == "tfidf_svm"
+    out = capsys.readouterr().out
+    assert "prodemb against the peers on My Shop.csv" in out
+    assert "TF-IDF + linear SVM" in out and "best peer" in out
