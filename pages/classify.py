@@ -129,11 +129,10 @@ with single:
                                   horizontal=True, key="classify_map_method",
                                   index=methods.index("umap") if "umap" in methods else 0,
                                   label_visibility="collapsed")
-                sample = ui.map_sample(path, method)
-                st.plotly_chart(ui.map_figure(sample, res["map"][method], classified, height=420),
-                                key="classify_map", config={"displayModeBar": False})
+                figure, shown = ui.classify_map(path, method, res["map"][method], classified)
+                st.plotly_chart(figure, key="classify_map", config={"displayModeBar": False})
                 st.caption(f"★ this product, placed among its nearest catalogue products; "
-                           f"{len(sample):,} sampled products coloured by top-level category. "
+                           f"{shown:,} sampled products coloured by top-level category. "
                            "**Embedding map** shows the whole catalogue.")
 
         st.subheader("Nearest catalogue products")

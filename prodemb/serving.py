@@ -1,0 +1,80 @@
+"""Serving many people from one process (the dashboard): one thread of numeric work per
+request, and a bound on how many requests compute at once.
+
+The dashboard runs every browser session's script in its own thread of one Python
+process, beside the event loop that answers the browsers (websocket messages, pings,
+static files). Two things made 30 sessions arriving together slow and starved that
+loop (``bench/bench_sessions.py``):
+
+* numpy's OpenBLAS starts as many threads as there are cores for every matrix product,
+  including the one-query cosine searches of the Classify page. Thirty script threads
+  each asking for two BLAS threads on two cores spin against each other: on this
+  2-core machine 90 such searches from 30 threads took 16 s of wall clock against 0.3 s
+  with one BLAS thread. :func:`single_threaded_blas` sets BLAS to one thread (torch
+  already has one: :func:`prodemb.bundle.set_inference_threads`); requests then run side
+  by side, one core each.
+* every script thread that computes holds Python's GIL most of the time, and the event
+  loop needs the GIL for every message it sends or answers. With 30 threads competing,
+  the loop got the GIL seldom enough to leave websocket pings unanswered for 9 s.
+  :data:`WORK` lets at most as many requests compute at once as there are cores; the
+  others wait on a lock (without the GIL), so the loop stays responsive and the first
+  requests finish first instead of all finishing at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from .utils import available_cores
+
+_blas_lock = threading.Lock()
+_blas_set = [False]
+
+
+def single_threaded_blas() -> None:
+    """Use one BLAS thread (numpy/scipy's OpenBLAS, process-wide), once per process: for a
+    server that answers several requests at once, where more threads than cores per
+    request only make them fight. Does nothing if ``threadpoolctl`` is missing."""
+    with _blas_lock:
+        if _blas_set[0]:
+            return
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            return
+        threadpool_limits(1, user_api="blas")
+        _blas_set[0] = True
+
+
+class WorkSlots(contextlib.ContextDecorator):
+    """At most ``n`` threads inside ``with slots:`` (or a function decorated with
+    ``@slots``) at once; the others wait (FIFO-ish, without holding the GIL). Re-entrant:
+    a thread already inside does not take a second slot, so functions that use it may
+    call each other.
+
+    Do not call a function that waits for a lock held by a thread that may be waiting
+    for a slot (for example a ``st.cache_data`` function whose body takes a slot) while
+    holding a slot: take slots only in code that runs to its end on its own.
+    """
+
+    def __init__(self, n: int):
+        self.n = max(1, int(n))
+        self._semaphore = threading.BoundedSemaphore(self.n)
+        self._local = threading.local()
+
+    def __enter__(self) -> WorkSlots:
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            self._semaphore.acquire()
+        self._local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._local.depth -= 1
+        if self._local.depth == 0:
+            self._semaphore.release()
+
+
+#: The dashboard's slots: one per available core.
+WORK = WorkSlots(available_cores())
