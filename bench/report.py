@@ -450,7 +450,8 @@ def sessions_section(r: dict | None) -> list[str]:
                f"{n} sessions without a browser (Streamlit's websocket protocol, the deep link "
                f"`?text=`) do the same, which is the server's own share. Time to first "
                f"classification: from the session's first request to its predicted path being "
-               f"shown (received). The browsers run on the same "
+               f"shown (received); the rows \"of which\" leave out typing the text. The "
+               f"browsers run on the same "
                f"{r['machine']['cores']} cores as the server"
                + (" and do not draw the Plotly charts (the server still builds and sends them)."
                   if not r.get("draw_charts") else "."))
