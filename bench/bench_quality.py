@@ -106,6 +106,45 @@ def quality_config(base: TrainConfig, keep_budget: bool) -> TrainConfig:
     return config
 
 
+#: ``--reuse-bundles``: a cached bundle trained by earlier code may stand in (see below).
+REUSE_BUNDLES = False
+
+
+def _common_items_equal(a: dict, b: dict) -> bool:
+    """``a`` and ``b`` agree on every key both have (nested dicts compared the same way):
+    a field added to the config since the bundle was trained does not count against it."""
+    for k in a.keys() & b.keys():
+        x, y = a[k], b[k]
+        if isinstance(x, dict) and isinstance(y, dict):
+            if not _common_items_equal(x, y):
+                return False
+        elif json.dumps(x, sort_keys=True, default=str) != json.dumps(y, sort_keys=True, default=str):
+            return False
+    return True
+
+
+def _same_training(bundles: Path, prefix: str, config: TrainConfig, reader: ReaderOptions,
+                   data_sha256: str) -> Path | None:
+    """The newest cached bundle ``PREFIX<16 hex>`` trained on the same data file with the
+    same reader options and config, whatever code trained it (``--reuse-bundles``: for
+    changes that do not touch training, such as the CLI or the dashboard; the result then
+    records the bundle's creation date instead of claiming the current code trained it)."""
+    found = []
+    for d in bundles.glob(prefix + "*"):
+        rest = d.name[len(prefix):]
+        if len(rest) != 16 or not all(c in "0123456789abcdef" for c in rest):
+            continue
+        try:
+            m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (m.get("data", {}).get("sha256") == data_sha256
+                and _common_items_equal(m.get("config", {}), config.to_dict())
+                and _common_items_equal(m.get("reader", {}), reader.to_dict())):
+            found.append((m.get("created", ""), d))
+    return max(found)[1] if found else None
+
+
 def train_or_reuse(data: Path, reader: ReaderOptions, config: TrainConfig,
                    name: str) -> tuple[Path, dict]:
     """Train a bundle unless one trained from the same data and config is in the cache.
@@ -128,6 +167,16 @@ def train_or_reuse(data: Path, reader: ReaderOptions, config: TrainConfig,
         log(f"reusing the bundle at {out} (same data and config)")
         with open(out / "manifest.json", encoding="utf-8") as f:
             return out, {"reused": True, "stage_seconds": json.load(f)["stage_seconds"]}
+    if REUSE_BUNDLES:
+        earlier = _same_training(CACHE / "bundles", f"quality-{name}-", config, reader,
+                                 want["sha256"])
+        if earlier is not None:
+            log(f"reusing the bundle at {earlier} (same data and config, earlier code: "
+                "--reuse-bundles)")
+            with open(earlier / "manifest.json", encoding="utf-8") as f:
+                m = json.load(f)
+            return earlier, {"reused": True, "earlier_code": True, "created": m.get("created"),
+                             "stage_seconds": m["stage_seconds"]}
     log(f"training prodemb on {data.name} -> {out}")
     start = time.perf_counter()
     manifest = train_bundle(str(data), str(out), reader, config, show_progress=False,
@@ -634,7 +683,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="carry over the results of peers not named by --systems from the last "
                     "result file of the same catalogue and split (e.g. --systems prodemb "
                     "--reuse-peers reruns only prodemb)")
+    ap.add_argument("--reuse-bundles", action="store_true",
+                    help="reuse a cached prodemb bundle trained on the same data with the same "
+                    "config by earlier code (only for changes that do not touch training; the "
+                    "result says so)")
     args = ap.parse_args(argv)
+    global REUSE_BUNDLES
+    REUSE_BUNDLES = args.reuse_bundles
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown:
