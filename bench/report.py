@@ -282,6 +282,15 @@ def quality_section(r: dict | None, title: str, name: str) -> list[str]:
                    f"{'met' if v['met'] else '**MISSED**'}).")
         out.append("")
     out.append(f"Run: {provenance(r)}.")
+    earlier = [t.get("created") for t in [r.get("prodemb_training") or {}] + [
+        run.get("training") or {} for run in (systems.get("prodemb", {}).get("seeds") or {}).get("runs", [])]
+        if t.get("earlier_code")]
+    if earlier:
+        # --reuse-bundles: bundles trained by earlier code with the same data and config.
+        out.append("")
+        out.append(f"{len(earlier)} of prodemb's bundles were trained by earlier code with the "
+                   "same data and config (`--reuse-bundles`), created "
+                   + ", ".join(str(c) for c in earlier) + ".")
     reused = {s: v["reused_from"] for s, v in systems.items() if v.get("reused_from")}
     if reused:
         # --reuse-peers: the peers' tuning is not repeated when only prodemb changed.
@@ -515,7 +524,8 @@ def how_section(quick: bool) -> list[str]:
         "bundle's `split` column. prodemb is trained by `prodemb.pipeline.train_bundle` "
         "with the default config, maps off and the classifier's wall-clock budget lifted "
         "(so the result does not depend on the machine's load), once per training seed "
-        "on the same split (5 seeds in every setting): the margin target is judged on the "
+        "on the same split (5 seeds by default; each setting's section says how many this "
+        "run used): the margin target is judged on the "
         "mean over seeds, because one run's test leaf macro-F1 moves by about 0.01 from "
         "seed to seed; the seed sd target on their sample standard deviation and the "
         "train target on the mean of prodemb's leaf macro-F1 on its own training products "
