@@ -144,14 +144,15 @@ with single:
 def _parsed_upload(upload):
     """The upload read once per file (reruns reuse it): ``(frame, error message)``."""
     cached = st.session_state.get("batch_parsed")
-    if cached and cached[0] == upload.file_id:
+    if cached and cached[0] == (upload.file_id, path):
         return cached[1], cached[2]
-    try:
+    try:  # a file not in UTF-8 is read in the encoding the bundle was trained with
         frame, error = read_texts(upload.getvalue(), name=upload.name,
-                                  max_rows=ui.BATCH_MAX_ROWS + 1), None
+                                  max_rows=ui.BATCH_MAX_ROWS + 1,
+                                  encoding=bundle.reader_options.encoding), None
     except CatalogueError as e:
         frame, error = None, str(e)
-    st.session_state["batch_parsed"] = (upload.file_id, frame, error)
+    st.session_state["batch_parsed"] = ((upload.file_id, path), frame, error)
     return frame, error
 
 
@@ -170,7 +171,7 @@ with batch:
                        "files or use `prodemb classify` on the command line.")
             frame = frame.head(ui.BATCH_MAX_ROWS)
         columns = st.multiselect("Text column(s), joined in this order", list(frame.columns),
-                                 default=ui.guess_text_columns(frame), key="batch_columns")
+                                 default=ui.default_text_columns(bundle, frame), key="batch_columns")
         with st.expander(f"Preview ({len(frame):,} rows)"):
             st.dataframe(frame.head(20), hide_index=True)
         if not columns:

@@ -22,6 +22,7 @@ every file's sha256 before reading anything else.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import numbers
 import os
@@ -34,10 +35,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .catalogue import ReaderOptions
 from .classifier import Classifier
 from .decoding import Decoding
 from .maps import place
-from .neighbours import CosineIndex, l2_normalize
+from .neighbours import CosineIndex, l2_normalize, suggest_words
 from .taxonomy import Taxonomy, format_path
 from .text import MAX_TOKENS, tokenize
 from .utils import json_loads_bounded, sha256_file
@@ -622,6 +624,20 @@ class Bundle:
     def name(self) -> str:
         return os.path.basename(os.path.normpath(self.path))
 
+    @cached_property
+    def reader_options(self) -> ReaderOptions:
+        """The reader options the bundle was trained with (config.json's ``reader``, else the
+        manifest's; the defaults for a bundle that stored none). ``prodemb predict``,
+        ``evaluate`` and the dashboard's batch upload read files with them unless told
+        otherwise. Fields this version does not know are ignored."""
+        stored = self.config.get("reader") or self.manifest.get("reader") or {}
+        known = {f.name for f in dataclasses.fields(ReaderOptions)}
+        try:
+            return ReaderOptions.from_dict({k: v for k, v in stored.items() if k in known})
+        except (TypeError, ValueError) as e:
+            raise BundleError(f"bundle {self.path!r}: config.json: the reader options are not "
+                              f"what prodemb writes ({e}); retrain or restore the bundle") from None
+
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str, verify: bool = True) -> Bundle:
@@ -753,7 +769,7 @@ class Bundle:
         toks = tokenize(_text("word", word))
         w = toks[0] if len(toks) == 1 else " ".join(toks)
         if w not in self.word_vectors:
-            raise UnknownWordError(w or word, self.word_vectors.suggest(w) if w else [])
+            raise UnknownWordError(w or word, suggest_words(w, self.word_vectors.words) if w else [])
         return self.word_vectors.similar(w, k)
 
     def product_row(self, product_id: str) -> int | None:

@@ -768,10 +768,13 @@ def write_catalogue(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def read_texts(buffer: bytes | str, text_columns: Sequence[str] | None = None,
-               name: str = "upload.csv", max_rows: int | None = None) -> pd.DataFrame:
+               name: str = "upload.csv", max_rows: int | None = None,
+               encoding: str = "utf-8") -> pd.DataFrame:
     """Read an uploaded CSV (bytes) into a DataFrame of strings, with clear errors.
 
-    Used by the app's batch upload; ``text_columns`` are checked if given.
+    Used by the app's batch upload; ``text_columns`` are checked if given. Bytes are read
+    as UTF-8 (a byte order mark is dropped), else in ``encoding`` (the dashboard passes
+    the encoding the bundle's catalogue was read with).
     """
     if isinstance(buffer, bytes):
         if buffer.startswith(b"PK\x03\x04"):
@@ -783,8 +786,18 @@ def read_texts(buffer: bytes | str, text_columns: Sequence[str] | None = None,
             buffer = buffer.decode("utf-8-sig")
         except UnicodeDecodeError as e:
             line = buffer[: e.start].count(b"\n")
-            raise CatalogueError("the file is not UTF-8 text; save it as CSV (UTF-8)",
-                                 name, line if line > 0 else None) from None
+            try:
+                other = codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig")
+            except LookupError:
+                other = False
+            try:
+                if not other:
+                    raise e
+                buffer = buffer.decode(encoding)
+            except UnicodeDecodeError:
+                also = f" (nor {encoding}, the encoding of the bundle's catalogue)" if other else ""
+                raise CatalogueError(f"the file is not UTF-8 text{also}; save it as CSV (UTF-8)",
+                                     name, line if line > 0 else None) from None
     if not buffer.strip():
         raise CatalogueError("the file is empty", name)
     try:

@@ -1,4 +1,4 @@
-"""The ``prodemb`` command line: demo-data, train, predict, evaluate, neighbours, info."""
+"""The ``prodemb`` command line: demo-data, check, train, predict, evaluate, neighbours, info."""
 
 from __future__ import annotations
 
@@ -118,8 +118,11 @@ def share(value: str) -> float:
     return x
 
 
-def add_reader_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("catalogue reader options")
+def add_reader_args(p: argparse.ArgumentParser, from_bundle: bool = False) -> None:
+    g = p.add_argument_group(
+        "catalogue reader options",
+        "default: the options the bundle was trained with (see `prodemb info`); a flag "
+        "given here overrides that option" if from_bundle else None)
     g.add_argument("--preset", choices=sorted(PRESETS), help="named reader settings (demo, fashion)")
     g.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"], help="default: from the file name")
     g.add_argument("--text-columns", type=_csv_list, help="comma-separated text columns, joined in order")
@@ -145,13 +148,22 @@ def add_reader_args(p: argparse.ArgumentParser) -> None:
                         "as it is usually an unclosed quote merging rows)")
 
 
-def reader_options(args: argparse.Namespace) -> ReaderOptions:
-    opts = PRESETS[args.preset] if getattr(args, "preset", None) else ReaderOptions()
+#: The ReaderOptions fields that have a command-line flag.
+READER_FIELDS = ("format", "text_columns", "id_column", "label_column", "level_columns",
+                 "level_separator", "path_separator", "max_depth", "min_depth", "ignore_labels",
+                 "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter",
+                 "chunk_size", "split_column", "allow_multiline")
+
+
+def reader_options(args: argparse.Namespace, base: ReaderOptions | None = None) -> ReaderOptions:
+    """The reader options of the command line: ``--preset`` (if given) or ``base`` (a
+    bundle's own options; default: the defaults), changed by every reader flag given."""
+    if getattr(args, "preset", None):
+        opts = PRESETS[args.preset]
+    else:
+        opts = base or ReaderOptions()
     changes = {}
-    for field in ("format", "text_columns", "id_column", "label_column", "level_columns",
-                  "level_separator", "path_separator", "max_depth", "min_depth", "ignore_labels",
-                  "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter", "chunk_size",
-                  "split_column", "allow_multiline"):
+    for field in READER_FIELDS:
         value = getattr(args, field, None)
         if value is not None:
             changes[field] = value
@@ -159,7 +171,43 @@ def reader_options(args: argparse.Namespace) -> ReaderOptions:
         changes["id_column"] = None
     if "level_columns" in changes:
         changes.setdefault("label_column", None)
+    elif changes.get("label_column"):
+        changes["level_columns"] = []  # a label column given replaces the base's level columns
     return opts.replace(**changes)
+
+
+def given_reader_flags(args: argparse.Namespace) -> set[str]:
+    """The reader options set on the command line (fields; all of them with ``--preset``)."""
+    if getattr(args, "preset", None):
+        return set(READER_FIELDS)
+    return {f for f in READER_FIELDS if getattr(args, f, None) is not None}
+
+
+def bundle_reader(args: argparse.Namespace, bundle, command: str, fields: tuple[str, ...],
+                  **fixed) -> ReaderOptions:
+    """Reader options for reading a file for ``bundle``: the bundle's own, with ``fixed``
+    changes (e.g. no label column for predict), then every reader flag given. Prints (to
+    stderr) which of the bundle's options among ``fields`` are in use and not the defaults,
+    so that a user sees how the file is read."""
+    base = bundle.reader_options.replace(**fixed)
+    opts = reader_options(args, base)
+    from .evaluation import option_flags
+
+    inherited = [f for f in fields if f not in given_reader_flags(args)]
+    used = option_flags(base, inherited)
+    if used:
+        print(f"prodemb {command}: reading {getattr(args, 'input', None) or args.data} with the "
+              f"bundle's reader options {used} (flags given here override them)", file=sys.stderr)
+    return opts
+
+
+#: The bundle's reader options that ``predict`` uses (and names) by default.
+PREDICT_READER_FIELDS = ("format", "text_columns", "id_column", "encoding", "delimiter",
+                         "allow_multiline")
+#: The bundle's reader options that ``evaluate --data`` uses (and names) by default.
+EVALUATE_READER_FIELDS = PREDICT_READER_FIELDS + (
+    "label_column", "level_columns", "level_separator", "path_separator", "max_depth",
+    "min_depth", "ignore_labels", "ignore_paths", "duplicate_ids", "bad_paths")
 
 
 def cmd_demo_data(args) -> int:
@@ -181,6 +229,8 @@ def cmd_train(args) -> int:
     config = TrainConfig.from_json_file(args.config) if args.config else TrainConfig()
     if args.seed is not None:
         config.seed = args.seed
+    if args.split_seed is not None:
+        config.split.seed = args.split_seed
     if args.epochs is not None:
         config.classifier.epochs = args.epochs
     if args.min_leaf_count is not None:
@@ -207,7 +257,9 @@ def cmd_predict(args) -> int:
     check_file_output(out, {"--in": args.input}, bundle=args.bundle)
     bundle = Bundle.load(args.bundle)
     set_inference_threads(args.threads)
-    opts = reader_options(args).replace(label_column=None, level_columns=[], split_column=None)
+    # The bundle's reader options (text and id columns, format, ...), then the flags given.
+    opts = bundle_reader(args, bundle, "predict", PREDICT_READER_FIELDS, split_column=None)
+    opts = opts.replace(label_column=None, level_columns=[], split_column=None)
     if args.duplicate_ids is None:  # one prediction per input row, a repeated id included
         opts = opts.replace(duplicate_ids="keep")
     tmp = f"{out}.tmp-{os.getpid()}"
@@ -252,19 +304,43 @@ def cmd_predict(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .bundle import Bundle
+    from .evaluation import evaluate_file, evaluate_split, stored_split_metrics
     from .metrics import summary
-    from .pipeline import evaluate_bundle
 
     if args.out:  # before the evaluation, which can take a while
         check_file_output(args.out, {"--data": args.data}, bundle=args.bundle)
     bundle = Bundle.load(args.bundle)
-    result = evaluate_bundle(bundle, args.data, reader_options(args))
-    out = summary(result) | {"skipped_unknown_categories": result["skipped_unknown_categories"],
-                             "most_confused": result["most_confused"][:10]}
+    if args.split:
+        if given_reader_flags(args):
+            raise ValueError("--split scores the products stored in the bundle, which reads no "
+                             "file: reader options do not apply (use --data FILE to read a file)")
+        result = evaluate_split(bundle, args.split)
+        out = summary(result) | {"split": args.split, "most_confused": result["most_confused"][:10]}
+        stored = stored_split_metrics(bundle, args.split)
+        if stored is not None and stored != summary(result):
+            warn(args, f"these numbers differ from the {args.split} metrics stored at training "
+                       f"(macro-F1 {stored.get('macro_f1', float('nan')):.4f}, leaf macro-F1 "
+                       f"{stored.get('leaf_macro_f1', float('nan')):.4f}): the bundle's files "
+                       "are read by other library versions or were changed")
+    else:
+        # The bundle's reader options (columns, separators, --max-depth, ...), then the flags.
+        opts = bundle_reader(args, bundle, "evaluate", EVALUATE_READER_FIELDS, split_column=None)
+        result = evaluate_file(bundle, args.data, opts)
+        for note in result["warnings"]:
+            warn(args, note)
+        out = summary(result) | {"rows": result["rows"],
+                                 "skipped_unknown_categories": result["skipped_unknown_categories"],
+                                 "overlap_with_training": result["overlap_with_training"],
+                                 "most_confused": result["most_confused"][:10]}
     print(json.dumps(out, indent=1))
     if args.out:
         write_file_atomically(args.out, json.dumps(result, indent=1))
     return 0
+
+
+def warn(args, message: str) -> None:
+    """A warning line on stderr, ``prodemb CMD: warning: ...``."""
+    print(f"prodemb {args.command}: warning: {message}", file=sys.stderr)
 
 
 def cmd_neighbours(args) -> int:
@@ -276,7 +352,14 @@ def cmd_neighbours(args) -> int:
             for word, sim in bundle.similar_words(args.word, args.k):
                 print(f"{word:<24} {sim:.4f}")
         except UnknownWordError as e:
-            print(str(e), file=sys.stderr)
+            from .neighbours import suggestable
+
+            hint = ""
+            if not e.suggestions:  # no close spelling: some words it does know
+                frequent = [w for w in bundle.word_vectors.words[:1000] if suggestable(w)][:8]
+                hint = (f" No close word found; some frequent words: {', '.join(frequent)}"
+                        if frequent else "")
+            print(f"prodemb neighbours: {e}{hint}", file=sys.stderr)
             return 1
     if args.product:
         table = bundle.similar_products(args.product, args.k)
@@ -285,21 +368,76 @@ def cmd_neighbours(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    """Read a catalogue as ``train`` would and say what came out: counts, the tree, what
+    the path options changed, the first products."""
+    from .evaluation import read_counted
+    from .taxonomy import Taxonomy, format_path
+
+    opts = reader_options(args)
+    df, masks = read_counted(args.data, opts, show_progress=not args.quiet)
+    paths = df["paths"].tolist()
+    labelled = sum(1 for ps in paths if ps)
+    name = os.path.basename(args.data)
+    print(f"{name}: {len(df):,} products, {labelled:,} labelled, {len(df) - labelled:,} unlabelled")
+    if labelled:
+        tree = Taxonomy.from_paths(p for ps in paths for p in ps)
+        depths = {}
+        for ps in paths:
+            for p in ps:
+                depths[len(p)] = depths.get(len(p), 0) + 1
+        shown = ", ".join(f"{d} levels: {n:,}" for d, n in sorted(depths.items()))
+        print(f"category tree: {tree.n_nodes:,} nodes, {len(tree.leaves):,} leaves, depth "
+              f"{tree.depth} (paths with {shown})")
+    if masks["cut"].any():
+        print(f"--max-depth {opts.max_depth}: cut the paths of {int(masks['cut'].sum()):,} products")
+    if masks["dropped"].any():
+        print(f"--min-depth {opts.min_depth} / --ignore-paths: dropped paths of "
+              f"{int(masks['dropped'].sum()):,} products ({int(masks['emptied'].sum()):,} of "
+              "them left without a path, so unlabelled)")
+    if "split" in df:
+        counts = df.loc[df["split"] != "", "split"].value_counts()
+        print("split column: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    rows = [i for i, ps in enumerate(paths) if ps][: args.n]
+    if rows:
+        print(f"first {len(rows)} labelled products:")
+    for i in rows:
+        text = df["text"].iat[i]
+        text = text if len(text) <= 50 else text[:49] + "…"
+        print(f"  {df['id'].iat[i]}  {text}  ->  {' | '.join(format_path(p) for p in paths[i])}")
+    return 0
+
+
 def cmd_info(args) -> int:
     from .bundle import Bundle
+    from .evaluation import option_flags
 
     bundle = Bundle.load(args.bundle)
-    print(json.dumps(bundle.card(), indent=1))
+    # How the bundle reads files (predict and evaluate use it unless flags say otherwise).
+    reader = option_flags(bundle.reader_options, [f for f in READER_FIELDS if f != "chunk_size"])
+    print(json.dumps(bundle.card() | {"reader_options": reader or "(the defaults)"}, indent=1))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="prodemb", description=__doc__)
-    p.add_argument("--version", action="version", version=f"prodemb {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log details")
-    sub = p.add_subparsers(dest="command", required=True)
+    # Global flags, accepted before or after the subcommand (`prodemb -v train ...` and
+    # `prodemb train ... -v`). The subcommands' copies default to SUPPRESS, so that a
+    # subcommand's parser does not reset a flag given before it.
+    def global_flags(default) -> argparse.ArgumentParser:
+        flags = argparse.ArgumentParser(add_help=False)
+        g = flags.add_argument_group("global options (before or after the command)")
+        g.add_argument("--version", action="version", version=f"prodemb {__version__}")
+        g.add_argument("-v", "--verbose", action="store_true", default=default,
+                       help="log details")
+        g.add_argument("-q", "--quiet", action="store_true", default=default,
+                       help="no progress bars")
+        return flags
+
+    p = argparse.ArgumentParser(prog="prodemb", description=__doc__, parents=[global_flags(False)])
+    sub = _Subcommands(p.add_subparsers(dest="command", required=True),
+                       global_flags(argparse.SUPPRESS))
 
     s = sub.add_parser("demo-data", help="generate the demo catalogue")
     s.add_argument("--out", required=True, help="output .csv or .parquet")
@@ -313,7 +451,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shallow-share", type=share, default=0.0, metavar="F",
                    help="categorise this share of the labelled products only by their "
                         "first level, e.g. 'Bags' (0 <= F < 1; default 0)")
-    s.add_argument("-q", "--quiet", action="store_true")
     s.set_defaults(func=cmd_demo_data)
 
     s = sub.add_parser("train", help="train a bundle from a catalogue")
@@ -324,12 +461,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="replace the bundle already in --out (the whole directory)")
     s.add_argument("--config", help="JSON file with config overrides")
-    s.add_argument("--seed", type=int)
+    s.add_argument("--seed", type=int,
+                   help="random seed of Word2Vec, the classifier and the maps (default: the "
+                        "config's, 0); also of the train/validation/test split unless "
+                        "--split-seed is given, so a new --seed alone also changes which "
+                        "products are test products")
+    s.add_argument("--split-seed", type=int,
+                   help="random seed of the train/validation/test split (default: --seed; "
+                        "config field split.seed); fix it to compare models trained with "
+                        "other seeds on the same test products")
     s.add_argument("--epochs", type=int)
     s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",
                    help="roll leaves with fewer than N labelled products up into their "
                         "parent before training, repeatedly (default 0: the tree as labelled)")
-    s.add_argument("-q", "--quiet", action="store_true")
     add_reader_args(s)
     s.set_defaults(func=cmd_train)
 
@@ -339,16 +483,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".csv or .parquet")
     s.add_argument("--threads", type=non_negative_int, default=0,
                    help="torch threads (default 0: all available cores)")
-    s.add_argument("-q", "--quiet", action="store_true")
-    add_reader_args(s)
+    add_reader_args(s, from_bundle=True)
     s.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("evaluate", help="evaluate a bundle on a labelled catalogue")
+    s = sub.add_parser("evaluate", help="evaluate a bundle on a labelled catalogue, or on its "
+                       "own test split")
     s.add_argument("--bundle", required=True)
-    s.add_argument("--data", required=True)
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--data", help="a labelled catalogue, read with the bundle's reader "
+                      "options unless flags say otherwise")
+    what.add_argument("--split", choices=["train", "validation", "test"],
+                      help="score the bundle's own products of this split (stored in the "
+                           "bundle; no file needed): the numbers stored at training")
     s.add_argument("--out", help="write the full result as JSON (a new file, or one to replace; "
                    "not an input)")
-    add_reader_args(s)
+    add_reader_args(s, from_bundle=True)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("neighbours", help="nearest words or products")
@@ -358,13 +507,93 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-k", type=int, default=10)
     s.set_defaults(func=cmd_neighbours)
 
+    s = sub.add_parser("check", help="read a catalogue as train would and show what came out "
+                       "(products, labels, tree, paths cut or dropped)")
+    s.add_argument("--data", required=True)
+    s.add_argument("-n", type=non_negative_int, default=3, help="products shown (default 3)")
+    add_reader_args(s)
+    s.set_defaults(func=cmd_check)
+
     s = sub.add_parser("info", help="print a bundle's model card")
     s.add_argument("--bundle", required=True)
     s.set_defaults(func=cmd_info)
     return p
 
 
+class _Subcommands:
+    """``add_subparsers()`` whose every parser also takes the global flags."""
+
+    def __init__(self, action, common: argparse.ArgumentParser):
+        self.action, self.common = action, common
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self.action.add_parser(name, parents=[self.common], **kwargs)
+
+
+def close_progress_bars() -> None:
+    """Close every open progress bar: each is drawn a last time and ends its line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        with contextlib.suppress(Exception):
+            bar.close()
+
+
+def closing_progress_bars(func, args):
+    """``func(args)``; on any exception the open progress bars are closed first, so that
+    the error message comes after them, on its own line (not before a bar redrawn later)."""
+    try:
+        return func(args)
+    except BaseException:
+        close_progress_bars()
+        raise
+
+
+class LineGuard:
+    """A text stream (stderr) on which no message shares a line with a progress bar.
+
+    A progress bar redraws its line with writes starting with ``"\r"`` and no newline.
+    After such a write, any other write (an error, a warning, a log line) is put on a new
+    line first; the bar then redraws below it. Everything else passes through unchanged."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._after_progress = False
+
+    def write(self, text: str) -> int:
+        if not text:
+            return 0
+        if self._after_progress and not text.startswith(("\r", "\n")):
+            self._stream.write("\n")
+        self._after_progress = text.startswith("\r") and not text.endswith("\n")
+        return self._stream.write(text)
+
+    def end_line(self) -> None:
+        """End a progress line left open (before the process exits)."""
+        if self._after_progress:
+            self._stream.write("\n")
+            self._after_progress = False
+        with contextlib.suppress(Exception):
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    guard = None
+    if not isinstance(sys.stderr, LineGuard):
+        guard = sys.stderr = LineGuard(sys.stderr)
+    try:
+        return _main(argv)
+    finally:
+        if guard is not None:
+            guard.end_line()
+            if sys.stderr is guard:
+                sys.stderr = guard._stream
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -381,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(ValueError):
                 previous[sig] = signal.signal(sig, _terminate)
     try:
-        return args.func(args)
+        return closing_progress_bars(args.func, args)
     except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"prodemb {args.command}: error: {disk_full_message(args, e) or msg}", file=sys.stderr)

@@ -62,3 +62,54 @@ class CosineIndex:
             idx_out[start: start + block] = np.take_along_axis(top, order, axis=1)
             sim_out[start: start + block] = np.take_along_axis(top_sims, order, axis=1)
         return idx_out, sim_out
+
+
+# ---------------------------------------------------------------------- word suggestions
+#: Function words never offered as suggestions: English and the Slovak/Czech of the demo
+#: catalogue (cleaned as product text is: lower case, no diacritics). Any token of fewer
+#: than 3 characters is left out too, so short words of other languages are covered.
+STOP_WORDS = frozenset("""
+about above after again against all also and any are because been before being below
+between both but can cannot could did does doing down during each few for from further
+had has have having her here hers herself him himself his how into its itself just more
+most not now off once only other our ours out over own same she should some such than
+that the their theirs them then there these they this those through too under until very
+was were what when where which while who whom why will with would you your yours
+aby ako ale ani bez bol bola boli pre pri pod nad cez ked kde ktora ktore ktory lebo len
+ich jej jeho iba tak tiez uz sme ste som nie ani alebo vsetky vsetko tento tato toto tieto
+jako jsou jsem neni nebo pro tak take tedy kdyz ktery ktera ktere byl byla bylo jen jeste
+und der die das mit fur von den dem des ein eine einer auf aus bei ist nicht oder sie
+""".split())
+
+
+def suggestable(word: str) -> bool:
+    """Whether a vocabulary word may be offered to a user: not a function word (see
+    :data:`STOP_WORDS`), at least 3 characters, and no digit (cleaning turns every digit
+    into 0, so tokens such as ``000`` or ``j0`` are sizes and codes, not words)."""
+    return len(word) >= 3 and word not in STOP_WORDS and not any(c.isdigit() for c in word)
+
+
+def suggest_words(word: str, words, n: int = 5, limit: int = 50_000) -> list[str]:
+    """Known words close to an unknown ``word``, best first, at most ``n``.
+
+    Close spellings (:func:`difflib.get_close_matches` over the ``limit`` most frequent
+    of ``words``, a vocabulary most frequent first), else words that begin with the same
+    four letters or that contain ``word`` (or are contained in it), most frequent first.
+    Only :func:`suggestable` words are offered.
+    """
+    import difflib
+
+    candidates = [w for w in list(words)[:limit] if w != word and suggestable(w)]
+    if not word or not candidates:
+        return []
+    out = difflib.get_close_matches(word, candidates, n=n, cutoff=0.7)
+    if not out:
+        out = difflib.get_close_matches(word, candidates, n=n, cutoff=0.6)
+    if len(out) < n and len(word) >= 4:
+        stem = word[:4]
+        for w in candidates:
+            if len(out) >= n:
+                break
+            if w not in out and (w.startswith(stem) or (len(w) >= 4 and (w in word or word in w))):
+                out.append(w)
+    return out[:n]

@@ -578,21 +578,13 @@ def _dump(path: str, obj) -> None:
 
 
 def evaluate_bundle(bundle, data: str, options: ReaderOptions | None = None) -> dict:
-    """Evaluate a bundle on a labelled catalogue file (paths outside its tree are reported)."""
-    frames = list(iter_catalogue(data, options or ReaderOptions()))
-    df = pd.concat(frames, ignore_index=True)
-    df = df[df["paths"].map(len) > 0]
-    known = df["paths"].map(lambda ps: all(p in bundle.taxonomy for p in ps))
-    n_unknown = int((~known).sum())
-    df = df[known]
-    if df.empty:
-        raise TrainingError("no labelled product with a category of this bundle's tree")
-    y = bundle.taxonomy.binarize(df["paths"].tolist())
-    probs = bundle.predict_proba(df["text"].tolist())
-    pred = bundle.taxonomy.decode_to_matrix(bundle.decode(probs))
-    result = evaluate(bundle.taxonomy, y, pred)
-    result["skipped_unknown_categories"] = n_unknown
-    return result
+    """Evaluate a bundle on a labelled catalogue file, read with ``options`` (None: the
+    bundle's own reader options). See :func:`prodemb.evaluation.evaluate_file`: rows not
+    scored are counted with their reason, and an evaluation leaving out most labelled rows
+    raises :class:`prodemb.evaluation.EvaluationError`."""
+    from .evaluation import evaluate_file
+
+    return evaluate_file(bundle, data, options)
 
 
 __all__ = ["train_bundle", "evaluate_bundle", "TrainingError", "WordVectors"]

@@ -22,6 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from .bundle import Bundle, BundleError, find_bundles, quick_check
+from .neighbours import suggestable
 from .serving import WORK, single_threaded_blas
 from .utils import csv_safe, csv_safe_frame  # noqa: F401 (csv_safe: part of ui's API)
 
@@ -601,6 +602,14 @@ def guess_text_columns(frame: pd.DataFrame) -> list[str]:
     return [max(lengths, key=lambda c: lengths[c])]
 
 
+def default_text_columns(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
+    """The text columns an upload is classified by unless the user picks others: the
+    bundle's own (the reader options it was trained with, in their order) that the upload
+    has, else :func:`guess_text_columns`."""
+    own = [c for c in bundle.reader_options.text_columns if c in frame.columns]
+    return own or guess_text_columns(frame)
+
+
 def join_text_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
     """The product text of each row: the chosen columns' non-empty values joined by ``" . "``
     (as the catalogue reader joins text fields)."""
@@ -627,11 +636,17 @@ def default_word(bundle: Bundle) -> str:
     """``nike`` (the published example) if the model knows it, else its most frequent word."""
     if "nike" in bundle.word_vectors:
         return "nike"
+    frequent = frequent_words(bundle, 1)
+    if frequent:
+        return frequent[0]
     return bundle.word_vectors.words[0] if len(bundle.word_vectors) else ""
 
 
 def frequent_words(bundle: Bundle, n: int = 8) -> list[str]:
-    return list(bundle.word_vectors.words[:n])
+    """The ``n`` most frequent words worth looking up: no function words or digit tokens
+    (:func:`prodemb.neighbours.suggestable`)."""
+    words = bundle.word_vectors.words
+    return [w for w in words[: max(1000, 50 * n)] if suggestable(w)][:n]
 
 
 def min_count(bundle: Bundle) -> int:
