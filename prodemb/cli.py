@@ -241,11 +241,35 @@ def cmd_train(args) -> int:
     roll_up = manifest.get("labels", {}).get("roll_up")
     if roll_up:
         print(roll_up_message(roll_up))
-    print("stage seconds:", json.dumps(manifest["stage_seconds"]))
+    print_training_summary(args.out, manifest)
     for split, m in manifest["metrics"].items():
         print(f"{split:>10}: macro-F1 {m['macro_f1']:.4f}  leaf macro-F1 {m['leaf_macro_f1']:.4f}  "
               f"micro-F1 {m['micro_f1']:.4f}")
     return 0
+
+
+def print_training_summary(out: str, manifest: dict) -> None:
+    """After ``prodemb train``: the table of stage times and what Word2Vec learned (the mean
+    cosine of random word pairs and the nearest words of the probe words, from the bundle's
+    metrics.json)."""
+    from .pipeline import STAGE_LABELS
+    from .utils import stage_table
+
+    print("\nStage times:")
+    print(stage_table(manifest["stage_seconds"], STAGE_LABELS))
+    try:
+        with open(os.path.join(out, "metrics.json"), encoding="utf-8") as f:
+            metrics = json.load(f)
+    except (OSError, ValueError):
+        return
+    w2v, probes = metrics.get("word2vec") or {}, metrics.get("word2vec_probes") or {}
+    if w2v.get("random_pair_cosine") is not None:
+        print(f"\nWord2Vec: {w2v['vocabulary']:,} words, {w2v['epochs']} passes; mean cosine of "
+              f"random word pairs {w2v['random_pair_cosine']:.2f} (learned vectors: well below "
+              "0.8; near 1: nearly all alike). Nearest words:")
+        for word, near in probes.items():
+            print(f"  {word}: " + ", ".join(n for n, _ in near[:6]))
+    print()
 
 
 def cmd_predict(args) -> int:

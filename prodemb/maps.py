@@ -9,6 +9,7 @@ embeddings and the coordinates are stored, both as arrays.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -37,7 +38,11 @@ def fit_map(embeddings: np.ndarray, method: str = "umap", seed: int = 0,
                    random_state=seed, verbose=verbose).fit(x)
         coords = np.asarray(emb)
     elif method == "umap":
-        import umap
+        # umap-learn warns at import that ParametricUMAP (TensorFlow) is unavailable; it is
+        # not used here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ImportWarning)
+            import umap
 
         # PCA initialisation instead of the spectral one: on 10,000 product embeddings
         # 24 s against 145 s (loaded 2-core machine), and no "Spectral initialisation

@@ -1,6 +1,8 @@
 """``prodemb train``: from a catalogue file to an evaluated, versioned bundle.
 
-Stages (each timed, each with a progress bar where it takes long):
+Stages (each timed; with ``show_progress`` each is announced on stderr as ``[3/8] split``,
+shows a progress bar where its work is countable and, where it is not, a heartbeat line
+with the elapsed time every 15 s; :data:`STAGES`):
 
 1. read the catalogue and clean all texts;
 2. Word2Vec on all texts, labelled and unlabelled;
@@ -50,12 +52,28 @@ from .split import SPLITS, group_ids, split_report, stratified_split
 from .taxonomy import Taxonomy, format_path, roll_up_rare_leaves
 from .text import tokenize
 from .utils import StageTimer, json_default, progress, sha256_file
-from .word2vec import WordVectors, probe_table, train_word2vec
+from .word2vec import (
+    WordVectors,
+    choose_probe_words,
+    probe_table,
+    train_word2vec,
+    word2vec_diagnostics,
+)
 
 log = logging.getLogger(__name__)
 
 LIBRARIES = ("prodemb", "torch", "gensim", "numpy", "pandas", "pyarrow", "scikit-learn",
              "umap-learn", "openTSNE", "unidecode", "safetensors", "iterative-stratification")
+
+
+#: The stages of :func:`train_bundle`, in order (the keys of ``stage_seconds``), and what
+#: the user reads for each.
+STAGES = ("read_clean", "word2vec", "split", "classifier", "evaluate", "embeddings", "maps",
+          "write")
+STAGE_LABELS = {"read_clean": "read + clean", "word2vec": "Word2Vec", "split": "split",
+                "classifier": "classifier", "evaluate": "evaluate", "embeddings": "embeddings",
+                "maps": "maps", "write": "write"}
+MAP_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
 
 
 class TrainingError(ValueError):
@@ -83,12 +101,12 @@ def load_catalogue(path: str, options: ReaderOptions, max_tokens: int,
                    show_progress: bool = True) -> tuple[pd.DataFrame, list[list[str]]]:
     """The catalogue (``id, text, paths``) and the cleaned tokens of every product."""
     frames, tokens = [], []
-    bar = progress(desc="read + clean", unit=" products", disable=not show_progress)
-    for chunk in iter_catalogue(path, options):
-        frames.append(chunk)
-        tokens.extend(tokenize(t, max_tokens) for t in chunk["text"])
-        bar.update(len(chunk))
-    bar.close()
+    # Closed (its line ended) also when reading fails, so an error starts on a line of its own.
+    with progress(desc="read + clean", unit=" products", disable=not show_progress) as bar:
+        for chunk in iter_catalogue(path, options):
+            frames.append(chunk)
+            tokens.extend(tokenize(t, max_tokens) for t in chunk["text"])
+            bar.update(len(chunk))
     return pd.concat(frames, ignore_index=True), tokens
 
 
@@ -167,7 +185,7 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     """:func:`train_bundle` once ``out`` is checked and locked."""
     options = options or ReaderOptions()
     config = config or TrainConfig()
-    timer = StageTimer()
+    timer = StageTimer(show=show_progress, stages=STAGES, labels=STAGE_LABELS)
     seed = config.seed
 
     with timer("read_clean"):
@@ -198,25 +216,40 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         log.warning("%s", rare)
         warnings_.append(rare)
 
-    with timer("word2vec"):
+    n_tokens = sum(len(t) for t in tokens)
+    passes = word2vec_passes(n_tokens, config.word2vec)
+    lab_tokens = [tokens[i] for i in labelled]
+    with timer("word2vec", f"{n_tokens:,} tokens of {len(catalogue):,} products, "
+                           f"{passes} passes"):
         word_vectors = word2vec_on_tokens(tokens, config, show_progress,
                                           workdir=_work_dir(out, "w2v"))
-        probes = probe_table(word_vectors, config.word2vec.probe_words)
+        configured = list(config.word2vec.probe_words)
+        probe_words = choose_probe_words(word_vectors, configured, n=max(4, len(configured)),
+                                         tokens=lab_tokens, groups=[ps[0][0] for ps in paths])
+        probes = probe_table(word_vectors, probe_words)
+        w2v_report = {**word2vec_diagnostics(word_vectors, probe_words, configured),
+                      "epochs": passes, "corpus_tokens": n_tokens}
+    if w2v_report["warning"]:
+        log.warning("%s", w2v_report["warning"])
+        warnings_.append(w2v_report["warning"])
 
-    with timer("split"):
-        lab_tokens = [tokens[i] for i in labelled]
+    how = "from the split column" if "split" in catalogue else \
+        f"stratified over {taxonomy.n_nodes:,} tree nodes"
+    with timer("split", f"{len(labelled):,} labelled products, {how}"):
         split = split_labelled(catalogue, labelled, y, lab_tokens, config, os.path.basename(data))
         report = split_report(y, split)
     tr, va, te = (np.flatnonzero(split == i) for i in range(3))
 
-    with timer("classifier"):
+    with timer("classifier", f"{len(tr):,} training and {len(va):,} validation products; "
+                             "encoding their texts, then the epochs"):
         clf = Classifier(config.classifier, seed=seed).fit(
             [lab_tokens[i] for i in tr], y[tr], [lab_tokens[i] for i in va], y[va],
             word_vectors=word_vectors,
             taxonomy=taxonomy,
             show_progress=show_progress)
 
-    with timer("evaluate"):
+    with timer("evaluate") as stage:
+        stage.note(f"choosing the mixing weights on {len(va):,} validation products")
         complete = all(taxonomy.children[taxonomy.index(p)] == [] for ps in paths for p in ps)
         sigmoid_weight = clf.model.config.sigmoid_weight if clf.model.leaf_out is not None else None
         if config.classifier.sigmoid_weight is None:
@@ -224,7 +257,9 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
                                                  taxonomy, complete)
         mixing = tune_leaf_mixing(clf, config.classifier, [lab_tokens[i] for i in va], y[va],
                                   taxonomy, complete)
+        stage.note(f"predicting the {len(lab_tokens):,} labelled products")
         probs = clf.predict_proba(lab_tokens)
+        stage.note("tuning the per-node thresholds on validation and scoring every split")
         decoding = fit_decoding(taxonomy, probs[va], y[va], complete)
         thresholds = decoding.thresholds
         results: dict[str, dict] = {}
@@ -242,11 +277,12 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
             results[name]["independent_0.5"] = summary(evaluate(taxonomy, y[rows], raw_plain[rows],
                                                                 with_pairs=False))
 
-    with timer("embeddings"):
+    with timer("embeddings") as stage:
         rng = np.random.default_rng(seed)
         unlabelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() == 0)
         sample = np.sort(rng.choice(unlabelled, min(len(unlabelled), config.embeddings.unlabelled_sample),
                                     replace=False)) if len(unlabelled) else unlabelled
+        stage.note(f"{len(labelled):,} labelled and {len(sample):,} unlabelled products")
         emb_rows = np.concatenate([labelled, sample])
         emb_tokens = lab_tokens + [tokens[i] for i in sample]
         embeddings = l2_normalize(clf.transform(emb_tokens))
@@ -270,8 +306,14 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     correct = [d[0][0] in set(ps) for d, ps in zip(decoded_tuned, paths)]
     products["correct"] = pd.array(correct + [None] * len(sample), dtype="boolean")
 
-    with timer("maps"):
-        for method in config.maps.methods:
+    with timer("maps") as stage:
+        methods = config.maps.methods
+        for i, method in enumerate(methods, 1):
+            fit = min(len(embeddings), config.maps.fit_points)
+            placed = f", {len(embeddings) - fit:,} more placed beside them" \
+                if fit < len(embeddings) else ""
+            stage.note(f"map {i} of {len(methods)}, {MAP_LABELS.get(method, method)} of "
+                       f"{fit:,} products{placed}")
             coords = _map_all(embeddings, method, config.maps.fit_points,
                               config.maps.n_neighbors_place, seed)
             products[f"{method}_x"] = coords[:, 0]
@@ -295,7 +337,8 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         files.append("products.parquet")
         metrics = {"splits": results, "history": clf.history, "kept_epoch": clf.kept_epoch,
                    "stage_seconds": timer.seconds,
-                   "word2vec_probes": probes, "split_report": report, "label_roll_up": roll_up,
+                   "word2vec_probes": probes, "word2vec": w2v_report,
+                   "split_report": report, "label_roll_up": roll_up,
                    "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}}
         _dump(os.path.join(tmp, "metrics.json"), metrics)
         files.append("metrics.json")
@@ -331,7 +374,7 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         _dump(os.path.join(tmp, MANIFEST), manifest)
         manifest_holder.update(manifest)
 
-    with timer("write"):
+    with timer("write", f"the bundle to {out}"):
         write_atomically(out, write, overwrite=overwrite)
     manifest_holder["stage_seconds"] = timer.seconds
     log.info("bundle written to %s; stage seconds: %s", out, timer.seconds)
@@ -352,10 +395,7 @@ def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
     cleaned catalogue text there, where the next run to the same bundle removes it,
     not in TMPDIR for good."""
     w2v = config.word2vec
-    n_tokens = sum(len(t) for t in tokens)
-    if w2v.min_corpus_tokens and n_tokens:
-        w2v = dataclasses.replace(w2v, epochs=max(w2v.epochs, min(
-            50, -(-w2v.min_corpus_tokens // n_tokens))))
+    w2v = dataclasses.replace(w2v, epochs=word2vec_passes(sum(len(t) for t in tokens), w2v))
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
             return _word2vec_in(tmp, tokens, w2v, config.seed, show_progress)
@@ -365,6 +405,14 @@ def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
         return _word2vec_in(workdir, tokens, w2v, config.seed, show_progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def word2vec_passes(n_tokens: int, w2v) -> int:
+    """Passes Word2Vec makes over a corpus of ``n_tokens`` tokens: ``w2v.epochs``, raised for
+    a small corpus until ``w2v.min_corpus_tokens`` tokens are read (at most 50 passes)."""
+    if w2v.min_corpus_tokens and n_tokens:
+        return max(w2v.epochs, min(50, -(-w2v.min_corpus_tokens // n_tokens)))
+    return w2v.epochs
 
 
 def _word2vec_in(directory: str, tokens: list[list[str]], w2v, seed: int,

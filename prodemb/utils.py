@@ -9,6 +9,8 @@ import hashlib
 import logging
 import os
 import re
+import sys
+import threading
 import time
 
 from tqdm.auto import tqdm
@@ -23,13 +25,32 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def progress_enabled() -> bool:
+    """False when the environment turns progress output off (``PRODEMB_PROGRESS=0``)."""
+    return os.environ.get("PRODEMB_PROGRESS") != "0"
+
+
+#: ``time.monotonic()`` of the last update of any :func:`progress` bar: a stage's heartbeat
+#: (:class:`StageTimer`) stays quiet while a bar shows that work goes on.
+_last_bar_update = [0.0]
+
+
+class _Bar(tqdm):
+    """tqdm that notes when it last moved (tqdm's own loop calls ``update`` at most every
+    ``mininterval``)."""
+
+    def update(self, n=1):
+        _last_bar_update[0] = time.monotonic()
+        return super().update(n)
+
+
 def progress(iterable=None, **kwargs) -> tqdm:
     """A tqdm progress bar on stderr; disabled when PRODEMB_PROGRESS=0."""
-    if os.environ.get("PRODEMB_PROGRESS") == "0":
+    if not progress_enabled():
         kwargs["disable"] = True
     kwargs.setdefault("mininterval", 0.5)
     kwargs.setdefault("dynamic_ncols", True)
-    return tqdm(iterable, **kwargs)
+    return _Bar(iterable, **kwargs)
 
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
@@ -99,21 +120,119 @@ def is_disk_full(exc: BaseException) -> bool:
     return False
 
 
-class StageTimer:
-    """Records wall-clock seconds per named stage: ``with timer("word2vec"): ...``."""
+def format_seconds(seconds: float) -> str:
+    """``"8.2 s"``, ``"45 s"``, ``"2 min 05 s"``, ``"1 h 02 min"``: a duration for people."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
-    def __init__(self) -> None:
+
+class Stage:
+    """The stage a :class:`StageTimer` is timing; ``note(text)`` says what it does now (shown
+    at once and in the heartbeat lines)."""
+
+    def __init__(self, timer: StageTimer, name: str, label: str) -> None:
+        self.timer, self.name, self.label = timer, name, label
+        self.detail = ""
+        self.start = time.monotonic()
+
+    def note(self, text: str) -> None:
+        self.detail = text
+        self.timer.say(f"      {self.label}: {text}")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+class StageTimer:
+    """Records wall-clock seconds per named stage: ``with timer("word2vec"): ...``.
+
+    With ``show`` (and progress output not turned off by ``PRODEMB_PROGRESS=0``), each stage
+    is announced on stderr as ``[3/8] split: ...`` (numbered when ``stages`` lists the
+    stages to come) and, while it runs, a heartbeat line says how long it has been running,
+    every ``heartbeat`` seconds (twice that after two minutes), unless a progress bar moved
+    in the meantime. ``labels`` maps stage names to what the user reads (``read_clean`` ->
+    ``read + clean``). :meth:`table` is the summary of stage times.
+    """
+
+    def __init__(self, show: bool = False, stages: tuple[str, ...] | list[str] = (),
+                 labels: dict[str, str] | None = None, heartbeat: float = 15.0) -> None:
         self.seconds: dict[str, float] = {}
+        self.show = show and progress_enabled()
+        self.stages = list(stages)
+        self.labels = dict(labels or {})
+        self.heartbeat = heartbeat
+        self.current: Stage | None = None
+
+    def label(self, name: str) -> str:
+        return self.labels.get(name, name)
+
+    def say(self, line: str) -> None:
+        """Write one line to stderr (through tqdm, so an open progress bar is not broken)."""
+        if self.show:
+            tqdm.write(line, file=sys.stderr)
+            sys.stderr.flush()
 
     @contextlib.contextmanager
-    def __call__(self, name: str):
+    def __call__(self, name: str, note: str | None = None):
         log.info("stage %s ...", name)
+        stage = self.current = Stage(self, name, self.label(name))
+        if self.show:
+            number = (f"[{self.stages.index(name) + 1}/{len(self.stages)}] "
+                      if name in self.stages else "")
+            stage.detail = note or ""
+            self.say(f"{number}{stage.label}" + (f": {note}" if note else ""))
+        stop = threading.Event()
+        beat = None
+        if self.show and self.heartbeat > 0:
+            beat = threading.Thread(target=self._beat, args=(stage, stop), daemon=True,
+                                    name=f"prodemb-heartbeat-{name}")
+            beat.start()
         start = time.perf_counter()
         try:
-            yield
+            yield stage
         finally:
+            stop.set()
+            if beat is not None:
+                beat.join()
+            self.current = None
             self.seconds[name] = round(time.perf_counter() - start, 2)
             log.info("stage %s done in %.1f s", name, self.seconds[name])
+
+    def _beat(self, stage: Stage, stop: threading.Event) -> None:
+        """Heartbeat lines of ``stage`` until ``stop`` is set."""
+        while True:
+            interval = self.heartbeat * (2 if stage.elapsed() >= 120 else 1)
+            if stop.wait(interval):
+                return
+            if time.monotonic() - _last_bar_update[0] < interval:
+                continue  # a progress bar shows that work goes on
+            detail = f" ({stage.detail})" if stage.detail else ""
+            self.say(f"      {stage.label}: still running, {format_seconds(stage.elapsed())} "
+                     f"elapsed{detail}")
+
+    def table(self) -> str:
+        """:func:`stage_table` of the stages timed so far."""
+        return stage_table(self.seconds, self.labels)
+
+
+def stage_table(seconds: dict[str, float], labels: dict[str, str] | None = None) -> str:
+    """Stage times (``{stage: seconds}``, in order) as a small text table: stage, time and
+    share of the total, then the total. ``labels`` renames stages for people."""
+    labels = labels or {}
+    total = sum(seconds.values())
+    width = max([len(labels.get(n, n)) for n in seconds] + [len("total")])
+    lines = [f"{'stage':<{width}}  {'time':>11}  share"]
+    for name, secs in seconds.items():
+        share = f"{100 * secs / total:3.0f} %" if total > 0 else "  - %"
+        lines.append(f"{labels.get(name, name):<{width}}  {format_seconds(secs):>11}  {share}")
+    lines.append(f"{'total':<{width}}  {format_seconds(total):>11}")
+    return "\n".join(lines)
 
 
 #: Deepest nesting of JSON objects/arrays prodemb reads (bundle files, JSONL catalogue
