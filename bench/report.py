@@ -154,6 +154,7 @@ def targets_section(results: dict) -> list[str]:
             "batch classification (`Bundle.classify`, one thread)",
         ("speed", "nearest_products_1m_p50_ms"): "nearest products among 1,000,000, p50",
         ("training", "demo_bundle_training_seconds"): "demo bundle training (all stages)",
+        ("maps", "maps_20k_seconds"): "t-SNE + UMAP maps of 20,000 products",
         ("app", "page_warm_max_seconds"): "slowest page, warm (median)",
         ("app", "app_memory_mb"): "app server resident memory (peak)",
         ("sessions", "sessions_p95_first_classification_seconds"):
@@ -165,14 +166,14 @@ def targets_section(results: dict) -> list[str]:
     }
     units = {"classify_p50_ms": " ms", "nearest_products_1m_p50_ms": " ms",
              "batch_one_thread_products_per_second": " products/s",
-             "demo_bundle_training_seconds": " s", "page_warm_max_seconds": " s",
+             "demo_bundle_training_seconds": " s", "maps_20k_seconds": " s", "page_warm_max_seconds": " s",
              "app_memory_mb": " MB", "sessions_p95_first_classification_seconds": " s",
              "sessions_server_only_p95_first_classification_seconds": " s",
              "sessions_pings_missed": ""}
     digits = {"sessions_pings_missed": 0}
     for setting in QUALITY:
         rows += quality_target_rows(setting, results.get(result_name(setting)))
-    for name in ("speed", "training", "app", "sessions"):
+    for name in ("speed", "training", "maps", "app", "sessions"):
         r = results.get(name)
         targets = (speed_targets(r) if name == "speed" else r.get("targets", {})) if r else {}
         keys = [k for (n, k) in labels if n == name]
@@ -378,6 +379,36 @@ def speed_section(r: dict | None) -> list[str]:
     return out
 
 
+def maps_section(m: dict | None, v: dict | None) -> list[str]:
+    """Map fitting time (``bench_maps.py``) and Word2Vec health (``bench_vectors.py``)."""
+    out = ["## Maps and word vectors", ""]
+    if m is None:
+        out += ["Map fitting: not run yet (`bench/bench_maps.py`).", ""]
+    else:
+        out += [f"Map stage of `prodemb train` (fit on at most {m['config']['fit_points']:,} "
+                "products, the rest placed by kNN interpolation) on the product embeddings of "
+                f"`{Path(m['bundle']).name}`, after a warm-up that compiles numba/openTSNE "
+                f"({', '.join(f'{k} {s:.0f} s' for k, s in m['warmup_seconds'].items())}):", "",
+                "| products | t-SNE | UMAP | total |", "|---:|---:|---:|---:|"]
+        for r in m["runs"]:
+            sec = r["seconds"]
+            out.append(f"| {r['products']:,} | {sec.get('tsne', 0):.0f} s | {sec.get('umap', 0):.0f} s "
+                       f"| **{r['total_seconds']:.0f} s** |")
+        out += ["", f"Run: {provenance(m)}.", ""]
+    if v is None:
+        out.append("Word2Vec health: not run yet (`bench/bench_vectors.py`).")
+    else:
+        out += ["Word2Vec health of the benchmark bundles (mean cosine of 2,000 random word "
+                "pairs among the 5,000 most frequent words: near 1 means the vectors are "
+                "nearly all alike; nearest words of probe words chosen from the vocabulary):", "",
+                "| bundle | words | random-pair cosine | nearest words |", "|---|---:|---:|---|"]
+        for name, r in v["bundles"].items():
+            near = "; ".join(f"{w}: {', '.join(ns[:5])}" for w, ns in r["nearest"].items())
+            out.append(f"| {name} | {r['vocabulary']:,} | {r['random_pair_cosine']:.2f} | {near} |")
+        out += ["", f"Run: {provenance(v)}.", ""]
+    return out
+
+
 def training_section(r: dict | None, w: dict | None) -> list[str]:
     out = ["## Training", ""]
     if r is None:
@@ -556,7 +587,8 @@ def how_section(quick: bool) -> list[str]:
 
 
 def build(quick: bool) -> str:
-    names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app", "sessions")
+    names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app", "sessions",
+             "maps", "word_vectors")
     results = {n: load(n, quick) for n in names}
     machine = next((r["machine"] for r in results.values() if r and "machine" in r), None)
     lines = ["# Benchmarks", "",
@@ -576,6 +608,7 @@ def build(quick: bool) -> str:
         lines += quality_section(results[result_name(setting)], title, setting)
     lines += speed_section(results["speed"])
     lines += training_section(results["training"], results["word2vec_3m"])
+    lines += maps_section(results["maps"], results["word_vectors"])
     lines += app_section(results["app"])
     lines += sessions_section(results["sessions"])
     lines += how_section(quick)

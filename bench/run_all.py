@@ -3,14 +3,16 @@
 Steps, in order (each a separate process, so one failing does not stop the rest):
 
 1. ``training``  bench/bench_training.py  the demo bundle, timed stage by stage
-2. ``speed``     bench/bench_speed.py     classify latency / throughput, fastText, neighbours
-3. ``app``       bench/bench_app.py       the dashboard in headless Chromium, memory
-4. ``sessions``  bench/bench_sessions.py  30 sessions at once: time to first
+2. ``maps``      bench/bench_maps.py      t-SNE + UMAP of 20,000 and 60,000 product embeddings
+3. ``speed``     bench/bench_speed.py     classify latency / throughput, fastText, neighbours
+4. ``app``       bench/bench_app.py       the dashboard in headless Chromium, memory
+5. ``sessions``  bench/bench_sessions.py  30 sessions at once: time to first
                                          classification, websocket pings, memory
-5. ``word2vec``  bench/bench_word2vec.py  Word2Vec on 3,000,000 demo texts
-6. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
+6. ``word2vec``  bench/bench_word2vec.py  Word2Vec on 3,000,000 demo texts
+7. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
                                          fashion and fashion-small
-7. ``report``    bench/report.py          BENCHMARKS.md from bench/results/*.json
+8. ``vectors``   bench/bench_vectors.py   Word2Vec health of the quality bundles
+9. ``report``    bench/report.py          BENCHMARKS.md from bench/results/*.json
 
 The speed and app steps use the bundle that the training step writes; the sessions
 step the shipped ``artifacts/demo``. The full run
@@ -38,11 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = {
     "training": "bench_training.py",
+    "maps": "bench_maps.py",
     "speed": "bench_speed.py",
     "app": "bench_app.py",
     "sessions": "bench_sessions.py",
     "word2vec": "bench_word2vec.py",
     "quality": "bench_quality.py",
+    "vectors": "bench_vectors.py",
 }
 
 
