@@ -24,9 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SCARF_TEXT = "Pletený šál z merino vlny, sivý. Knitted merino wool scarf, warm, 180 cm"
 PAYLOAD = "<img src=x onerror=alert(1)>"
-#: Bound for a warm page switch here, with slack for slow CI machines; the target (met on
-#: a laptop, printed with ``-s``) is < 3 s.
-WARM_LIMIT_S = 6.0
 
 
 def _helpers():
@@ -148,8 +145,10 @@ def test_classify_a_scarf_and_open_the_map(page, helpers, bundle, shots):
 
 
 def test_every_page_renders_warm(page, helpers, shots):
-    """Switching pages in the sidebar, the second time round (warm caches), with a
-    classified product (so Classify shows all its results)."""
+    """Switching pages in the sidebar, the first and the second time round (warm caches),
+    with a classified product (so Classify shows all its results). The warm times are
+    printed (``-s``), not asserted: speed is measured by ``make bench`` (bench/bench_app.py,
+    target <= 2 s per page), where a loaded test machine cannot fail a correct page."""
     classify(page, helpers, SCARF_TEXT)
     nav = page.locator("[data-testid='stSidebarNav']")
     titles = {"Classify": "Classify a product", "Neighbours": "Neighbours",
@@ -164,7 +163,6 @@ def test_every_page_renders_warm(page, helpers, shots):
             if warm:
                 print(f"{link}: {seconds:.2f} s")
                 page.screenshot(path=str(shots / f"warm_{link.replace(' ', '_').lower()}.png"))
-                assert seconds < WARM_LIMIT_S, f"{link} took {seconds:.1f} s warm"
     assert page.dialogs == []
 
 
