@@ -1,7 +1,7 @@
 """Helpers of the reliability, security, browser and load tests (not a test module).
 
-- :func:`hostile_bundle`: a bundle trained once per test session with the real
-  ``prodemb train`` command (``configs/tiny.json``) on a small catalogue whose texts, ids
+- :func:`hostile_bundle`: a bundle trained once per test session with the ``prodemb train``
+  command line (``configs/tiny.json``, run in-process) on a small catalogue whose texts, ids
   and one category contain markup (see :func:`bad_inputs.write_hostile_catalogue`).
   Shared by several test modules through a module-level cache.
 - :func:`start_app` / :func:`stop_app`: ``streamlit run app.py`` on a free local port,
@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -57,19 +60,27 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def hostile_bundle(tmp_path_factory) -> Path:
-    """The bundle of the hostile catalogue, trained once per session by ``prodemb train``."""
+    """The bundle of the hostile catalogue, trained once per session by ``prodemb train``
+    (:func:`prodemb.cli.main` in the test process: the same command line without a second
+    interpreter start and a second compilation of UMAP's numba code; the installed
+    executable is run by tests/test_reliability_cli.py and the kill tests of
+    tests/test_security.py)."""
     if "hostile" in _CACHE and (_CACHE["hostile"] / "manifest.json").is_file():
         return _CACHE["hostile"]
     from bad_inputs import write_hostile_catalogue
 
+    from prodemb.cli import main
+
     tmp = tmp_path_factory.mktemp("hostile")
     data = write_hostile_catalogue(tmp / "hostile.csv")
     out = tmp / "artifacts" / "hostile"
-    proc = subprocess.run([PRODEMB, "train", "--data", str(data), "--out", str(out),
-                           "--config", str(TINY_CONFIG), "--level-separator", ">>", "-q"],
-                          capture_output=True, text=True, env=cli_env(), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    err = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(err):
+        warnings.simplefilter("ignore")
+        code = main(["train", "--data", str(data), "--out", str(out), "--config", str(TINY_CONFIG),
+                     "--level-separator", ">>", "-q"])
+    assert code == 0, err.getvalue()[-3000:]
+    assert "Traceback" not in err.getvalue(), err.getvalue()[-3000:]
     _CACHE["hostile"] = out
     return out
 
