@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ FASHION_CSV = SHARED_DATA / "fashion-product-images-styles.csv"
 
 os.environ.setdefault("PRODEMB_PROGRESS", "0")
 
+# A suite started in the background of a non-interactive shell (`make test &` in a script)
+# inherits SIGINT ignored; the tests that press Ctrl-C, in this process and on `prodemb
+# train` subprocesses (which inherit it too), need the interpreter's usual handler.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture(scope="session")
 def fashion_csv() -> Path:
@@ -21,9 +28,19 @@ def fashion_csv() -> Path:
     return FASHION_CSV
 
 
+#: Products the tiny bundle's t-SNE and UMAP maps are fitted on; the other 2,300 of its
+#: 3,300 mapped products are placed by kNN interpolation, as every catalogue larger than
+#: ``MapConfig.fit_points`` is. UMAP's layout time grows with the points (3,300: ~12 s,
+#: 1,000: ~2 s on 2 quiet cores).
+TINY_MAP_FIT_POINTS = 1000
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
-    """A bundle trained end to end with a tiny config on a small demo catalogue (~30 s)."""
+    """A bundle trained end to end with ``configs/tiny.json`` (maps fitted on
+    :data:`TINY_MAP_FIT_POINTS` products) on a 3,000 + 3,000 demo catalogue, once per
+    session (~35 s on 2 quiet cores, of which ~11 s compile UMAP's numba code, paid once
+    per process). Tests only read it; a test that changes a bundle copies it first."""
     from prodemb.config import TrainConfig
     from prodemb.demo import write_demo
     from prodemb.pipeline import train_bundle
@@ -32,6 +49,7 @@ def tiny_bundle(tmp_path_factory) -> Path:
     data = tmp / "demo.csv"
     write_demo(data, n_labelled=3000, n_unlabelled=3000, seed=1, progress=False)
     config = TrainConfig.from_json_file(str(ROOT / "configs" / "tiny.json"))
+    config.maps.fit_points = TINY_MAP_FIT_POINTS
     out = tmp / "bundle"
     train_bundle(str(data), str(out), None, config, show_progress=False)
     return out
