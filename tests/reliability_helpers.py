@@ -16,6 +16,7 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -83,6 +84,27 @@ def hostile_bundle(tmp_path_factory) -> Path:
     assert "Traceback" not in err.getvalue(), err.getvalue()[-3000:]
     _CACHE["hostile"] = out
     return out
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """``prodemb ARGV`` in this process (library warnings silenced): exit code, stdout, stderr."""
+    from prodemb.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_refused(code: int, err: str, command: str, pattern: str) -> str:
+    """Exit status 2 and one ``prodemb CMD: error: ...`` line matching ``pattern``; the line."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith(f"prodemb {command}: error: "), err
+    assert re.search(pattern, lines[-1], re.I), f"{pattern!r} not in: {lines[-1]}"
+    return lines[-1]
 
 
 def fast_config(path: Path) -> Path:

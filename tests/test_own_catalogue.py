@@ -19,19 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from own_catalogue import SHOP_FLAGS, SHOP_OPTIONS, write_shop_catalogue
+from reliability_helpers import run_cli as run
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "tiny.json"
-
-
-def run(capsys, argv: list[str]) -> tuple[int, str, str]:
-    from prodemb.cli import main
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

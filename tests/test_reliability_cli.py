@@ -17,7 +17,8 @@ import warnings
 import pandas as pd
 import pytest
 from bad_inputs import BAD_TEXTS, bad_files, json_lines
-from reliability_helpers import PRODEMB, cli_env, fast_config
+from reliability_helpers import PRODEMB, assert_refused, cli_env, fast_config
+from reliability_helpers import run_cli as run
 
 FILES = {f.name: f for f in bad_files()}
 
@@ -28,23 +29,9 @@ def fast(tmp_path_factory):
     return fast_config(tmp_path_factory.mktemp("cfg") / "tiny_no_maps.json")
 
 
-def run(capsys, argv: list[str]) -> tuple[int, str, str]:
-    from prodemb.cli import main
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def assert_clear_error(code: int, err: str, command: str, pattern: str, filename: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith(f"prodemb {command}: error: "), err
-    assert filename in lines[-1], f"the message names the file: {lines[-1]}"
-    assert re.search(pattern, lines[-1], re.I), f"{pattern!r} not in: {lines[-1]}"
+    line = assert_refused(code, err, command, pattern)
+    assert filename in line, f"the message names the file: {line}"
 
 
 # ---------------------------------------------------------------------- train

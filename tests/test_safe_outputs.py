@@ -32,30 +32,11 @@ import warnings
 from pathlib import Path
 
 import pytest
-from reliability_helpers import ROOT, fast_config
+from reliability_helpers import ROOT, assert_refused, fast_config
+from reliability_helpers import run_cli as run
 
 
 # ---------------------------------------------------------------------- helpers
-def run(capsys, argv: list[str]) -> tuple[int, str, str]:
-    from prodemb.cli import main
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_refused(code: int, err: str, command: str, pattern: str) -> str:
-    """Exit status 2 and one ``prodemb CMD: error: ...`` line matching ``pattern``."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith(f"prodemb {command}: error: "), err
-    assert re.search(pattern, lines[-1], re.I), f"{pattern!r} not in: {lines[-1]}"
-    return lines[-1]
-
-
 def snapshot(path: Path) -> dict[str, str]:
     """Every entry under ``path`` (hidden ones included): file digests, link targets, dirs."""
     out = {}

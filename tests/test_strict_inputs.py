@@ -30,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from reliability_helpers import TINY_CONFIG
+from reliability_helpers import TINY_CONFIG, assert_refused
+from reliability_helpers import run_cli as run
 
 from prodemb.catalogue import CatalogueError, read_catalogue
 
@@ -52,26 +53,6 @@ MULTILINE = (HEADER
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
-
-
-def run(capsys, argv: list[str]) -> tuple[int, str, str]:
-    from prodemb.cli import main
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_refused(code: int, err: str, command: str, pattern: str) -> str:
-    """Exit status 2 and one ``prodemb CMD: error: ...`` line matching ``pattern``."""
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert lines and lines[-1].startswith(f"prodemb {command}: error: "), err
-    assert re.search(pattern, lines[-1], re.I), f"{pattern!r} not in: {lines[-1]}"
-    return lines[-1]
 
 
 # ====================================================================== 1. strict CSV
