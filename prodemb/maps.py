@@ -50,7 +50,7 @@ def fit_map(embeddings: np.ndarray, method: str = "umap", seed: int = 0,
         # (rare categories form their own islands). n_jobs=1 says out loud what a fixed
         # random_state implies in UMAP (reproducible maps are worth the single thread).
         reducer = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1,
-                            metric="cosine", init="pca" if n > 3 else "random",
+                            metric="cosine", init="pca",
                             random_state=seed, n_jobs=1, verbose=verbose)
         coords = reducer.fit_transform(x)
     else:
