@@ -76,7 +76,8 @@ def test_encoder_pads_handles_empty_and_oov():
     assert b.ids.shape == (3, 2)
     assert b.lengths.tolist() == [2, 1, 1]
     assert b.ids[1, 0] == 1 and b.ids[2, 0] == 1  # <unk>
-    assert b.sub_offsets.shape == (6,)
+    assert b.sub_offsets.shape == (4,)  # one bag per distinct token; the first for <unk> and padding
+    assert b.sub_types.tolist() == [[1, 2], [0, 0], [3, 0]]
     assert len(b.sub_ids) > 0  # the OOV word still has char n-grams
     assert TokenEncoder.from_dict(enc.to_dict()).words == enc.words
 
@@ -134,6 +135,19 @@ def test_tune_thresholds_gives_untuned_labels_their_levels_best_common_threshold
     assert t[2] == pytest.approx(0.3)  # its level's best common threshold, not 0.5
     assert t[3] == 0.5  # no label of level 2 has positives: the default
     assert tune_thresholds(probs, y)[2] == 0.5  # without levels: the default
+
+
+def test_tune_thresholds_pools_labels_with_few_positives():
+    # Label 1 has one positive at 0.9 and a negative at 0.8: on its own it would get 0.85
+    # (fitted to one product); with min_positives=2 it takes its level's common threshold.
+    probs = np.array([[0.3, 0.9], [0.1, 0.8], [0.2, 0.1], [0.35, 0.1]])
+    y = np.array([[1, 1], [0, 0], [0, 0], [1, 0]])
+    levels = np.array([1, 1])
+    alone = tune_thresholds(probs, y, levels=levels)
+    assert alone[1] == pytest.approx(0.85)
+    pooled = tune_thresholds(probs, y, levels=levels, min_positives=2)
+    assert pooled[0] == alone[0] == pytest.approx(0.3)  # two positives: still its own
+    assert pooled[1] == pytest.approx(0.3)  # best mean F1 over the level's labels
 
 
 def test_repeat_factors_repeat_rare_leaves_only():
