@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,8 @@ from .utils import JSONTooDeepError, json_loads_bounded
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet")
+Format = Literal["csv", "tsv", "jsonl", "parquet"]
+FORMATS: tuple[str, ...] = get_args(Format)
 
 # Caps on category cells. Each node of the tree is a class the model learns, so one
 # absurd cell (a 78 KB path of 10,000 levels) would otherwise become 10,000 classes and
@@ -76,7 +78,8 @@ class CatalogueError(ValueError):
 
 @dataclass
 class ReaderOptions:
-    """How to read a catalogue file. Every field has a CLI flag of the same name.
+    """How to read a catalogue file. Every field has a CLI flag of the same name, made from
+    the field's name and type (``prodemb.cli.add_reader_args``; help in ``cli.READER_HELP``).
 
     Attributes:
         text_columns: columns whose values form the product text, joined in order.
@@ -129,9 +132,9 @@ class ReaderOptions:
     min_depth: int = 1
     ignore_labels: list[str] = field(default_factory=lambda: ["", "NA", "N/A", "null", "None"])
     ignore_paths: list[str] = field(default_factory=list)
-    duplicate_ids: str = "warn"
-    bad_paths: str = "error"
-    format: str | None = None
+    duplicate_ids: Literal["error", "warn", "keep"] = "warn"
+    bad_paths: Literal["error", "skip"] = "error"
+    format: Format | None = None
     encoding: str = "utf-8"
     delimiter: str = ","
     chunk_size: int = 100_000

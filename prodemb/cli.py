@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -11,6 +12,8 @@ import signal
 import sys
 import tempfile
 import time
+import types
+import typing
 
 from .catalogue import PRESETS, CatalogueError, ReaderOptions
 
@@ -107,6 +110,14 @@ def non_negative_int(value: str) -> int:
     return n
 
 
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1 (a clear usage error otherwise)."""
+    n = non_negative_int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
 def share(value: str) -> float:
     """argparse type: a fraction at least 0 and below 1 (a clear usage error otherwise)."""
     try:
@@ -118,41 +129,64 @@ def share(value: str) -> float:
     return x
 
 
+#: Help of the reader flags, one per :class:`ReaderOptions` field (a field without an
+#: entry still gets its flag, from its name and type: see :func:`add_reader_args`).
+READER_HELP = {
+    "format": "default: from the file name",
+    "text_columns": "comma-separated text columns, joined in order",
+    "id_column": "unique product id column ('' to number rows)",
+    "label_column": "column with category path(s)",
+    "level_columns": "one column per tree level, top first",
+    "level_separator": "separator of levels in a path (default '>')",
+    "path_separator": "separator of several paths in a cell ('|'), or 'json'",
+    "max_depth": "cut paths longer than this (1 to 100); unset, a path deeper than 12 levels "
+                 "is an error",
+    "min_depth": "drop paths shorter than this",
+    "ignore_labels": "cell values meaning 'no label'",
+    "ignore_paths": "paths to drop, e.g. 'Sale'",
+    "split_column": "column giving each labelled product's split (train / validation / test) "
+                    "instead of prodemb's stratified split",
+    "allow_multiline": "CSV/TSV cells may hold line breaks (default: such a cell is an error, "
+                       "as it is usually an unclosed quote merging rows)",
+}
+
+#: The ReaderOptions fields, each with a command-line flag (``--text-columns`` for
+#: ``text_columns``).
+READER_FIELDS = tuple(f.name for f in dataclasses.fields(ReaderOptions))
+
+
+def reader_flag(name: str) -> str:
+    """The command-line flag of ReaderOptions field ``name``."""
+    return "--" + name.replace("_", "-")
+
+
+def reader_flag_kwargs(annotation) -> dict:
+    """``add_argument`` keywords for a ReaderOptions field of this type: a bool is a switch,
+    a Literal a choice, a list comma-separated, an int an int, anything else a string. Every
+    flag defaults to None, "not given", so that the base options stay."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # X | None
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        return {"action": "store_true", "default": None}
+    if origin is typing.Literal:
+        return {"choices": list(typing.get_args(annotation))}
+    if origin is list:
+        return {"type": _csv_list}
+    return {"type": int} if annotation is int else {}
+
+
 def add_reader_args(p: argparse.ArgumentParser, from_bundle: bool = False) -> None:
+    """``--preset`` and one flag per :class:`ReaderOptions` field (:data:`READER_FIELDS`)."""
     g = p.add_argument_group(
         "catalogue reader options",
         "default: the options the bundle was trained with (see `prodemb info`); a flag "
         "given here overrides that option" if from_bundle else None)
     g.add_argument("--preset", choices=sorted(PRESETS), help="named reader settings (demo, fashion)")
-    g.add_argument("--format", choices=["csv", "tsv", "jsonl", "parquet"], help="default: from the file name")
-    g.add_argument("--text-columns", type=_csv_list, help="comma-separated text columns, joined in order")
-    g.add_argument("--id-column", help="unique product id column ('' to number rows)")
-    g.add_argument("--label-column", help="column with category path(s)")
-    g.add_argument("--level-columns", type=_csv_list, help="one column per tree level, top first")
-    g.add_argument("--level-separator", help="separator of levels in a path (default '>')")
-    g.add_argument("--path-separator", help="separator of several paths in a cell ('|'), or 'json'")
-    g.add_argument("--max-depth", type=int, help="cut paths longer than this (1 to 100); unset, a "
-                   "path deeper than 12 levels is an error")
-    g.add_argument("--min-depth", type=int, help="drop paths shorter than this")
-    g.add_argument("--ignore-labels", type=_csv_list, help="cell values meaning 'no label'")
-    g.add_argument("--ignore-paths", type=_csv_list, help="paths to drop, e.g. 'Sale'")
-    g.add_argument("--duplicate-ids", choices=["error", "warn", "keep"])
-    g.add_argument("--bad-paths", choices=["error", "skip"])
-    g.add_argument("--encoding")
-    g.add_argument("--delimiter")
-    g.add_argument("--chunk-size", type=int)
-    g.add_argument("--split-column", help="column giving each labelled product's split "
-                   "(train / validation / test) instead of prodemb's stratified split")
-    g.add_argument("--allow-multiline", action="store_true", default=None,
-                   help="CSV/TSV cells may hold line breaks (default: such a cell is an error, "
-                        "as it is usually an unclosed quote merging rows)")
-
-
-#: The ReaderOptions fields that have a command-line flag.
-READER_FIELDS = ("format", "text_columns", "id_column", "label_column", "level_columns",
-                 "level_separator", "path_separator", "max_depth", "min_depth", "ignore_labels",
-                 "ignore_paths", "duplicate_ids", "bad_paths", "encoding", "delimiter",
-                 "chunk_size", "split_column", "allow_multiline")
+    hints = typing.get_type_hints(ReaderOptions)
+    for name in READER_FIELDS:
+        g.add_argument(reader_flag(name), help=READER_HELP.get(name),
+                       **reader_flag_kwargs(hints[name]))
 
 
 def reader_options(args: argparse.Namespace, base: ReaderOptions | None = None) -> ReaderOptions:
@@ -484,17 +518,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "directory, or an existing bundle with --force; anything else is refused")
     s.add_argument("--force", action="store_true",
                    help="replace the bundle already in --out (the whole directory)")
-    s.add_argument("--config", help="JSON file with config overrides")
-    s.add_argument("--seed", type=int,
+    s.add_argument("--config", help="JSON file with config overrides, any subset of the "
+                   "fields of a bundle's config.json 'train', e.g. {\"classifier\": "
+                   "{\"epochs\": 3}}; checked before anything is read (a bad value or "
+                   "unknown key is an error naming the field)")
+    s.add_argument("--seed", type=non_negative_int,
                    help="random seed of Word2Vec, the classifier and the maps (default: the "
                         "config's, 0); also of the train/validation/test split unless "
                         "--split-seed is given, so a new --seed alone also changes which "
                         "products are test products")
-    s.add_argument("--split-seed", type=int,
+    s.add_argument("--split-seed", type=non_negative_int,
                    help="random seed of the train/validation/test split (default: --seed; "
                         "config field split.seed); fix it to compare models trained with "
                         "other seeds on the same test products")
-    s.add_argument("--epochs", type=int)
+    s.add_argument("--epochs", type=positive_int,
+                   help="classifier epochs (default: the config's, 12; config field "
+                        "classifier.epochs)")
     s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",
                    help="roll leaves with fewer than N labelled products up into their "
                         "parent before training, repeatedly (default 0: the tree as labelled)")
