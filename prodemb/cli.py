@@ -15,7 +15,7 @@ import time
 import types
 import typing
 
-from .catalogue import PRESETS, CatalogueError, ReaderOptions
+from .catalogue import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, PRESETS, CatalogueError, ReaderOptions
 
 log = logging.getLogger("prodemb")
 
@@ -139,8 +139,8 @@ READER_HELP = {
     "level_columns": "one column per tree level, top first",
     "level_separator": "separator of levels in a path (default '>')",
     "path_separator": "separator of several paths in a cell ('|'), or 'json'",
-    "max_depth": "cut paths longer than this (1 to 100); unset, a path deeper than 12 levels "
-                 "is an error",
+    "max_depth": f"cut paths longer than this (1 to {MAX_DEPTH_LIMIT}); unset, a path deeper "
+                 f"than {DEFAULT_MAX_DEPTH} levels is an error",
     "min_depth": "drop paths shorter than this",
     "ignore_labels": "cell values meaning 'no label'",
     "ignore_paths": "paths to drop, e.g. 'Sale'",
