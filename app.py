@@ -2,7 +2,9 @@
 
 The entry point only builds the frame shared by every page: navigation, the bundle
 selector and the model card in the sidebar. Pages live in ``pages/`` and get the
-chosen bundle from :func:`prodemb.ui.current_bundle`.
+chosen bundle from :func:`prodemb.ui.current_bundle`. The page runs inside
+:func:`prodemb.ui.page_frame`, so that it knows the frame is drawn (a deep link opened
+before any session ran ``st.navigation`` starts the page alone; it then runs this file).
 
 Deep links: ``?bundle=NAME`` selects a bundle; pages read their own parameters
 (``/classify?text=...``, ``/neighbours?word=...``).
@@ -77,8 +79,10 @@ def model_card() -> None:
         if card.get("catalogue"):
             st.caption(f"Catalogue file: {ui.md_escape(card['catalogue'])}")
 
+
 pages = [st.Page(str(HERE / f), title=t, icon=i) for f, t, i in PAGES if (HERE / f).is_file()]
 nav = st.navigation(pages)
 bundle_selector()
 model_card()
-nav.run()
+with ui.page_frame():
+    nav.run()

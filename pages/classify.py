@@ -66,8 +66,7 @@ single, batch = st.tabs([":material/label: One product", ":material/table_view: 
 # ---------------------------------------------------------------------- one product
 with single:
     st.text_area("Title and description", key=TEXT_KEY, height=100, max_chars=MAX_CHARS,
-                 placeholder="e.g. Pletený šál z merino vlny, hrejivý, sivý – knitted merino wool "
-                             "scarf, 180 cm")
+                 placeholder=ui.text_placeholder(path))
     row = st.container(horizontal=True, vertical_alignment="center")
     row.button("Classify", type="primary", icon=":material/play_arrow:", on_click=_classify,
                key="classify_button")
@@ -168,7 +167,7 @@ with batch:
     if frame is not None:
         if len(frame) > ui.BATCH_MAX_ROWS:
             st.warning(f"Only the first {ui.BATCH_MAX_ROWS:,} rows are classified; split larger "
-                       "files or use `prodemb classify` on the command line.")
+                       "files or use `prodemb predict` on the command line.")
             frame = frame.head(ui.BATCH_MAX_ROWS)
         columns = st.multiselect("Text column(s), joined in this order", list(frame.columns),
                                  default=ui.default_text_columns(bundle, frame), key="batch_columns")

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -191,3 +192,54 @@ def test_neighbours_unknown_word_suggestions(page, helpers, bundle):
     helpers.wait_rendered(page)
     no_exceptions(page)
     assert page.get_by_text(typo).count() >= 1
+
+
+def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bundle, tmp_path):
+    """On a fresh server, the first visit is a deep link into a page (Streamlit then starts
+    in its legacy ``pages/`` mode; the page runs app.py itself), then a deep link to every
+    other page: each opens that page with its parameters, inside app.py's navigation, with
+    the bundle selector and the model card."""
+    from prodemb import ui
+
+    word = ui.default_word(bundle)
+    subtree = ui.confused_subtree(bundle) or bundle.taxonomy.name(0)
+    methods = bundle.map_methods
+    links = [(f"/neighbours?{urlencode({'word': word})}", "Neighbours"),
+             (f"/per_class_f1?{urlencode({'subtree': subtree})}", "Per-class F1"),
+             (f"/classify?{urlencode({'text': SCARF_TEXT})}", "Classify a product"),
+             (f"/?{urlencode({'text': SCARF_TEXT})}", "Classify a product")]
+    if methods:
+        links.insert(2, (f"/embedding_map?{urlencode({'method': methods[-1], 'q': word})}",
+                         "Embedding map"))
+    log = tmp_path / "server.log"
+    port = helpers.free_port()
+    proc = helpers.start_app(bundle_path, port, log)
+    try:
+        for link, heading in links:
+            context = browser.new_context(viewport=helpers.VIEWPORT)
+            tab = context.new_page()
+            tab.goto(f"http://127.0.0.1:{port}{link}")
+            tab.get_by_role("heading", name=heading, exact=True).wait_for(timeout=90_000)
+            helpers.wait_rendered(tab)
+            no_exceptions(tab)
+            nav = tab.locator("[data-testid='stSidebarNav']")
+            for title in ("Classify", "Neighbours", "Per-class F1", "Embedding map"):
+                assert nav.get_by_text(title, exact=True).count() == 1, (link, title)
+            assert nav.get_by_text("app", exact=True).count() == 0, "not the legacy pages/ menu"
+            sidebar = tab.locator("[data-testid='stSidebar']")
+            assert sidebar.get_by_text("Model bundle").count() >= 1, link
+            assert sidebar.get_by_text("Model card").count() >= 1, link
+            if heading == "Neighbours":
+                assert tab.get_by_label("Word", exact=True).input_value() == word
+            elif heading == "Embedding map":
+                assert tab.get_by_label("Search products").input_value() == word
+            elif heading == "Per-class F1":
+                assert tab.get_by_text(f"Confusion heatmap: {subtree}").count() >= 1
+            else:
+                assert tab.get_by_label("Title and description").input_value() == SCARF_TEXT
+                assert tab.get_by_role("heading", name="Predicted category").count() == 1
+            assert tab.get_by_role("heading", name=heading, exact=True).count() == 1, "shown once"
+            context.close()
+    finally:
+        helpers.stop_app(proc)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]

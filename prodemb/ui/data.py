@@ -1,0 +1,411 @@
+"""What the dashboard pages show, computed from a bundle: example products, probe words,
+product tables, batch classification, and the per-bundle computations the pages cache
+(``st.cache_data`` / ``st.cache_resource``, keyed by the bundle's path or fingerprint).
+
+Demo-specific choices are read from the bundle: the words to look up first are its
+Word2Vec probe words (``metrics.json``), the example products are its own test products.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from .. import report
+from ..bundle import Bundle
+from ..neighbours import suggestable
+from ..report import PATH_JOIN
+from ..serving import WORK
+from ..taxonomy import DISPLAY_SEPARATOR
+from ..utils import csv_safe_frame
+from .bundles import load_bundle
+from .figures import hover_lines, map_figure, star_trace
+from .text import shorten
+
+#: Batch classification accepts at most this many rows per upload; more are cut off with a
+#: warning (about a minute of CPU time on a laptop for the demo model).
+BATCH_MAX_ROWS = 100_000
+#: Products drawn on the small map of the Classify page.
+CLASSIFY_MAP_SAMPLE = 5_000
+
+
+# ---------------------------------------------------------------------- what the bundle suggests
+def probe_words(bundle: Bundle) -> list[str]:
+    """The words the bundle was checked with after training (its Word2Vec probe words, from
+    ``metrics.json``, else its config), those in its vocabulary, in their order."""
+    metrics = bundle.metrics or {}
+    words = (metrics.get("word2vec") or {}).get("probe_words") or list(metrics.get("word2vec_probes") or {})
+    if not words:
+        words = bundle.config.get("train", {}).get("word2vec", {}).get("probe_words") or []
+    return [w for w in dict.fromkeys(str(w) for w in words) if w in bundle.word_vectors]
+
+
+def confused_subtree(bundle: Bundle) -> str | None:
+    """The subtree the model confuses most on its test split (else validation split):
+    :func:`prodemb.report.default_subtree`; None without evaluation."""
+    splits = (bundle.metrics or {}).get("splits") or {}
+    for split in ("test", "validation"):
+        if split in splits:
+            return report.default_subtree(bundle.taxonomy, splits[split])
+    return None
+
+
+def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
+    """``n`` test-split products to try on the Classify page, chosen deterministically.
+
+    First a product of the subtree the model confuses most (:func:`confused_subtree`; the
+    scarves on the demo), then one product from each of the largest top-level categories
+    of the test split; within a category the prediction is preferably correct, the title
+    of a readable length, the model sure of it; ties broken by id.
+    """
+    p = bundle.products
+    pool = p[(p["split"] == "test") & (p["true_path"] != "")]
+    if pool.empty:
+        pool = p[p["true_path"] != ""]
+    if pool.empty:
+        pool = p
+    if pool.empty:
+        return pool.head(0)
+    length = pool["text"].str.len()
+    pool = pool.assign(
+        _correct=pool["correct"].fillna(False).astype(bool),
+        _readable=length.between(15, 140),
+        _score=pool["pred_score"].astype(float),
+        _id=pool["id"].astype(str),
+    ).sort_values(["_correct", "_readable", "_score", "_id"], ascending=[False, False, False, True],
+                  kind="mergesort")
+    chosen: list[int] = []
+    focus = confused_subtree(bundle)
+    if focus:  # a single-path product: a multi-path one would show another category first
+        lead = pool[report.path_in_subtree(pool["true_path"], focus)
+                    & ~pool["true_path"].str.contains(PATH_JOIN, regex=False).to_numpy(bool)]
+        if len(lead):
+            chosen.append(lead.index[0])
+    tops = pool["true_top"].value_counts()
+    tops = tops.sort_index(kind="mergesort").sort_values(ascending=False, kind="mergesort")
+    for top in tops.index:
+        if len(chosen) >= n:
+            break
+        taken = set(p.loc[chosen, "true_top"]) if chosen else set()
+        if top in taken:
+            continue
+        chosen.append(pool[pool["true_top"] == top].index[0])
+    for i in pool.index:  # fewer top-level categories than examples wanted
+        if len(chosen) >= n:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    return p.loc[chosen[:n], ["id", "text", "true_path"]].reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def examples(path: str, n: int = 5) -> pd.DataFrame:
+    """:func:`example_products` of the bundle at ``path``, computed once."""
+    return example_products(load_bundle(path), n)
+
+
+def example_label(row) -> str:
+    """Button label for an example product: the leaf of its category."""
+    return str(row["true_path"]).split(PATH_JOIN)[0].split(DISPLAY_SEPARATOR)[-1] or shorten(row["text"], 24)
+
+
+def text_placeholder(path: str) -> str:
+    """Placeholder of the Classify text box: the bundle's first example product."""
+    ex = examples(path)
+    return f"e.g. {shorten(ex['text'].iloc[0], 100)}" if len(ex) else "a product title and description"
+
+
+def search_placeholder(bundle: Bundle) -> str:
+    """Placeholder of the map's search box: a few of the bundle's probe words."""
+    words = probe_words(bundle)[:3]
+    return f"e.g. {', '.join(words)}" if words else "a word of the product texts"
+
+
+# ---------------------------------------------------------------------- Classify
+def path_levels(bundle: Bundle, display_path: str, node_probs: np.ndarray) -> list[tuple[str, float]]:
+    """``[(node name, node probability), ...]`` from the top level down to the path's end."""
+    parts = display_path.split(DISPLAY_SEPARATOR)
+    out = []
+    for depth in range(1, len(parts) + 1):
+        try:
+            node = bundle.taxonomy.index(tuple(parts[:depth]))
+            out.append((parts[depth - 1], float(node_probs[node])))
+        except KeyError:
+            out.append((parts[depth - 1], float("nan")))
+    return out
+
+
+def product_table(frame: pd.DataFrame, split: bool = False) -> pd.DataFrame:
+    """The columns people compare: similarity, text, true path, predicted path, id (+ split).
+
+    The predicted path is the product's most probable one; ``(unlabelled)`` marks a
+    product without a true category."""
+    cols = [c for c in ("similarity", "text", "true_path", "pred_path", "id") if c in frame]
+    if split and "split" in frame:
+        cols.append("split")
+    out = frame[cols].copy()
+    if "true_path" in out:
+        out["true_path"] = out["true_path"].replace("", "(unlabelled)")
+    if "pred_path" in out:
+        out["pred_path"] = out["pred_path"].str.split(PATH_JOIN, regex=False).str[0]
+    return out.reset_index(drop=True)
+
+
+def product_columns() -> dict:
+    """``st.dataframe`` column configuration for :func:`product_table` output."""
+    cc = st.column_config
+    return {
+        "similarity": cc.ProgressColumn("Similarity", min_value=0.0, max_value=1.0, format="%.3f",
+                                        width=90),
+        "text": cc.TextColumn("Product", width=300),
+        "true_path": cc.TextColumn("True path", width=230),
+        "pred_path": cc.TextColumn("Predicted path", width=230,
+                                   help="The model's most probable path for the product"),
+        "id": cc.TextColumn("Id", width=95),
+        "split": cc.TextColumn("Split", width=80),
+    }
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def analyse(path: str, text: str, k_products: int = 10) -> dict:
+    """Everything the Classify page shows for one text (cached per bundle and text;
+    computed in one of the server's :data:`~prodemb.serving.WORK` slots)."""
+    bundle = load_bundle(path)
+    with WORK:
+        c = bundle.classify([text])[0]
+        out = {
+            "classification": c,
+            "levels": [(p, s, path_levels(bundle, p, c.node_probs)) for p, s in c.paths],
+            "top_nodes": bundle.top_nodes(c.node_probs, 12),
+            "explain": bundle.explain(text),
+            "neighbours": product_table(bundle.similar_products(text, k_products, by="text")),
+            "map": {m: bundle.place_on_map([text], m)[0] for m in bundle.map_methods},
+        }
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def map_sample(path: str, method: str, n: int = CLASSIFY_MAP_SAMPLE, seed: int = 0) -> pd.DataFrame:
+    """A fixed random sample of ``n`` mapped products: ``x, y, text, true_path, group``."""
+    bundle = load_bundle(path)
+    xcol, ycol = bundle.map_columns(method)
+    p = bundle.products
+    p = p[p[xcol].notna() & p[ycol].notna()]
+    if len(p) > n:
+        p = p.sample(n, random_state=seed)
+    group = p["true_top"].where(p["true_top"] != "", "(unlabelled)")
+    return pd.DataFrame({"x": p[xcol].to_numpy(), "y": p[ycol].to_numpy(), "text": p["text"].to_numpy(),
+                         "true_path": p["true_path"].to_numpy(), "group": group.to_numpy()})
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _classify_map_base(path: str, method: str, height: int) -> tuple[dict, int]:
+    """The Classify page's map without the star, as plotly JSON (built and validated once
+    per bundle and method, then shared read-only by all sessions), and its product count."""
+    sample = map_sample(path, method)
+    return map_figure(sample, None, height=height).to_plotly_json(), len(sample)
+
+
+def classify_map(path: str, method: str, point: np.ndarray, label: str = "",
+                 height: int = 420) -> tuple[object, int]:
+    """``(figure, products shown)``: :func:`~prodemb.ui.figures.map_figure` of
+    :func:`map_sample` with a star at ``point``. The 5,000 sampled products are the same
+    for every session, so only the star is built per call (about 0.1 s of Python per
+    session less, the same figure)."""
+    base, shown = _classify_map_base(path, method, height)
+    with WORK:
+        star = star_trace(point, label).to_plotly_json()
+        fig = go.Figure(data=[*base["data"], star], layout=copy.deepcopy(base["layout"]),
+                        _validate=False)  # the base was validated when it was built
+    return fig, shown
+
+
+# ---------------------------------------------------------------------- batch classification
+_TEXT_COLUMN_HINTS = ("title", "name", "productdisplayname", "product_name", "text", "description",
+                      "desc")
+
+
+def guess_text_columns(frame: pd.DataFrame, hints: tuple[str, ...] = ()) -> list[str]:
+    """Likely text columns of an upload: known names (``hints``, then title, name,
+    description, …) in file order, else the column with the longest texts on average."""
+    known = {h.strip().lower().replace(" ", "_") for h in (*hints, *_TEXT_COLUMN_HINTS)}
+    hits = [c for c in frame.columns if str(c).strip().lower().replace(" ", "_") in known]
+    if hits:
+        return hits
+    if not len(frame.columns):
+        return []
+    head = frame.head(500)
+    lengths = {c: head[c].astype(str).str.len().mean() for c in frame.columns}
+    return [max(lengths, key=lambda c: lengths[c])]
+
+
+def default_text_columns(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
+    """The text columns an upload is classified by unless the user picks others: the
+    bundle's own (the reader options it was trained with, in their order) that the upload
+    has, else :func:`guess_text_columns` (which also finds them in other case or spacing)."""
+    own = list(bundle.reader_options.text_columns)
+    return [c for c in own if c in frame.columns] or guess_text_columns(frame, tuple(own))
+
+
+def join_text_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """The product text of each row: the chosen columns' non-empty values joined by ``" . "``
+    (as the catalogue reader joins text fields)."""
+    parts = frame[list(columns)].astype(str).to_numpy()
+    return [" . ".join(v.strip() for v in row if v and v.strip()) for row in parts]
+
+
+def batch_output(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
+    """The uploaded rows with ``predicted_category``, ``predicted_score``, ``predicted_paths``."""
+    out = frame.reset_index(drop=True).copy()
+    out["predicted_category"] = predictions["category"].to_numpy()
+    out["predicted_score"] = predictions["score"].astype(float).to_numpy()
+    out["predicted_paths"] = predictions["all_paths"].to_numpy()
+    return csv_safe_frame(out)
+
+
+# ---------------------------------------------------------------------- Neighbours
+def default_word(bundle: Bundle) -> str:
+    """The first word to look up: the bundle's first probe word (:func:`probe_words`;
+    ``nike`` on the demo), else its most frequent word."""
+    probes = probe_words(bundle)
+    if probes:
+        return probes[0]
+    frequent = frequent_words(bundle, 1)
+    if frequent:
+        return frequent[0]
+    return bundle.word_vectors.words[0] if len(bundle.word_vectors) else ""
+
+
+def frequent_words(bundle: Bundle, n: int = 8) -> list[str]:
+    """The ``n`` most frequent words worth looking up: no function words or digit tokens
+    (:func:`prodemb.neighbours.suggestable`)."""
+    words = bundle.word_vectors.words
+    return [w for w in words[: max(1000, 50 * n)] if suggestable(w)][:n]
+
+
+def min_count(bundle: Bundle) -> int:
+    return int(bundle.config.get("train", {}).get("word2vec", {}).get("min_count", 1))
+
+
+def similar_words_table(similar: list[tuple[str, float]], bundle: Bundle | None = None) -> pd.DataFrame:
+    """``rank, word, cosine`` (+ ``count`` when the bundle is given)."""
+    out = pd.DataFrame({"rank": range(1, len(similar) + 1), "word": [w for w, _ in similar],
+                        "cosine": [float(s) for _, s in similar]})
+    if bundle is not None:
+        wv = bundle.word_vectors
+        out["count"] = [int(wv.counts[wv.index[w]]) if w in wv.index else 0 for w in out["word"]]
+    return out
+
+
+def default_product_id(bundle: Bundle) -> str:
+    """The first example product's id (a test product), for the product search box."""
+    ex = examples(bundle.path)
+    return str(ex["id"].iloc[0]) if len(ex) else ""
+
+
+def sample_ids(bundle: Bundle, n: int = 3) -> list[str]:
+    return [str(i) for i in bundle.products["id"].head(n)]
+
+
+def product_summary(bundle: Bundle, product_id: str) -> pd.DataFrame:
+    """One product as a :func:`product_table` row (with its split)."""
+    row = bundle.product_row(product_id)
+    if row is None:
+        return product_table(bundle.products.head(0), split=True)
+    return product_table(bundle.products.iloc[[row]], split=True)
+
+
+# ---------------------------------------------------------------------- Per-class F1
+# Cached per bundle: ``key`` is :func:`~prodemb.ui.bundles.fingerprint` of its metrics.json.
+@st.cache_data(show_spinner=False, max_entries=16)
+def headline_table(key, _metrics) -> pd.DataFrame:
+    return report.headline_table(_metrics)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def per_class_table(key, _metrics, split: str) -> pd.DataFrame:
+    return report.per_class_table(_metrics["splits"][split])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def label_distribution(key, _metrics) -> pd.DataFrame:
+    return report.label_distribution(_metrics)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def confused_pairs(key, _metrics, _taxonomy, split: str, subtree: str | None) -> pd.DataFrame:
+    return report.confused_pairs(_taxonomy, _metrics["splits"][split], subtree)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def confusion_matrix(key, _metrics, _taxonomy, split: str, subtree: str) -> pd.DataFrame:
+    return report.confusion_matrix(_taxonomy, _metrics["splits"][split], subtree)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def default_subtree(key, _metrics, _taxonomy, split: str) -> str | None:
+    return report.default_subtree(_taxonomy, _metrics["splits"][split])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def subtree_choices(key, _taxonomy) -> list[str]:
+    return report.subtree_options(_taxonomy)
+
+
+# ---------------------------------------------------------------------- Embedding map
+# Cached per bundle: ``key`` is :func:`~prodemb.ui.bundles.fingerprint` of its products file.
+#: Columns of the map's product lists (selection, search matches).
+MAP_TABLE_COLUMNS = ["id", "text", "split", "true_path", "pred_path", "pred_score", "correct"]
+
+
+def map_table_columns() -> dict:
+    """``st.dataframe`` column configuration of the map's product lists."""
+    return {"text": st.column_config.TextColumn("text", width="large"),
+            "true_path": st.column_config.TextColumn("true category"),
+            "pred_path": st.column_config.TextColumn("predicted category"),
+            "pred_score": st.column_config.NumberColumn("score", format="%.2f"),
+            "correct": st.column_config.CheckboxColumn("correct")}
+
+
+@st.cache_resource(show_spinner="Preparing the map…", max_entries=4)
+def map_base(key, _products: pd.DataFrame) -> dict:
+    """Read-only arrays derived once per bundle: hover texts and cleaned texts for search."""
+    p = _products
+    score = p["pred_score"].to_numpy(float) if "pred_score" in p else np.full(len(p), np.nan)
+    hover = np.empty((len(p), 3), dtype=object)
+    for i, (text, true, pred, sc) in enumerate(zip(p["text"], p["true_path"], p["pred_path"], score)):
+        hover[i] = hover_lines(text, true, pred, sc)
+    return {"hover": hover, "cleaned": report.cleaned_texts(p["text"])}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def colour_groups(key, _products: pd.DataFrame, by: str, level: int) -> pd.Series:
+    return report.colour_labels(_products, by, level)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def subtree_rows(key, _products: pd.DataFrame, subtree: str) -> np.ndarray:
+    return report.subtree_mask(_products, subtree)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def search_rows(key, _products: pd.DataFrame, _cleaned: pd.Series, query: str) -> np.ndarray:
+    return report.search_mask(_products["text"], query, _cleaned)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def node_names(key, _taxonomy) -> list[str]:
+    return [_taxonomy.name(i) for i in range(_taxonomy.n_nodes)]
+
+
+@st.cache_data(show_spinner="Placing your product on the map…", max_entries=64)
+def place_text(key, _bundle, text: str, method: str) -> dict:
+    c = _bundle.classify([text])[0]
+    xy = _bundle.place_on_map([text], method)[0]
+    return {"x": float(xy[0]), "y": float(xy[1]), "path": c.top_path,
+            "score": float(c.paths[0][1]) if c.paths else float("nan")}
+

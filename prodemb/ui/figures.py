@@ -1,0 +1,310 @@
+"""Plotly figures of the dashboard pages. Every catalogue or user text in a figure goes
+through :func:`~prodemb.ui.text.plot_escape` (plotly renders a subset of HTML)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .. import report
+from ..serving import WORK
+from .text import plot_escape
+
+#: Colour of a predicted / supporting item, of an opposing item, of anything neutral.
+POSITIVE, NEGATIVE, NEUTRAL = "#1a7f37", "#cf222e", "#8c959f"
+PRIMARY = "#1f6feb"
+
+
+# ---------------------------------------------------------------------- Classify and Neighbours
+def category_colors(names) -> dict[str, str]:
+    """A stable colour per category name (sorted), grey for ``(unlabelled)``."""
+    palette = qualitative.D3 + qualitative.Set2 + qualitative.Dark24 + qualitative.Light24
+    named = sorted(n for n in set(names) if n != "(unlabelled)")
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(named)}
+    colors["(unlabelled)"] = "#c9ced6"
+    return colors
+
+
+def _layout(fig, height: int, **kw):
+    kw.setdefault("showlegend", False)
+    kw.setdefault("margin", dict(l=8, r=16, t=36, b=8))
+    fig.update_layout(height=height, plot_bgcolor="rgba(0,0,0,0)", **kw)
+    return fig
+
+
+@WORK
+def top_nodes_figure(top: pd.DataFrame):
+    """Horizontal bars of node probabilities with each node's decision threshold."""
+    top = top.iloc[::-1]
+    names = [plot_escape(n, 60) for n in top["node"]]
+    passed = top["probability"] >= top["threshold"]
+    fig = go.Figure()
+    fig.add_bar(x=top["probability"], y=names, orientation="h",
+                marker_color=[PRIMARY if ok else NEUTRAL for ok in passed],
+                text=[f"{v:.0%}" for v in top["probability"]], textposition="outside",
+                customdata=np.stack([top["threshold"], top["level"]], axis=1),
+                hovertemplate="%{y}<br>probability %{x:.3f}<br>threshold %{customdata[0]:.2f}"
+                              "<br>level %{customdata[1]}<extra></extra>")
+    fig.add_scatter(x=top["threshold"], y=names, mode="markers", name="threshold",
+                    marker=dict(symbol="line-ns", size=18, line=dict(width=2, color="#24292f")),
+                    hovertemplate="threshold %{x:.2f}<extra></extra>")
+    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title=None, gridcolor="#eaeef2")
+    fig.update_yaxes(automargin=True)
+    return _layout(fig, 60 + 26 * len(top), title=dict(
+        text="Most probable nodes (blue: above its decision threshold │)", font=dict(size=13)))
+
+
+@WORK
+def explain_figure(expl: pd.DataFrame):
+    """Change in the predicted path's score when each word is removed: green supports it."""
+    d = expl["delta"].to_numpy(float)
+    fig = go.Figure(go.Bar(
+        x=d, y=expl["position"], orientation="h",
+        marker_color=[POSITIVE if v > 0 else NEGATIVE for v in d],
+        text=[f"{v:+.3f}" for v in d], textposition="outside", cliponaxis=False,
+        customdata=[plot_escape(w) for w in expl["word"]],
+        hovertemplate="%{customdata}: removing it changes the score by %{x:+.3f}<extra></extra>"))
+    fig.update_yaxes(tickvals=expl["position"], ticktext=[plot_escape(w, 24) for w in expl["word"]],
+                     autorange="reversed", automargin=True)
+    span = max(float(np.abs(d).max()) if len(d) else 0.0, 0.01) * 1.35
+    fig.update_xaxes(range=[-span, span], zeroline=True, zerolinecolor="#57606a", gridcolor="#eaeef2",
+                     title=dict(text="score drop when the word is removed", font=dict(size=12)),
+                     side="top")
+    return _layout(fig, 90 + 24 * len(expl), margin=dict(l=8, r=16, t=48, b=8))
+
+
+def map_figure(sample: pd.DataFrame, point: np.ndarray | None = None, label: str = "",
+               height: int = 420, method: str = ""):
+    """WebGL scatter of mapped products coloured by top-level category, plus a star for ``point``."""
+    colors = category_colors(sample["group"])
+    fig = go.Figure()
+    order = sample["group"].value_counts().index
+    for group in order:
+        g = sample[sample["group"] == group]
+        fig.add_trace(go.Scattergl(
+            x=g["x"], y=g["y"], mode="markers", name=plot_escape(group, 30),
+            marker=dict(size=4, color=colors[group], opacity=0.55 if group != "(unlabelled)" else 0.35),
+            customdata=np.stack([[plot_escape(t, 80) for t in g["text"]],
+                                 [plot_escape(t, 90) for t in g["true_path"]]], axis=1),
+            hovertemplate="%{customdata[0]}<br><i>%{customdata[1]}</i><extra></extra>"))
+    if point is not None:
+        fig.add_trace(star_trace(point, label))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    _layout(fig, height, showlegend=True, legend=dict(font=dict(size=11), itemsizing="constant"))
+    return fig
+
+
+def star_trace(point: np.ndarray, label: str):
+    return go.Scattergl(
+        x=[float(point[0])], y=[float(point[1])], mode="markers", name="this product",
+        marker=dict(symbol="star", size=24, color="#ffd33d", line=dict(width=2, color="#24292f")),
+        hovertemplate=plot_escape(label, 80) + "<extra>this product</extra>")
+
+
+def similar_words_figure(words: list[tuple[str, float]], query: str):
+    """Horizontal bars of the nearest words' cosine similarities, most similar on top."""
+    sims = [float(s) for _, s in words]
+    lo, hi = (min(sims), max(sims)) if sims else (0.0, 1.0)
+    # Close neighbours are often all above 0.9: zoom in so their differences show
+    # (the axis then does not start at 0, which its tick labels make plain).
+    start = 0.0 if lo < 0.5 else max(0.0, lo - max(hi - lo, 0.02) * 0.6)
+    end = hi + (hi - start) * 0.12
+    fig = go.Figure(go.Bar(
+        x=[s - start for s in sims], base=start, y=list(range(len(words))), orientation="h",
+        marker_color=PRIMARY, text=[f"{s:.3f}" for s in sims], textposition="outside",
+        cliponaxis=False, customdata=np.array([[plot_escape(w), f"{s:.3f}"] for w, s in words],
+                                              dtype=object).reshape(-1, 2),
+        hovertemplate="%{customdata[0]}: cosine %{customdata[1]}<extra></extra>"))
+    fig.update_yaxes(tickvals=list(range(len(words))), ticktext=[plot_escape(w, 24) for w, _ in words],
+                     autorange="reversed", automargin=True)
+    fig.update_xaxes(range=[start, end], gridcolor="#eaeef2",
+                     title=dict(text="cosine similarity", font=dict(size=12)))
+    return _layout(fig, 70 + 26 * len(words), title=dict(
+        text=f"Nearest words to “{plot_escape(query, 30)}”", font=dict(size=13)))
+
+
+# ---------------------------------------------------------------------- Embedding map
+#: Colour groups drawn at most (the rest are "other"), hover text length.
+MAX_GROUPS = 30
+HOVER_CHARS = 120
+PALETTE = qualitative.Dark24 + qualitative.Light24
+FIXED_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", report.UNLABELLED: "#c9ccd1",
+                 report.OTHER: "#a3a7ae", "(no prediction)": "#c9ccd1"}
+
+
+def show_paths(cell: object, first_only: bool = False) -> str:
+    """Escaped display of a path cell for hover labels; with ``first_only`` extra paths
+    are counted, not listed."""
+    if not isinstance(cell, str) or not cell:
+        return ""
+    paths = cell.split(report.PATH_JOIN)
+    shown = plot_escape(paths[0] if first_only else report.PATH_JOIN.join(paths))
+    if first_only and len(paths) > 1:
+        shown += f" (+{len(paths) - 1})"
+    return shown
+
+
+def hover_lines(text: object, true: object, pred: object, score: float) -> tuple[str, str, str]:
+    """Escaped hover values: the text (cut to 120 characters), the true path and the
+    predicted path (``same`` when it equals the true one)."""
+    head = plot_escape(report.truncate(text, HOVER_CHARS))
+    sc = f" ({score:.2f})" if score == score else ""
+    labelled = isinstance(true, str) and bool(true)
+    predicted = isinstance(pred, str) and bool(pred)
+    if labelled and predicted and true == pred:
+        return head, show_paths(true), f"same{sc}"
+    return (head, show_paths(true) if labelled else "(unlabelled)",
+            f"{show_paths(pred, first_only=True)}{sc}" if predicted else "(none)")
+
+
+# The per-point strings travel in customdata ([row, text, true, predicted]) and the line
+# breaks once per trace in the template: plotly's JSON writes every "<" as 6 bytes, so
+# this keeps a 30,000-point map several MB lighter than per-point "<br>" hover texts.
+HOVER_TEMPLATE = ("<b>%{customdata[1]}</b><br>true: %{customdata[2]}"
+                  "<br>predicted: %{customdata[3]}<extra></extra>")
+
+
+def point_data(rows: np.ndarray, hover: np.ndarray) -> np.ndarray:
+    """customdata of points: ``[row, text, true path, predicted path]`` (row first: the
+    selection reads it back). An object array: plotly validates it much faster than lists."""
+    out = np.empty((len(rows), 4), dtype=object)
+    out[:, 0] = rows.tolist()
+    out[:, 1:] = hover[rows]
+    return out
+
+
+def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.ndarray,
+                         highlight: np.ndarray, mine: dict | None, mine_text: str) -> go.Figure:
+    """Scatter of the sampled ``rows``; ``customdata`` of every point is its product row."""
+    sub = labels.iloc[rows]
+    sub = report.limit_groups(sub, MAX_GROUPS)
+    order = report.group_order(sub)
+    colours, k = {}, 0
+    for g in order:
+        if g in FIXED_COLOURS:
+            colours[g] = FIXED_COLOURS[g]
+        else:
+            colours[g] = PALETTE[k % len(PALETTE)]
+            k += 1
+    any_highlight = bool(highlight[rows].any())
+    n = len(rows)
+    size = 5 if n <= 15_000 else 4 if n <= 40_000 else 3
+    fig = go.Figure()
+    values = sub.to_numpy()
+    # background groups ("other", unlabelled) are drawn first, under the named ones;
+    # legendrank keeps the legend in size order
+    drawing = [g for g in order if g in FIXED_COLOURS] + [g for g in order if g not in FIXED_COLOURS]
+    for g in drawing:
+        r = rows[values == g]
+        fig.add_trace(go.Scattergl(
+            x=xy[r, 0], y=xy[r, 1], mode="markers", name=plot_escape(g), legendgroup=plot_escape(g),
+            legendrank=1000 + order.index(g),
+            customdata=point_data(r, hover), hovertemplate=HOVER_TEMPLATE,
+            marker=dict(size=size, color=colours[g], opacity=0.15 if any_highlight else 0.8,
+                        line=dict(width=0))))
+    if any_highlight:
+        h = rows[highlight[rows]]
+        hcol = [colours[g] for g in values[highlight[rows]]]
+        fig.add_trace(go.Scattergl(
+            x=xy[h, 0], y=xy[h, 1], mode="markers", name=f"highlighted ({len(h):,})", legendrank=2,
+            customdata=point_data(h, hover), hovertemplate=HOVER_TEMPLATE,
+            marker=dict(size=8, color=hcol, opacity=0.95, line=dict(width=0.8, color="#1b1f24"))))
+    if mine is not None:
+        fig.add_trace(go.Scattergl(
+            x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product", legendrank=1,
+            customdata=[[-1, "★ your product: " + plot_escape(report.truncate(mine_text, HOVER_CHARS)),
+                         "(not in the catalogue)",
+                         f"{show_paths(mine['path'])} ({mine['score']:.2f})"]],
+            hovertemplate=HOVER_TEMPLATE,
+            marker=dict(symbol="star", size=22, color="#ffd400", line=dict(width=1.5, color="#1b1f24"))))
+    fig.update_layout(
+        height=680, margin=dict(l=0, r=0, t=36, b=0), dragmode="pan",
+        legend=dict(itemsizing="constant", font=dict(size=11), tracegroupgap=0,
+                    title=dict(text="click to hide, double-click to isolate", font=dict(size=10))),
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
+        hoverlabel=dict(align="left"), uirevision="map", plot_bgcolor="white")
+    return fig
+
+
+# ---------------------------------------------------------------------- Per-class F1
+LEVEL_COLOURS = ["#1f6feb", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2", "#edc948"]
+
+
+def f1_figure(df: pd.DataFrame, subtree: str | None) -> go.Figure:
+    df = df.sort_values(["f1", "class"], ascending=[False, True])
+    labels = [plot_escape(report.relative_name(c, subtree)) for c in df["class"]]
+    fig = go.Figure()
+    for k, level in enumerate(sorted(df["level"].unique())):
+        sel = (df["level"] == level).to_numpy()
+        fig.add_trace(go.Bar(
+            x=df["f1"][sel], y=np.array(labels, dtype=object)[sel], orientation="h",
+            name=f"level {level}", marker_color=LEVEL_COLOURS[k % len(LEVEL_COLOURS)],
+            customdata=np.stack([df["precision"][sel], df["recall"][sel], df["support"][sel]], axis=1),
+            hovertemplate="<b>%{y}</b><br>F1 %{x:.3f}<br>precision %{customdata[0]:.3f}"
+                          "<br>recall %{customdata[1]:.3f}<br>support %{customdata[2]:,}<extra></extra>"))
+    fig.update_layout(height=max(260, 18 * len(df) + 90), margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis=dict(range=[0, 1], title="F1", side="top"),
+                      yaxis=dict(categoryorder="array", categoryarray=labels, autorange="reversed",
+                                 automargin=True),
+                      legend=dict(orientation="h", y=-0.02, yanchor="top"), bargap=0.25)
+    return fig
+
+
+def label_distribution_figure(dist: pd.DataFrame) -> go.Figure:
+    tops = list(dict.fromkeys(dist["top_level"]))
+    palette = ["#1f6feb", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
+               "#ff9da7", "#9c755f", "#bab0ac", "#4e79a7", "#86bcb6", "#d37295", "#a0cbe8",
+               "#8cd17d", "#f1ce63", "#499894", "#fabfd2", "#d4a6c8", "#79706e"]
+    colour = {t: palette[i % len(palette)] for i, t in enumerate(sorted(tops))}
+    x = np.arange(1, len(dist) + 1)
+    support = dist["support"].clip(lower=0.8)  # zero-support leaves stay visible on the log axis
+    fig = go.Figure(go.Bar(
+        x=x, y=support, marker_color=[colour[t] for t in dist["top_level"]],
+        customdata=np.stack([[plot_escape(c) for c in dist["class"]], dist["support"]], axis=1),
+        hovertemplate="#%{x}: <b>%{customdata[0]}</b><br>%{customdata[1]:,} items<extra></extra>"))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=10, b=10), bargap=0.05,
+                      yaxis=dict(type="log", title="labelled items (log scale)", dtick=1),
+                      xaxis=dict(title="leaf classes, most common first"))
+    return fig
+
+
+def training_history_figure(hist: pd.DataFrame) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation macro-F1"),
+                        horizontal_spacing=0.12)
+    fig.add_trace(go.Scatter(x=hist["epoch"], y=hist["train_loss"], name="train loss",
+                             mode="lines+markers", line=dict(color="#1f6feb")), 1, 1)
+    fig.add_trace(go.Scatter(x=hist["epoch"], y=hist["val_loss"], name="validation loss",
+                             mode="lines+markers", line=dict(color="#f28e2b")), 1, 1)
+    fig.add_trace(go.Scatter(x=hist["epoch"], y=hist["val_macro_f1"], name="val macro-F1",
+                             mode="lines+markers", line=dict(color="#59a14f")), 1, 2)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(hist) <= 20 else None)
+    fig.update_yaxes(rangemode="tozero", tickformat=".2f", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", tickformat=".3f", row=1, col=2)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def confusion_figure(counts: pd.DataFrame) -> go.Figure:
+    norm = report.row_normalise(counts)
+    rows = [plot_escape(r) for r in counts.index]
+    cols = [plot_escape(c) for c in counts.columns]
+    n = len(rows)
+    fig = go.Figure(go.Heatmap(
+        z=norm.to_numpy(), x=cols, y=rows, customdata=counts.to_numpy(), zmin=0, zmax=1,
+        colorscale="Blues", xgap=1, ygap=1, colorbar=dict(title="share<br>of row", tickformat=".0%"),
+        text=[[f"{v:.0%}" if c else "" for v, c in zip(zr, cr)]
+              for zr, cr in zip(norm.to_numpy(), counts.to_numpy())],
+        texttemplate="%{text}" if n <= 14 else None, textfont=dict(size=11),
+        hovertemplate="true: <b>%{y}</b><br>predicted: <b>%{x}</b><br>%{z:.1%} of the row"
+                      "<br>count: %{customdata:,}<extra></extra>"))
+    fig.update_layout(height=max(320, 34 * n + 170), margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="predicted", side="bottom", tickangle=-30, automargin=True),
+                      yaxis=dict(title="true", autorange="reversed", automargin=True))
+    return fig
+
+

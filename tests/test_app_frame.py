@@ -1,0 +1,105 @@
+"""The dashboard's frame and the bundle-driven choices of prodemb.ui.
+
+- Every page, started alone (as Streamlit does for the first deep link after a server
+  start, and as ``AppTest.from_file(page)`` does), is drawn inside app.py's frame: the
+  navigation, the bundle selector and the model card; without Streamlit internals.
+- Only ``prodemb/ui`` (with app.py and pages/) imports Streamlit, and none of it imports
+  ``streamlit.runtime``.
+- Demo-specific choices come from the bundle: its probe words, its confused subtree.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = {"classify.py": "Classify a product", "neighbours.py": "Neighbours",
+         "per_class_f1.py": "Per-class F1", "embedding_map.py": "Embedding map"}
+
+
+def _sources(*globs: str) -> list[Path]:
+    return [p for g in globs for p in sorted(ROOT.glob(g))]
+
+
+def test_no_private_streamlit_api():
+    for path in _sources("prodemb/**/*.py", "pages/*.py", "app.py"):
+        assert "streamlit.runtime" not in path.read_text(encoding="utf-8"), path
+
+
+def test_only_the_ui_package_imports_streamlit():
+    importing = re.compile(r"^\s*(import streamlit|from streamlit)", re.MULTILINE)
+    for path in _sources("prodemb/**/*.py"):
+        if importing.search(path.read_text(encoding="utf-8")):
+            assert path.parent.name == "ui", f"{path} imports streamlit"
+
+
+def test_pages_have_no_copies_of_helpers():
+    for path in _sources("pages/*.py"):
+        src = path.read_text(encoding="utf-8")
+        assert "from prodemb import" in src and "ui" in src, path
+        for name in ("esc", "fingerprint", "md", "main"):
+            assert not re.search(rf"^def {name}\(", src, re.MULTILINE), f"{path} defines {name}()"
+        assert "html.escape" not in src, path
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_started_alone_runs_inside_the_frame(page, bundle_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("PRODEMB_BUNDLE", bundle_path)
+    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title][:1] == [PAGES[page]], "the page itself is shown"
+    assert len(at.title) == 1, "and only once"
+    selector = at.sidebar.selectbox(key="bundle_path")
+    assert Path(selector.value).resolve() == Path(bundle_path).resolve(), "the frame's bundle selector"
+    assert any("Model card" in m.value for m in at.sidebar.markdown), "the frame's model card"
+
+
+# ---------------------------------------------------------------------- bundle-driven choices
+def test_probe_words_come_from_the_bundle(bundle):
+    from prodemb import ui
+
+    probes = ui.probe_words(bundle)
+    stored = list((bundle.metrics.get("word2vec") or {}).get("probe_words")
+                  or bundle.metrics.get("word2vec_probes") or {})
+    assert probes == [w for w in stored if w in bundle.word_vectors]
+    assert ui.default_word(bundle) == (probes[0] if probes else ui.frequent_words(bundle, 1)[0])
+    assert ui.search_placeholder(bundle).startswith("e.g. " + (probes[0] if probes else ""))
+
+
+def test_first_example_is_from_the_most_confused_subtree(bundle):
+    from prodemb import report, ui
+
+    focus = ui.confused_subtree(bundle)
+    first = ui.example_products(bundle).iloc[0]
+    if focus is None:
+        pytest.skip("this bundle has no confusions")
+    assert report.path_in_subtree(pd.Series([first["true_path"]]), focus)[0], (focus, first["true_path"])
+    assert report.PATH_JOIN not in first["true_path"]
+
+
+class _Reader:
+    def __init__(self, columns):
+        self.text_columns = columns
+
+
+class _Bundle:
+    def __init__(self, columns):
+        self.reader_options = _Reader(columns)
+
+
+def test_text_columns_of_an_upload_follow_the_bundle():
+    from prodemb import ui
+
+    frame = pd.DataFrame({"sku": ["1"], "Nazov": ["Pletený šál"], "Popis": ["merino"], "x": ["y"]})
+    assert ui.default_text_columns(_Bundle(["Popis"]), frame) == ["Popis"]
+    # the bundle's own column names, in another case: found as hints
+    assert ui.default_text_columns(_Bundle(["nazov", "popis"]), frame) == ["Nazov", "Popis"]
+    assert ui.default_text_columns(_Bundle(["title"]), frame[["sku", "x"]]) == ["sku"]
+    assert ui.guess_text_columns(pd.DataFrame({"id": [1], "Title": ["a"], "name": ["b"]})) == ["Title", "name"]
