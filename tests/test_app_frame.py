@@ -1,8 +1,8 @@
 """The dashboard's frame and the bundle-driven choices of prodemb.ui.
 
-- Every page, started alone (as Streamlit does for the first deep link after a server
-  start, and as ``AppTest.from_file(page)`` does), is drawn inside app.py's frame: the
-  navigation, the bundle selector and the model card; without Streamlit internals.
+- Every page, started alone by Streamlit (the first deep link after a server start), is
+  drawn inside app.py's frame: the navigation, the bundle selector and the model card;
+  without Streamlit internals. A page that is itself the main script runs alone.
 - Only ``prodemb/ui`` (with app.py and pages/) imports Streamlit, and none of it imports
   ``streamlit.runtime``.
 - Demo-specific choices come from the bundle: its probe words, its confused subtree.
@@ -47,18 +47,31 @@ def test_pages_have_no_copies_of_helpers():
 
 
 @pytest.mark.parametrize("page", list(PAGES))
-def test_page_started_alone_runs_inside_the_frame(page, bundle_path, monkeypatch):
+def test_page_opened_first_runs_inside_the_frame(page, bundle_path, monkeypatch):
+    """A page opened before any session ran app.py (AppTest starts app.py like a fresh
+    server, in Streamlit's legacy ``pages/`` mode) is shown once, inside app.py's frame."""
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("PRODEMB_BUNDLE", bundle_path)
-    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=120)
-    at.run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.switch_page(f"pages/{page}").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert [t.value for t in at.title][:1] == [PAGES[page]], "the page itself is shown"
-    assert len(at.title) == 1, "and only once"
+    assert [t.value for t in at.title] == [PAGES[page]], "the page, once"
     selector = at.sidebar.selectbox(key="bundle_path")
     assert Path(selector.value).resolve() == Path(bundle_path).resolve(), "the frame's bundle selector"
     assert any("Model card" in m.value for m in at.sidebar.markdown), "the frame's model card"
+
+
+def test_page_that_is_the_main_script_runs_alone(bundle_path):
+    """``streamlit run pages/x.py`` (or AppTest of a page file): no frame to run in."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "neighbours.py"), default_timeout=120)
+    at.session_state["bundle_path"] = bundle_path
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [t.value for t in at.title] == ["Neighbours"]
+    assert not at.sidebar.selectbox
 
 
 # ---------------------------------------------------------------------- bundle-driven choices

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -181,24 +182,29 @@ def page_frame() -> Iterator[None]:
 
 
 def ensure_frame() -> None:
-    """Run the page inside ``app.py`` when it was started without it.
+    """Run the page inside ``app.py`` when Streamlit started it without it.
 
     A ``pages/`` folder beside the entry script makes Streamlit start in its legacy
     multipage mode, until some session has executed ``st.navigation`` (which app.py does;
     from then on, for all sessions, every run starts with app.py). The first visitor after
     a server start who opens a deep link such as ``/neighbours?word=nike`` would get the
-    bare page: no bundle selector, no model card, the default narrow layout. Here the page
-    then executes ``app.py`` itself: app.py's ``st.navigation`` routes to this same page
-    (its URL path is the file name in both modes), renders it framed, and the outer run of
-    the bare page stops. Public API only: which run is framed is known from
-    :func:`page_frame`, not from Streamlit's internals.
+    bare page: no navigation, no bundle selector, no model card, the default narrow
+    layout. The page then executes ``app.py`` itself: app.py's ``st.navigation`` routes to
+    this same page (its URL path is the file name in both modes) and renders it framed;
+    the outer run of the bare page stops.
+
+    Public API only: app.py marks the run it frames with :func:`page_frame`, and the
+    script Streamlit was started with is Python's ``__main__`` module. A page that is
+    itself that script (``streamlit run pages/x.py``, ``AppTest.from_file(page)``) has no
+    frame to run in and is rendered alone.
     """
     if getattr(_frame, "active", False):
         return
     main = APP_ROOT / "app.py"
-    if not main.is_file():  # pragma: no cover - the package used without the app
+    started = getattr(sys.modules.get("__main__"), "__file__", None)
+    if not started or not main.is_file() or Path(started).resolve() != main.resolve():
         return
-    runpy.run_path(str(main), run_name="__main__")
+    runpy.run_path(str(main))
     st.stop()
 
 
