@@ -18,7 +18,6 @@ TEXT_KEY = "classify_input"
 EMPTY_KEY = "classify_empty"
 MAX_CHARS = 5_000
 URL_MAX_CHARS = 1_500  # longer texts are not put into the URL
-METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
 
 
 def _classify(text: str | None = None) -> None:
@@ -124,7 +123,7 @@ with single:
             if not methods:
                 st.info("This bundle has no embedding map.")
             else:
-                method = st.radio("Map", methods, format_func=lambda m: METHOD_LABELS.get(m, m),
+                method = st.radio("Map", methods, format_func=ui.method_label,
                                   horizontal=True, key="classify_map_method",
                                   index=methods.index("umap") if "umap" in methods else 0,
                                   label_visibility="collapsed")

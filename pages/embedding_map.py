@@ -15,8 +15,6 @@ import streamlit as st
 
 from prodemb import report, ui
 
-METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
-ALL = "All categories"
 MAX_POINTS = 100_000
 DEFAULT_POINTS = 30_000
 
@@ -41,7 +39,7 @@ if st.session_state.get("method") not in methods:
     wanted = st.query_params.get("method", "")
     st.session_state["method"] = (wanted if wanted in methods
                                   else "umap" if "umap" in methods else methods[0])
-method = c1.segmented_control("Map", methods, format_func=lambda m: METHOD_LABELS.get(m, m),
+method = c1.segmented_control("Map", methods, format_func=ui.method_label,
                               key="method", required=True) or methods[0]
 if st.query_params.get("method") != method:
     st.query_params["method"] = method
@@ -59,10 +57,10 @@ max_points = c4.slider("Max points", min_value=min(1_000, n_total),
                        help="A fixed random sample: more points add to it, never reshuffle it.")
 
 d1, d2, d3 = st.columns([2.2, 1, 2])
-subtree = d1.selectbox("Subtree", [ALL] + ui.node_names(key, taxonomy), key="subtree",
+subtree = d1.selectbox("Subtree", [ui.ALL_CATEGORIES] + ui.node_names(key, taxonomy), key="subtree",
                        bind="query-params",
                        help="Products whose true or predicted category is in this subtree.")
-subtree = None if subtree in (None, ALL) else subtree
+subtree = None if subtree in (None, ui.ALL_CATEGORIES) else subtree
 mode = d2.segmented_control("Subtree view", ["Filter", "Highlight"], default="Filter",
                             key="subtree_mode", required=True, disabled=subtree is None) or "Filter"
 query = d3.text_input("Search products", key="q", bind="query-params", max_chars=200,

@@ -12,7 +12,6 @@ import streamlit as st
 
 from prodemb import report, ui
 
-ALL = "All categories"
 MAX_HINTS = 6
 SPLIT_LABELS = {"train": "Train", "validation": "Validation", "test": "Test"}
 
@@ -60,9 +59,9 @@ st.dataframe(head, column_config=fmt, width="stretch", key="headline_table")
 st.subheader("Classes")
 choices = ui.subtree_choices(key, taxonomy)
 f1, f2, f3, f4 = st.columns([3, 2, 1, 1])
-subtree = f1.selectbox("Subtree", [ALL] + choices, key="subtree", bind="query-params",
+subtree = f1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="subtree", bind="query-params",
                        help="Only the chosen category and the classes under it.")
-subtree = None if subtree in (None, ALL) else subtree
+subtree = None if subtree in (None, ui.ALL_CATEGORIES) else subtree
 all_levels = list(range(1, taxonomy.depth + 1))
 levels = f2.multiselect("Levels", all_levels, default=all_levels, key="f1_levels",
                         format_func=lambda lv: f"level {lv}")

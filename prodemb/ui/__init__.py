@@ -96,17 +96,21 @@ from .figures import (
     training_history_figure,
 )
 from .text import (
+    ALL_CATEGORIES,
+    METHOD_LABELS,
     batch_file_name,
     breadcrumb_markdown,
     card_items,
     card_markdown,
     md_escape,
+    method_label,
     plot_escape,
     shorten,
     vocabulary_note,
 )
 
 __all__ = [
+    "ALL_CATEGORIES", "METHOD_LABELS", "method_label",
     "csv_safe", "csv_safe_frame", "APP_ROOT", "CLASSIFIED_TEXT_KEY", "SESSION_KEY",
     "artifacts_dir", "available_bundles", "bundle_label", "bundle_name", "bundle_problem",
     "current_bundle", "default_bundle", "ensure_frame", "find_bundle", "fingerprint",

@@ -10,6 +10,11 @@ import html
 import os
 import re
 
+#: Display names of the map methods.
+METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
+#: The subtree choice that means "no subtree" (Per-class F1, Embedding map).
+ALL_CATEGORIES = "All categories"
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'])")
 
 
@@ -34,6 +39,11 @@ def shorten(text: object, limit: int = 40) -> str:
     """``text`` on one line (white space folded), cut to ``limit`` characters with an ellipsis."""
     s = re.sub(r"\s+", " ", "" if text is None else str(text)).strip()
     return s if len(s) <= limit else s[: limit - 1].rstrip() + "…"
+
+
+def method_label(method: str) -> str:
+    """``t-SNE`` for ``tsne``, ``UMAP`` for ``umap``; other methods as they are named."""
+    return METHOD_LABELS.get(method, method)
 
 
 def breadcrumb_markdown(levels: list[tuple[str, float]]) -> str:
