@@ -206,23 +206,27 @@ class Taxonomy:
             raise ValueError(f"probs must have shape (n, {self.n_nodes}), got {probs.shape}")
         t = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (self.n_nodes,))
         passed = probs >= t
-        roots = np.array(self.roots)
+        roots = self.roots
         out = []
-        for p, ok in zip(probs, passed):
+        for row, ok_row in zip(probs, passed):
+            # Python lists and a set: per-element numpy indexing made this loop the
+            # slowest part of decoding.
+            p = row.tolist()
+            ok = set(np.flatnonzero(ok_row).tolist())
             ends: list[int] = []
-            stack = [int(r) for r in roots if ok[r]]
+            stack = [r for r in roots if r in ok]
             if not stack:
-                stack = [int(roots[np.argmax(p[roots])])]
+                stack = [max(roots, key=lambda r: p[r])]
             while stack:
                 node = stack.pop()
-                kids = [c for c in self.children[node] if ok[c]]
+                kids = [c for c in self.children[node] if c in ok]
                 if kids:
                     stack.extend(kids)
                 elif complete and self.children[node]:
                     stack.append(max(self.children[node], key=lambda c: p[c]))
                 else:
                     ends.append(node)
-            scored = [(e, float(min(p[a] for a in self.ancestors(e)))) for e in ends]
+            scored = [(e, min(p[a] for a in self.ancestors(e))) for e in ends]
             scored.sort(key=lambda es: -es[1])
             kept = scored[:1] + [es for es in scored[1:max_paths] if es[1] >= extra_path_min]
             out.append([(self.nodes[e], s) for e, s in kept])
