@@ -67,6 +67,7 @@ from .data import (
     path_levels,
     per_class_table,
     place_text,
+    probe_category_words,
     probe_words,
     product_columns,
     product_summary,
@@ -110,6 +111,7 @@ from .text import (
 )
 
 __all__ = [
+    "probe_category_words",
     "ALL_CATEGORIES", "METHOD_LABELS", "method_label",
     "csv_safe", "csv_safe_frame", "APP_ROOT", "CLASSIFIED_TEXT_KEY", "SESSION_KEY",
     "artifacts_dir", "available_bundles", "bundle_label", "bundle_name", "bundle_problem",

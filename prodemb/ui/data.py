@@ -3,7 +3,8 @@ product tables, batch classification, and the per-bundle computations the pages 
 (``st.cache_data`` / ``st.cache_resource``, keyed by the bundle's path or fingerprint).
 
 Demo-specific choices are read from the bundle: the words to look up first are its
-Word2Vec probe words (``metrics.json``), the example products are its own test products.
+Word2Vec probe words (``metrics.json``), the example products are its own test products,
+led by a category one of those words names.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..neighbours import suggestable
 from ..report import PATH_JOIN
 from ..serving import WORK
 from ..taxonomy import DISPLAY_SEPARATOR
+from ..text import tokenize
 from ..utils import csv_safe_frame
 from .bundles import load_bundle
 from .figures import hover_lines, map_figure, star_trace
@@ -54,13 +56,22 @@ def confused_subtree(bundle: Bundle) -> str | None:
     return None
 
 
+def probe_category_words(bundle: Bundle) -> list[str]:
+    """The probe words (:func:`probe_words`) that name a category of the tree (a word of
+    a node name, cleaned like product text): ``scarf`` on the demo."""
+    names = {w for node in bundle.taxonomy.nodes for name in node for w in tokenize(name, None)}
+    return [w for w in probe_words(bundle) if w in names]
+
+
 def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
     """``n`` test-split products to try on the Classify page, chosen deterministically.
 
-    First a product of the subtree the model confuses most (:func:`confused_subtree`; the
-    scarves on the demo), then one product from each of the largest top-level categories
-    of the test split; within a category the prediction is preferably correct, the title
-    of a readable length, the model sure of it; ties broken by id.
+    First a product of the category named by the bundle's first probe word that names
+    one (:func:`probe_category_words`: a scarf on the demo, the classic confusable case),
+    else of the subtree the model confuses most (:func:`confused_subtree`); then one
+    product from each of the largest top-level categories of the test split. Within a
+    category the prediction is preferably correct, the title of a readable length, the
+    model sure of it; ties broken by id.
     """
     p = bundle.products
     pool = p[(p["split"] == "test") & (p["true_path"] != "")]
@@ -79,12 +90,20 @@ def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
     ).sort_values(["_correct", "_readable", "_score", "_id"], ascending=[False, False, False, True],
                   kind="mergesort")
     chosen: list[int] = []
-    focus = confused_subtree(bundle)
-    if focus:  # a single-path product: a multi-path one would show another category first
-        lead = pool[report.path_in_subtree(pool["true_path"], focus)
-                    & ~pool["true_path"].str.contains(PATH_JOIN, regex=False).to_numpy(bool)]
+    # a single-path product: a multi-path one would show another category first
+    single = ~pool["true_path"].str.contains(PATH_JOIN, regex=False).to_numpy(bool)
+    lead = pool.iloc[:0]
+    words_of = {path: set(tokenize(path, None)) for path in pool["true_path"].unique()}
+    for word in probe_category_words(bundle):
+        named = pool["true_path"].map(lambda path, w=word: w in words_of[path]).to_numpy(bool)
+        lead = pool[named & single]
         if len(lead):
-            chosen.append(lead.index[0])
+            break
+    focus = None if len(lead) else confused_subtree(bundle)
+    if focus:
+        lead = pool[report.path_in_subtree(pool["true_path"], focus) & single]
+    if len(lead):
+        chosen.append(lead.index[0])
     tops = pool["true_top"].value_counts()
     tops = tops.sort_index(kind="mergesort").sort_values(ascending=False, kind="mergesort")
     for top in tops.index:
