@@ -110,14 +110,6 @@ def non_negative_int(value: str) -> int:
     return n
 
 
-def positive_int(value: str) -> int:
-    """argparse type: an integer >= 1 (a clear usage error otherwise)."""
-    n = non_negative_int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
-    return n
-
-
 def share(value: str) -> float:
     """argparse type: a fraction at least 0 and below 1 (a clear usage error otherwise)."""
     try:
@@ -531,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random seed of the train/validation/test split (default: --seed; "
                         "config field split.seed); fix it to compare models trained with "
                         "other seeds on the same test products")
-    s.add_argument("--epochs", type=positive_int,
+    s.add_argument("--epochs", type=non_negative_int,
                    help="classifier epochs (default: the config's, 12; config field "
                         "classifier.epochs)")
     s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",

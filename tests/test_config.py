@@ -69,9 +69,9 @@ def test_unknown_keys_are_refused_with_the_known_ones():
 
 def test_every_problem_is_named_at_once():
     with pytest.raises(ConfigError) as e:
-        TrainConfig.from_dict({"seed": "0", "classifier": {"epochs": 0, "pos_weight": "x"}})
+        TrainConfig.from_dict({"seed": "0", "classifier": {"batch_size": 0, "pos_weight": "x"}})
     message = str(e.value)
-    assert all(f in message for f in ("seed: ", "classifier.epochs: ", "classifier.pos_weight: "))
+    assert all(f in message for f in ("seed: ", "classifier.batch_size: ", "classifier.pos_weight: "))
 
 
 def test_not_an_object():
@@ -169,7 +169,7 @@ def test_train_refuses_a_bad_config_from_the_command(tmp_path):
                    r"a valid integer, got '12'")
 
 
-@pytest.mark.parametrize("flag", [["--epochs", "0"], ["--seed", "-1"], ["--split-seed", "x"]])
+@pytest.mark.parametrize("flag", [["--epochs", "-1"], ["--seed", "-1"], ["--split-seed", "x"]])
 def test_train_flags_are_checked_like_the_config(capsys, tmp_path, flag):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["train", "--data", "x.csv", "--out", str(tmp_path / "m"),
