@@ -8,19 +8,22 @@ product embeddings. Weights are stored as safetensors, the rest as JSON.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .config import ClassifierConfig
+from .config import ClassifierConfig, TrainConfig
 from .encoding import TokenEncoder, length_buckets
 from .metrics import macro_f1
 from .model import ModelConfig, ProductClassifier
@@ -190,6 +193,43 @@ def wide_pairs(encoder: TokenEncoder, tokens: Tokens, y: np.ndarray, leaf_ids: S
     return keys, np.append(first, len(kept)).astype(np.int64), output[kept]
 
 
+def leaf_log_prior(y: np.ndarray, leaf_ids: Sequence[int]) -> torch.Tensor:
+    """Log of each leaf's (add-one smoothed) share of the training products, ``(K,)``."""
+    t = np.asarray(y, dtype=np.float32)[:, leaf_ids]
+    return torch.from_numpy(np.log(t.sum(axis=0) + 1) - np.log(t.sum() + t.shape[1])).float()
+
+
+@dataclass
+class TrainingLoss:
+    """The training loss of a batch: weighted BCE over the tree's nodes, plus, with the leaf
+    head, a logit-adjusted cross-entropy over leaves for the BiLSTM's and the wide path's
+    leaf logits.
+
+    Attributes: ``y`` node targets ``(n, N)``; ``pos_weight`` ``(N,)``; ``leaf_targets``
+    ``(n, K)`` (rows sum to 1, or 0 for products without a leaf); ``leaf_shift`` ``(K,)``
+    added to leaf logits in the loss only; ``leaf_weight`` ``(K,)`` or None.
+    """
+
+    y: torch.Tensor
+    pos_weight: torch.Tensor
+    leaf_targets: torch.Tensor | None = None
+    leaf_shift: torch.Tensor | None = None
+    leaf_weight: torch.Tensor | None = None
+
+    def __call__(self, outputs, idx: np.ndarray) -> torch.Tensor:
+        node_logits, leaf_logits, wide_leaf = outputs
+        loss = weighted_bce(node_logits, self.y[idx], self.pos_weight)
+        if leaf_logits is not None:
+            target = self.leaf_targets[idx]
+            has = target.sum(dim=1) > 0
+            if has.any():
+                for logits in (leaf_logits, wide_leaf):
+                    if logits is not None:
+                        loss = loss + F.cross_entropy(logits[has] + self.leaf_shift, target[has],
+                                                      weight=self.leaf_weight)
+        return loss
+
+
 class Classifier:
     """Word2Vec-initialised BiLSTM over the whole category tree.
 
@@ -210,97 +250,36 @@ class Classifier:
     def fit(self, train_tokens: Tokens, y_train: np.ndarray, val_tokens: Tokens, y_val: np.ndarray,
             word_vectors: WordVectors | None = None, taxonomy: Taxonomy | None = None,
             show_progress: bool = True, on_epoch=None) -> Classifier:
-        """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``; early-stop on validation.
+        """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``, validating each
+        epoch on ``(val_tokens, y_val)``.
 
         With ``taxonomy`` (whose nodes are the L labels) and ``config.leaf_softmax``, a
         softmax head over the tree's leaves is trained too. ``on_epoch(epoch, self)``, if
         given, is called after each epoch; a dict it returns is added to that epoch's
-        ``history`` record (diagnostics such as per-split scores).
+        ``history`` record (diagnostics such as per-split scores). With ``show_progress``
+        a bar per epoch and a line after it are printed; otherwise the lines are logged.
         """
         c = self.config
         if c.keep not in ("best", "last"):
             raise ValueError(f"classifier keep must be 'best' or 'last', got {c.keep!r}")
+        say = (lambda msg: print(msg, flush=True)) if show_progress else log.info
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         torch.set_num_threads(c.threads or available_cores())
-        base_words = word_vectors.words if word_vectors is not None else []
-        self.encoder = TokenEncoder.build(base_words, train_tokens, min_count=2,
-                                          subword_buckets=c.subword_buckets,
-                                          ngram_range=tuple(c.subword_ngrams),
-                                          wide_buckets=WIDE_BUCKETS if c.wide else 0,
-                                          wide_char_ngrams=tuple(c.wide_char_ngrams),
-                                          wide_char_tokens=c.wide_char_tokens)
-        word_dim = word_vectors.dim if word_vectors is not None else 100
-        n_leaves = len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0
-        wide = (wide_pairs(self.encoder, train_tokens, y_train, taxonomy.leaves if n_leaves else [],
-                           c.wide_max_leaves,
-                           (0 if n_leaves else None) if c.wide_max_nodes is None
-                           else c.wide_max_nodes) if c.wide else None)
-        self.model = ProductClassifier(ModelConfig(
-            vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1], word_dim=word_dim,
-            lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
-            dropout=c.dropout, subword_buckets=c.subword_buckets,
-            n_leaves=n_leaves,
-            sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight,
-            wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0,
-            wide_mix=0.5 if c.wide_mix is None else c.wide_mix,
-            leaf_prior_weight=c.leaf_prior_weight or 0.0))
-        if wide and len(wide[2]):
-            self.model.set_wide_pairs(*(torch.from_numpy(a) for a in wide))
-            log.info("wide path: %d features, %d (feature, output) pairs", len(wide[0]), len(wide[2]))
-        leaf_targets = leaf_weight = None
-        leaf_ids = list(taxonomy.leaves) if taxonomy is not None else []
-        if self.model.leaf_out is not None:
-            l2n = taxonomy.binarize([[taxonomy.nodes[i]] for i in leaf_ids]).astype(np.float32)
-            self.model.leaf_to_nodes.copy_(torch.from_numpy(l2n))
-            # An item's leaf target: its leaves, equally weighted (several for multi-path
-            # items); items whose paths stop above the leaves get no leaf loss.
-            t = np.asarray(y_train, dtype=np.float32)[:, leaf_ids]
-            leaf_targets = torch.from_numpy(t / np.maximum(t.sum(axis=1, keepdims=True), 1))
-            log_prior = torch.from_numpy(np.log(t.sum(axis=0) + 1) - np.log(t.sum() + t.shape[1]))
-            # Logit adjustment (Menon et al. 2021): the loss sees logits + tau * log prior,
-            # the model outputs the rest. With tau = 1 the leaf head learns balanced scores,
-            # what macro-F1 asks for; otherwise a rare leaf's prior (-9 for 1 product in
-            # 7,000) outweighs the evidence of its own decisive words.
-            leaf_shift = c.leaf_logit_adjust * log_prior.float()
-            self.model.leaf_log_prior.copy_(log_prior.float())
-            with torch.no_grad():  # start at the leaf priors (minus what the loss adds)
-                self.model.leaf_out.bias.copy_(log_prior.float() - leaf_shift)
-            leaf_weight = leaf_class_weights(t, c.leaf_weight)
-        if word_vectors is not None:
-            rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
-            self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors), rows)
-            if c.freeze_word_vectors:
-                self.model.word_emb.weight.requires_grad_(False)
-
-        pos_weight = torch.from_numpy(label_pos_weights(y_train, c.pos_weight, c.max_pos_weight))
-        # Start every output at its (weighted) label prior instead of 0.5: with hundreds
-        # of mostly-negative labels this removes a long first phase of learning "no".
-        prior = np.asarray(y_train, dtype=np.float64).mean(axis=0)
-        weighted = np.clip(prior * pos_weight.numpy() / (prior * pos_weight.numpy() + 1 - prior),
-                           1e-4, 1 - 1e-4)
-        with torch.no_grad():
-            self.model.out.bias.copy_(torch.from_numpy(np.log(weighted / (1 - weighted))))
-        y_train_t = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
         train_tokens = list(train_tokens)
-        lengths = np.array([max(1, len(t)) for t in train_tokens])
-        repeats = repeat_factors(y_train, c.repeat_threshold)
-        sparse = [p for p in self.model.sparse_parameters() if p.requires_grad]
-        dense = [p for p in self.model.parameters()
-                 if p.requires_grad and all(p is not s for s in sparse)]
-        wide_params = [self.model.wide_weight] if self.model.wide_weight is not None else []
-        dense = [p for p in dense if all(p is not w for w in wide_params)]
-        optimizers = [torch.optim.Adam(dense, lr=c.learning_rate, weight_decay=c.weight_decay)]
-        if sparse:
-            optimizers.append(torch.optim.SparseAdam(sparse, lr=c.learning_rate))
-        if wide_params:
-            optimizers.append(torch.optim.Adagrad(wide_params, lr=c.wide_learning_rate))
-        base_lr = [opt.param_groups[0]["lr"] for opt in optimizers]
+        leaf_ids = list(taxonomy.leaves) if taxonomy is not None else []
+        self._build(train_tokens, y_train, word_vectors, taxonomy)
+        loss_of = self._loss(y_train, leaf_ids)
+        optimizers, clipped = self._optimizers()
 
         # Planned length: at least `epochs`, and at least `min_steps` optimiser steps, so a
         # small training set is not stopped before its rare products were seen often enough.
+        repeats = repeat_factors(y_train, c.repeat_threshold)
         steps_per_epoch = max(1, -(-int(round(repeats.sum())) // c.batch_size))
         epochs = max(c.epochs, min(c.max_epochs, -(-c.min_steps // steps_per_epoch)))
+        # Linear decay from the full rate to 20% of it over the planned epochs.
+        schedulers = [torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda e: 1 - 0.8 * e / max(epochs - 1, 1)) for opt in optimizers]
         # Exponential moving average of the weights, over about `average_epochs` epochs; it
         # is what is validated and kept. One run's scores move from epoch to epoch and
         # seed to seed mostly by a few rare leaves flipping; the average moves less.
@@ -308,41 +287,29 @@ class Classifier:
         if c.average_epochs > 0:
             decay = max(0.0, 1 - EMA_EVERY / (c.average_epochs * steps_per_epoch))
             averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+
+        lengths = np.array([max(1, len(t)) for t in train_tokens])
+        pos_weight = loss_of.pos_weight.numpy()
         step = 0
-        best_f1, best_state, stale = -1.0, None, 0
+        best_score, best_state, stale = -1.0, None, 0
         deadline = time.monotonic() + c.max_train_minutes * 60
-        self.history = []
-        self.kept_epoch = None
+        self.history, self.kept_epoch = [], None
         for epoch in range(1, epochs + 1):
-            # Linear decay from the full rate to 20% of it over the planned epochs.
-            for opt, lr in zip(optimizers, base_lr):
-                for group in opt.param_groups:
-                    group["lr"] = lr * (1 - 0.8 * (epoch - 1) / max(epochs - 1, 1))
-            self.model.train()
+            start = time.perf_counter()
             # Rare products are seen more than once per epoch (repeat_factors).
             items = np.repeat(np.arange(len(repeats)), np.floor(repeats + rng.random(len(repeats)))
                               .astype(np.int64))
             batches = [items[b] for b in length_buckets(lengths[items], c.batch_size, rng)]
-            total, seen = 0.0, 0
             bar = progress(batches, desc=f"epoch {epoch}/{epochs}", disable=not show_progress,
                            leave=False)
-            start = time.perf_counter()
+            total, seen = 0.0, 0
+            self.model.train()
             for idx in bar:
-                batch = self.encoder.encode([train_tokens[i] for i in idx])
-                node_logits, leaf_logits, wide_leaf = self.model(batch)
-                loss = weighted_bce(node_logits, y_train_t[idx], pos_weight)
-                if leaf_logits is not None:
-                    target = leaf_targets[idx]
-                    has = target.sum(dim=1) > 0
-                    if has.any():
-                        for logits in (leaf_logits, wide_leaf):
-                            if logits is not None:
-                                loss = loss + F.cross_entropy(logits[has] + leaf_shift, target[has],
-                                                              weight=leaf_weight)
+                loss = loss_of(self.model(self.encoder.encode([train_tokens[i] for i in idx])), idx)
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(dense, 5.0)
+                torch.nn.utils.clip_grad_norm_(clipped, 5.0)
                 for opt in optimizers:
                     opt.step()
                 step += 1
@@ -352,37 +319,30 @@ class Classifier:
                 seen += len(idx)
                 bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
             bar.close()
-            trained = self.model
-            if averaged is not None and step >= EMA_EVERY:
-                self.model = averaged.module  # validate (and keep) the averaged weights
-            val_probs = self.predict_proba(val_tokens)
-            val_loss = bce_of_probs(val_probs, y_val, pos_weight.numpy())
-            val_f1 = macro_f1(y_val, val_probs >= 0.5)
-            # The epoch kept is judged on the most probable leaf of each validation
-            # product: no thresholds to tune, and the leaves are the headline. (Node
-            # probabilities >= 0.5 said little once rare leaves get balanced, mixed scores.)
-            score = leaf_argmax_macro_f1(val_probs, y_val, leaf_ids) if leaf_ids else val_f1
-            record = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 5),
-                      "val_loss": round(val_loss, 5), "val_macro_f1": round(val_f1, 5),
-                      "val_leaf_macro_f1": round(score, 5),
+            for scheduler in schedulers:
+                scheduler.step()
+
+            # Validate (and keep) the averaged weights once there are any.
+            judged = averaged.module if averaged is not None and step >= EMA_EVERY else self.model
+            record, score = self._validate(judged, val_tokens, y_val, pos_weight, leaf_ids)
+            record = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 5), **record,
                       "seconds": round(time.perf_counter() - start, 1)}
             if on_epoch is not None:
+                trained, self.model = self.model, judged
                 record.update(on_epoch(epoch, self) or {})
+                self.model = trained
             self.history.append(record)
-            log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f (%.0f s)", epoch,
-                     record["train_loss"], val_loss, val_f1, record["seconds"])
-            if show_progress:
-                print(f"epoch {epoch}: train loss {record['train_loss']:.4f}  val loss {val_loss:.4f}"
-                      f"  val macro-F1 {val_f1:.4f}  ({record['seconds']:.0f} s)", flush=True)
+            say(f"epoch {epoch}: train loss {record['train_loss']:.4f}  val loss "
+                f"{record['val_loss']:.4f}  val macro-F1 {record['val_macro_f1']:.4f}  "
+                f"({record['seconds']:.0f} s)")
             # Ties go to the later epoch: more training, and the average covers more of it.
-            stale = 0 if score > best_f1 + 1e-4 else stale + 1
-            if c.keep == "last" or score >= best_f1:
-                best_state = copy.deepcopy(self.model.state_dict())
+            stale = 0 if score > best_score + 1e-4 else stale + 1
+            if c.keep == "last" or score >= best_score:
+                best_state = copy.deepcopy(judged.state_dict())
                 self.kept_epoch = epoch
-            best_f1 = max(best_f1, score)
-            self.model = trained
+            best_score = max(best_score, score)
             if c.patience and stale >= c.patience:
-                log.info("early stop after epoch %d (best validation score %.4f)", epoch, best_f1)
+                say(f"early stop after epoch {epoch} (best validation score {best_score:.4f})")
                 break
             if time.monotonic() > deadline:
                 log.warning("stopping: training time budget of %.1f min used", c.max_train_minutes)
@@ -396,6 +356,104 @@ class Classifier:
                                     for k, v in self.model.state_dict().items()})
         self.model.eval()
         return self
+
+    def _build(self, train_tokens: list, y_train: np.ndarray, word_vectors: WordVectors | None,
+               taxonomy: Taxonomy | None) -> None:
+        """The encoder (vocabulary, hashing) and the network, with its wide path's pairs,
+        Word2Vec rows and output biases set from the training data."""
+        c = self.config
+        self.encoder = TokenEncoder.build(word_vectors.words if word_vectors is not None else [],
+                                          train_tokens, min_count=2,
+                                          subword_buckets=c.subword_buckets,
+                                          ngram_range=tuple(c.subword_ngrams),
+                                          wide_buckets=WIDE_BUCKETS if c.wide else 0,
+                                          wide_char_ngrams=tuple(c.wide_char_ngrams),
+                                          wide_char_tokens=c.wide_char_tokens)
+        n_leaves = len(taxonomy.leaves) if taxonomy is not None and c.leaf_softmax else 0
+        wide = (wide_pairs(self.encoder, train_tokens, y_train, taxonomy.leaves if n_leaves else [],
+                           c.wide_max_leaves,
+                           (0 if n_leaves else None) if c.wide_max_nodes is None
+                           else c.wide_max_nodes) if c.wide else None)
+        self.model = ProductClassifier(ModelConfig(
+            vocab_size=self.encoder.vocab_size, n_labels=y_train.shape[1],
+            word_dim=word_vectors.dim if word_vectors is not None else 100,
+            lstm_hidden=c.lstm_hidden, lstm_layers=c.lstm_layers, embedding_dim=c.embedding_dim,
+            dropout=c.dropout, subword_buckets=c.subword_buckets, n_leaves=n_leaves,
+            sigmoid_weight=0.5 if c.sigmoid_weight is None else c.sigmoid_weight,
+            wide_features=len(wide[0]) if wide else 0, wide_pairs=len(wide[2]) if wide else 0,
+            wide_mix=0.5 if c.wide_mix is None else c.wide_mix,
+            leaf_prior_weight=c.leaf_prior_weight or 0.0))
+        if wide and len(wide[2]):
+            self.model.set_wide_pairs(*(torch.from_numpy(a) for a in wide))
+            log.info("wide path: %d features, %d (feature, output) pairs", len(wide[0]), len(wide[2]))
+        if self.model.leaf_out is not None:
+            leaf_ids = list(taxonomy.leaves)
+            l2n = taxonomy.binarize([[taxonomy.nodes[i]] for i in leaf_ids]).astype(np.float32)
+            self.model.leaf_to_nodes.copy_(torch.from_numpy(l2n))
+            log_prior = leaf_log_prior(y_train, leaf_ids)
+            self.model.leaf_log_prior.copy_(log_prior)
+            with torch.no_grad():  # start at the leaf priors (minus what the loss adds)
+                self.model.leaf_out.bias.copy_(log_prior - c.leaf_logit_adjust * log_prior)
+        if word_vectors is not None:
+            rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
+            self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors), rows)
+            if c.freeze_word_vectors:
+                self.model.word_emb.weight.requires_grad_(False)
+        # Start every output at its (weighted) label prior instead of 0.5: with hundreds
+        # of mostly-negative labels this removes a long first phase of learning "no".
+        pos_weight = label_pos_weights(y_train, c.pos_weight, c.max_pos_weight)
+        prior = np.asarray(y_train, dtype=np.float64).mean(axis=0)
+        weighted = np.clip(prior * pos_weight / (prior * pos_weight + 1 - prior), 1e-4, 1 - 1e-4)
+        with torch.no_grad():
+            self.model.out.bias.copy_(torch.from_numpy(np.log(weighted / (1 - weighted))))
+
+    def _loss(self, y_train: np.ndarray, leaf_ids: list[int]) -> TrainingLoss:
+        c = self.config
+        leaf_targets = leaf_shift = leaf_weight = None
+        if self.model.leaf_out is not None:
+            # An item's leaf target: its leaves, equally weighted (several for multi-path
+            # items); items whose paths stop above the leaves get no leaf loss.
+            t = np.asarray(y_train, dtype=np.float32)[:, leaf_ids]
+            leaf_targets = torch.from_numpy(t / np.maximum(t.sum(axis=1, keepdims=True), 1))
+            # Logit adjustment (Menon et al. 2021): the loss sees logits + tau * log prior,
+            # the model outputs the rest. With tau = 1 the leaf head learns balanced scores,
+            # what macro-F1 asks for; otherwise a rare leaf's prior (-9 for 1 product in
+            # 7,000) outweighs the evidence of its own decisive words.
+            leaf_shift = c.leaf_logit_adjust * self.model.leaf_log_prior
+            leaf_weight = leaf_class_weights(t, c.leaf_weight)
+        return TrainingLoss(torch.from_numpy(np.asarray(y_train, dtype=np.float32)),
+                            torch.from_numpy(label_pos_weights(y_train, c.pos_weight,
+                                                               c.max_pos_weight)),
+                            leaf_targets, leaf_shift, leaf_weight)
+
+    def _optimizers(self) -> tuple[list[torch.optim.Optimizer], list[nn.Parameter]]:
+        """Adam for the dense weights, SparseAdam for the embedding tables (sparse
+        gradients), Adagrad for the wide path; and the dense weights (clipped)."""
+        c = self.config
+        sparse = [p for p in self.model.sparse_parameters() if p.requires_grad]
+        wide = [self.model.wide_weight] if self.model.wide_weight is not None else []
+        dense = [p for p in self.model.parameters()
+                 if p.requires_grad and all(p is not q for q in sparse + wide)]
+        optimizers = [torch.optim.Adam(dense, lr=c.learning_rate, weight_decay=c.weight_decay)]
+        if sparse:
+            optimizers.append(torch.optim.SparseAdam(sparse, lr=c.learning_rate))
+        if wide:
+            optimizers.append(torch.optim.Adagrad(wide, lr=c.wide_learning_rate))
+        return optimizers, dense
+
+    def _validate(self, model: ProductClassifier, val_tokens: Tokens, y_val: np.ndarray,
+                  pos_weight: np.ndarray, leaf_ids: list[int]) -> tuple[dict, float]:
+        """Validation scores of ``model`` and the one that decides which epoch is kept: the
+        leaf macro-F1 of each product's most probable leaf (no thresholds to tune, and the
+        leaves are the headline; node probabilities >= 0.5 said little once rare leaves
+        get balanced, mixed scores), or without leaves the macro-F1 at 0.5."""
+        trained, self.model = self.model, model
+        val_probs = self.predict_proba(val_tokens)
+        self.model = trained
+        val_f1 = macro_f1(y_val, val_probs >= 0.5)
+        score = leaf_argmax_macro_f1(val_probs, y_val, leaf_ids) if leaf_ids else val_f1
+        return {"val_loss": round(bce_of_probs(val_probs, y_val, pos_weight), 5),
+                "val_macro_f1": round(val_f1, 5), "val_leaf_macro_f1": round(score, 5)}, score
 
     # ------------------------------------------------------------------ inference
     def _check(self) -> None:
@@ -472,13 +530,18 @@ class Classifier:
         save_file(state, os.path.join(directory, "classifier.safetensors"))
         with open(os.path.join(directory, "classifier.json"), "w", encoding="utf-8") as f:
             json.dump({"model": self.model.config.to_dict(), "encoder": self.encoder.to_dict(),
-                       "seed": self.seed}, f, ensure_ascii=False)
+                       "seed": self.seed, "config": dataclasses.asdict(self.config)},
+                      f, ensure_ascii=False)
         return ["classifier.safetensors", "classifier.json"]
 
     @classmethod
     def load(cls, directory: str, config: ClassifierConfig | None = None) -> Classifier:
+        """The classifier saved in ``directory``, with the config it was trained with
+        (``config`` instead, if given; defaults for classifiers saved before the config was)."""
         with open(os.path.join(directory, "classifier.json"), encoding="utf-8") as f:
             meta = json.load(f)
+        if config is None and "config" in meta:
+            config = TrainConfig.from_dict({"classifier": meta["config"]}).classifier
         self = cls(config, seed=meta.get("seed", 0))
         self.encoder = TokenEncoder.from_dict(meta["encoder"])
         self.model = ProductClassifier(ModelConfig(**meta["model"]))

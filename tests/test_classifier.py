@@ -109,6 +109,7 @@ def test_fit_predict_transform_save_load(tmp_path):
     clf.save(str(tmp_path))
     again = Classifier.load(str(tmp_path))
     np.testing.assert_allclose(again.predict_proba(tokens[500:]), probs, atol=1e-5)
+    assert again.config == cfg  # the config it was trained with, not the defaults
 
 
 def test_fit_is_reproducible():
