@@ -7,7 +7,8 @@ chosen bundle from :func:`prodemb.ui.current_bundle`. The page runs inside
 before any session ran ``st.navigation`` starts the page alone; it then runs this file).
 
 Deep links: ``?bundle=NAME`` selects a bundle; pages read their own parameters
-(``/classify?text=...``, ``/neighbours?word=...``).
+(``/?text=...``: Classify is the home page, so ``/classify`` is answered with Streamlit's
+"Page not found" before showing it; ``/neighbours?word=...``).
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
     """On a fresh server, the first visit is a deep link into a page (Streamlit then starts
     in its legacy ``pages/`` mode; the page runs app.py itself), then a deep link to every
     other page: each opens that page with its parameters, inside app.py's navigation, with
-    the bundle selector and the model card."""
+    the bundle selector and the model card. (Classify is the home page, ``/?text=``.)"""
     from prodemb import ui
 
     word = ui.default_word(bundle)
@@ -206,7 +206,6 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
     methods = bundle.map_methods
     links = [(f"/neighbours?{urlencode({'word': word})}", "Neighbours"),
              (f"/per_class_f1?{urlencode({'subtree': subtree})}", "Per-class F1"),
-             (f"/classify?{urlencode({'text': SCARF_TEXT})}", "Classify a product"),
              (f"/?{urlencode({'text': SCARF_TEXT})}", "Classify a product")]
     if methods:
         links.insert(2, (f"/embedding_map?{urlencode({'method': methods[-1], 'q': word})}",
