@@ -65,7 +65,7 @@ single, batch = st.tabs([":material/label: One product", ":material/table_view: 
 # ---------------------------------------------------------------------- one product
 with single:
     st.text_area("Title and description", key=TEXT_KEY, height=100, max_chars=MAX_CHARS,
-                 placeholder=ui.text_placeholder(path))
+                 placeholder="The product's title and description, as in the catalogue")
     row = st.container(horizontal=True, vertical_alignment="center")
     row.button("Classify", type="primary", icon=":material/play_arrow:", on_click=_classify,
                key="classify_button")

@@ -231,7 +231,7 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
             if heading == "Neighbours":
                 assert tab.get_by_label("Word", exact=True).input_value() == word
             elif heading == "Embedding map":
-                assert tab.get_by_label("Search products").input_value() == word
+                assert tab.get_by_role("textbox", name="Search products").input_value() == word
             elif heading == "Per-class F1":
                 assert tab.get_by_text(f"Confusion heatmap: {subtree}").count() >= 1
             else:

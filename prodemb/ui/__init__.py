@@ -78,7 +78,6 @@ from .data import (
     similar_words_table,
     subtree_choices,
     subtree_rows,
-    text_placeholder,
 )
 from .figures import (
     NEGATIVE,
@@ -125,7 +124,7 @@ __all__ = [
     "map_table_columns", "min_count", "node_names", "path_levels", "per_class_table",
     "place_text", "probe_words", "product_columns", "product_summary", "product_table",
     "sample_ids", "search_placeholder", "search_rows", "similar_words_table", "subtree_choices",
-    "subtree_rows", "text_placeholder", "NEGATIVE", "NEUTRAL", "POSITIVE", "PRIMARY",
+    "subtree_rows", "NEGATIVE", "NEUTRAL", "POSITIVE", "PRIMARY",
     "catalogue_map_figure", "category_colors", "confusion_figure", "explain_figure", "f1_figure",
     "label_distribution_figure", "map_figure", "similar_words_figure", "top_nodes_figure",
     "training_history_figure", "batch_file_name", "breadcrumb_markdown", "card_items",

@@ -132,12 +132,6 @@ def example_label(row) -> str:
     return str(row["true_path"]).split(PATH_JOIN)[0].split(DISPLAY_SEPARATOR)[-1] or shorten(row["text"], 24)
 
 
-def text_placeholder(path: str) -> str:
-    """Placeholder of the Classify text box: the bundle's first example product."""
-    ex = examples(path)
-    return f"e.g. {shorten(ex['text'].iloc[0], 100)}" if len(ex) else "a product title and description"
-
-
 def search_placeholder(bundle: Bundle) -> str:
     """Placeholder of the map's search box: a few of the bundle's probe words."""
     words = probe_words(bundle)[:3]
