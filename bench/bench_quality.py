@@ -16,7 +16,7 @@ leaf's training products labelled; :func:`common.fashion_small_catalogue`):
    (:func:`bench.common.pipeline_split`) and checked to be identical to the bundle's
    ``split`` column; every peer is trained on that train split and tuned on that
    validation split.
-3. Peers (:mod:`prodemb.baselines`), each tuned on validation by leaf macro-F1 after the
+3. Peers (``bench/peers.py``), each tuned on validation by leaf macro-F1 after the
    same hierarchy-consistent decoding as prodemb (per-node thresholds and extra-path
    cut-off tuned on validation):
 
@@ -73,9 +73,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+import peers as B  # noqa: E402
 from common import CACHE, log  # noqa: E402
 
-from prodemb import baselines as B  # noqa: E402
 from prodemb.catalogue import ReaderOptions  # noqa: E402
 from prodemb.cli import add_reader_args, reader_options  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
@@ -196,7 +196,7 @@ def eval_prodemb(bundle_dir: Path, data: common.LabelledData) -> dict:
     bundle.predict_proba(texts[:64])  # warm-up
     start = time.perf_counter()
     probs = bundle.predict_proba(texts)
-    pred = bundle.taxonomy.decode_to_matrix(bundle.decode(probs))
+    pred = bundle.decoder.predict(probs)
     seconds = time.perf_counter() - start
     if bundle.taxonomy != data.taxonomy:
         raise AssertionError("the bundle's taxonomy differs from the benchmark's")
@@ -349,7 +349,7 @@ def run_peer(name: str, data: common.LabelledData, bundle_dir: Path, args, cache
         "validation": _scores(evaluate(tax, y_va, val_pred, with_pairs=False)),
         "chosen": best.describe(),
         "decoding": {"extra_path_min": decoder.extra_path_min,
-                     "complete": decoder.decoding.complete},
+                     "complete": decoder.complete},
         "fit_seconds": round(final_fit, 1),
         "tuning_seconds": round(tuning_seconds, 1),
         "predict_seconds": round(seconds, 3),

@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     n_search = 30 if args.quick else 200
     sizes = (100_000, 1_000_000)
 
-    from prodemb import baselines as B
+    import peers as B
+
     from prodemb.bundle import Bundle
     from prodemb.neighbours import CosineIndex, l2_normalize
     from prodemb.text import clean

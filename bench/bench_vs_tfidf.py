@@ -1,6 +1,6 @@
 """A quick check of a bundle against TF-IDF + logistic regression on the bundle's own split.
 
-Trains ``prodemb.baselines.TfidfLogReg`` (leaf mode: multinomial LR over path ends,
+Trains ``bench/peers.py``'s ``TfidfLogReg`` (leaf mode: multinomial LR over path ends,
 word 1-2 + char 2-5 n-grams) on the bundle's train split for each C in a small grid,
 picks C on validation leaf macro-F1, decodes with thresholds tuned on validation like
 prodemb, and compares test scores with the bundle's stored metrics. The full
@@ -16,11 +16,12 @@ import os
 
 import numpy as np
 from common import log, write_result
+from peers import TfidfLogReg
 
-from prodemb.baselines import TfidfLogReg, TreeDecoder
 from prodemb.bundle import Bundle
+from prodemb.decoding import TreeDecoder
 from prodemb.metrics import evaluate, summary
-from prodemb.taxonomy import parse_path
+from prodemb.taxonomy import parse_path, split_paths
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
     bundle = Bundle.load(args.bundle)
     tax = bundle.taxonomy
     p = bundle.products[bundle.products["split"] != "unlabelled"]
-    y = tax.binarize([[parse_path(s) for s in tp.split(" | ")] for tp in p["true_path"]])
+    y = tax.binarize([[parse_path(s) for s in split_paths(tp)] for tp in p["true_path"]])
     parts = {s: np.flatnonzero(p["split"].to_numpy() == s) for s in ("train", "validation", "test")}
     texts = p["text"].tolist()
     tr, va, te = parts["train"], parts["validation"], parts["test"]

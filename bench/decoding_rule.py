@@ -2,7 +2,7 @@
 
 Re-decodes trained bundles (no training): for each ``--bundle``, the node probabilities of
 its validation and test products, the decoding fitted on validation with
-``tune_thresholds(min_positives=m)`` for each ``m`` of ``--grid``, and the validation and
+``TreeDecoder.fit(min_positives=m)`` for each ``m`` of ``--grid``, and the validation and
 test leaf macro-F1 of each. The rule's value (``prodemb.decoding.MIN_THRESHOLD_POSITIVES``)
 was chosen from this table: a rule that helps only on validation is fitting it.
 
@@ -23,6 +23,7 @@ import common  # noqa: E402
 from prodemb import decoding as D  # noqa: E402
 from prodemb.bundle import Bundle  # noqa: E402
 from prodemb.metrics import macro_f1  # noqa: E402
+from prodemb.taxonomy import split_paths  # noqa: E402
 
 
 def labelled_probs(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -32,7 +33,7 @@ def labelled_probs(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     products = bundle.products
     labelled = products[products["split"].isin(["train", "validation", "test"])]
     by_name = {tax.name(i): tax.nodes[i] for i in range(tax.n_nodes)}
-    paths = [[by_name[n] for n in str(cell).split(" | ") if n] for cell in labelled["true_path"]]
+    paths = [[by_name[n] for n in split_paths(cell)] for cell in labelled["true_path"]]
     y = tax.binarize(paths).astype(bool)
     return bundle.predict_proba(labelled["text"].tolist()), y, labelled["split"].to_numpy()
 
@@ -51,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         val, test = split == "validation", split == "test"
         leaf = tax.is_leaf
         for m in grid:
-            dec = D.fit_decoding(tax, probs[val], y[val], bundle.complete_paths, min_positives=m)
+            dec = D.TreeDecoder(tax, bundle.complete_paths).fit(probs[val], y[val], min_positives=m)
             row = {"bundle": Path(path).name, "min_positives": m,
-                   "validation_leaf_macro_f1": round(macro_f1(y[val], dec.predict(tax, probs[val]), leaf), 4),
-                   "test_leaf_macro_f1": round(macro_f1(y[test], dec.predict(tax, probs[test]), leaf), 4),
+                   "validation_leaf_macro_f1": round(macro_f1(y[val], dec.predict(probs[val]), leaf), 4),
+                   "test_leaf_macro_f1": round(macro_f1(y[test], dec.predict(probs[test]), leaf), 4),
                    "complete": dec.complete, "extra_path_min": dec.extra_path_min}
             common.log(str(row))
             rows.append(row)

@@ -29,7 +29,7 @@ from common import log  # noqa: E402
 
 from prodemb.classifier import Classifier  # noqa: E402
 from prodemb.config import TrainConfig  # noqa: E402
-from prodemb.decoding import fit_decoding  # noqa: E402
+from prodemb.decoding import TreeDecoder  # noqa: E402
 from prodemb.metrics import per_label_prf  # noqa: E402
 from prodemb.pipeline import tune_leaf_mixing, word2vec_on_tokens  # noqa: E402
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_epoch(epoch: int, clf: Classifier) -> dict:
         probs = clf.predict_proba(tokens)
-        pred = fit_decoding(tax, probs[va], data.y[va], data.complete).predict(tax, probs)
+        pred = TreeDecoder(tax, data.complete).fit(probs[va], data.y[va]).predict(probs)
         scores = {name: leaf_f1_by_bucket(data.y[data.split == i], pred[data.split == i],
                                           leaves, train_count)
                   for i, name in enumerate(SPLIT_NAMES)}

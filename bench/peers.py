@@ -1,11 +1,12 @@
 """Peer classifiers that prodemb is compared with (``bench/bench_quality.py``).
 
-Every peer predicts the same thing as prodemb's BiLSTM: a probability for every
-node of the category tree, ``predict_proba(texts) -> (n, n_nodes)``, and is
-decoded into hierarchy-consistent paths exactly like prodemb (per-node thresholds
-and the extra-path cut-off tuned on validation, :class:`TreeDecoder`). All of them
-read the text through :func:`prodemb.text.clean`, so every system sees the same
-tokens.
+Part of the benchmarks, not of the shipped package (``prodemb`` never imports it). Every
+peer predicts the same thing as prodemb's BiLSTM: a probability for every node of the
+category tree, ``predict_proba(texts) -> (n, n_nodes)``, and is decoded into
+hierarchy-consistent paths by the same decoder as prodemb
+(:class:`prodemb.decoding.TreeDecoder`: per-node thresholds and the extra-path cut-off
+fitted on validation). All of them read the text through :func:`prodemb.text.clean`, so
+every system sees the same tokens.
 
 API (estimator-like, the same for every peer)::
 
@@ -52,11 +53,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import softmax as _softmax
 
-from .decoding import Decoding, fit_decoding
-from .metrics import evaluate
-from .taxonomy import Taxonomy
-from .text import MAX_TOKENS, clean
+from prodemb.decoding import TreeDecoder, complete_paths, path_ends
+from prodemb.metrics import evaluate
+from prodemb.taxonomy import Taxonomy
+from prodemb.text import MAX_TOKENS, clean
 
 log = logging.getLogger(__name__)
 
@@ -64,21 +66,6 @@ Texts = Sequence[str]
 
 
 # ---------------------------------------------------------------------- tree helpers
-def path_ends(taxonomy: Taxonomy, y: np.ndarray) -> list[list[int]]:
-    """The path-end nodes of every row of a 0/1 node matrix (nodes with no child in the row)."""
-    out = []
-    for row in np.asarray(y, dtype=bool):
-        ids = set(np.flatnonzero(row).tolist())
-        out.append(sorted(i for i in ids if not any(c in ids for c in taxonomy.children[i])))
-    return out
-
-
-def complete_paths(taxonomy: Taxonomy, y: np.ndarray) -> bool:
-    """True when every labelled path ends at a leaf (as :func:`prodemb.pipeline.train_bundle`)."""
-    leaf = taxonomy.is_leaf
-    return all(leaf[e] for ends in path_ends(taxonomy, y) for e in ends)
-
-
 def class_to_node_matrix(taxonomy: Taxonomy, classes: Sequence[int]) -> np.ndarray:
     """``M[c, a] = 1`` when node ``a`` is on the path of class (path end) ``classes[c]``."""
     m = np.zeros((len(classes), taxonomy.n_nodes), dtype=np.float32)
@@ -106,9 +93,8 @@ def expand_to_classes(taxonomy: Taxonomy, y: np.ndarray) -> tuple[np.ndarray, np
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    """Row-wise softmax (:func:`scipy.special.softmax` over axis 1)."""
+    return _softmax(z, axis=1)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -117,37 +103,6 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 def clean_texts(texts: Texts, max_tokens: int = MAX_TOKENS) -> list[str]:
     return [clean(t, max_tokens) for t in texts]
-
-
-# ---------------------------------------------------------------------- decoding
-class TreeDecoder:
-    """Hierarchy-consistent decoding tuned on validation, as in ``prodemb train``:
-    :meth:`fit` tunes a :class:`prodemb.decoding.Decoding` with
-    :func:`prodemb.decoding.fit_decoding` on validation node probabilities."""
-
-    def __init__(self, taxonomy: Taxonomy, complete: bool | None = None):
-        self.taxonomy = taxonomy
-        self.complete = complete
-        self.decoding: Decoding | None = None
-
-    @property
-    def extra_path_min(self) -> float:
-        return self.decoding.extra_path_min if self.decoding else 1.01
-
-    def fit(self, probs_val: np.ndarray, y_val: np.ndarray) -> TreeDecoder:
-        if self.complete is None:
-            self.complete = complete_paths(self.taxonomy, y_val)
-        self.decoding = fit_decoding(self.taxonomy, probs_val, y_val, bool(self.complete))
-        return self
-
-    def decode(self, probs: np.ndarray, max_paths: int = 3):
-        if self.decoding is None:
-            raise RuntimeError("TreeDecoder is not fitted")
-        return self.decoding.decode(self.taxonomy, probs, max_paths)
-
-    def predict(self, probs: np.ndarray) -> np.ndarray:
-        """0/1 node matrix of the decoded paths, ``(n, n_nodes)``."""
-        return self.taxonomy.decode_to_matrix(self.decode(probs))
 
 
 # ---------------------------------------------------------------------- base

@@ -1,15 +1,15 @@
-"""Tuning the tree decoding on validation: one owner for prodemb and its benchmark peers.
+"""The tree decoder: one owner of how node probabilities become category paths.
 
 :meth:`prodemb.taxonomy.Taxonomy.decode` turns node probabilities into hierarchy-consistent
-paths with per-node thresholds and an extra-path cut-off. :func:`fit_decoding` chooses both
-on validation products; ``prodemb train`` and the peers of ``bench/bench_quality.py``
-(:class:`prodemb.baselines.TreeDecoder`) use it alike, so every system is decoded the
-same way.
+paths with per-node thresholds and an extra-path cut-off. :class:`TreeDecoder` holds those
+settings, chooses them on validation products (:meth:`TreeDecoder.fit`) and decodes with
+them. ``prodemb train`` fits one and saves it with the bundle (``thresholds.npy`` and the
+manifest's ``decoding``, :mod:`prodemb.bundle_format`), :class:`prodemb.bundle.Bundle`
+decodes with the saved one, and every peer of ``bench/bench_quality.py`` (``bench/peers.py``)
+fits its own the same way, so every system is decoded alike.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,51 +88,109 @@ def tune_extra_path_min(taxonomy: Taxonomy, probs: np.ndarray, y: np.ndarray,
     return best
 
 
-@dataclass
-class Decoding:
-    """How node probabilities become paths (:meth:`Taxonomy.decode`'s settings).
+def path_ends(taxonomy: Taxonomy, y: np.ndarray) -> list[list[int]]:
+    """The path-end nodes of every row of a 0/1 node matrix (nodes with no child in the row)."""
+    out = []
+    for row in np.asarray(y, dtype=bool):
+        ids = set(np.flatnonzero(row).tolist())
+        out.append(sorted(i for i in ids if not any(c in ids for c in taxonomy.children[i])))
+    return out
+
+
+def complete_paths(taxonomy: Taxonomy, y: np.ndarray) -> bool:
+    """True when every path of the 0/1 node matrix ``y`` ends at a leaf."""
+    leaf = taxonomy.is_leaf
+    return all(leaf[e] for ends in path_ends(taxonomy, y) for e in ends)
+
+
+#: The ``extra_path_min`` of a saved decoder whose manifest does not give one.
+DEFAULT_EXTRA_PATH_MIN = 0.5
+
+
+class TreeDecoder:
+    """How node probabilities become hierarchy-consistent paths (:meth:`Taxonomy.decode`),
+    with settings fitted on validation products.
 
     Attributes:
-        thresholds: per-node thresholds, ``(n_nodes,)``.
-        extra_path_min: a second or later path needs at least this score.
+        taxonomy: the tree.
         complete: when no child of a predicted node passes its threshold, go on to the
-            most probable child (down to a leaf) instead of stopping there.
+            most probable child (down to a leaf) instead of stopping there. ``None``
+            before :meth:`fit`: chosen there (see :meth:`fit`).
+        thresholds: per-node thresholds, float32 ``(n_nodes,)`` (None before :meth:`fit`).
+        extra_path_min: a second or later path needs at least this score.
+
+    Fit on validation (``TreeDecoder(taxonomy).fit(probs_val, y_val)``) or built from saved
+    settings (``TreeDecoder(taxonomy, complete, thresholds, extra_path_min)``, as
+    :func:`prodemb.bundle_format.read_bundle` does).
     """
 
-    thresholds: np.ndarray
-    extra_path_min: float
-    complete: bool
+    def __init__(self, taxonomy: Taxonomy, complete: bool | None = None,
+                 thresholds: np.ndarray | None = None, extra_path_min: float | None = None):
+        self.taxonomy = taxonomy
+        self.complete = complete
+        self.thresholds = thresholds
+        self.extra_path_min = extra_path_min
 
-    def decode(self, taxonomy: Taxonomy, probs: np.ndarray, max_paths: int = 3):
-        return taxonomy.decode(probs, self.thresholds, complete=self.complete,
-                               max_paths=max_paths, extra_path_min=self.extra_path_min)
+    def __repr__(self) -> str:
+        state = "not fitted" if self.thresholds is None else \
+            f"extra_path_min={self.extra_path_min}, complete={self.complete}"
+        return f"TreeDecoder({self.taxonomy.n_nodes} nodes, {state})"
 
-    def predict(self, taxonomy: Taxonomy, probs: np.ndarray) -> np.ndarray:
+    @property
+    def fitted(self) -> bool:
+        return self.thresholds is not None
+
+    def fit(self, probs_val: np.ndarray, y_val: np.ndarray,
+            min_positives: int = MIN_THRESHOLD_POSITIVES) -> TreeDecoder:
+        """Choose the settings on validation node probabilities ``(n, n_nodes)`` and labels.
+
+        Per-node thresholds (:func:`tune_thresholds`; nodes with fewer than
+        ``min_positives`` validation products share their level's), then the extra-path
+        cut-off. When the catalogue's paths all end at leaves (``complete``; None: judged
+        from ``y_val``), decoding always goes down to a leaf. When some stop higher, whether
+        to stop where the thresholds stop or to go on to the most probable leaf is chosen on
+        validation too: stopping early is right for a product the catalogue itself only
+        knows coarsely, but where such products read like the others (a shop that
+        categorised a product coarsely, not a coarse product), going on scored better, and
+        a category manager gets a full path (on the long-tail demo, test leaf macro-F1 0.53
+        stopping and 0.60 going on).
+        """
+        taxonomy = self.taxonomy
+        if self.complete is None:
+            self.complete = complete_paths(taxonomy, y_val)
+        thresholds = tune_thresholds(probs_val, y_val, levels=taxonomy.levels,
+                                     min_positives=min_positives)
+        best: tuple[float, float, bool] | None = None
+        for mode in ((True,) if self.complete else (False, True)):
+            extra = tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, mode)
+            candidate = TreeDecoder(taxonomy, mode, thresholds, extra)
+            f1 = macro_f1(y_val, candidate.predict(probs_val))
+            if best is None or f1 > best[0] + 1e-6:
+                best = (f1, extra, mode)
+        _, self.extra_path_min, self.complete = best
+        self.thresholds = thresholds
+        return self
+
+    def decode(self, probs: np.ndarray, max_paths: int = 3):
+        """Per item, up to ``max_paths`` ``(path, score)``, most probable first
+        (:meth:`Taxonomy.decode`)."""
+        if self.thresholds is None:
+            raise RuntimeError("TreeDecoder is not fitted")
+        return self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
+                                    max_paths=max_paths, extra_path_min=self.extra_path_min)
+
+    def predict(self, probs: np.ndarray) -> np.ndarray:
         """0/1 node matrix of the decoded paths, ``(n, n_nodes)``."""
-        return taxonomy.decode_to_matrix(self.decode(taxonomy, probs))
+        return self.taxonomy.decode_to_matrix(self.decode(probs))
 
+    def settings(self) -> dict:
+        """What the bundle's manifest keeps besides the thresholds (``decoding``)."""
+        return {"extra_path_min": self.extra_path_min, "complete": self.complete}
 
-def fit_decoding(taxonomy: Taxonomy, probs_val: np.ndarray, y_val: np.ndarray,
-                 complete: bool, min_positives: int = MIN_THRESHOLD_POSITIVES) -> Decoding:
-    """The decoding tuned on validation node probabilities ``(n, n_nodes)`` and labels.
-
-    Per-node thresholds (:func:`tune_thresholds`; nodes with fewer than
-    ``MIN_THRESHOLD_POSITIVES`` validation products share their level's), then the extra-path cut-off. When the
-    catalogue's paths all end at leaves (``complete``), decoding always goes down to a
-    leaf. When some stop higher, whether to stop where the thresholds stop or to go on to
-    the most probable leaf is chosen on validation too: stopping early is right for a
-    product the catalogue itself only knows coarsely, but where such products read like
-    the others (a shop that categorised a product coarsely, not a coarse product), going
-    on scored better, and a category manager gets a full path (on the long-tail demo,
-    test leaf macro-F1 0.53 stopping and 0.60 going on).
-    """
-    thresholds = tune_thresholds(probs_val, y_val, levels=taxonomy.levels,
-                                 min_positives=min_positives)
-    best: tuple[float, Decoding] | None = None
-    for mode in ((True,) if complete else (False, True)):
-        extra = tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, mode)
-        candidate = Decoding(thresholds, extra, mode)
-        f1 = macro_f1(y_val, candidate.predict(taxonomy, probs_val))
-        if best is None or f1 > best[0] + 1e-6:
-            best = (f1, candidate)
-    return best[1]
+    @classmethod
+    def from_settings(cls, taxonomy: Taxonomy, thresholds: np.ndarray, settings: dict,
+                      complete_paths: bool = True) -> TreeDecoder:
+        """The decoder saved with a bundle: its thresholds and the manifest's ``decoding``
+        (a bundle without ``complete`` there decodes as its ``complete_paths`` says)."""
+        return cls(taxonomy, bool(settings.get("complete", complete_paths)), thresholds,
+                   float(settings.get("extra_path_min", DEFAULT_EXTRA_PATH_MIN)))

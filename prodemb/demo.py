@@ -87,6 +87,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from unidecode import unidecode
 
+from .taxonomy import LEVEL_SEPARATOR, PATH_SEPARATOR
+
 __all__ = [
     "COLUMNS",
     "DEMO_TREE",
@@ -102,8 +104,8 @@ __all__ = [
 COLUMNS = ("id", "title", "description", "category")
 
 #: Level separator and multi-path separator of the ``category`` column.
-LEVEL_SEP = " > "
-PATH_SEP = " | "
+LEVEL_SEP = LEVEL_SEPARATOR
+PATH_SEP = PATH_SEPARATOR
 
 # Rows are generated in blocks of this many rows, each block with its own random
 # stream, so the output does not depend on the chunk size asked for.

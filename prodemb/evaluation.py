@@ -25,7 +25,7 @@ import pandas as pd
 from .catalogue import ReaderOptions, iter_catalogue
 from .metrics import evaluate, summary
 from .split import SPLITS
-from .taxonomy import format_path
+from .taxonomy import format_path, split_paths
 from .text import tokenize
 
 #: An evaluation that would leave out more than this share of the labelled rows is refused.
@@ -144,7 +144,7 @@ def evaluate_file(bundle, data: str, options: ReaderOptions | None = None) -> di
     tokens = [tokenize(t, bundle.max_tokens) for t in df["text"].to_numpy()[sel]]
     y = taxonomy.binarize([paths[i] for i in sel])
     probs = bundle.classifier.predict_proba(tokens)
-    pred = taxonomy.decode_to_matrix(bundle.decode(probs))
+    pred = bundle.decoder.predict(probs)
     result = evaluate(taxonomy, y, pred)
 
     overlap = _training_overlap(bundle, df["id"].to_numpy()[sel], tokens)
@@ -281,16 +281,16 @@ def evaluate_split(bundle, split: str = "test") -> dict:
     by_name = {taxonomy.name(i): taxonomy.nodes[i] for i in range(taxonomy.n_nodes)}
     paths = []
     for pid, cell in zip(labelled["id"].to_numpy()[rows], labelled["true_path"].to_numpy()[rows]):
-        names = [s for s in str(cell).split(" | ") if s]
+        names = split_paths(cell)
         if not names or any(n not in by_name for n in names):
-            from .bundle import BundleError
+            from .bundle_format import BundleError
 
             raise BundleError(f"bundle {bundle.path!r}: products.parquet: product {pid!r} has "
                               f"the true path {cell!r}, which is not in the bundle's tree")
         paths.append([by_name[n] for n in names])
     y = taxonomy.binarize(paths)
     probs = bundle.predict_proba(labelled["text"].tolist())[rows]
-    pred = taxonomy.decode_to_matrix(bundle.decode(probs))
+    pred = bundle.decoder.predict(probs)
     result = evaluate(taxonomy, y, pred)
     complete = bundle.complete_paths
     plain = taxonomy.decode_to_matrix(taxonomy.decode(probs, 0.5, complete=complete))

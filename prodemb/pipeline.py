@@ -19,39 +19,39 @@ with the elapsed time every 15 s; :data:`STAGES`):
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
 import logging
 import os
-import platform
 import shutil
 import tempfile
-from importlib import metadata
 
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .bundle import (
-    FORMAT,
-    MANIFEST,
+from .bundle_format import (
+    BundleContents,
+    TrainingFacts,
     check_bundle_output,
-    file_entries,
     output_lock,
     remove_leftovers,
-    write_atomically,
+    write_bundle,
 )
 from .catalogue import ReaderOptions, iter_catalogue
 from .classifier import Classifier
 from .config import TrainConfig
-from .decoding import fit_decoding
+from .decoding import TreeDecoder
 from .maps import fit_map, place
 from .metrics import evaluate, macro_f1, summary
 from .neighbours import CosineIndex, l2_normalize
 from .split import SPLITS, group_ids, split_report, stratified_split
-from .taxonomy import Taxonomy, format_path, roll_up_rare_leaves
+from .taxonomy import (
+    LEVEL_SEPARATOR,
+    PATH_SEPARATOR,
+    Taxonomy,
+    format_paths,
+    roll_up_rare_leaves,
+)
 from .text import tokenize
-from .utils import StageTimer, json_default, progress, sha256_file
+from .utils import StageTimer, progress, sha256_file
 from .word2vec import (
     WordVectors,
     choose_probe_words,
@@ -61,10 +61,6 @@ from .word2vec import (
 )
 
 log = logging.getLogger(__name__)
-
-LIBRARIES = ("prodemb", "torch", "gensim", "numpy", "pandas", "pyarrow", "scikit-learn",
-             "umap-learn", "openTSNE", "unidecode", "safetensors", "iterative-stratification")
-
 
 #: The stages of :func:`train_bundle`, in order (the keys of ``stage_seconds``), and what
 #: the user reads for each.
@@ -85,16 +81,6 @@ class TrainingError(ValueError):
 #: trains for long and is far beyond what a category team reviews; more is almost always a
 #: malformed category column (see the caps in :mod:`prodemb.catalogue`).
 MAX_CLASSES = 30_000
-
-
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "not installed"
-    return out
 
 
 def load_catalogue(path: str, options: ReaderOptions, max_tokens: int,
@@ -260,10 +246,9 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         stage.note(f"predicting the {len(lab_tokens):,} labelled products")
         probs = clf.predict_proba(lab_tokens)
         stage.note("tuning the per-node thresholds on validation and scoring every split")
-        decoding = fit_decoding(taxonomy, probs[va], y[va], complete)
-        thresholds = decoding.thresholds
+        decoder = TreeDecoder(taxonomy, complete).fit(probs[va], y[va])
         results: dict[str, dict] = {}
-        decoded_tuned = decoding.decode(taxonomy, probs)
+        decoded_tuned = decoder.decode(probs)
         pred = taxonomy.decode_to_matrix(decoded_tuned)
         pred_plain = taxonomy.decode_to_matrix(taxonomy.decode(probs, 0.5, complete=complete))
         raw_plain = probs >= 0.5
@@ -288,20 +273,20 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         embeddings = l2_normalize(clf.transform(emb_tokens))
         probs_sample = clf.predict_proba([tokens[i] for i in sample]) if len(sample) else \
             np.zeros((0, taxonomy.n_nodes), np.float32)
-        decoded_sample = decoding.decode(taxonomy, probs_sample)
+        decoded_sample = decoder.decode(probs_sample)
 
     products = pd.DataFrame({
         "id": catalogue["id"].to_numpy()[emb_rows],
         "text": catalogue["text"].to_numpy()[emb_rows],
         "split": [SPLITS[s] for s in split] + ["unlabelled"] * len(sample),
-        "true_path": [" | ".join(format_path(p) for p in ps) for ps in paths] + [""] * len(sample),
-        "pred_path": [" | ".join(format_path(p) for p, _ in d) for d in decoded_tuned + decoded_sample],
+        "true_path": [format_paths(ps) for ps in paths] + [""] * len(sample),
+        "pred_path": [format_paths(p for p, _ in d) for d in decoded_tuned + decoded_sample],
         "pred_score": [round(d[0][1], 4) if d else 0.0 for d in decoded_tuned + decoded_sample],
     })
-    top = products["pred_path"].str.split(" | ", regex=False).str[0]
-    products["pred_top"] = top.str.split(" > ", regex=False).str[0]
-    true_first = products["true_path"].str.split(" | ", regex=False).str[0]
-    products["true_top"] = true_first.str.split(" > ", regex=False).str[0]
+    top = products["pred_path"].str.split(PATH_SEPARATOR, regex=False).str[0]
+    products["pred_top"] = top.str.split(LEVEL_SEPARATOR, regex=False).str[0]
+    true_first = products["true_path"].str.split(PATH_SEPARATOR, regex=False).str[0]
+    products["true_top"] = true_first.str.split(LEVEL_SEPARATOR, regex=False).str[0]
     # "Correct" as a category manager reads it: the top predicted path is a true path.
     correct = [d[0][0] in set(ps) for d, ps in zip(decoded_tuned, paths)]
     products["correct"] = pd.array(correct + [None] * len(sample), dtype="boolean")
@@ -319,66 +304,33 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
             products[f"{method}_x"] = coords[:, 0]
             products[f"{method}_y"] = coords[:, 1]
 
-    manifest_holder: dict = {}
-
-    def write(tmp: str) -> None:
-        files = []
-        with open(os.path.join(tmp, "taxonomy.json"), "w", encoding="utf-8") as f:
-            f.write(taxonomy.to_json())
-        files.append("taxonomy.json")
-        files += word_vectors.save(tmp)
-        files += clf.save(tmp)
-        np.save(os.path.join(tmp, "thresholds.npy"), thresholds.astype(np.float32), allow_pickle=False)
-        files.append("thresholds.npy")
-        np.save(os.path.join(tmp, "product_embeddings.npy"), embeddings.astype(np.float16),
-                allow_pickle=False)
-        files.append("product_embeddings.npy")
-        products.to_parquet(os.path.join(tmp, "products.parquet"), index=False, compression="zstd")
-        files.append("products.parquet")
-        metrics = {"splits": results, "history": clf.history, "kept_epoch": clf.kept_epoch,
-                   "stage_seconds": timer.seconds,
-                   "word2vec_probes": probes, "word2vec": w2v_report,
-                   "split_report": report, "label_roll_up": roll_up,
-                   "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}}
-        _dump(os.path.join(tmp, "metrics.json"), metrics)
-        files.append("metrics.json")
-        _dump(os.path.join(tmp, "config.json"), {"train": config.to_dict(),
-                                                 "reader": options.to_dict()})
-        files.append("config.json")
-        manifest = {
-            "format": FORMAT,
-            "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-            "prodemb_version": __version__,
-            "libraries": library_versions(),
-            "config": config.to_dict(),
-            "reader": options.to_dict(),
-            "data": {"file": os.path.basename(data), "sha256": sha256_file(data),
-                     "n_products": int(len(catalogue)), "n_labelled": int(len(labelled)),
-                     "n_unlabelled": int(len(catalogue) - len(labelled)),
-                     "n_embedded_unlabelled": int(len(sample)),
-                     "split_counts": report["counts"]},
-            "taxonomy": {"nodes": taxonomy.n_nodes, "leaves": len(taxonomy.leaves),
-                         "depth": taxonomy.depth},
-            "labels": {"roll_up": roll_up, "rare_leaves": rare_leaf_counts(taxonomy, y)},
-            "warnings": warnings_,
-            "complete_paths": complete,
-            "decoding": {"extra_path_min": decoding.extra_path_min, "max_paths": 3,
-                         "sigmoid_weight": sigmoid_weight, **mixing,
-                         # Go on to a leaf where the thresholds stop (chosen on validation
-                         # when some paths of the catalogue stop above the leaves).
-                         "complete": decoding.complete},
-            "metrics": {name: summary(r) for name, r in results.items()},
-            "stage_seconds": timer.seconds,
-            "files": file_entries(tmp, files),
-        }
-        _dump(os.path.join(tmp, MANIFEST), manifest)
-        manifest_holder.update(manifest)
+    contents = BundleContents(
+        taxonomy=taxonomy, classifier=clf, word_vectors=word_vectors, decoder=decoder,
+        metrics={"splits": results, "history": clf.history, "kept_epoch": clf.kept_epoch,
+                 "stage_seconds": timer.seconds,
+                 "word2vec_probes": probes, "word2vec": w2v_report,
+                 "split_report": report, "label_roll_up": roll_up,
+                 "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}},
+        config={"train": config.to_dict(), "reader": options.to_dict()},
+        products=products, embeddings=embeddings)
+    facts = TrainingFacts(
+        data={"file": os.path.basename(data), "sha256": sha256_file(data),
+              "n_products": int(len(catalogue)), "n_labelled": int(len(labelled)),
+              "n_unlabelled": int(len(catalogue) - len(labelled)),
+              "n_embedded_unlabelled": int(len(sample)),
+              "split_counts": report["counts"]},
+        labels={"roll_up": roll_up, "rare_leaves": rare_leaf_counts(taxonomy, y)},
+        warnings=warnings_,
+        complete_paths=complete,
+        mixing={"sigmoid_weight": sigmoid_weight, **mixing},
+        metrics={name: summary(r) for name, r in results.items()},
+        stage_seconds=timer.seconds)
 
     with timer("write", f"the bundle to {out}"):
-        write_atomically(out, write, overwrite=overwrite)
-    manifest_holder["stage_seconds"] = timer.seconds
+        manifest = write_bundle(out, contents, facts, overwrite=overwrite)
+    manifest["stage_seconds"] = timer.seconds
     log.info("bundle written to %s; stage seconds: %s", out, timer.seconds)
-    return manifest_holder
+    return manifest
 
 
 def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
@@ -553,7 +505,7 @@ def tune_mix(clf: Classifier, name: str, grid, tokens, y: np.ndarray, taxonomy: 
     ``wide_mix``) that maximises validation macro-F1; ties keep the value closest to 0.5.
 
     Each candidate is judged as it will be used: decoding tuned on the same validation
-    products (:func:`prodemb.decoding.fit_decoding`), hierarchy-consistent paths. Both
+    products (:meth:`prodemb.decoding.TreeDecoder.fit`), hierarchy-consistent paths. Both
     weights only mix outputs trained apart, so the choice needs no retraining: the wide
     path's share of the leaf distribution (``wide_mix``) went to 0.75 on small Fashion,
     where its linear memory carries the rare leaves, and lower on the demo, where the
@@ -565,7 +517,7 @@ def tune_mix(clf: Classifier, name: str, grid, tokens, y: np.ndarray, taxonomy: 
     for w in sorted(grid, key=lambda v: abs(v - 0.5)):
         setattr(config, name, w)
         probs = clf.combine(parts)
-        f1 = macro_f1(y, fit_decoding(taxonomy, probs, y, complete).predict(taxonomy, probs))
+        f1 = macro_f1(y, TreeDecoder(taxonomy, complete).fit(probs, y).predict(probs))
         if f1 > best_f1 + 1e-6:
             best, best_f1 = w, f1
     setattr(config, name, best)
@@ -618,11 +570,6 @@ def _map_all(embeddings: np.ndarray, method: str, fit_points: int, k: int, seed:
     coords[rest] = place(embeddings[rest], CosineIndex(embeddings[fit_rows], normalized=True),
                          coords[fit_rows], k)
     return coords
-
-
-def _dump(path: str, obj) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1, default=json_default)
 
 
 def evaluate_bundle(bundle, data: str, options: ReaderOptions | None = None) -> dict:

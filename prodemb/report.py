@@ -18,11 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .taxonomy import DISPLAY_SEPARATOR, Taxonomy
+from .taxonomy import DISPLAY_SEPARATOR, PATH_SEPARATOR, Taxonomy
 from .text import clean
 
 SPLITS = ("train", "validation", "test")
-PATH_JOIN = " | "
+#: Between the paths of one product (:data:`prodemb.taxonomy.PATH_SEPARATOR`).
+PATH_JOIN = PATH_SEPARATOR
 #: Label of the confusion-matrix column of predictions outside the chosen subtree.
 OTHER = "other"
 #: Group of products without a true label on the map.

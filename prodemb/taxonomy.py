@@ -21,20 +21,43 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: A category path: the node names from the top level down, ``("Accessories", "Scarves")``.
 Path = tuple[str, ...]
 
-#: How paths are shown to people and written in tables.
-DISPLAY_SEPARATOR = " > "
+#: Between the levels of a path as shown to people and written in tables: ``"A > B"``.
+LEVEL_SEPARATOR = " > "
+#: The former name of :data:`LEVEL_SEPARATOR`.
+DISPLAY_SEPARATOR = LEVEL_SEPARATOR
+#: Between the paths of one product in a table cell (products.parquet's ``true_path`` and
+#: ``pred_path``, ``all_paths`` of a batch): ``"A > B | C > D"``.
+PATH_SEPARATOR = " | "
 
 
 def format_path(path: Sequence[str]) -> str:
     """``("A", "B")`` -> ``"A > B"``."""
-    return DISPLAY_SEPARATOR.join(path)
+    return LEVEL_SEPARATOR.join(path)
 
 
 def parse_path(text: str) -> Path:
-    """Inverse of :func:`format_path`."""
-    return tuple(p.strip() for p in text.split(DISPLAY_SEPARATOR.strip()))
+    """Inverse of :func:`format_path`: ``"A > B"`` -> ``("A", "B")``. Split on the whole
+    separator, so a name holding a bare ``>`` (a catalogue read with ``>>`` between levels)
+    stays one name."""
+    return tuple(text.split(LEVEL_SEPARATOR))
+
+
+def format_paths(paths: Iterable[Sequence[str]]) -> str:
+    """Several paths in one cell: ``[("A", "B"), ("C",)]`` -> ``"A > B | C"``."""
+    return PATH_SEPARATOR.join(format_path(p) for p in paths)
+
+
+def split_paths(cell: str) -> list[str]:
+    """The display paths of a cell written by :func:`format_paths` (none for ``""``)."""
+    return [s for s in str(cell).split(PATH_SEPARATOR) if s]
+
+
+def top_level(display_path: str) -> str:
+    """The top-level node of a display path (``"A > B"`` -> ``"A"``)."""
+    return display_path.split(LEVEL_SEPARATOR, 1)[0]
 
 
 @dataclass

@@ -1,13 +1,20 @@
-"""Peer classifiers of the benchmark (prodemb/baselines.py) on a few hundred demo products."""
+"""Peer classifiers of the benchmark (bench/peers.py) on a few hundred demo products."""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from prodemb import baselines as B
+from prodemb.decoding import TreeDecoder
 from prodemb.metrics import evaluate
 from prodemb.taxonomy import Taxonomy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import peers as B  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +81,7 @@ def check_peer(peer: B.Peer, data) -> float:
     assert probs.shape == (len(te), taxonomy.n_nodes)
     assert probs.dtype == np.float32
     assert np.all(probs >= 0) and np.all(probs <= 1 + 1e-6)
-    decoder = B.TreeDecoder(taxonomy).fit(peer.predict_proba(va), y_va)
+    decoder = TreeDecoder(taxonomy).fit(peer.predict_proba(va), y_va)
     assert decoder.complete  # the demo's paths all end at a leaf
     pred = decoder.predict(probs)
     assert all(consistent(taxonomy, row, True) for row in pred)
@@ -150,7 +157,7 @@ def test_select_keeps_the_best_configuration(data):
     best, decoder, trials = B.select(make, [{"C": 1e-4}, {"C": 0.5}], x_tr, y_tr, x_va, y_va)
     assert [t.config["C"] for t in trials] == [1e-4, 0.5]
     assert trials[1].val_leaf_macro_f1 > trials[0].val_leaf_macro_f1
-    assert best.C == 0.5 and decoder.decoding is not None
+    assert best.C == 0.5 and isinstance(decoder, TreeDecoder) and decoder.fitted
 
 
 def test_bad_mode_and_shape(data):
@@ -159,3 +166,16 @@ def test_bad_mode_and_shape(data):
         B.TfidfLogReg(taxonomy, mode="flat")
     with pytest.raises(ValueError, match="columns"):
         B.TfidfLinearSVM(taxonomy).fit(tr, y_tr[:, :3])
+
+
+def test_peers_are_not_part_of_the_package():
+    """The peers live in bench/ (only the benchmarks and these tests use them)."""
+    assert importlib.util.find_spec("prodemb.baselines") is None
+    package = Path(__file__).resolve().parent.parent / "prodemb"
+    for path in package.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "import peers" not in text and "baselines" not in text, path
+
+
+def test_peers_decode_with_the_package_decoder(data):
+    assert B.TreeDecoder is TreeDecoder

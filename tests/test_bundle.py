@@ -5,11 +5,15 @@ import os
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from prodemb import Bundle, BundleError, UnknownWordError
 from prodemb.bundle import find_bundles, write_atomically
+from prodemb.bundle_format import BUNDLE_FILES, TrainingFacts, read_bundle, write_bundle
 from prodemb.cli import main as cli
+from prodemb.decoding import TreeDecoder
+from prodemb.taxonomy import parse_path, split_paths
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def test_classify_returns_valid_paths(bundle):
     for c in out:
         assert c.paths, "at least one path is always returned"
         for path, score in c.paths:
-            assert tuple(path.split(" > ")) in bundle.taxonomy
+            assert parse_path(path) in bundle.taxonomy
             assert 0.0 <= score <= 1.0
         assert c.node_probs.shape == (bundle.taxonomy.n_nodes,)
 
@@ -171,11 +175,51 @@ def test_tune_sigmoid_weight_sets_a_grid_value(tiny_bundle):
 
     b = Bundle.load(str(tiny_bundle))
     p = b.products[b.products["split"] == "validation"]
-    y = b.taxonomy.binarize([[tuple(x.split(" > ")) for x in s.split(" | ")]
-                             for s in p["true_path"]])
+    y = b.taxonomy.binarize([[parse_path(x) for x in split_paths(s)] for s in p["true_path"]])
     w = tune_sigmoid_weight(b.classifier, b.tokenize(p["text"].tolist()), np.asarray(y),
                             b.taxonomy, b.complete_paths)
     assert w in SIGMOID_WEIGHTS and b.classifier.model.config.sigmoid_weight == w
+
+
+# ------------------------------------------------------------------ the format
+def test_decoder_is_saved_with_the_bundle(bundle):
+    """The bundle decodes with the TreeDecoder fitted in training: thresholds.npy and the
+    manifest's ``decoding``; its paths are the stored predictions."""
+    d = bundle.decoder
+    assert isinstance(d, TreeDecoder) and d.taxonomy is bundle.taxonomy
+    assert d.thresholds.dtype == np.float32 and bundle.thresholds is d.thresholds
+    assert d.extra_path_min == bundle.manifest["decoding"]["extra_path_min"]
+    assert d.complete == bundle.manifest["decoding"]["complete"]
+    rows = bundle.products.head(200)
+    probs = bundle.predict_proba(rows["text"].tolist())
+    stored = [split_paths(c) for c in rows["pred_path"]]
+    decoded = [[p for p, _ in c.paths] for c in bundle.classify(rows["text"].tolist())]
+    assert np.mean([a == b for a, b in zip(stored, decoded)]) > 0.98  # float16 weights
+    assert bundle.decode(probs) == d.decode(probs)
+
+
+def test_read_and_write_bundle_round_trip(tiny_bundle, tmp_path):
+    """What read_bundle returns, written again by write_bundle, is the same bundle: every
+    file byte for byte (products.parquet: the same table; pandas records the dtype of the
+    columns training derives by str.split differently), the manifest the same but for the
+    date and that file's hash."""
+    contents = read_bundle(str(tiny_bundle))
+    manifest = contents.manifest
+    out = tmp_path / "again"
+    written = write_bundle(str(out), contents, TrainingFacts.from_manifest(manifest))
+    assert set(written["files"]) == set(manifest["files"]) >= set(BUNDLE_FILES)
+    for name in set(manifest["files"]) - {"products.parquet"}:
+        assert (out / name).read_bytes() == (tiny_bundle / name).read_bytes(), name
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "products.parquet"), contents.products)
+    again = json.loads((out / "manifest.json").read_text())
+    assert again == written
+    assert list(again) == list(manifest)  # the same entries in the same order
+    for m in (again, manifest):
+        m.pop("created")
+        m["files"].pop("products.parquet")
+    assert again == manifest
+    assert Bundle.load(str(out)).classify("pletený šál")[0].paths == \
+        Bundle.load(str(tiny_bundle)).classify("pletený šál")[0].paths
 
 
 # ------------------------------------------------------------------ CLI
@@ -185,7 +229,6 @@ def test_cli_predict_evaluate_neighbours(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "out.csv"
     assert cli(["predict", "--bundle", str(tiny_bundle), "--in", str(src), "--out", str(out),
                 "-q", "--label-column", ""]) == 0
-    import pandas as pd
 
     pred = pd.read_csv(out)
     assert len(pred) == 3 and pred["category"].notna().all()

@@ -166,7 +166,7 @@ def test_repeat_factors_repeat_rare_leaves_only():
 
 
 def test_fit_decoding_keeps_the_better_of_stopping_and_going_on():
-    from prodemb.decoding import Decoding, fit_decoding
+    from prodemb.decoding import TreeDecoder
     from prodemb.metrics import macro_f1
     from prodemb.taxonomy import Taxonomy
 
@@ -175,10 +175,10 @@ def test_fit_decoding_keeps_the_better_of_stopping_and_going_on():
     paths = [[("A", "a1")], [("A", "a2")], [("B", "b1")], [("B",)], [("A",)]]
     y = tax.binarize([paths[i] for i in rng.integers(0, 5, 200)])
     probs = np.clip(y * 0.5 + rng.random(y.shape) * 0.6, 0, 1).astype(np.float32)
-    d = fit_decoding(tax, probs, y, complete=False)
-    f1 = macro_f1(y, d.predict(tax, probs))
+    d = TreeDecoder(tax, complete=False).fit(probs, y)
+    f1 = macro_f1(y, d.predict(probs))
     for mode in (False, True):
-        other = Decoding(d.thresholds, d.extra_path_min, mode)
-        assert f1 >= macro_f1(y, other.predict(tax, probs)) - 1e-6
+        other = TreeDecoder(tax, mode, d.thresholds, d.extra_path_min)
+        assert f1 >= macro_f1(y, other.predict(probs)) - 1e-6
     # A complete catalogue is always decoded down to a leaf.
-    assert fit_decoding(tax, probs, y, complete=True).complete
+    assert TreeDecoder(tax, complete=True).fit(probs, y).complete

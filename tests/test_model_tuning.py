@@ -14,6 +14,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import scipy.special
 import torch
 from test_wide_path import rare_leaf_data, small_config
 
@@ -26,7 +27,7 @@ from prodemb.classifier import (
     repeat_factors,
 )
 from prodemb.config import ClassifierConfig, TrainConfig
-from prodemb.decoding import fit_decoding
+from prodemb.decoding import TreeDecoder
 from prodemb.metrics import macro_f1
 from prodemb.taxonomy import Taxonomy
 
@@ -80,13 +81,11 @@ def set_weights(clf: Classifier, wide_mix: float, leaf_prior_weight: float,
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return scipy.special.softmax(np.asarray(z, dtype=np.float64), axis=1)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-np.asarray(z, dtype=np.float64)))
+    return scipy.special.expit(np.asarray(z, dtype=np.float64))
 
 
 def mixed_texts(va):
@@ -240,7 +239,7 @@ def test_wide_mix_zero_ignores_the_wide_leaf_logits_and_one_uses_only_them(fits,
 # ---------------------------------------------------------------------- 3. tune_mix, tune_leaf_mixing
 def validation_f1(clf, tokens, y, tax, complete) -> float:
     probs = clf.predict_proba(tokens)
-    return macro_f1(y, fit_decoding(tax, probs, y, complete).predict(tax, probs))
+    return macro_f1(y, TreeDecoder(tax, complete).fit(probs, y).predict(probs))
 
 
 TUNE_CASES = [("wide_mix", (0.0, 0.25, 0.5, 0.75, 1.0), True),
