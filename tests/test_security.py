@@ -461,8 +461,8 @@ def test_replacing_without_atomic_exchange_restores_the_previous_bundle(tmp_path
     """Where the file system cannot exchange two directories, the bundle is replaced by two
     renames; a run dying between them leaves the previous bundle aside, and the next run
     puts it back instead of deleting it."""
-    from prodemb import bundle as bundle_mod
-    from prodemb.bundle import find_bundles, write_atomically
+    from prodemb import bundle_format as bundle_mod
+    from prodemb.bundle_format import find_bundles, write_atomically
 
     target = tmp_path / "artifacts" / "m"
     write_atomically(str(target), lambda d: (Path(d) / "manifest.json").write_text("old"))
