@@ -358,22 +358,12 @@ class TfidfLinearSVM(_TfidfPeer):
         return sigmoid(self.platt_a * s + self.platt_b).astype(np.float32)
 
 
-@dataclass
-class _Constant:
-    """A node that is always (or never) positive in training: a constant score."""
-
-    value: float
-
-    def decision_function(self, x) -> np.ndarray:
-        return np.full(x.shape[0], self.value)
-
-
 def _fit_binary_per_column(make: Callable, x, y: np.ndarray, n_jobs: int = 1) -> StackedLinear:
-    def one(j: int):
-        col = np.asarray(y[:, j], dtype=np.int64)
-        if col.min() == col.max():
-            return _Constant(10.0 if col[0] else -10.0)
-        return make().fit(x, col)
+    """One binary model ``make()`` per column of the 0/1 matrix ``y``: scikit-learn's
+    :class:`~sklearn.multiclass.OneVsRestClassifier` (``n_jobs`` threads sharing ``x``). A
+    column that is constant in training gets a constant score (:class:`StackedLinear`)."""
+    from joblib import parallel_config
+    from sklearn.multiclass import OneVsRestClassifier
 
     if hasattr(x, "sum_duplicates"):
         # Canonical CSR up front: scikit-learn's checks otherwise canonicalise the shared
@@ -381,24 +371,24 @@ def _fit_binary_per_column(make: Callable, x, y: np.ndarray, n_jobs: int = 1) ->
         x = x.tocsr()
         x.sum_duplicates()
         x.sort_indices()
-    if n_jobs == 1:
-        models = [one(j) for j in range(y.shape[1])]
-    else:
-        from joblib import Parallel, delayed
-
-        models = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(one)(j) for j in range(y.shape[1]))
-    return StackedLinear(models, x.shape[1])
+    with warnings.catch_warnings(), parallel_config(backend="threading"):
+        warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+        ovr = OneVsRestClassifier(make(), n_jobs=n_jobs).fit(x, np.asarray(y, dtype=np.int64))
+    return StackedLinear(ovr.estimators_, x.shape[1])
 
 
 class StackedLinear:
-    """Per-column binary linear models stacked into one weight matrix: scores in one product."""
+    """Per-column binary linear models stacked into one weight matrix: scores in one product.
+
+    A column without a linear model (always or never positive in training: scikit-learn's
+    constant predictor, ``y_`` its one class) scores +10 or -10."""
 
     def __init__(self, models: list, n_features: int):
         self.w = np.zeros((n_features, len(models)), dtype=np.float32)
         self.b = np.zeros(len(models), dtype=np.float64)
         for j, m in enumerate(models):
-            if isinstance(m, _Constant):
-                self.b[j] = m.value
+            if not hasattr(m, "coef_"):
+                self.b[j] = 10.0 if np.ravel(m.y_)[0] else -10.0
             else:
                 self.w[:, j] = np.asarray(m.coef_, dtype=np.float32).ravel()
                 self.b[j] = float(np.ravel(m.intercept_)[0])
