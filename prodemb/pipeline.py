@@ -9,11 +9,12 @@ with the elapsed time every 15 s; :data:`STAGES`):
 3. train / validation / test split of the labelled products (iterative
    stratification over the whole-tree label matrix, identical texts grouped);
 4. BiLSTM classifier, early-stopped on validation macro-F1;
-5. per-node thresholds tuned on validation; hierarchy-consistent decoding;
+5. the tree decoder fitted on validation (per-node thresholds, extra-path cut-off;
+   :class:`prodemb.decoding.TreeDecoder`), saved with the bundle;
 6. evaluation of every split (tuned thresholds and plain 0.5);
 7. product embeddings of the labelled products and a sample of unlabelled ones;
 8. t-SNE and UMAP maps;
-9. the bundle, written atomically with its manifest.
+9. the bundle, written atomically with its manifest (:func:`prodemb.bundle_format.write_bundle`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .bundle_format import (
 )
 from .catalogue import ReaderOptions, iter_catalogue
 from .classifier import Classifier
+from .confidence import ConfidenceModel, calibration_report, nearest_similarity, nearness_rows
 from .config import TrainConfig
 from .decoding import TreeDecoder
 from .maps import fit_map, place
@@ -46,6 +48,7 @@ from .split import SPLITS, group_ids, split_report, stratified_split
 from .taxonomy import (
     LEVEL_SEPARATOR,
     PATH_SEPARATOR,
+    Path,
     Taxonomy,
     format_paths,
     roll_up_rare_leaves,
@@ -101,13 +104,13 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
                  overwrite: bool = True) -> dict:
     """Train a bundle from the catalogue file ``data`` into directory ``out``.
 
-    ``out`` is checked before anything is read (:func:`prodemb.bundle.check_bundle_output`):
+    ``out`` is checked before anything is read (:func:`prodemb.bundle_format.check_bundle_output`):
     it may be a new path, an empty directory or, with ``overwrite`` (the default here;
     ``prodemb train`` needs ``--force``), a directory holding a bundle, which is replaced
     whole; anything else (a directory that is not a bundle, a file, a link, the catalogue
-    itself or a directory containing it) raises :class:`prodemb.bundle.OutputError` and
-    nothing is changed. While training, ``out`` is locked (:func:`prodemb.bundle.output_lock`):
-    a second training to the same directory raises :class:`prodemb.bundle.OutputInUseError`.
+    itself or a directory containing it) raises :class:`prodemb.bundle_format.OutputError` and
+    nothing is changed. While training, ``out`` is locked (:func:`prodemb.bundle_format.output_lock`):
+    a second training to the same directory raises :class:`prodemb.bundle_format.OutputInUseError`.
     The Word2Vec corpus is written to a hidden ``.NAME.tmp-w2v-PID`` directory beside
     ``out`` and removed after that stage (a killed run's is removed by the next run).
 
@@ -137,7 +140,7 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
 def _work_dir(out: str, what: str) -> str:
     """A hidden working directory beside bundle directory ``out``: ``.NAME.tmp-WHAT-PID``
     (the ``.NAME.tmp-*`` of a process that is gone is removed by the next run,
-    :func:`prodemb.bundle.remove_leftovers`)."""
+    :func:`prodemb.bundle_format.remove_leftovers`)."""
     parent, name = os.path.split(os.path.abspath(out))
     return os.path.join(parent, f".{name}.tmp-{what}-{os.getpid()}")
 
@@ -274,6 +277,11 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         probs_sample = clf.predict_proba([tokens[i] for i in sample]) if len(sample) else \
             np.zeros((0, taxonomy.n_nodes), np.float32)
         decoded_sample = decoder.decode(probs_sample)
+        # "Correct" as a category manager reads it: the top predicted path is a true path.
+        correct = np.array([bool(d) and d[0][0] in set(ps) for d, ps in zip(decoded_tuned, paths)])
+        stage.note("calibrating the confidence and the out-of-catalogue rule on validation")
+        confidence_model, confidence_metrics = fit_confidence(
+            clf, lab_tokens, decoded_tuned, correct, split, embeddings[: len(labelled)], seed)
 
     products = pd.DataFrame({
         "id": catalogue["id"].to_numpy()[emb_rows],
@@ -287,9 +295,7 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     products["pred_top"] = top.str.split(LEVEL_SEPARATOR, regex=False).str[0]
     true_first = products["true_path"].str.split(PATH_SEPARATOR, regex=False).str[0]
     products["true_top"] = true_first.str.split(LEVEL_SEPARATOR, regex=False).str[0]
-    # "Correct" as a category manager reads it: the top predicted path is a true path.
-    correct = [d[0][0] in set(ps) for d, ps in zip(decoded_tuned, paths)]
-    products["correct"] = pd.array(correct + [None] * len(sample), dtype="boolean")
+    products["correct"] = pd.array(correct.tolist() + [None] * len(sample), dtype="boolean")
 
     with timer("maps") as stage:
         methods = config.maps.methods
@@ -310,9 +316,10 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
                  "stage_seconds": timer.seconds,
                  "word2vec_probes": probes, "word2vec": w2v_report,
                  "split_report": report, "label_roll_up": roll_up,
+                 "confidence": confidence_metrics,
                  "thresholds": {"grid": "0.05..0.95 step 0.05", "tuned_on": "validation"}},
         config={"train": config.to_dict(), "reader": options.to_dict()},
-        products=products, embeddings=embeddings)
+        products=products, embeddings=embeddings, confidence=confidence_model.to_dict())
     facts = TrainingFacts(
         data={"file": os.path.basename(data), "sha256": sha256_file(data),
               "n_products": int(len(catalogue)), "n_labelled": int(len(labelled)),
@@ -331,6 +338,33 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     manifest["stage_seconds"] = timer.seconds
     log.info("bundle written to %s; stage seconds: %s", out, timer.seconds)
     return manifest
+
+
+def fit_confidence(clf: Classifier, lab_tokens: list[list[str]], decoded: list, correct: np.ndarray,
+                   split: np.ndarray, embeddings: np.ndarray, seed: int
+                   ) -> tuple[ConfidenceModel, dict]:
+    """The bundle's confidence model, fitted on validation products (prodemb.confidence),
+    and its report per split (ECE raw and calibrated, reliability table, status shares).
+
+    ``decoded``/``correct``/``split``/``embeddings`` are the labelled products' decoded
+    paths, whether each top path is right, split index (0 train, 1 validation, 2 test) and
+    L2-normalised embeddings, in the order of the bundle's products (labelled first)."""
+    near = nearness_rows(np.flatnonzero(split == 0), seed)
+    similarity = nearest_similarity(embeddings, embeddings[near])
+    scores = np.array([d[0][1] if d else 0.0 for d in decoded])
+    val = split == 1
+    model = ConfidenceModel.fit(scores[val], correct[val], similarity[val], near)
+    index = clf.encoder.index
+    n_known = [sum(t in index for t in toks) for toks in lab_tokens]
+    confidence, verdicts = model.judge_all(scores, similarity, [len(t) for t in lab_tokens],
+                                           n_known, [len(d) for d in decoded])
+    report = {}
+    for i, name in enumerate(SPLITS):
+        rows = np.flatnonzero(split == i)
+        if len(rows):
+            report[name] = calibration_report(scores[rows], confidence[rows], correct[rows],
+                                              [verdicts[r][0] for r in rows])
+    return model, report
 
 
 def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
@@ -379,7 +413,7 @@ def _word2vec_in(directory: str, tokens: list[list[str]], w2v, seed: int,
 
 
 def labelled_paths(catalogue: pd.DataFrame, config: TrainConfig
-                   ) -> tuple[np.ndarray, list[list[tuple[str, ...]]], dict | None]:
+                   ) -> tuple[np.ndarray, list[list[Path]], dict | None]:
     """The labelled products and the paths ``prodemb train`` trains on.
 
     Returns ``(labelled, paths, roll_up)``: the catalogue rows of the labelled products,
