@@ -17,7 +17,7 @@ import dataclasses
 import numbers
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -48,6 +48,7 @@ from .bundle_format import (  # noqa: F401  (re-exported: the format's names, as
     write_atomically,
 )
 from .catalogue import ReaderOptions
+from .confidence import Calibrator, ConfidenceModel, Verdicts, nearest_similarity
 from .maps import place
 from .neighbours import CosineIndex, l2_normalize, suggest_words
 from .taxonomy import PATH_SEPARATOR, format_path, parse_path
@@ -70,6 +71,11 @@ class UnknownWordError(KeyError):
         return f"{shown!r} is not in the vocabulary.{hint}"
 
 
+#: Columns of :meth:`Bundle.classify_frame` (and of ``prodemb predict``'s output, after
+#: the input's own columns).
+FRAME_COLUMNS = ("text", "category", "score", "all_paths", "status", "confidence", "flags")
+
+
 @dataclass
 class Classification:
     """The prediction for one text.
@@ -81,6 +87,14 @@ class Classification:
             the score is the lowest node probability along the path.
         node_probs: probability of every tree node, float32 ``(n_nodes,)``.
         unknown_tokens: tokens the classifier has no word vector for.
+        confidence: the probability that the top path is right (its score calibrated on
+            validation products; the raw score for bundles trained without calibration).
+        status: "ok", "uncertain" (low confidence) or "out_of_catalogue" (nothing known
+            in the text, or far from every training product): see prodemb.confidence.
+        flags: why, any of empty_text, no_known_words, low_confidence, out_of_catalogue,
+            two_paths.
+        similarity: cosine similarity of the product embedding to the nearest training
+            product of the bundle's nearness sample (None without one).
     """
 
     text: str
@@ -88,6 +102,10 @@ class Classification:
     paths: list[tuple[str, float]]
     node_probs: np.ndarray
     unknown_tokens: list[str]
+    confidence: float = 0.0
+    status: str = "ok"
+    flags: list[str] = field(default_factory=list)
+    similarity: float | None = None
 
     @property
     def top_path(self) -> str:
@@ -189,6 +207,14 @@ class Bundle:
         self.complete_paths = bool(self.manifest.get("complete_paths", True))
         self.max_tokens = int(self.config.get("train", {}).get("text", {}).get("max_tokens", MAX_TOKENS))
         self._id_to_row = {pid: i for i, pid in enumerate(self.products["id"].astype(str))}
+        #: How classifications are judged (prodemb.confidence); bundles trained without a
+        #: confidence.json get raw scores as confidence and no nearness test.
+        self.confidence_model = (ConfidenceModel.from_dict(contents.confidence)
+                                 if contents.confidence is not None else
+                                 ConfidenceModel(Calibrator.fit(np.array([]), np.array([])),
+                                                 Verdicts(), np.zeros(0, dtype=np.int64)))
+        self._nearness = l2_normalize(
+            contents.embeddings[self.confidence_model.nearness_rows].astype(np.float32))
 
     @property
     def thresholds(self) -> np.ndarray:
@@ -244,19 +270,29 @@ class Bundle:
         texts = _texts(texts)
         max_paths = _count("max_paths", max_paths)
         tokens = self.tokenize(texts)
-        probs = self.classifier.predict_proba(tokens)
+        probs, embeddings = self.classifier.predict_proba_and_transform(tokens)
         decoded = self.decode(probs, max_paths)
         index = self.classifier.encoder.index
-        return [Classification(text, toks, [(format_path(p), s) for p, s in paths], pr,
-                               [t for t in toks if t not in index])
-                for text, toks, paths, pr in zip(texts, tokens, decoded, probs)]
+        unknown = [[t for t in toks if t not in index] for toks in tokens]
+        similarity = (nearest_similarity(l2_normalize(embeddings), self._nearness)
+                      if len(self._nearness) else None)
+        confidence, verdicts = self.confidence_model.judge_all(
+            np.array([paths[0][1] if paths else 0.0 for paths in decoded]), similarity,
+            [len(t) for t in tokens], [len(t) - len(u) for t, u in zip(tokens, unknown)],
+            [len(paths) for paths in decoded])
+        return [Classification(text, toks, [(format_path(p), s) for p, s in paths], pr, unk,
+                               float(conf), status, flags,
+                               None if similarity is None else float(similarity[i]))
+                for i, (text, toks, paths, pr, unk, conf, (status, flags))
+                in enumerate(zip(texts, tokens, decoded, probs, unknown, confidence, verdicts))]
 
     def decode(self, probs: np.ndarray, max_paths: int = 3):
         """Hierarchy-consistent paths from node probabilities, with the bundle's decoder."""
         return self.decoder.decode(probs, max_paths)
 
     def classify_frame(self, texts: Sequence[str], batch_size: int = 2048, progress=None) -> pd.DataFrame:
-        """Batch classification as a table: ``text, category, score, all_paths``.
+        """Batch classification as a table: ``text, category, score, all_paths, status,
+        confidence, flags`` (flags joined by ", "; see :class:`Classification`).
 
         ``progress(done, total)`` is called after each batch if given.
         ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError.
@@ -268,10 +304,12 @@ class Bundle:
             for c in self.classify(texts[start: start + batch_size]):
                 rows.append({"text": c.text, "category": c.top_path,
                              "score": round(c.paths[0][1], 4) if c.paths else 0.0,
-                             "all_paths": PATH_SEPARATOR.join(f"{p} ({s:.2f})" for p, s in c.paths)})
+                             "all_paths": PATH_SEPARATOR.join(f"{p} ({s:.2f})" for p, s in c.paths),
+                             "status": c.status, "confidence": round(c.confidence, 4),
+                             "flags": ", ".join(c.flags)})
             if progress is not None:
                 progress(min(start + batch_size, len(texts)), len(texts))
-        return pd.DataFrame(rows, columns=["text", "category", "score", "all_paths"])
+        return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
 
     def top_nodes(self, node_probs: np.ndarray, k: int = 10) -> pd.DataFrame:
         """The ``k`` (a positive int) most probable nodes: ``node, level, probability, threshold``."""

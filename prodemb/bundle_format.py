@@ -52,6 +52,8 @@ from .word2vec import WordVectors
 
 FORMAT = "prodemb.bundle/1"
 MANIFEST = "manifest.json"
+#: Optional (bundles trained before it lack it): the confidence model (prodemb.confidence).
+CONFIDENCE = "confidence.json"
 #: Every file :func:`read_bundle` reads; each must be listed (and so hashed) in the manifest.
 BUNDLE_FILES = ("taxonomy.json", "metrics.json", "config.json", "classifier.safetensors",
                 "classifier.json", "word_vectors.npy", "word_vectors.json", "thresholds.npy",
@@ -101,6 +103,8 @@ class BundleContents:
         embeddings: product embeddings, ``(len(products), E)``, L2-normalised.
         manifest: the manifest (as read; :func:`write_bundle` writes it from
             :class:`TrainingFacts` and the files).
+        confidence: confidence.json (:class:`prodemb.confidence.ConfidenceModel` as a
+            dict), or None: bundles trained before it have no such file.
     """
 
     taxonomy: Taxonomy
@@ -112,6 +116,7 @@ class BundleContents:
     products: pd.DataFrame
     embeddings: np.ndarray
     manifest: dict | None = None
+    confidence: dict | None = None
 
 
 @dataclass
@@ -198,6 +203,9 @@ def write_files(directory: str, contents: BundleContents, facts: TrainingFacts) 
     files.append("metrics.json")
     _dump(os.path.join(directory, "config.json"), c.config)
     files.append("config.json")
+    if c.confidence is not None:
+        _dump(os.path.join(directory, CONFIDENCE), c.confidence)
+        files.append(CONFIDENCE)
     settings = c.decoder.settings()
     manifest = {
         "format": FORMAT,
@@ -259,11 +267,18 @@ def read_bundle(path: str, verify: bool = True) -> BundleContents:
     with _reading(path, "product_embeddings.npy"):
         embeddings = np.load(os.path.join(path, "product_embeddings.npy"), allow_pickle=False)
     _check_parts(path, taxonomy, thresholds, products, embeddings)
+    confidence = None
+    if CONFIDENCE in manifest["files"]:  # optional: bundles trained before it lack it
+        confidence = _read_json_object(path, CONFIDENCE, ("calibration", "verdicts"))
+        with _reading(path, CONFIDENCE):
+            rows = np.asarray(confidence.get("nearness_rows", []), dtype=np.int64)
+            if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(products))):
+                raise ValueError("nearness_rows name products the bundle does not hold")
     with _reading(path, "manifest.json, config.json or the arrays (inconsistent)"):
         decoder = TreeDecoder.from_settings(taxonomy, thresholds, manifest.get("decoding", {}),
                                             bool(manifest.get("complete_paths", True)))
     return BundleContents(taxonomy, classifier, word_vectors, decoder, metrics, config, products,
-                          embeddings, manifest)
+                          embeddings, manifest, confidence)
 
 
 # ---------------------------------------------------------------------- manifest
@@ -379,7 +394,7 @@ def is_bundle_dir(path: str) -> bool:
         manifest = None
     if isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("prodemb.bundle"):
         return True
-    return set(os.listdir(path)) <= {MANIFEST, *BUNDLE_FILES}
+    return set(os.listdir(path)) <= {MANIFEST, CONFIDENCE, *BUNDLE_FILES}
 
 
 def _listing(names: list[str], shown: int = 4) -> str:

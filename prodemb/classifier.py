@@ -461,24 +461,29 @@ class Classifier:
             raise RuntimeError("the classifier is not fitted")
 
     @torch.inference_mode()
-    def _run(self, tokens: Tokens, what: str, batch_size: int) -> np.ndarray:
+    def _run(self, tokens: Tokens, what: str, batch_size: int) -> dict[str, np.ndarray]:
+        """``{"proba": (n, N), "embed": (n, E)}``, the parts named by ``what`` ("proba",
+        "embed" or "both"), from one pass of the network."""
         self._check()
         was_training = self.model.training
         self.model.eval()
         tokens = list(tokens)
-        out_dim = self.model.config.n_labels if what == "proba" else self.model.config.embedding_dim
-        out = np.zeros((len(tokens), out_dim), dtype=np.float32)
+        c = self.model.config
+        parts = ("proba", "embed") if what == "both" else (what,)
+        out = {part: np.zeros((len(tokens), c.n_labels if part == "proba" else c.embedding_dim),
+                              dtype=np.float32) for part in parts}
         if tokens:
-            # Sorting by length keeps padding small; results do not depend on the batch
-            # because sequences are packed.
+            # Sorted by length, a batch holds few lengths (the LSTM runs once per length);
+            # results do not depend on the batch.
             order = np.argsort([len(t) for t in tokens], kind="stable")
             for start in range(0, len(order), batch_size):
                 idx = order[start: start + batch_size]
                 batch = self.encoder.encode([tokens[i] for i in idx])
-                if what == "proba":
-                    out[idx] = self.model.node_probs(batch).numpy()
-                else:
-                    out[idx] = self.model.embed(batch).numpy()
+                emb = self.model.embed(batch)
+                if "embed" in out:
+                    out["embed"][idx] = emb.numpy()
+                if "proba" in out:
+                    out["proba"][idx] = self.model.combine(*self.model.heads(emb, batch)).numpy()
         self.model.train(was_training)
         return out
 
@@ -515,11 +520,17 @@ class Classifier:
 
     def predict_proba(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
         """Node probabilities, float32 ``(n_items, n_labels)``."""
-        return self._run(tokens, "proba", batch_size)
+        return self._run(tokens, "proba", batch_size)["proba"]
 
     def transform(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
         """Product embeddings (last hidden layer, not normalised), float32 ``(n_items, E)``."""
-        return self._run(tokens, "embed", batch_size)
+        return self._run(tokens, "embed", batch_size)["embed"]
+
+    def predict_proba_and_transform(self, tokens: Tokens, batch_size: int = 512
+                                    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_proba` and :meth:`transform` from one pass of the network."""
+        out = self._run(tokens, "both", batch_size)
+        return out["proba"], out["embed"]
 
     # ------------------------------------------------------------------ storage
     def save(self, directory: str) -> list[str]:

@@ -203,7 +203,13 @@ class ProductClassifier(nn.Module):
     def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Node logits ``(B, N)`` (deep + wide), the deep leaf logits ``(B, K)`` and the wide
         path's leaf logits ``(B, K)`` (``None`` without the leaf head or the wide path)."""
-        h = self.drop(self.embed(batch))
+        return self.heads(self.embed(batch), batch)
+
+    def heads(self, embedding: torch.Tensor, batch: Batch
+              ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """:meth:`forward`'s outputs from the product embedding ``(B, E)`` of ``batch``
+        (so a caller that needs both runs the BiLSTM once)."""
+        h = self.drop(embedding)
         node_logits = self.out(h)
         leaf_logits = self.leaf_out(h) if self.leaf_out is not None else None
         wide_leaf = None

@@ -298,7 +298,9 @@ def test_batch_download_neutralises_spreadsheet_formulas():
 
     frame = pd.DataFrame({"title": ["=HYPERLINK(\"http://x\")", "šál", "-2+3", "@SUM(A1)"]})
     preds = pd.DataFrame({"category": ["A", "B", "C", "D"], "score": [0.9, 0.8, 0.7, 0.6],
-                          "all_paths": ["A (0.90)", "B", "C", "D"]})
+                          "all_paths": ["A (0.90)", "B", "C", "D"],
+                          "status": ["ok"] * 4, "confidence": [0.9] * 4,
+                          "flags": ["", "", "", "low_confidence"]})
     out = batch_output(frame, preds)
     assert out["title"].tolist() == ["'=HYPERLINK(\"http://x\")", "šál", "'-2+3", "'@SUM(A1)"]
     assert out["predicted_score"].tolist() == [0.9, 0.8, 0.7, 0.6]

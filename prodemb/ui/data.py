@@ -272,11 +272,14 @@ def join_text_columns(frame: pd.DataFrame, columns: list[str]) -> list[str]:
 
 
 def batch_output(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame:
-    """The uploaded rows with ``predicted_category``, ``predicted_score``, ``predicted_paths``."""
+    """The uploaded rows with ``predicted_category``, ``predicted_score``, ``predicted_paths``,
+    ``status``, ``confidence`` and ``flags`` (see :class:`prodemb.bundle.Classification`)."""
     out = frame.reset_index(drop=True).copy()
     out["predicted_category"] = predictions["category"].to_numpy()
     out["predicted_score"] = predictions["score"].astype(float).to_numpy()
     out["predicted_paths"] = predictions["all_paths"].to_numpy()
+    for column in ("status", "confidence", "flags"):
+        out[column] = predictions[column].to_numpy()
     return csv_safe_frame(out)
 
 
