@@ -209,12 +209,18 @@ class Bundle:
         self._id_to_row = {pid: i for i, pid in enumerate(self.products["id"].astype(str))}
         #: How classifications are judged (prodemb.confidence); bundles trained without a
         #: confidence.json get raw scores as confidence and no nearness test.
-        self.confidence_model = (ConfidenceModel.from_dict(contents.confidence)
-                                 if contents.confidence is not None else
-                                 ConfidenceModel(Calibrator.fit(np.array([]), np.array([])),
-                                                 Verdicts(), np.zeros(0, dtype=np.int64)))
+        self.use_confidence(ConfidenceModel.from_dict(contents.confidence)
+                            if contents.confidence is not None else
+                            ConfidenceModel(Calibrator.fit(np.array([]), np.array([])),
+                                            Verdicts(), np.zeros(0, dtype=np.int64)))
+
+    def use_confidence(self, model: ConfidenceModel) -> None:
+        """Judge classifications with ``model`` (prodemb.confidence): the bundle's own
+        confidence.json when it has one, or one fitted afterwards
+        (:func:`prodemb.pipeline.confidence_for_bundle`)."""
+        self.confidence_model = model
         self._nearness = l2_normalize(
-            contents.embeddings[self.confidence_model.nearness_rows].astype(np.float32))
+            self.contents.embeddings[model.nearness_rows].astype(np.float32))
 
     @property
     def thresholds(self) -> np.ndarray:

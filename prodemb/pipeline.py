@@ -50,8 +50,10 @@ from .taxonomy import (
     PATH_SEPARATOR,
     Path,
     Taxonomy,
+    format_path,
     format_paths,
     roll_up_rare_leaves,
+    split_paths,
 )
 from .text import tokenize
 from .utils import StageTimer, progress, sha256_file
@@ -364,6 +366,25 @@ def fit_confidence(clf: Classifier, lab_tokens: list[list[str]], decoded: list, 
         if len(rows):
             report[name] = calibration_report(scores[rows], confidence[rows], correct[rows],
                                               [verdicts[r][0] for r in rows])
+    return model, report
+
+
+def confidence_for_bundle(bundle) -> tuple[ConfidenceModel, dict]:
+    """:func:`fit_confidence` for a trained bundle, from its stored products and embeddings
+    (for bundles trained before confidence.json; ``bench/bench_confidence.py``). Nothing is
+    written; set ``bundle.use_confidence(model)`` to classify with it."""
+    products = bundle.products
+    rows = np.flatnonzero(products["split"].isin(SPLITS).to_numpy())
+    labelled = products.iloc[rows]
+    tokens = bundle.tokenize(labelled["text"].tolist())
+    decoded = bundle.decode(bundle.classifier.predict_proba(tokens))
+    true = [set(split_paths(cell)) for cell in labelled["true_path"]]
+    correct = np.array([bool(d) and format_path(d[0][0]) in t for d, t in zip(decoded, true)])
+    split = labelled["split"].map({name: i for i, name in enumerate(SPLITS)}).to_numpy()
+    embeddings = l2_normalize(bundle.contents.embeddings[rows].astype(np.float32))
+    seed = int(bundle.config.get("train", {}).get("seed", 0))
+    model, report = fit_confidence(bundle.classifier, tokens, decoded, correct, split, embeddings, seed)
+    model.nearness_rows = rows[model.nearness_rows]  # positions among the labelled -> rows
     return model, report
 
 
