@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .split import SPLITS
-from .taxonomy import Path
+from .taxonomy import Path, format_path, format_paths
 from .utils import JSONTooDeepError, json_loads_bounded
 
 log = logging.getLogger(__name__)
@@ -495,7 +495,7 @@ def _finish_path(parts: tuple[str, ...], opts: ReaderOptions) -> list[Path]:
                          f"most {MAX_DEPTH_LIMIT}) if the tree really is that deep")
     if len(parts) < opts.min_depth:
         return []
-    if " > ".join(parts) in opts.ignore_paths:
+    if format_path(parts) in opts.ignore_paths:
         return []
     return [parts]
 
@@ -759,7 +759,7 @@ def write_catalogue(df: pd.DataFrame, path: str | os.PathLike) -> None:
         "id": df["id"].astype(str),
         "title": df["text"].astype(str),
         "description": "",
-        "category": [" | ".join(" > ".join(p) for p in paths) for paths in df["paths"]],
+        "category": [format_paths(paths) for paths in df["paths"]],
     })
     fmt = detect_format(path)
     if fmt == "parquet":

@@ -422,7 +422,7 @@ def cmd_check(args) -> int:
     """Read a catalogue as ``train`` would and say what came out: counts, the tree, what
     the path options changed, the first products."""
     from .evaluation import read_counted
-    from .taxonomy import Taxonomy, format_path
+    from .taxonomy import Taxonomy, format_paths
 
     opts = reader_options(args)
     df, masks = read_counted(args.data, opts, show_progress=not args.quiet)
@@ -454,7 +454,7 @@ def cmd_check(args) -> int:
     for i in rows:
         text = df["text"].iat[i]
         text = text if len(text) <= 50 else text[:49] + "…"
-        print(f"  {df['id'].iat[i]}  {text}  ->  {' | '.join(format_path(p) for p in paths[i])}")
+        print(f"  {df['id'].iat[i]}  {text}  ->  {format_paths(paths[i])}")
     return 0
 
 
