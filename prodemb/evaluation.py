@@ -82,7 +82,8 @@ def evaluate_file(bundle, data: str, options: ReaderOptions | None = None) -> di
 
     - ``rows``: ``read``, ``unlabelled`` (no category cell), ``emptied_by_reader_options``
       (every path shorter than ``min_depth`` or in ``ignore_paths``), ``unknown_categories``
-      (a category outside the bundle's tree), ``scored``;
+      (a category outside the bundle's tree), ``scored``, ``rolled_up`` (a leaf that
+      training rolled up into its parent with ``--min-leaf-count``: scored as the parent);
     - ``skipped_unknown_categories``: ``rows["unknown_categories"]``;
     - ``overlap_with_training``: scored products that were training products of the
       bundle (same id, when the bundle's products have ids, or same cleaned text);
@@ -99,6 +100,9 @@ def evaluate_file(bundle, data: str, options: ReaderOptions | None = None) -> di
     has_kept = np.array([len(ps) > 0 for ps in paths], dtype=bool)
     emptied = counts["emptied"]
     taxonomy = bundle.taxonomy
+    n_rolled = 0
+    if int(bundle.config.get("train", {}).get("min_leaf_count", 0) or 0) > 1:
+        paths, n_rolled = roll_up_as_trained(taxonomy, paths)
     unknown_paths: Counter = Counter()
     known = np.zeros(len(df), dtype=bool)
     for i in np.flatnonzero(has_kept):
@@ -110,9 +114,12 @@ def evaluate_file(bundle, data: str, options: ReaderOptions | None = None) -> di
     n_labelled = int(has_raw.sum())
     n_scored = int(known.sum())
     rows = {"read": n_read, "unlabelled": n_unlabelled, "emptied_by_reader_options": n_emptied,
-            "unknown_categories": n_unknown, "scored": n_scored}
+            "unknown_categories": n_unknown, "scored": n_scored, "rolled_up": n_rolled}
 
     notes: list[str] = []
+    if n_rolled:
+        notes.append(f"{n_rolled:,} labelled rows have a leaf that training rolled up into its "
+                     "parent (--min-leaf-count); they are scored against that parent")
     if n_unlabelled:
         notes.append(f"{n_unlabelled:,} of {n_read:,} rows have no category (an empty cell or "
                      "one of --ignore-labels) and are not scored")
@@ -157,6 +164,25 @@ def evaluate_file(bundle, data: str, options: ReaderOptions | None = None) -> di
                    "overlap_with_training": overlap, "warnings": notes,
                    "reader": opts.to_dict()})
     return result
+
+
+def roll_up_as_trained(taxonomy, paths_per_item: list) -> tuple[list, int]:
+    """Paths cut as ``--min-leaf-count`` cut them in training: a path outside the tree whose
+    longest prefix in the tree is one of its leaves (a rolled-up leaf's parent, which became
+    a leaf) is cut to that prefix. Returns the new paths and the number of items changed."""
+    out, changed = [], 0
+    for ps in paths_per_item:
+        new = []
+        for p in ps:
+            if p not in taxonomy:
+                prefix = next((p[:k] for k in range(len(p) - 1, 0, -1) if p[:k] in taxonomy), None)
+                if prefix is not None and not taxonomy.children[taxonomy.index(prefix)]:
+                    p = prefix
+            if p not in new:
+                new.append(p)
+        changed += new != list(ps)
+        out.append(new)
+    return out, changed
 
 
 def read_counted(data, opts: ReaderOptions, show_progress: bool = False

@@ -166,3 +166,18 @@ def test_training_with_min_leaf_count(tmp_path, caplog):
     split = common.pipeline_split(data, reader, train)
     assert split.taxonomy == tax
     assert common.check_split_matches_bundle(split, out)["same_split"]
+
+
+def test_evaluation_cuts_rolled_up_leaves_as_training_did():
+    from prodemb.evaluation import roll_up_as_trained
+    from prodemb.taxonomy import Taxonomy
+
+    # Training rolled "Bags > Tote > Mini" up: "Bags > Tote" became a leaf.
+    tax = Taxonomy.from_paths([("Bags", "Tote"), ("Bags", "Clutch"), ("Hats", "Beanie")])
+    paths = [[("Bags", "Tote", "Mini")], [("Bags", "Clutch")], [("Hats", "Cap")],
+             [("Bags", "Tote", "Mini"), ("Bags", "Tote")]]
+    out, changed = roll_up_as_trained(tax, paths)
+    assert out == [[("Bags", "Tote")], [("Bags", "Clutch")],
+                   [("Hats", "Cap")],  # "Hats" is not a leaf: a new category, not a roll-up
+                   [("Bags", "Tote")]]
+    assert changed == 2
