@@ -163,19 +163,28 @@ def targets_section(results: dict) -> list[str]:
             "30 sessions at once without browsers (the server alone): time to first "
             "classification, p95",
         ("sessions", "sessions_pings_missed"): "websocket pings missed during those sessions",
+        ("confidence", "ece_demo"): "expected calibration error of the confidence, demo test",
+        ("confidence", "ece_fashion"): "expected calibration error of the confidence, Fashion test",
+        ("confidence", "ooc_auroc"): "out-of-catalogue detection AUROC (demo)",
+        ("confidence", "in_catalogue_ooc_share"):
+            "in-catalogue test products called out of catalogue (demo)",
     }
     units = {"classify_p50_ms": " ms", "nearest_products_1m_p50_ms": " ms",
              "batch_one_thread_products_per_second": " products/s",
              "demo_bundle_training_seconds": " s", "maps_20k_seconds": " s", "page_warm_max_seconds": " s",
              "app_memory_mb": " MB", "sessions_p95_first_classification_seconds": " s",
              "sessions_server_only_p95_first_classification_seconds": " s",
-             "sessions_pings_missed": ""}
-    digits = {"sessions_pings_missed": 0}
+             "sessions_pings_missed": "", "ece_demo": "", "ece_fashion": "", "ooc_auroc": "",
+             "in_catalogue_ooc_share": ""}
+    digits = {"sessions_pings_missed": 0, "ece_demo": 3, "ece_fashion": 3, "ooc_auroc": 3,
+              "in_catalogue_ooc_share": 3}
     for setting in QUALITY:
         rows += quality_target_rows(setting, results.get(result_name(setting)))
-    for name in ("speed", "training", "maps", "app", "sessions"):
+    for name in ("speed", "training", "maps", "app", "sessions", "confidence"):
         r = results.get(name)
         targets = (speed_targets(r) if name == "speed" else r.get("targets", {})) if r else {}
+        if name == "confidence" and r:
+            targets = confidence_targets(r)
         keys = [k for (n, k) in labels if n == name]
         for key in keys:
             if r is None or r.get("skipped") or key not in targets:
@@ -186,8 +195,9 @@ def targets_section(results: dict) -> list[str]:
             t = targets[key]
             op = "≤" if t["op"] == "<=" else "≥"
             value = "–" if t["value"] is None else f"{num(t['value'], digits.get(key, 2))}{units[key]}"
+            target = num(t["target"], digits.get(key, 0) if name == "confidence" else 0)
             rows.append(f"| {labels[(name, key)]} | {value} | "
-                        f"{op} {num(t['target'], 0)}{units[key]} | {status(t)} |")
+                        f"{op} {target}{units[key]} | {status(t)} |")
     out = ["## Targets", "",
            "| Target | Measured | Target | Status |", "|---|---:|---:|---|", *rows, ""]
     commits = {s: results[result_name(s)]["machine"]["git_commit"] for s in QUALITY
@@ -196,6 +206,52 @@ def targets_section(results: dict) -> list[str]:
         out += ["The quality results come from different commits (" + ", ".join(
             f"{s}: `{c}`" for s, c in commits.items()) + "); the targets are meant to be "
             "judged on results of one commit.", ""]
+    return out
+
+
+def confidence_targets(r: dict) -> dict:
+    """The confidence result's targets, the ECE ones named by catalogue (demo, fashion)."""
+    out = {}
+    for key, t in r.get("targets", {}).items():
+        if key.startswith("ece_"):
+            data = (r["bundles"].get(key[4:], {}).get("data") or "").lower()
+            key = "ece_fashion" if "fashion" in data else "ece_demo" if "demo" in data else key
+        out[key] = t
+    return out
+
+
+def confidence_section(r: dict | None, rule: dict | None) -> list[str]:
+    out = ["## Confidence and out-of-catalogue detection", ""]
+    if not r:
+        return out + ["Not run (`bench/bench_confidence.py`).", ""]
+    out += [f"{provenance(r)}", "",
+            "| Bundle | Confidence fitted | Test ECE, raw score | Test ECE, calibrated | "
+            "ok / uncertain / out of catalogue (test) |", "|---|---|---:|---:|---|"]
+    for name, b in r["bundles"].items():
+        t = b["report"]["test"]
+        shares = " / ".join(f"{100 * t['status_share'][s]:.1f} %" for s in
+                            ("ok", "uncertain", "out_of_catalogue"))
+        out.append(f"| {name} ({b.get('data')}) | {b['confidence_fitted']} | {f3(t['ece_raw'])} | "
+                   f"{f3(t['ece'])} | {shares} |")
+    out.append("")
+    for name, b in r["bundles"].items():
+        o = b.get("out_of_catalogue")
+        if o:
+            caught = ", ".join(f"{k} {100 * v:.1f} %" for k, v in o["caught"].items())
+            out += [f"Out of catalogue on `{name}`: {o['n_in']:,} test products against "
+                    f"{o['n_out']:,} texts the tree cannot hold ({', '.join(f'{k} {v}' for k, v in o['kinds'].items())}; "
+                    "`bench/ooc_set.py`): AUROC {:.3f}; {:.1f} % of the test products called out of "
+                    "catalogue; caught by the status rule: {}.".format(
+                        o["auroc"], 100 * o["in_catalogue_flagged"], caught), ""]
+    if rule:
+        out += ["### Thresholds for rare nodes (`bench/decoding_rule.py`)", "",
+                "Validation and test leaf macro-F1 when nodes with fewer than *m* validation "
+                f"products share their level's threshold (the rule in use: m = {rule['chosen']}).", "",
+                "| Bundle | m | validation | test |", "|---|---:|---:|---:|"]
+        out += [f"| {row['bundle']} | {row['min_positives']} | "
+                f"{f3(row['validation_leaf_macro_f1'])} | {f3(row['test_leaf_macro_f1'])} |"
+                for row in rule["rows"]]
+        out.append("")
     return out
 
 
@@ -588,7 +644,7 @@ def how_section(quick: bool) -> list[str]:
 
 def build(quick: bool) -> str:
     names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app", "sessions",
-             "maps", "word_vectors")
+             "maps", "word_vectors", "confidence", "decoding_rule")
     results = {n: load(n, quick) for n in names}
     machine = next((r["machine"] for r in results.values() if r and "machine" in r), None)
     lines = ["# Benchmarks", "",
@@ -611,6 +667,7 @@ def build(quick: bool) -> str:
     lines += maps_section(results["maps"], results["word_vectors"])
     lines += app_section(results["app"])
     lines += sessions_section(results["sessions"])
+    lines += confidence_section(results["confidence"], results["decoding_rule"])
     lines += how_section(quick)
     return "\n".join(lines).rstrip() + "\n"
 
