@@ -10,7 +10,9 @@ A bundle is a directory::
     classifier.safetensors     BiLSTM weights (float16) ...
     classifier.json            ... its architecture and token encoder
     thresholds.npy             the tree decoder's per-node thresholds (float32); its other
-                               settings are the manifest's ``decoding``
+                               settings are the manifest's ``decoding`` (extra-path cut-off,
+                               completion, and since issue 12 the co-occurring sibling ends
+                               of the sibling rule; absent in older bundles: no rule)
     metrics.json               evaluation of every split, training history, timings
     products.parquet           the catalogue's products: split, true and predicted paths,
                                map coordinates
@@ -45,7 +47,7 @@ import pandas as pd
 
 from . import __version__
 from .classifier import Classifier
-from .decoding import TreeDecoder
+from .decoding import SIBLINGS_KEY, TreeDecoder
 from .taxonomy import Taxonomy
 from .utils import json_default, json_loads_bounded, sha256_file
 from .word2vec import WordVectors
@@ -151,7 +153,7 @@ class TrainingFacts:
                    warnings=manifest.get("warnings", []),
                    complete_paths=manifest.get("complete_paths", True),
                    mixing={k: v for k, v in decoding.items()
-                           if k not in ("extra_path_min", "max_paths", "complete")},
+                           if k not in ("extra_path_min", "max_paths", "complete", SIBLINGS_KEY)},
                    metrics=manifest.get("metrics", {}),
                    stage_seconds=manifest.get("stage_seconds", {}))
 
@@ -224,7 +226,9 @@ def write_files(directory: str, contents: BundleContents, facts: TrainingFacts) 
                      **facts.mixing,
                      # Go on to a leaf where the thresholds stop (chosen on validation
                      # when some paths of the catalogue stop above the leaves).
-                     "complete": settings["complete"]},
+                     "complete": settings["complete"],
+                     # The sibling rule's allowed pairs (absent: no rule, older bundles).
+                     **({SIBLINGS_KEY: settings[SIBLINGS_KEY]} if SIBLINGS_KEY in settings else {})},
         "metrics": facts.metrics,
         "stage_seconds": facts.stage_seconds,
         "files": file_entries(directory, files),

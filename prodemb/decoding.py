@@ -76,12 +76,14 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray, grid: np.ndarray | None = 
 
 
 def tune_extra_path_min(taxonomy: Taxonomy, probs: np.ndarray, y: np.ndarray,
-                        thresholds: np.ndarray, complete: bool) -> float:
-    """The ``extra_path_min`` of :meth:`Taxonomy.decode` that maximises validation macro-F1."""
+                        thresholds: np.ndarray, complete: bool,
+                        siblings: set[tuple[int, int]] | None = None) -> float:
+    """The ``extra_path_min`` of :meth:`Taxonomy.decode` that maximises validation macro-F1
+    (with the sibling rule of :class:`TreeDecoder` when ``siblings`` is given)."""
     best, best_f1 = EXTRA_PATH_GRID[0], -1.0
     for value in EXTRA_PATH_GRID:
-        pred = taxonomy.decode_to_matrix(taxonomy.decode(probs, thresholds, complete=complete,
-                                                         extra_path_min=value))
+        decoder = TreeDecoder(taxonomy, complete, thresholds, value, siblings)
+        pred = taxonomy.decode_to_matrix(decoder.decode(probs))
         f1 = macro_f1(y, pred)
         if f1 > best_f1 + 1e-6:
             best, best_f1 = value, f1
@@ -103,6 +105,25 @@ def complete_paths(taxonomy: Taxonomy, y: np.ndarray) -> bool:
     return all(leaf[e] for ends in path_ends(taxonomy, y) for e in ends)
 
 
+def co_occurring_siblings(taxonomy: Taxonomy, y: np.ndarray) -> set[tuple[int, int]]:
+    """Pairs ``(a, b)``, ``a < b``, of sibling path ends (two children of one parent) that
+    at least one product of the 0/1 node matrix ``y`` has both of: the catalogue files
+    such products under both (a bundle of two colours, a set), so a second path there is
+    an answer, not indecision."""
+    parents = taxonomy.parents
+    out: set[tuple[int, int]] = set()
+    for ends in path_ends(taxonomy, y):
+        if len(ends) < 2:
+            continue
+        for i, a in enumerate(ends):
+            for b in ends[i + 1:]:
+                if parents[a] >= 0 and parents[a] == parents[b]:
+                    out.add((min(a, b), max(a, b)))
+    return out
+
+
+#: The manifest's ``decoding`` key of the co-occurring sibling ends (see TreeDecoder).
+SIBLINGS_KEY = "co_occurring_siblings"
 #: The ``extra_path_min`` of a saved decoder whose manifest does not give one.
 DEFAULT_EXTRA_PATH_MIN = 0.5
 
@@ -118,6 +139,13 @@ class TreeDecoder:
             before :meth:`fit`: chosen there (see :meth:`fit`).
         thresholds: per-node thresholds, float32 ``(n_nodes,)`` (None before :meth:`fit`).
         extra_path_min: a second or later path needs at least this score.
+        siblings: the sibling rule: a second or later path whose end is a sibling (same
+            parent) of an already kept path's end is offered only when the pair is in this
+            set of co-occurring sibling ends (:func:`co_occurring_siblings`, learned from
+            the labelled products when the bundle is trained). Two sibling leaves compete
+            for one parent ("Folding umbrellas | Stick umbrellas"): only one is the answer,
+            unless the catalogue itself files products under both. ``None``: no rule
+            (bundles trained before it decode as they did).
 
     Fit on validation (``TreeDecoder(taxonomy).fit(probs_val, y_val)``) or built from saved
     settings (``TreeDecoder(taxonomy, complete, thresholds, extra_path_min)``, as
@@ -125,11 +153,13 @@ class TreeDecoder:
     """
 
     def __init__(self, taxonomy: Taxonomy, complete: bool | None = None,
-                 thresholds: np.ndarray | None = None, extra_path_min: float | None = None):
+                 thresholds: np.ndarray | None = None, extra_path_min: float | None = None,
+                 siblings: set[tuple[int, int]] | None = None):
         self.taxonomy = taxonomy
         self.complete = complete
         self.thresholds = thresholds
         self.extra_path_min = extra_path_min
+        self.siblings = None if siblings is None else {(min(a, b), max(a, b)) for a, b in siblings}
 
     def __repr__(self) -> str:
         state = "not fitted" if self.thresholds is None else \
@@ -141,8 +171,13 @@ class TreeDecoder:
         return self.thresholds is not None
 
     def fit(self, probs_val: np.ndarray, y_val: np.ndarray,
-            min_positives: int = MIN_THRESHOLD_POSITIVES) -> TreeDecoder:
+            min_positives: int = MIN_THRESHOLD_POSITIVES, y_known: np.ndarray | None = None,
+            sibling_rule: bool = True) -> TreeDecoder:
         """Choose the settings on validation node probabilities ``(n, n_nodes)`` and labels.
+
+        With ``sibling_rule``, the co-occurring sibling ends (see ``siblings``) are learned
+        from ``y_known`` (the labels of the products the model may know: training and
+        validation; None: ``y_val``), before the extra-path cut-off is chosen with the rule.
 
         Per-node thresholds (:func:`tune_thresholds`; nodes with fewer than
         ``min_positives`` validation products share their level's), then the extra-path
@@ -160,10 +195,12 @@ class TreeDecoder:
             self.complete = complete_paths(taxonomy, y_val)
         thresholds = tune_thresholds(probs_val, y_val, levels=taxonomy.levels,
                                      min_positives=min_positives)
+        self.siblings = (co_occurring_siblings(taxonomy, y_val if y_known is None else y_known)
+                         if sibling_rule else None)
         best: tuple[float, float, bool] | None = None
         for mode in ((True,) if self.complete else (False, True)):
-            extra = tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, mode)
-            candidate = TreeDecoder(taxonomy, mode, thresholds, extra)
+            extra = tune_extra_path_min(taxonomy, probs_val, y_val, thresholds, mode, self.siblings)
+            candidate = TreeDecoder(taxonomy, mode, thresholds, extra, self.siblings)
             f1 = macro_f1(y_val, candidate.predict(probs_val))
             if best is None or f1 > best[0] + 1e-6:
                 best = (f1, extra, mode)
@@ -176,21 +213,54 @@ class TreeDecoder:
         (:meth:`Taxonomy.decode`)."""
         if self.thresholds is None:
             raise RuntimeError("TreeDecoder is not fitted")
-        return self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
-                                    max_paths=max_paths, extra_path_min=self.extra_path_min)
+        if self.siblings is None:
+            return self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
+                                        max_paths=max_paths, extra_path_min=self.extra_path_min)
+        # Every path above the cut-off, then the sibling rule, then at most max_paths.
+        decoded = self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
+                                       max_paths=self.taxonomy.n_nodes,
+                                       extra_path_min=self.extra_path_min)
+        return [self._without_rival_siblings(paths)[:max_paths] for paths in decoded]
+
+    def _without_rival_siblings(self, paths: list) -> list:
+        """``paths`` (most probable first) without a later path whose end is a sibling of
+        an earlier kept path's end, unless the pair co-occurs in the catalogue."""
+        if len(paths) < 2:
+            return paths
+        tax, parents = self.taxonomy, self.taxonomy.parents
+        kept, ends = [paths[0]], [tax.index(paths[0][0])]
+        for path, score in paths[1:]:
+            end = tax.index(path)
+            rival = any(parents[end] >= 0 and parents[end] == parents[e]
+                        and (min(e, end), max(e, end)) not in self.siblings for e in ends)
+            if not rival:
+                kept.append((path, score))
+                ends.append(end)
+        return kept
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
         """0/1 node matrix of the decoded paths, ``(n, n_nodes)``."""
         return self.taxonomy.decode_to_matrix(self.decode(probs))
 
     def settings(self) -> dict:
-        """What the bundle's manifest keeps besides the thresholds (``decoding``)."""
-        return {"extra_path_min": self.extra_path_min, "complete": self.complete}
+        """What the bundle's manifest keeps besides the thresholds (``decoding``); the
+        co-occurring sibling ends (node id pairs) only when the sibling rule is on."""
+        out = {"extra_path_min": self.extra_path_min, "complete": self.complete}
+        if self.siblings is not None:
+            out[SIBLINGS_KEY] = sorted([int(a), int(b)] for a, b in self.siblings)
+        return out
 
     @classmethod
     def from_settings(cls, taxonomy: Taxonomy, thresholds: np.ndarray, settings: dict,
                       complete_paths: bool = True) -> TreeDecoder:
         """The decoder saved with a bundle: its thresholds and the manifest's ``decoding``
-        (a bundle without ``complete`` there decodes as its ``complete_paths`` says)."""
+        (a bundle without ``complete`` there decodes as its ``complete_paths`` says; one
+        without co-occurring siblings, trained before the sibling rule, without the rule)."""
+        siblings = None
+        if settings.get(SIBLINGS_KEY) is not None:
+            pairs = [tuple(int(v) for v in pair) for pair in settings[SIBLINGS_KEY]]
+            if any(len(p) != 2 or not all(0 <= v < taxonomy.n_nodes for v in p) for p in pairs):
+                raise ValueError(f"decoding.{SIBLINGS_KEY}: pairs of node ids of the taxonomy expected")
+            siblings = set(pairs)
         return cls(taxonomy, bool(settings.get("complete", complete_paths)), thresholds,
-                   float(settings.get("extra_path_min", DEFAULT_EXTRA_PATH_MIN)))
+                   float(settings.get("extra_path_min", DEFAULT_EXTRA_PATH_MIN)), siblings)

@@ -251,7 +251,9 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         stage.note(f"predicting the {len(lab_tokens):,} labelled products")
         probs = clf.predict_proba(lab_tokens)
         stage.note("tuning the per-node thresholds on validation and scoring every split")
-        decoder = TreeDecoder(taxonomy, complete).fit(probs[va], y[va])
+        # Sibling leaves both filed for one product in training or validation may be
+        # offered together; other sibling pairs compete (TreeDecoder.siblings).
+        decoder = TreeDecoder(taxonomy, complete).fit(probs[va], y[va], y_known=y[split != 2])
         results: dict[str, dict] = {}
         decoded_tuned = decoder.decode(probs)
         pred = taxonomy.decode_to_matrix(decoded_tuned)
