@@ -19,7 +19,10 @@ import streamlit as st
 
 from prodemb import ui
 
-st.set_page_config(page_title="prodemb", page_icon=":material/category:", layout="wide")
+# A local image: a Material icon as page_icon makes every page load fetch the favicon from
+# fonts.gstatic.com, and the dashboard must make no request outside itself.
+st.set_page_config(page_title="prodemb", page_icon=str(Path(__file__).parent / "static" / "favicon.png"),
+                   layout="wide")
 
 HERE = Path(__file__).resolve().parent
 
