@@ -5,7 +5,8 @@ tokenised identically everywhere. Steps, in order:
 
 0. Input longer than :data:`MAX_CHARS` (10,000 characters) is cut to that length first, so
    a pasted megabyte costs no more than a long description.
-1. HTML entities are unescaped (``&amp;`` -> ``&``, ``&scaron;`` -> ``š``) and tags dropped.
+1. HTML entities are unescaped (``&amp;`` -> ``&``, ``&scaron;`` -> ``š``; twice-escaped
+   ones such as ``&amp;lt;p&amp;gt;`` too, up to three rounds) and tags dropped.
 2. Non-ASCII characters are transliterated to the closest ASCII with ``unidecode``
    (``šál`` -> ``sal``, ``kožená`` -> ``kozena``). Characters with no transliteration
    (most emoji) disappear.
@@ -65,8 +66,12 @@ def tokenize(text: object, max_tokens: int | None = MAX_TOKENS) -> list[str]:
     if text is None or (isinstance(text, float) and text != text):
         return []
     s = str(text)[:MAX_CHARS]
-    if "&" in s:
-        s = html.unescape(s)
+    for _ in range(3):
+        # Feeds escape twice ("&amp;lt;p&amp;gt;", "&amp;yacute;"): unescape until nothing
+        # changes, else "lt", "gt" and "yacute" become words.
+        if "&" not in s or (unescaped := html.unescape(s)) == s:
+            break
+        s = unescaped
     if "<" in s:
         s = _TAG.sub(" ", s)
     if not s.isascii():

@@ -8,6 +8,11 @@ def test_transliteration_lowercase_punctuation():
     assert clean("Kožená KABELKA, šál & čiapka!") == "kozena kabelka sal ciapka"
 
 
+def test_twice_escaped_entities_do_not_become_words():
+    assert tokenize("&amp;lt;p&amp;gt;Infinity&amp;nbsp;scarf nov&amp;yacute;&amp;lt;/p&amp;gt;") == [
+        "infinity", "scarf", "novy"]
+
+
 def test_html_entities_and_tags():
     assert clean("Hat&nbsp;&amp;&nbsp;Scarf &scaron;&aacute;l <b>NEW</b>") == "hat scarf sal new"
 
