@@ -84,28 +84,68 @@ with single:
     else:
         res = ui.analyse(path, classified)
         c = res["classification"]
+        calibrated = ui.is_calibrated(bundle)
         left, right = st.columns([1, 1.05], gap="large")
-        with left:
-            st.subheader("Predicted category")
-            for rank, (_path, score, levels) in enumerate(res["levels"]):
-                line = ui.breadcrumb_markdown(levels)
-                if rank == 0:
-                    st.markdown(f"#### {line}")
-                    st.caption(f"Path score {score:.0%}: the lowest node probability along the "
-                               "path." + (" Other paths above their decision thresholds:"
-                                          if len(res["levels"]) > 1 else ""))
-                else:
-                    st.markdown(f"{line}  ·  path score {score:.0%}")
-            note = ui.vocabulary_note(c.tokens, c.unknown_tokens)
-            if note and note[0] == "warning":
-                st.warning(note[1], icon=":material/translate:")
-            elif note:
-                st.caption(note[1])
-            st.caption("Classified text")
-            st.text(ui.shorten(classified, 600))
-        with right:
-            st.plotly_chart(ui.top_nodes_figure(res["top_nodes"]), key="top_nodes_chart",
-                            config={"displayModeBar": False})
+        if c.status == "out_of_catalogue":
+            with left:
+                st.subheader("Not in this catalogue")
+                reasons = ui.out_of_catalogue_reasons(
+                    c.flags, c.confidence, c.similarity, bundle.confidence_model.verdicts,
+                    c.unknown_tokens)
+                st.error("**The model does not know this text**: it has no category of this "
+                         "catalogue it can vouch for.\n\n"
+                         + "\n".join(f"- {r}" for r in reasons
+                                     or ["It is unlike the products it was trained on."]),
+                         icon=":material/help:")
+                st.caption("Check that it is a product of this catalogue, written as its "
+                           "products are (title and description), or add it to the catalogue "
+                           "and retrain.")
+                st.caption("Classified text")
+                st.text(ui.shorten(classified, 600))
+            with right, st.expander(f"Best guess anyway (not reliable; confidence "
+                                    f"{c.confidence:.0%})", expanded=False):
+                for _path, _score, levels in res["levels"][:1]:
+                    st.markdown(ui.breadcrumb_markdown(levels, bold=False))
+                st.plotly_chart(ui.top_nodes_figure(res["top_nodes"]), key="top_nodes_chart",
+                                config={"displayModeBar": False})
+        else:
+            with left:
+                st.subheader("Predicted category")
+                for rank, (_path, score, levels) in enumerate(res["levels"]):
+                    line = ui.breadcrumb_markdown(levels)
+                    if rank == 0:
+                        st.markdown(f"#### {line}")
+                        st.metric("Confidence", f"{c.confidence:.0%}",
+                                  help=ui.confidence_help(calibrated))
+                        if c.status == "uncertain":
+                            st.warning(f"**Uncertain**: the model is only {c.confidence:.0%} "
+                                       "confident that this category is right. Check it before "
+                                       "using it.", icon=":material/warning:")
+                        elif not calibrated:
+                            st.caption(ui.confidence_help(False))
+                        note = ui.below_threshold_note(bundle, levels)
+                        if note:
+                            st.caption(note)
+                        st.caption("Each level shows the probability of the path down to it (a "
+                                   "level is never surer than the one above it)."
+                                   + (" The catalogue files some products under two categories; "
+                                      "another path above its decision thresholds:"
+                                      if len(res["levels"]) > 1 else ""))
+                    else:
+                        st.markdown(f"{line}  ·  path score {score:.0%}")
+                note = ui.vocabulary_note(c.tokens, c.unknown_tokens)
+                if note and note[0] == "warning":
+                    st.warning(note[1], icon=":material/translate:")
+                elif note:
+                    st.caption(note[1])
+                st.caption("Classified text")
+                st.text(ui.shorten(classified, 600))
+            with right:
+                st.plotly_chart(ui.top_nodes_figure(res["top_nodes"]), key="top_nodes_chart",
+                                config={"displayModeBar": False})
+                st.caption("A bar is the probability of the path down to the category; blue: it "
+                           "and every level above it pass their decision thresholds (│), so the "
+                           "model could predict it; ● on the path shown.")
 
         left, right = st.columns([1, 1.05], gap="large")
         with left:
@@ -190,16 +230,44 @@ with batch:
             stored = st.session_state.get("batch_result")
             if stored and stored[0] == job:
                 _, result, csv_bytes = stored
-                m1, m2, m3 = st.columns(3)
+                counts = ui.verdict_counts(result)
+                status = counts[counts["kind"] == "status"].set_index("name")["rows"]
+                m1, m2, m3, m4, m5 = st.columns(5)
                 m1.metric("Products classified", f"{len(result):,}")
-                m2.metric("Distinct categories", f"{result['predicted_category'].nunique():,}")
-                m3.metric("Median path score", f"{result['predicted_score'].median():.2f}")
-                st.dataframe(result, hide_index=True, key="batch_table", column_config={
-                    "predicted_category": st.column_config.TextColumn("predicted_category",
-                                                                      width="medium"),
-                    "predicted_score": st.column_config.ProgressColumn(
-                        "predicted_score", min_value=0.0, max_value=1.0, format="%.2f")})
-                st.download_button("Download predictions (CSV)", csv_bytes,
+                m2.metric("OK", f"{status['ok']:,}", help="Confident and in the catalogue")
+                m3.metric("Uncertain", f"{status['uncertain']:,}",
+                          help="Low confidence: check the category")
+                m4.metric("Out of catalogue", f"{status['out of catalogue']:,}",
+                          help="Empty, no known words, or far from every training product")
+                m5.metric("Median confidence", f"{result['confidence'].median():.0%}",
+                          help=ui.confidence_help(ui.is_calibrated(bundle)))
+                flags = counts[counts["kind"] == "flag"]
+                st.caption("Flags: " + " · ".join(f"{name} **{n:,}**" for name, n
+                                                  in zip(flags["name"], flags["rows"])))
+                verdict = ["status", "confidence", "flags"]
+                order = list(dict.fromkeys([*frame.columns, *verdict, *result.columns]))
+                cc = st.column_config
+                st.dataframe(result, hide_index=True, key="batch_table", column_order=order,
+                             column_config={
+                                 "status": cc.TextColumn("status", help=", ".join(ui.STATUS_LABELS)),
+                                 "confidence": cc.ProgressColumn(
+                                     "confidence", min_value=0.0, max_value=1.0, format="%.2f",
+                                     help=ui.confidence_help(ui.is_calibrated(bundle))),
+                                 "predicted_category": cc.TextColumn("predicted_category",
+                                                                     width="medium"),
+                                 "predicted_score": cc.ProgressColumn(
+                                     "predicted_score", min_value=0.0, max_value=1.0,
+                                     format="%.2f")})
+                queue = ui.review_queue(result)
+                d1, d2 = st.columns(2)
+                d1.download_button("Download predictions (CSV)", csv_bytes,
                                    file_name=ui.batch_file_name(upload.name), mime="text/csv",
                                    icon=":material/download:", key="batch_download",
                                    on_click="ignore", type="primary")
+                d2.download_button(f"Download the review queue ({len(queue):,} flagged rows)",
+                                   queue.to_csv(index=False).encode("utf-8"),
+                                   file_name=ui.batch_file_name(upload.name, "review"),
+                                   mime="text/csv", icon=":material/flag:", key="batch_review",
+                                   on_click="ignore", disabled=queue.empty,
+                                   help="Only the rows with a flag (uncertain, out of catalogue, "
+                                        "two paths): the ones to check by hand")

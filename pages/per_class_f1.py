@@ -55,6 +55,40 @@ fmt["macro-F1 @0.5"] = st.column_config.NumberColumn(
     "macro-F1 @0.5", format="%.3f", help="The same model with every threshold at 0.5.")
 st.dataframe(head, column_config=fmt, width="stretch", key="headline_table")
 
+# ---------------------------------------------------------------------- calibration
+st.subheader("Calibration of the confidence")
+calibration = ui.calibration_table(metrics)
+if calibration.empty:
+    st.info("This bundle was trained before calibration: its confidence is the raw path score "
+            "(not a calibrated probability) and it has no reliability report. Retrain it with "
+            "`prodemb train` to get a calibrated confidence and out-of-catalogue detection.",
+            icon=":material/history:")
+else:
+    st.caption("Expected calibration error (ECE): the mean gap between the confidence shown and "
+               "the share of products whose top path is right (0: the confidence can be taken "
+               "at its word). The calibration is fitted on the validation split; the test split "
+               "is the honest check. The last columns: the status each split's products get.")
+    pct = st.column_config.NumberColumn
+    st.dataframe(calibration, width="stretch", key="calibration_table", column_config={
+        "products": pct("products", format="%d"),
+        "accuracy": pct("top path right", format="percent"),
+        "ECE (raw score)": pct("ECE (raw score)", format="%.3f",
+                               help="ECE of the uncalibrated path score"),
+        "ECE": pct("ECE", format="%.3f", help="ECE of the calibrated confidence"),
+        **{s: pct(s, format="percent") for s in ui.STATUS_LABELS.values()}})
+    rel = ui.reliability_rows(metrics, split)
+    if rel.empty:
+        st.info(f"No reliability report for the {SPLIT_LABELS.get(split, split).lower()} split.")
+    else:
+        cal_left, cal_right = st.columns([3, 2], gap="large", vertical_alignment="center")
+        cal_left.plotly_chart(ui.reliability_figure(rel, SPLIT_LABELS.get(split, split)),
+                              key="reliability_chart", config={"displayModeBar": False})
+        cal_right.caption(f"Reliability diagram of the {SPLIT_LABELS.get(split, split).lower()} "
+                          "split (choose the split above): products binned by their confidence. "
+                          "On the dashed diagonal, products shown with 70 % are right 70 % of "
+                          "the time; below it the model is overconfident. Larger points: more "
+                          "products in the bin (hover for the counts).")
+
 # ---------------------------------------------------------------------- per-class table
 st.subheader("Classes")
 choices = ui.subtree_choices(key, taxonomy)

@@ -212,13 +212,18 @@ class Bundle:
         self.use_confidence(ConfidenceModel.from_dict(contents.confidence)
                             if contents.confidence is not None else
                             ConfidenceModel(Calibrator.fit(np.array([]), np.array([])),
-                                            Verdicts(), np.zeros(0, dtype=np.int64)))
+                                            Verdicts(), np.zeros(0, dtype=np.int64)),
+                            calibrated=contents.confidence is not None)
 
-    def use_confidence(self, model: ConfidenceModel) -> None:
+    def use_confidence(self, model: ConfidenceModel, calibrated: bool = True) -> None:
         """Judge classifications with ``model`` (prodemb.confidence): the bundle's own
         confidence.json when it has one, or one fitted afterwards
-        (:func:`prodemb.pipeline.confidence_for_bundle`)."""
+        (:func:`prodemb.pipeline.confidence_for_bundle`). ``calibrated``: whether its
+        confidence is a calibrated probability (:attr:`calibrated`)."""
         self.confidence_model = model
+        #: Whether ``Classification.confidence`` is calibrated (False: the raw path score
+        #: of a bundle trained before calibration, without a nearness test).
+        self.calibrated = bool(calibrated)
         self._nearness = l2_normalize(
             self.contents.embeddings[model.nearness_rows].astype(np.float32))
 

@@ -215,20 +215,29 @@ def test_empty_text_shows_info_not_error(app_env):
     assert not [m for m in markdown_values(at) if m.startswith("#### ")]
 
 
-def test_unknown_words_still_classify_with_warning(app_env, bundle):
+def test_unknown_words_are_out_of_the_catalogue(app_env, bundle):
+    """A text without one known word: the page says the model does not know it and why,
+    and shows its best guess only de-emphasised, in a closed expander (issue 12)."""
+    from prodemb import ui
+
     text = "qxzvq wvkkzp"
     c = bundle.classify([text])[0]
     assert c.unknown_tokens == c.tokens
+    assert c.status == "out_of_catalogue" and "no_known_words" in c.flags
     at = type_and_classify(classify_page(), text)
-    assert any("none of these words are in the vocabulary" in w.value.lower() for w in at.warning)
-    assert f"#### {expected_breadcrumb(bundle, text)}" in markdown_values(at)
+    assert any("does not know this text" in e.value and "None of its words is known" in e.value
+               for e in at.error)
+    assert not [m for m in markdown_values(at) if m.startswith("#### ")], "no bold category"
+    guess = ui.breadcrumb_markdown(ui.path_levels(bundle, c.top_path, c.node_probs), bold=False)
+    assert guess in markdown_values(at) and "**" not in guess
+    assert [e for e in at.expander if "Best guess" in e.label]
 
 
 def test_user_text_is_never_markup(app_env):
     text = "<img src=x onerror=alert(1)> **bold** [link](javascript:alert(1)) :red[x] $x$"
     at = type_and_classify(classify_page(), text)
     assert text in [t.value for t in at.text], "shown literally with st.text"
-    for m in markdown_values(at) + [c.value for c in at.caption]:
+    for m in markdown_values(at) + [c.value for c in at.caption] + [e.value for e in at.error]:
         assert not re.search(r"(?<!\\)<img", m) and not re.search(r"(?<!\\)\]\(javascript", m)
 
 

@@ -130,3 +130,36 @@ def test_min_support_filter(bundle_path):
     assert not at.exception
     table = tables(at).get("per_class_table")
     assert table is None or (table["support"] >= 50).all()
+
+
+# ---------------------------------------------------------------------- calibration (issue 12)
+def test_calibration_section_of_a_calibrated_bundle(tiny_bundle):
+    """ECE per split and the reliability diagram of the chosen split, from metrics.json."""
+    import json
+
+    from prodemb import ui
+
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text())
+    at = run_page(str(tiny_bundle))
+    table = next(d.value for d in at.dataframe if "ECE" in d.value.columns)
+    for split, report in metrics["confidence"].items():
+        assert table.loc[split, "ECE"] == pytest.approx(report["ece"])
+        assert table.loc[split, "ECE (raw score)"] == pytest.approx(report["ece_raw"])
+    chart = [c for c in at.get("plotly_chart") if "Reliability" in c.proto.spec]
+    assert chart, "a reliability diagram"
+    fig = ui.reliability_figure(ui.reliability_rows(metrics, "test"), "Test")
+    diagonal, model = fig.data
+    assert list(diagonal.x) == [0, 1] and list(diagonal.y) == [0, 1]
+    rel = metrics["confidence"]["test"]["reliability"]
+    assert list(model.x) == pytest.approx([r["mean_confidence"] for r in rel])
+    assert list(model.y) == pytest.approx([r["accuracy"] for r in rel])
+    assert [int(c[0]) for c in model.customdata] == [r["count"] for r in rel]
+    assert not any("trained before calibration" in i.value for i in at.info)
+
+
+def test_calibration_section_of_an_older_bundle(bundle_path, bundle):
+    at = run_page(bundle_path)
+    if (bundle.metrics or {}).get("confidence"):
+        pytest.skip("this bundle was trained with calibration")
+    assert any("trained before calibration" in i.value for i in at.info)
+    assert not [d for d in at.dataframe if "ECE" in d.value.columns]

@@ -26,7 +26,7 @@ from ..text import tokenize
 from ..utils import csv_safe_frame
 from .bundles import load_bundle
 from .figures import hover_lines, map_figure, star_trace
-from .text import shorten
+from .text import FLAG_LABELS, STATUS_LABELS, md_escape, shorten
 
 #: Batch classification accepts at most this many rows per upload; more are cut off with a
 #: warning (about a minute of CPU time on a laptop for the demo model).
@@ -139,17 +139,76 @@ def search_placeholder(bundle: Bundle) -> str:
 
 
 # ---------------------------------------------------------------------- Classify
-def path_levels(bundle: Bundle, display_path: str, node_probs: np.ndarray) -> list[tuple[str, float]]:
-    """``[(node name, node probability), ...]`` from the top level down to the path's end."""
+def path_levels(bundle: Bundle, display_path: str, node_probs: np.ndarray) -> list[tuple[str, float, bool]]:
+    """``[(node name, shown probability, passed), ...]`` from the top level down to the
+    path's end.
+
+    The shown probability is the node's probability capped at its parent's shown one (the
+    probability of the path down to that level; the path's score is the last one), so a
+    level is never shown surer than the level above it. ``passed``: the node's probability
+    reaches its decision threshold (a path goes on through a node that does not only where
+    the decoder completes it to a leaf, or when no top-level category passes)."""
     parts = display_path.split(DISPLAY_SEPARATOR)
     out = []
+    shown = 1.0
     for depth in range(1, len(parts) + 1):
         try:
             node = bundle.taxonomy.index(tuple(parts[:depth]))
-            out.append((parts[depth - 1], float(node_probs[node])))
         except KeyError:
-            out.append((parts[depth - 1], float("nan")))
+            out.append((parts[depth - 1], float("nan"), True))
+            continue
+        prob = float(node_probs[node])
+        shown = min(shown, prob)
+        out.append((parts[depth - 1], shown, prob >= float(bundle.thresholds[node])))
     return out
+
+
+def below_threshold_note(bundle: Bundle, levels: list[tuple[str, float, bool]]) -> str | None:
+    """Why a path goes through a level below its decision threshold (Markdown), or None."""
+    failed = [i for i, (_, _, passed) in enumerate(levels) if not passed]
+    if not failed:
+        return None
+    first = failed[0]
+    if first == 0:
+        return ("No top-level category reached its decision threshold: the path shown is "
+                "simply the most probable one.")
+    parent = md_escape(levels[first - 1][0])
+    return (f"No subcategory of **{parent}** reached its decision threshold; the path goes "
+            "on to the most probable one because every product of this catalogue has a full "
+            "path." if bundle.decoder.complete else
+            f"No subcategory of **{parent}** reached its decision threshold.")
+
+
+def node_chart_table(bundle: Bundle, node_probs: np.ndarray, top_path: str = "",
+                     k: int = 12) -> pd.DataFrame:
+    """The most probable nodes for the node chart: ``node, level, probability, threshold,
+    path_probability, reachable, on_path``, the ``k`` highest ``path_probability`` first.
+
+    ``path_probability``: the lowest probability from the top level down to the node (a
+    node is never shown surer than its parent); ``reachable``: the node and every node
+    above it reach their decision thresholds (what the decoder predicts); ``on_path``: the
+    node is on ``top_path``."""
+    tax = bundle.taxonomy
+    probs = np.asarray(node_probs, dtype=np.float64)
+    passed = probs >= bundle.thresholds
+    capped = probs.copy()
+    reach = passed.copy()
+    for node in np.argsort(tax.levels, kind="stable"):  # parents before children
+        parent = int(tax.parents[node])
+        if parent >= 0:
+            capped[node] = min(capped[node], capped[parent])
+            reach[node] = reach[node] and reach[parent]
+    on_path = set()
+    if top_path:
+        try:
+            on_path = set(tax.ancestors(tax.index(tuple(top_path.split(DISPLAY_SEPARATOR)))))
+        except KeyError:
+            pass
+    order = np.lexsort((-probs, -capped))[:k]
+    return pd.DataFrame({"node": [tax.name(i) for i in order], "level": tax.levels[order],
+                         "probability": probs[order], "threshold": bundle.thresholds[order].astype(float),
+                         "path_probability": capped[order], "reachable": reach[order],
+                         "on_path": [int(i) in on_path for i in order]})
 
 
 def product_table(frame: pd.DataFrame, split: bool = False) -> pd.DataFrame:
@@ -193,7 +252,7 @@ def analyse(path: str, text: str, k_products: int = 10) -> dict:
         out = {
             "classification": c,
             "levels": [(p, s, path_levels(bundle, p, c.node_probs)) for p, s in c.paths],
-            "top_nodes": bundle.top_nodes(c.node_probs, 12),
+            "top_nodes": node_chart_table(bundle, c.node_probs, c.top_path, 12),
             "explain": bundle.explain(text),
             "neighbours": product_table(bundle.similar_products(text, k_products, by="text")),
             "map": {m: bundle.place_on_map([text], m)[0] for m in bundle.map_methods},
@@ -283,6 +342,22 @@ def batch_output(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame
     return csv_safe_frame(out)
 
 
+def verdict_counts(result: pd.DataFrame) -> pd.DataFrame:
+    """How many rows of a batch result got each status and each flag: ``kind, name,
+    rows, share`` (every status and flag, also those no row has)."""
+    n = max(len(result), 1)
+    flags = result["flags"].fillna("").astype(str).str.split(", ")
+    rows = [("status", STATUS_LABELS[s], int((result["status"] == s).sum())) for s in STATUS_LABELS]
+    rows += [("flag", FLAG_LABELS[f], int(flags.map(lambda fs, f=f: f in fs).sum())) for f in FLAG_LABELS]
+    return pd.DataFrame([(k, name, c, c / n) for k, name, c in rows],
+                        columns=["kind", "name", "rows", "share"])
+
+
+def review_queue(result: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a batch result that carry any flag: the ones a person should check."""
+    return result[result["flags"].fillna("").astype(str) != ""].reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------- Neighbours
 def default_word(bundle: Bundle) -> str:
     """The first word to look up: the bundle's first probe word (:func:`probe_words`;
@@ -336,6 +411,35 @@ def product_summary(bundle: Bundle, product_id: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- Per-class F1
+def is_calibrated(bundle: Bundle) -> bool:
+    """Whether the bundle's confidence is calibrated (False for bundles trained before
+    calibration: their confidence is the raw path score)."""
+    return bool(getattr(bundle, "calibrated", False))
+
+
+def calibration_table(metrics: dict) -> pd.DataFrame:
+    """Calibration per split from ``metrics["confidence"]``: ``split`` (index), ``products,
+    accuracy, ECE (raw score), ECE, ok, uncertain, out of catalogue`` (shares of the
+    statuses); empty for bundles trained before calibration."""
+    rows = {}
+    for split, r in ((metrics or {}).get("confidence") or {}).items():
+        if not isinstance(r, dict):
+            continue
+        share = r.get("status_share") or {}
+        rows[split] = {"products": r.get("n"), "accuracy": r.get("accuracy"),
+                       "ECE (raw score)": r.get("ece_raw"), "ECE": r.get("ece"),
+                       **{STATUS_LABELS[s]: share.get(s) for s in STATUS_LABELS}}
+    order = [s for s in report.SPLITS if s in rows] + [s for s in rows if s not in report.SPLITS]
+    return pd.DataFrame.from_dict({s: rows[s] for s in order}, orient="index")
+
+
+def reliability_rows(metrics: dict, split: str) -> pd.DataFrame:
+    """The reliability table of ``split`` (``bin_low, bin_high, count, mean_confidence,
+    accuracy``), empty when the bundle has none."""
+    rel = (((metrics or {}).get("confidence") or {}).get(split) or {}).get("reliability") or []
+    return pd.DataFrame(rel, columns=["bin_low", "bin_high", "count", "mean_confidence", "accuracy"])
+
+
 # Cached per bundle: ``key`` is :func:`~prodemb.ui.bundles.fingerprint` of its metrics.json.
 @st.cache_data(show_spinner=False, max_entries=16)
 def headline_table(key, _metrics) -> pd.DataFrame:

@@ -37,24 +37,33 @@ def _layout(fig, height: int, **kw):
 
 @WORK
 def top_nodes_figure(top: pd.DataFrame):
-    """Horizontal bars of node probabilities with each node's decision threshold."""
+    """Horizontal bars of the most probable nodes with each node's decision threshold.
+
+    ``top``: :func:`prodemb.ui.data.node_chart_table` (a bar is the node's path
+    probability, never above its parent's; blue: the node and every node above it reach
+    their thresholds), or :meth:`prodemb.bundle.Bundle.top_nodes` (raw probabilities)."""
     top = top.iloc[::-1]
-    names = [plot_escape(n, 60) for n in top["node"]]
-    passed = top["probability"] >= top["threshold"]
+    names = [("● " if on else "") + plot_escape(n, 60)
+             for n, on in zip(top["node"], top.get("on_path", [False] * len(top)))]
+    value = top["path_probability"] if "path_probability" in top else top["probability"]
+    passed = top["reachable"] if "reachable" in top else top["probability"] >= top["threshold"]
+    raw_note = ["" if abs(r - v) < 5e-4 else f"<br>its own probability {r:.3f}, capped at the level above"
+                for r, v in zip(top["probability"], value)]
     fig = go.Figure()
-    fig.add_bar(x=top["probability"], y=names, orientation="h",
+    fig.add_bar(x=value, y=names, orientation="h",
                 marker_color=[PRIMARY if ok else NEUTRAL for ok in passed],
-                text=[f"{v:.0%}" for v in top["probability"]], textposition="outside",
-                customdata=np.stack([top["threshold"], top["level"]], axis=1),
-                hovertemplate="%{y}<br>probability %{x:.3f}<br>threshold %{customdata[0]:.2f}"
-                              "<br>level %{customdata[1]}<extra></extra>")
+                text=[f"{v:.0%}" for v in value], textposition="outside",
+                customdata=np.stack([top["threshold"], top["level"], raw_note], axis=1),
+                hovertemplate="%{y}<br>probability %{x:.3f}%{customdata[2]}"
+                              "<br>threshold %{customdata[0]:.2f}<br>level %{customdata[1]}"
+                              "<extra></extra>")
     fig.add_scatter(x=top["threshold"], y=names, mode="markers", name="threshold",
                     marker=dict(symbol="line-ns", size=18, line=dict(width=2, color="#24292f")),
                     hovertemplate="threshold %{x:.2f}<extra></extra>")
     fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title=None, gridcolor="#eaeef2")
     fig.update_yaxes(automargin=True)
     return _layout(fig, 60 + 26 * len(top), title=dict(
-        text="Most probable nodes (blue: above its decision threshold │)", font=dict(size=13)))
+        text="Most probable categories (blue: predictable, │ threshold)", font=dict(size=13)))
 
 
 @WORK
@@ -231,6 +240,32 @@ def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, ho
 
 
 # ---------------------------------------------------------------------- Per-class F1
+def reliability_figure(table: pd.DataFrame, split: str = "") -> go.Figure:
+    """Reliability diagram: per confidence bin, the mean confidence against the share of
+    products whose top path is right (marker size and hover: the bin's products), with the
+    diagonal of perfect calibration. ``table``: rows of
+    :func:`prodemb.confidence.reliability_table` (``count, mean_confidence, accuracy``)."""
+    counts = table["count"].to_numpy(float)
+    size = 8 + 22 * np.sqrt(counts / max(counts.max(), 1.0)) if len(counts) else []
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                    line=dict(color=NEUTRAL, dash="dash"), hoverinfo="skip")
+    fig.add_scatter(x=table["mean_confidence"], y=table["accuracy"], mode="lines+markers",
+                    name="this model", line=dict(color=PRIMARY), marker=dict(size=size, color=PRIMARY),
+                    customdata=np.stack([table["count"], table["bin_low"], table["bin_high"]], axis=1)
+                    if len(table) else None,
+                    hovertemplate="confidence %{customdata[1]:.1f}–%{customdata[2]:.1f}: "
+                                  "%{customdata[0]:,} products<br>mean confidence %{x:.3f}"
+                                  "<br>right %{y:.3f}<extra></extra>")
+    fig.update_xaxes(range=[0, 1.02], tickformat=".0%", title="confidence (calibrated)",
+                     gridcolor="#eaeef2")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="share with the right path",
+                     gridcolor="#eaeef2")
+    title = f"Reliability ({plot_escape(split)})" if split else "Reliability"
+    return _layout(fig, 360, showlegend=True, legend=dict(orientation="h", y=-0.2),
+                   title=dict(text=title, font=dict(size=13)))
+
+
 LEVEL_COLOURS = ["#1f6feb", "#f28e2b", "#59a14f", "#b07aa1", "#e15759", "#76b7b2", "#edc948"]
 
 

@@ -46,10 +46,66 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method)
 
 
-def breadcrumb_markdown(levels: list[tuple[str, float]]) -> str:
-    """``**Accessories** 93% › **Scarves** 81% › …`` with every name escaped."""
-    return "  ›  ".join(f"**{md_escape(name)}** :gray[{prob:.0%}]" if prob == prob
-                        else f"**{md_escape(name)}**" for name, prob in levels)
+def breadcrumb_markdown(levels: list[tuple], bold: bool = True) -> str:
+    """``**Accessories** 93% › **Scarves** 81% › …`` with every name escaped.
+
+    ``levels``: ``(name, probability)`` or ``(name, probability, passed)`` per level
+    (:func:`prodemb.ui.data.path_levels`); a level that did not pass its decision
+    threshold (``passed`` false) is marked "below threshold". ``bold=False``: the
+    de-emphasised form of a guess (names in grey, not bold)."""
+    parts = []
+    for name, prob, *rest in levels:
+        shown = f"**{md_escape(name)}**" if bold else f":gray[{md_escape(name)}]"
+        if prob == prob:
+            shown += f" :gray[{prob:.0%}]"
+        if rest and not rest[0]:
+            shown += " :orange[(below threshold)]"
+        parts.append(shown)
+    return "  ›  ".join(parts)
+
+
+#: Plain words for the flags of a classification (prodemb.confidence.FLAGS).
+FLAG_LABELS = {"empty_text": "empty text", "no_known_words": "no known words",
+               "low_confidence": "low confidence", "out_of_catalogue": "out of catalogue",
+               "two_paths": "two paths"}
+#: Plain words for the statuses (prodemb.confidence.STATUSES).
+STATUS_LABELS = {"ok": "ok", "uncertain": "uncertain", "out_of_catalogue": "out of catalogue"}
+
+
+def out_of_catalogue_reasons(flags: list[str], confidence: float, similarity: float | None,
+                             verdicts, unknown: list[str] | None = None) -> list[str]:
+    """Why a classification is out of the catalogue, one Markdown sentence per reason
+    (words of the text escaped). ``verdicts``: the bundle's
+    :class:`prodemb.confidence.Verdicts` (its nearness thresholds)."""
+    reasons = []
+    if "empty_text" in flags:
+        reasons.append("The text has no words the model can read once markup, numbers and "
+                       "punctuation are removed.")
+    elif "no_known_words" in flags:
+        words = ", ".join(md_escape(u) for u in (unknown or [])[:10])
+        reasons.append("None of its words is known to the model" + (f" ({words})" if words else "")
+                       + ": nothing in the text points to a category of this catalogue.")
+    elif similarity is not None and similarity < verdicts.min_similarity:
+        reasons.append(f"It is far from every product the model was trained on: similarity "
+                       f"{similarity:.2f} to the nearest, while almost all of the catalogue's own "
+                       f"products are above {verdicts.min_similarity:.2f}.")
+    elif similarity is not None and similarity < verdicts.ooc_similarity:
+        reasons.append(f"It is farther from the training products than most catalogue products "
+                       f"(similarity {similarity:.2f} to the nearest, below "
+                       f"{verdicts.ooc_similarity:.2f}) and the model is unsure of it.")
+    if "low_confidence" in flags:
+        reasons.append(f"The model's confidence in its best guess is only {confidence:.0%}.")
+    return reasons
+
+
+def confidence_help(calibrated: bool) -> str:
+    """What the confidence percentage means (calibrated or the raw score of an older bundle)."""
+    if calibrated:
+        return ("The probability that this category path is right, calibrated on the "
+                "validation products: of products shown with 80 %, about 80 % are right.")
+    return ("This bundle was trained before calibration: the confidence is the raw path score "
+            "(the lowest node probability along the path), not a calibrated probability, and "
+            "texts far from the catalogue are not detected. Retrain it to get both.")
 
 
 def vocabulary_note(tokens: list[str], unknown: list[str]) -> tuple[str, str] | None:
@@ -100,7 +156,7 @@ def card_markdown(card: dict) -> str:
     ])
 
 
-def batch_file_name(upload_name: str) -> str:
-    """``NAME_predictions.csv`` for an uploaded ``NAME.csv``, with only safe characters."""
+def batch_file_name(upload_name: str, what: str = "predictions") -> str:
+    """``NAME_predictions.csv`` (``what``) for an uploaded ``NAME.csv``, with only safe characters."""
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.splitext(os.path.basename(upload_name or "upload"))[0])
-    return f"{stem or 'upload'}_predictions.csv"
+    return f"{stem or 'upload'}_{what}.csv"
