@@ -102,10 +102,11 @@ with single:
                            "and retrain.")
                 st.caption("Classified text")
                 st.text(ui.shorten(classified, 600))
-            with right, st.expander(f"Best guess anyway (not reliable; confidence "
-                                    f"{c.confidence:.0%})", expanded=False):
+            with right, st.expander("Best guess anyway (not reliable)", expanded=False):
                 for _path, _score, levels in res["levels"][:1]:
                     st.markdown(ui.breadcrumb_markdown(levels, bold=False))
+                st.caption("What the model would answer if it had to; the percentages are its "
+                           "scores for a text it does not know, not a chance of being right.")
                 st.plotly_chart(ui.top_nodes_figure(res["top_nodes"]), key="top_nodes_chart",
                                 config={"displayModeBar": False})
         else:

@@ -242,3 +242,24 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
     finally:
         helpers.stop_app(proc)
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+def test_noise_is_out_of_the_catalogue(page, helpers, shots):
+    """Issue 12: "asdf qwer" (no known word) gets no bold category with a percentage: the
+    page says the model does not know the text and why; the guess stays in a closed expander."""
+    box = page.get_by_label("Title and description")
+    box.fill("asdf qwer")
+    box.press("Control+Enter")
+    page.get_by_role("button", name="Classify", exact=True).click()
+    page.get_by_role("heading", name="Not in this catalogue").wait_for(timeout=60_000)
+    helpers.wait_rendered(page)
+    no_exceptions(page)
+    assert page.get_by_text("The model does not know this text").count() == 1
+    assert page.get_by_text("None of its words is known to the model").count() == 1
+    assert page.get_by_role("heading", name="Predicted category").count() == 0
+    assert page.locator("h4").count() == 0, "no category heading"
+    guess = page.locator("[data-testid='stExpander']").filter(has_text="Best guess anyway")
+    assert guess.count() == 1
+    assert not guess.locator("[data-testid='stPlotlyChart']").first.is_visible(), "closed"
+    page.screenshot(path=str(shots / "out_of_catalogue.png"))
+    assert page.dialogs == []
