@@ -155,7 +155,9 @@ with single:
                 st.plotly_chart(ui.explain_figure(res["explain"]), key="explain_chart",
                                 config={"displayModeBar": False})
                 st.caption("How much the predicted path's score drops when the word is removed: "
-                           "green words support the prediction, red ones argue against it.")
+                           "green words support the prediction, red ones argue against it."
+                           + (" Here the prediction is only the best guess for a text the model "
+                              "does not know." if c.status == "out_of_catalogue" else ""))
             else:
                 st.info("No words to explain.")
         with right:
