@@ -101,7 +101,9 @@ def classify(tab, helpers, text: str) -> None:
     box.fill(text)
     box.press("Control+Enter")  # commit the text area before clicking
     tab.get_by_role("button", name="Classify", exact=True).click()
-    tab.get_by_role("heading", name="Predicted category").wait_for(timeout=60_000)
+    # a category, or (issue 12) the verdict for a text the model does not know
+    tab.get_by_role("heading", name="Predicted category").or_(
+        tab.get_by_role("heading", name="Not in this catalogue")).wait_for(timeout=60_000)
     helpers.wait_rendered(tab)
     no_exceptions(tab)
 
