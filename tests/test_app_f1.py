@@ -8,24 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import page_helpers
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "per_class_f1.py")
 MAX_HINTS = 6  # warnings shown at most (pages/per_class_f1.py)
 
 
-def run_page(bundle_path: str, query: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["bundle_path"] = bundle_path
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+def run_page(bundle_path: str, query: dict | None = None, state: dict | None = None):
+    return page_helpers.run_page("per_class_f1", bundle_path, query, state)
 
 
 def tables(at) -> dict:

@@ -11,26 +11,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import page_helpers
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "embedding_map.py")
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 def run_page(bundle_path: str, query: dict | None = None, state: dict | None = None):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["bundle_path"] = bundle_path
-    for k, v in (state or {}).items():
-        at.session_state[k] = v
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+    return page_helpers.run_page("embedding_map", bundle_path, query, state)
 
 
 def figure(at) -> dict:
