@@ -95,7 +95,7 @@ def test_evaluate_without_reader_flags_equals_with_them(shop, capsys):
     assert bare == flags
     assert bare["skipped_unknown_categories"] == 0
     assert bare["rows"] == {"read": 1500, "unlabelled": 300, "emptied_by_reader_options": 0,
-                            "unknown_categories": 0, "scored": 1200}
+                            "unknown_categories": 0, "scored": 1200, "rolled_up": 0}
     assert bare["n_items"] == 1200
     # Nothing is left out silently: the unlabelled rows and the overlap with training are
     # warning lines with their counts.
