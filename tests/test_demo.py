@@ -251,7 +251,7 @@ def test_tfidf_logreg_difficulty():
 
     from prodemb.text import clean
 
-    df = generate_demo(n_labelled=20_000, n_unlabelled=0, seed=0)
+    df = generate_demo(n_labelled=15_000, n_unlabelled=0, seed=0)
     df = df[~df["category"].str.contains(" | ", regex=False)]
     texts = [clean(t + " " + d) for t, d in zip(df["title"], df["description"])]
     y = df["category"].to_numpy()
