@@ -109,7 +109,7 @@ def quality_target_rows(setting: str, r: dict | None) -> list[str]:
     runs = v.get("prodemb_runs", 1)
     mean = f", prodemb: mean of {runs} seeds" if runs > 1 else ""
     target = v.get("target_margin", 0.02)
-    out = [f"| {margin} (best peer: {v['best_peer']}{mean}) | {v['margin_leaf_macro_f1']:+.3f} | "
+    out = [f"| {margin} (best peer: {v['best_peer']}{mean}) | {v['margin_leaf_macro_f1']:+.4f} | "
            f"≥ {target:+.3f} | {_met(v['met'])} |"]
     # Results written before the verdict had these keys: the same numbers from the seeds.
     prodemb = r.get("systems", {}).get("prodemb", {})
@@ -124,7 +124,8 @@ def quality_target_rows(setting: str, r: dict | None) -> list[str]:
     else:
         n = len([x for x in seeds.get("runs", []) if x.get("train_leaf_macro_f1") is not None])
         which = f" (mean of {n} seeds)" if n > 1 else ""
-        out.append(f"| {train}{which} | {tr:.3f} | {rows[1][1]} | {_met(tr >= TRAIN_TARGET)} |")
+        # Five decimals: a value just under the target must not print as the target.
+        out.append(f"| {train}{which} | {tr:.5f} | {rows[1][1]} | {_met(tr >= TRAIN_TARGET)} |")
     if setting in SEED_SD_SETTINGS:
         s = v.get("seed_sd_leaf_macro_f1")
         if s is None:
