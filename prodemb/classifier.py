@@ -466,7 +466,8 @@ class Classifier:
         "embed" or "both"), from one pass of the network."""
         self._check()
         was_training = self.model.training
-        self.model.eval()
+        if was_training:  # eval() walks every module: 0.2 ms of a 2 ms single classification
+            self.model.eval()
         tokens = list(tokens)
         c = self.model.config
         parts = ("proba", "embed") if what == "both" else (what,)
@@ -484,7 +485,8 @@ class Classifier:
                     out["embed"][idx] = emb.numpy()
                 if "proba" in out:
                     out["proba"][idx] = self.model.combine(*self.model.heads(emb, batch)).numpy()
-        self.model.train(was_training)
+        if was_training:
+            self.model.train()
         return out
 
     @torch.inference_mode()

@@ -93,6 +93,7 @@ class Taxonomy:
                 self.parents[i] = p
                 self.children[p].append(i)
         self.levels = np.array([len(n) for n in self.nodes], dtype=np.int64)
+        self._roots = [i for i in range(len(self.nodes)) if self.parents[i] < 0]
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -116,7 +117,7 @@ class Taxonomy:
 
     @property
     def roots(self) -> list[int]:
-        return [i for i in range(self.n_nodes) if self.parents[i] < 0]
+        return list(self._roots)  # a copy: computed once (decoding asks per call)
 
     @property
     def leaves(self) -> list[int]:
