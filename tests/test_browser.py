@@ -15,7 +15,7 @@ import importlib.util
 import os
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -78,6 +78,12 @@ def page(browser, server, helpers):
         dialog.dismiss()
 
     tab.on("dialog", on_dialog)
+    # Every request to another origin than the app's (the dashboard must work offline).
+    own = urlsplit(server).netloc
+    tab.outside = []
+    tab.on("request", lambda r: tab.outside.append(r.url)
+           if urlsplit(r.url).scheme in ("http", "https", "ws", "wss") and urlsplit(r.url).netloc != own
+           else None)
     tab.goto(server + "/")
     tab.get_by_role("heading", name="Classify a product").wait_for(timeout=60_000)
     helpers.wait_rendered(tab)
@@ -167,6 +173,7 @@ def test_every_page_renders_warm(page, helpers, shots):
                 print(f"{link}: {seconds:.2f} s")
                 page.screenshot(path=str(shots / f"warm_{link.replace(' ', '_').lower()}.png"))
     assert page.dialogs == []
+    assert page.outside == [], f"requests outside the app: {page.outside[:5]}"
 
 
 def test_markup_in_text_is_shown_literally(page, helpers, shots):
