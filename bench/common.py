@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -81,14 +80,10 @@ def memory_total_gb() -> float | None:
 
 
 def machine_info() -> dict:
+    from prodemb.bundle_format import library_versions
     from prodemb.utils import available_cores
 
-    versions = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        try:
-            versions[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            versions[lib] = "not installed"
+    versions = library_versions(LIBRARIES)
     return {
         "cores": available_cores(),
         "cpu": cpu_model(),

@@ -158,9 +158,10 @@ class TrainingFacts:
                    stage_seconds=manifest.get("stage_seconds", {}))
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(libraries: Sequence[str] = LIBRARIES) -> dict[str, str]:
+    """Python's version and each of ``libraries``' installed version ("not installed")."""
     out = {"python": platform.python_version()}
-    for lib in LIBRARIES:
+    for lib in libraries:
         try:
             out[lib] = metadata.version(lib)
         except metadata.PackageNotFoundError:
