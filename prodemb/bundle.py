@@ -120,8 +120,13 @@ def set_inference_threads(threads: int | None = None) -> int:
     per request only make them fight, see bench/). ``0``: all available cores, for a
     batch job that has the machine to itself (``prodemb predict``); on 2 cores this
     classifies ~1.4x as many products per second (bench/results/speed.json).
+
+    NumPy's BLAS gets the same count: its own default (a thread per core) made the
+    nearness test's (1 x 128) @ (128 x 5,000) product take 2 ms instead of 0.1 ms when
+    another process held a core, the threads waiting on each other for a tiny job.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
     from .utils import available_cores
 
@@ -129,6 +134,7 @@ def set_inference_threads(threads: int | None = None) -> int:
         threads = int(os.environ.get("PRODEMB_TORCH_THREADS", "1"))
     threads = threads or available_cores()
     torch.set_num_threads(threads)
+    threadpool_limits(threads, user_api="blas")
     return threads
 
 

@@ -175,7 +175,9 @@ class ProductClassifier(nn.Module):
         x = self.drop(x)
         lengths = batch.lengths
         distinct = torch.unique(lengths)
-        if len(distinct) * 8 <= len(lengths):
+        # One length (a single pasted text, too) or few: no packing, whose bookkeeping
+        # cost as much as the LSTM itself for one text.
+        if len(distinct) == 1 or len(distinct) * 8 <= len(lengths):
             pooled = self._pool_by_length(x, lengths, distinct)
         else:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)

@@ -106,6 +106,10 @@ def test_fit_predict_transform_save_load(tmp_path):
     assert len(clf.history) >= 1 and {"train_loss", "val_macro_f1"} <= set(clf.history[0])
     # single-item and batched predictions agree (sequences are packed)
     np.testing.assert_allclose(clf.predict_proba([tokens[500]])[0], probs[0], atol=1e-5)
+    # texts of many lengths go through the packed LSTM, one text through the unpacked one
+    mixed = [tokens[500][:k] + tokens[501][:k] for k in (1, 2, 3, 4)]
+    alone = np.concatenate([clf.predict_proba([t]) for t in mixed])
+    np.testing.assert_allclose(clf.predict_proba(mixed), alone, atol=1e-5)
     clf.save(str(tmp_path))
     again = Classifier.load(str(tmp_path))
     np.testing.assert_allclose(again.predict_proba(tokens[500:]), probs, atol=1e-5)
