@@ -7,8 +7,12 @@ chosen bundle from :func:`prodemb.ui.current_bundle`. The page runs inside
 before any session ran ``st.navigation`` starts the page alone; it then runs this file).
 
 Deep links: ``?bundle=NAME`` selects a bundle; pages read their own parameters
-(``/?text=...``: Classify is the home page, so ``/classify`` is answered with Streamlit's
-"Page not found" before showing it; ``/neighbours?word=...``).
+(``/?text=...`` or ``/classify?text=...``: Classify is the home page, and ``/classify``
+is a hidden alias of it that forwards its parameters; ``/neighbours?word=...``).
+
+The navigation is drawn before anything heavy is imported (``prodemb.ui`` pulls in torch,
+pandas and plotly: seconds on a fresh server), so the first thing a visitor sees in the
+sidebar is the real navigation, not Streamlit's list of the ``pages/`` files.
 """
 
 from __future__ import annotations
@@ -16,8 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-
-from prodemb import ui
 
 # A local image: a Material icon as page_icon makes every page load fetch the favicon from
 # fonts.gstatic.com, and the dashboard must make no request outside itself.
@@ -33,6 +35,12 @@ PAGES = [
     ("pages/per_class_f1.py", "Per-class F1", ":material/leaderboard:"),
     ("pages/embedding_map.py", "Embedding map", ":material/scatter_plot:"),
 ]
+
+
+def _classify_alias() -> None:
+    """``/classify?text=...``: the Classify page (served at ``/``) with the same parameters,
+    instead of Streamlit's "Page not found" for a path no page has."""
+    st.switch_page(pages[0], query_params=st.query_params.to_dict())
 
 
 def _on_bundle_change() -> None:
@@ -79,13 +87,22 @@ def model_card() -> None:
     card = bundle.card()
     with st.sidebar.container(border=True):
         st.markdown(f"**Model card** · {ui.md_escape(card.get('name') or '')}")
-        st.markdown(ui.card_markdown(card))
+        st.markdown(ui.card_markdown(card, ui.model_summary(bundle.config),
+                                     ui.bundle_languages(ui.fingerprint(bundle, "products.parquet"))))
         if card.get("catalogue"):
             st.caption(f"Catalogue file: {ui.md_escape(card['catalogue'])}")
 
 
-pages = [st.Page(str(HERE / f), title=t, icon=i) for f, t, i in PAGES if (HERE / f).is_file()]
-nav = st.navigation(pages)
+pages = [st.Page(str(HERE / f), title=t, icon=i,
+                 # the home page is served at "/": its own path is free for the alias
+                 **({"url_path": "home"} if f == PAGES[0][0] else {}))
+         for f, t, i in PAGES if (HERE / f).is_file()]
+alias = ([st.Page(_classify_alias, title="Classify", url_path="classify", visibility="hidden")]
+         if pages and pages[0].title == PAGES[0][1] else [])
+nav = st.navigation(pages + alias)
+
+from prodemb import ui  # noqa: E402  (after the navigation: see the module docstring)
+
 bundle_selector()
 model_card()
 with ui.page_frame():

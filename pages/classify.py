@@ -1,7 +1,11 @@
 """Classify: one pasted product (category path, evidence, neighbours, map) or a CSV batch.
 
-Deep link: ``?text=...`` fills the text box and classifies it; classifying updates the
-URL, so a classification can be bookmarked and shared.
+Deep link: ``?text=...`` (or ``/classify?text=...``) fills the text box and classifies it;
+classifying updates the URL, so a classification can be bookmarked and shared.
+
+The text box is in a form: typing sends nothing to the server until **Classify** (or
+Ctrl+Enter), so a click elsewhere (the sidebar) is never swallowed by a rerun that leaving
+the box would otherwise start.
 """
 
 from __future__ import annotations
@@ -64,19 +68,21 @@ single, batch = st.tabs([":material/label: One product", ":material/table_view: 
 
 # ---------------------------------------------------------------------- one product
 with single:
-    st.text_area("Title and description", key=TEXT_KEY, height=100, max_chars=MAX_CHARS,
-                 placeholder="The product's title and description, as in the catalogue")
-    row = st.container(horizontal=True, vertical_alignment="center")
-    row.button("Classify", type="primary", icon=":material/play_arrow:", on_click=_classify,
-               key="classify_button")
+    with st.form("classify_form", border=False):
+        st.text_area("Title and description", key=TEXT_KEY, height=100, max_chars=MAX_CHARS,
+                     placeholder="The product's title and description, as in the catalogue")
+        st.form_submit_button("Classify", type="primary", icon=":material/play_arrow:",
+                              on_click=_classify, key="classify_button",
+                              help="Or press Ctrl+Enter in the text box")
     examples = ui.examples(path)
     if len(examples):
-        row.caption("or try an example:", width="content")
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.caption("Or try an example:", width="content")
         for i, ex in examples.iterrows():
             row.button(ui.md_escape(ui.example_label(ex)), key=f"example_{i}", on_click=_classify,
                        args=(ex["text"],), icon=":material/lightbulb:",
-                       help=ui.md_escape(f"{ui.shorten(ex['text'], 200)} (test product "
-                                         f"{ex['id']}, true category: {ex['true_path']})"))
+                       help=ui.md_escape(f"{ui.shorten(ui.display_text(ex['text']), 200)} (test "
+                                         f"product {ex['id']}, true category: {ex['true_path']})"))
 
     if st.session_state.get(EMPTY_KEY) or not classified:
         st.info("Paste a product title and description above (or pick an example), then press "
@@ -152,6 +158,9 @@ with single:
         with left:
             st.subheader("Which words pushed the decision")
             if len(res["explain"]):
+                cut = ui.explain_note(len(c.tokens), len(res["explain"]))
+                if cut:
+                    st.caption(cut)
                 st.plotly_chart(ui.explain_figure(res["explain"]), key="explain_chart",
                                 config={"displayModeBar": False})
                 st.caption("How much the predicted path's score drops when the word is removed: "
@@ -182,31 +191,53 @@ with single:
 
 
 # ---------------------------------------------------------------------- batch
-def _parsed_upload(upload):
-    """The upload read once per file (reruns reuse it): ``(frame, error message)``."""
+ENCODING_KEY = "batch_encoding"
+
+
+def _parsed_upload(upload, encoding: str):
+    """The upload read once per file and encoding (reruns reuse it): ``(frame, error
+    message, encoding used)``."""
+    job = (upload.file_id, path, encoding)
     cached = st.session_state.get("batch_parsed")
-    if cached and cached[0] == (upload.file_id, path):
-        return cached[1], cached[2]
-    try:  # a file not in UTF-8 is read in the encoding the bundle was trained with
-        frame, error = read_texts(upload.getvalue(), name=upload.name,
-                                  max_rows=ui.BATCH_MAX_ROWS + 1,
+    if cached and cached[0] == job:
+        return cached[1:]
+    used = None
+    try:
+        data, used = ui.decode_upload(upload.getvalue(), encoding, bundle.word_vectors.index,
+                                      bundle.reader_options.encoding)
+        frame, error = read_texts(data, name=upload.name, max_rows=ui.BATCH_MAX_ROWS + 1,
                                   encoding=bundle.reader_options.encoding), None
+    except UnicodeDecodeError as e:
+        frame, error = None, (f"{upload.name}: the file is not {ui.UPLOAD_ENCODINGS[encoding]} "
+                              f"text (byte {e.start + 1:,} does not fit); choose another encoding "
+                              "or let it be detected")
     except CatalogueError as e:
         frame, error = None, str(e)
-    st.session_state["batch_parsed"] = ((upload.file_id, path), frame, error)
-    return frame, error
+    st.session_state["batch_parsed"] = (job, frame, error, used)
+    return frame, error, used
 
 
 with batch:
-    st.markdown(f"Upload a CSV file (UTF-8, with a header row) of up to {ui.BATCH_MAX_ROWS:,} "
-                "products, choose the column(s) that hold the text, and download the predictions.")
-    upload = st.file_uploader("CSV file", key="batch_upload",
-                              help="Comma, semicolon, tab or pipe separated; Excel files must be "
-                                   "saved as CSV (UTF-8) first.")
-    frame, error = _parsed_upload(upload) if upload is not None else (None, None)
+    st.markdown(f"Upload a CSV file with a header row, up to {ui.BATCH_MAX_ROWS:,} products, "
+                "choose the column(s) that hold the text, and download the predictions.")
+    up_col, enc_col = st.columns([3, 1])
+    upload = up_col.file_uploader("CSV file", key="batch_upload",
+                                  help="Comma, semicolon, tab or pipe separated (detected); UTF-8, "
+                                       "Windows-1250 or Latin-1, as Excel saves it. Excel "
+                                       "workbooks must be saved as CSV first.")
+    encoding = enc_col.selectbox("Encoding", list(ui.UPLOAD_ENCODINGS), key=ENCODING_KEY,
+                                 format_func=ui.UPLOAD_ENCODINGS.get,
+                                 help="How the file's characters are stored. Detected: UTF-8 "
+                                      "(with or without BOM), else Windows-1250 or Latin-1, "
+                                      "whichever gives more words the model knows.")
+    frame, error, used = (_parsed_upload(upload, encoding) if upload is not None
+                          else (None, None, None))
     if error:
         st.error(ui.md_escape(error), icon=":material/error:")
     if frame is not None:
+        if used and encoding == "auto":
+            enc_col.caption(f"Read as {ui.UPLOAD_ENCODINGS.get(used, used)}; wrong letters? "
+                            "Choose the encoding above.")
         if len(frame) > ui.BATCH_MAX_ROWS:
             st.warning(f"Only the first {ui.BATCH_MAX_ROWS:,} rows are classified; split larger "
                        "files or use `prodemb predict` on the command line.")
@@ -218,7 +249,7 @@ with batch:
         if not columns:
             st.info("Choose at least one text column.")
         else:
-            job = (upload.file_id, tuple(columns), path)
+            job = (upload.file_id, tuple(columns), path, encoding)
             if st.button(f"Classify {len(frame):,} products", type="primary",
                          icon=":material/play_arrow:", key="batch_button"):
                 bar = st.progress(0.0, text="Classifying…")
@@ -247,8 +278,9 @@ with batch:
                 flags = counts[counts["kind"] == "flag"]
                 st.caption("Flags: " + " · ".join(f"{name} **{n:,}**" for name, n
                                                   in zip(flags["name"], flags["rows"])))
-                verdict = ["status", "confidence", "flags"]
-                order = list(dict.fromkeys([*frame.columns, *verdict, *result.columns]))
+                # the answers first, where they are seen without scrolling; then the upload
+                first = ["predicted_category", "status", "confidence", "flags", "predicted_score"]
+                order = list(dict.fromkeys([*first, *frame.columns, *result.columns]))
                 cc = st.column_config
                 st.dataframe(result, hide_index=True, key="batch_table", column_order=order,
                              column_config={

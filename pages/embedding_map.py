@@ -5,7 +5,9 @@ to 100,000 products, coloured by category, predicted class or correctness; filte
 highlight a subtree, search the texts, select products with the box or lasso tool,
 and see where a product pasted on the Classify page lands.
 
-Deep links: ``?method=umap&subtree=Accessories > Scarves&q=loop``.
+Deep links: ``?method=umap&subtree=Accessories > Scarves&q=loop&colour=level&level=3``
+(``colour=correct&split=test`` for the model's mistakes on the test split). A parameter
+that names nothing of this bundle is reported above the map, not silently dropped.
 """
 
 from __future__ import annotations
@@ -33,22 +35,65 @@ st.caption(f"{len(products):,} products of `{bundle.name}`, placed by the simila
            "Use the box or lasso tool (top right of the chart) to list products.")
 
 # ---------------------------------------------------------------------- controls
+SPLIT_LABELS = {"all": "All splits", "train": "Train", "validation": "Validation", "test": "Test"}
+notices = []
 c1, c2, c3, c4 = st.columns([1.3, 1.6, 1, 2])
 # ?method=umap: read by hand (a bound segmented control would want the label, "UMAP")
 if st.session_state.get("method") not in methods:
     wanted = st.query_params.get("method", "")
+    if wanted and wanted not in methods:
+        notices.append(f"This bundle has no “{ui.md_escape(wanted)}” map (the link's `method`); "
+                       f"it has {', '.join(ui.method_label(m) for m in methods)}.")
     st.session_state["method"] = (wanted if wanted in methods
                                   else "umap" if "umap" in methods else methods[0])
 method = c1.segmented_control("Map", methods, format_func=ui.method_label,
                               key="method", required=True) or methods[0]
 if st.query_params.get("method") != method:
     st.query_params["method"] = method
+
+# ?colour=level&level=3&split=test: read once per link, written back on every change
+levels_all = list(range(1, taxonomy.depth + 1))
+link = tuple(st.query_params.get(k) for k in ("colour", "level", "split"))
+if any(link) and st.session_state.get("map_link") != link:
+    st.session_state["map_link"] = link
+    colour_q, level_q, split_q = link
+    if colour_q in report.COLOUR_OPTIONS:
+        st.session_state["colour"] = colour_q
+    elif colour_q:
+        notices.append(f"“{ui.md_escape(colour_q)}” is no colouring (the link's `colour`; one of "
+                       f"{', '.join(report.COLOUR_OPTIONS)}).")
+    if level_q and level_q.isdigit() and int(level_q) in levels_all:
+        st.session_state["colour_level"] = int(level_q)
+    elif level_q:
+        notices.append(f"This tree has no level “{ui.md_escape(level_q)}” (the link's `level`; "
+                       f"1 to {taxonomy.depth}).")
+    if split_q in SPLIT_LABELS:
+        st.session_state["map_split"] = split_q
+    elif split_q:
+        notices.append(f"“{ui.md_escape(split_q)}” is no split (the link's `split`; "
+                       f"{', '.join(SPLIT_LABELS)}).")
 by = c2.selectbox("Colour by", list(report.COLOUR_OPTIONS), key="colour",
                   format_func=report.COLOUR_OPTIONS.get)
 level = 1
 if by == "level":
-    level = c3.selectbox("Level", list(range(1, taxonomy.depth + 1)), key="colour_level",
-                         index=min(1, taxonomy.depth - 1))
+    if st.session_state.get("colour_level") not in levels_all:
+        st.session_state["colour_level"] = min(2, taxonomy.depth)
+    level = c3.selectbox("Level", levels_all, key="colour_level")
+split = "all"
+if by == "correct":
+    if st.session_state.get("map_split") not in SPLIT_LABELS:
+        st.session_state["map_split"] = "test"
+    split = c3.selectbox("Split", list(SPLIT_LABELS), key="map_split", format_func=SPLIT_LABELS.get,
+                         help="Training products are nearly all right (the model has seen them): "
+                              "the test split is the honest picture.")
+for k, v in (("colour", None if by == "top" else by), ("level", level if by == "level" else None),
+             ("split", split if by == "correct" else None)):
+    if v is None:
+        if k in st.query_params:
+            del st.query_params[k]
+    elif st.query_params.get(k) != str(v):
+        st.query_params[k] = str(v)
+st.session_state["map_link"] = tuple(st.query_params.get(k) for k in ("colour", "level", "split"))
 n_total = len(products)
 max_points = c4.slider("Max points", min_value=min(1_000, n_total),
                        max_value=max(min(MAX_POINTS, n_total), min(1_000, n_total) + 1),
@@ -57,7 +102,12 @@ max_points = c4.slider("Max points", min_value=min(1_000, n_total),
                        help="A fixed random sample: more points add to it, never reshuffle it.")
 
 d1, d2, d3 = st.columns([2.2, 1, 2])
-subtree = d1.selectbox("Subtree", [ui.ALL_CATEGORIES] + ui.node_names(key, taxonomy), key="subtree",
+subtree_options = [ui.ALL_CATEGORIES] + ui.node_names(key, taxonomy)
+wanted_subtree = st.query_params.get("subtree")
+if wanted_subtree and wanted_subtree not in subtree_options:
+    notices.append(f"No category “{ui.md_escape(wanted_subtree)}” in this bundle's tree (the "
+                   "link's `subtree`); showing all categories.")
+subtree = d1.selectbox("Subtree", subtree_options, key="subtree",
                        bind="query-params",
                        help="Products whose true or predicted category is in this subtree.")
 subtree = None if subtree in (None, ui.ALL_CATEGORIES) else subtree
@@ -67,6 +117,8 @@ query = d3.text_input("Search products", key="q", bind="query-params", max_chars
                       placeholder=ui.search_placeholder(bundle),
                       help="Case-insensitive; also matches after cleaning (šál finds sal).")
 query = (query or "").strip()
+for notice in notices:
+    st.warning(notice, icon=":material/link_off:")
 
 classified = st.session_state.get(ui.CLASSIFIED_TEXT_KEY)
 show_mine = False
@@ -79,11 +131,18 @@ base = ui.map_base(key, products)
 xcol, ycol = bundle.map_columns(method)
 xy = products[[xcol, ycol]].to_numpy(np.float32)
 mapped = ~np.isnan(xy).any(axis=1)
-labels = ui.colour_groups(key, products, by, int(level))
+# filtered to a subtree, the categories are coloured one level below it
+draw_by, draw_level, colour_note = ui.map_colouring(
+    by, int(level), subtree if mode == "Filter" else None, taxonomy.depth)
+labels = ui.colour_groups(key, products, draw_by, int(draw_level))
+universe = ui.colour_universe(key, taxonomy, draw_by, int(draw_level),
+                              subtree if mode == "Filter" else None)
 in_sub = ui.subtree_rows(key, products, subtree) if subtree else np.ones(n_total, dtype=bool)
 found = ui.search_rows(key, products, base["cleaned"], query) if query else np.zeros(n_total, bool)
 
 candidates = mapped & (in_sub if subtree and mode == "Filter" else True)
+if split != "all":
+    candidates = candidates & (products["split"] == split).to_numpy(bool)
 highlight = found.copy()
 if subtree and mode == "Highlight":
     highlight |= in_sub
@@ -100,6 +159,8 @@ if show_mine and classified:
 parts = [f"**{len(rows):,}** of {int(candidates.sum()):,} products shown"]
 if subtree:
     parts.append(f"{int((in_sub & mapped).sum()):,} in the subtree")
+if split != "all":
+    parts.append(f"{SPLIT_LABELS[split].lower()} split only")
 if query:
     n_found = int((found & mapped).sum())
     n_shown = int(found[rows].sum())
@@ -111,6 +172,8 @@ if query:
 if mapped.sum() < n_total:
     parts.append(f"{n_total - int(mapped.sum()):,} products have no map position")
 st.markdown(" · ".join(parts))
+if colour_note:
+    st.caption(colour_note)
 if mine is not None:
     st.caption(f"★ Your product is predicted as {ui.md_escape(report.truncate(mine['path'], 200))} "
                f"(score {mine['score']:.2f}).")
@@ -119,7 +182,9 @@ if len(rows) == 0 and mine is None:
     st.info("Nothing to show: no product matches these filters. Choose another subtree.")
     st.stop()
 
-fig = ui.catalogue_map_figure(xy, rows, labels, base["hover"], highlight, mine, str(classified or ""))
+view = repr((method, subtree, mode, split))  # a new view zooms to its points
+fig = ui.catalogue_map_figure(xy, rows, labels, base["hover"], highlight, mine, str(classified or ""),
+                              universe=universe, view=view)
 event = st.plotly_chart(fig, key="map_chart", on_select="rerun",
                         selection_mode=("box", "lasso", "points"),
                         config={"scrollZoom": True, "displaylogo": False})
@@ -133,7 +198,7 @@ except (AttributeError, KeyError):
 picked = [r for r in report.selected_rows(points) if 0 <= r < n_total]
 if picked:
     st.subheader(f"Selected products ({len(picked):,})")
-    sel = products.iloc[picked][[c for c in ui.MAP_TABLE_COLUMNS if c in products.columns]]
+    sel = ui.map_table(products, picked)
     st.dataframe(sel.head(2_000), hide_index=True, width="stretch", key="selection_table",
                  column_config=ui.map_table_columns())
     if len(sel) > 2_000:
@@ -145,8 +210,7 @@ else:
 if query and found.any():
     hits = np.flatnonzero(found)
     with st.expander(f"Products matching the search ({len(hits):,})", expanded=not picked):
-        st.dataframe(products.iloc[hits[:500]][[c for c in ui.MAP_TABLE_COLUMNS if c in products.columns]],
-                     hide_index=True, width="stretch", key="search_table",
+        st.dataframe(ui.map_table(products, hits[:500]), hide_index=True, width="stretch", key="search_table",
                      column_config=ui.map_table_columns())
         if len(hits) > 500:
             st.caption("The first 500 matches are listed.")

@@ -1,6 +1,7 @@
 """Neighbours: nearest words (Word2Vec cosine) and nearest catalogue products (embedding cosine).
 
-Deep link: ``?word=nike``.
+Deep links: ``?word=nike``; ``?by=text&product=...`` or ``?product=ID`` (the products tab's
+query, kept in the URL as it is typed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ WORD_KEY = "neighbours_word"
 PRODUCT_KEY = "neighbours_query"
 BY_KEY = "neighbours_by"
 BY_LABELS = {"id": "Product id", "text": "Text"}
+URL_MAX_CHARS = 1_500  # longer product texts are not put into the URL
 
 
 def _set_word(word: str) -> None:
@@ -36,6 +38,21 @@ def _on_by_change() -> None:
     # switching between id and text search: start from a sensible query
     st.session_state[PRODUCT_KEY] = (ui.default_product_id(bundle)
                                      if st.session_state[BY_KEY] == "id" else "")
+    _on_product_change()
+
+
+def _on_product_change() -> None:
+    """The products tab's query in the URL (``by`` only when it is not the default)."""
+    query = (st.session_state.get(PRODUCT_KEY) or "").strip()
+    by = st.session_state.get(BY_KEY, "id")
+    if by == "text":
+        st.query_params["by"] = "text"
+    elif "by" in st.query_params:
+        del st.query_params["by"]
+    if query and len(query) <= URL_MAX_CHARS:
+        st.query_params["product"] = query
+    elif "product" in st.query_params:
+        del st.query_params["product"]
 
 
 if st.session_state.get("neighbours_bundle") != path:  # first visit, or another bundle chosen
@@ -48,6 +65,20 @@ if linked and linked.strip() and st.session_state.get("neighbours_linked") != li
     st.session_state["neighbours_linked"] = linked
 if WORD_KEY not in st.session_state:
     st.session_state[WORD_KEY] = ui.default_word(bundle)
+link_notice = None
+linked_by, linked_product = st.query_params.get("by"), st.query_params.get("product")
+if (linked_by or linked_product) and st.session_state.get("neighbours_linked_product") != (
+        linked_by, linked_product):
+    st.session_state["neighbours_linked_product"] = (linked_by, linked_product)
+    if linked_by in BY_LABELS:
+        st.session_state[BY_KEY] = linked_by
+    elif linked_by:
+        link_notice = (f"The link's `by={ui.md_escape(linked_by)}` is no way to search products "
+                       "(`by=id` or `by=text`); searching by id.")
+    if linked_product and linked_product.strip():
+        st.session_state[PRODUCT_KEY] = linked_product.strip()[:2000]
+        if linked_by not in BY_LABELS:
+            st.session_state[BY_KEY] = "id"
 if BY_KEY not in st.session_state:
     st.session_state[BY_KEY] = "id"
 if PRODUCT_KEY not in st.session_state:
@@ -56,6 +87,8 @@ if PRODUCT_KEY not in st.session_state:
 st.title("Neighbours")
 st.caption("What the model has learnt: words used in similar contexts (Word2Vec) and products "
            "the classifier sees as alike (product embeddings).")
+if link_notice:
+    st.warning(link_notice, icon=":material/link_off:")
 
 words_tab, products_tab = st.tabs([":material/match_word: Similar words",
                                    ":material/inventory_2: Similar products"])
@@ -71,20 +104,33 @@ with words_tab:
         st.info("Type a word from the catalogue, e.g. a brand, a material or a product type.")
     else:
         try:
-            similar = bundle.similar_words(word, int(k))
+            similar = ui.similar_words(bundle, word, int(k))
         except UnknownWordError as e:
             similar = None
             st.warning(f"“{ui.md_escape(e.word)}” is not in the vocabulary of this model "
                        f"({len(bundle.word_vectors):,} words seen at least "
                        f"{ui.min_count(bundle)} times in the catalogue).",
                        icon=":material/search_off:")
-            options = e.suggestions or ui.frequent_words(bundle, 8)
-            st.caption("Did you mean:" if e.suggestions else
-                       "No close spelling found; some frequent words to try:")
+            close = ui.unknown_word_suggestions(path, e.word, tuple(e.suggestions))
+            options = close or ui.words_to_try(bundle, 8)
+            st.caption("Did you mean:" if close else
+                       "No close spelling found; some of the catalogue's words to try:")
             row = st.container(horizontal=True)
             for i, s in enumerate(options):
                 row.button(ui.md_escape(s), key=f"suggestion_{i}", on_click=_set_word, args=(s,))
         if similar:
+            cleaned = " ".join(bundle.tokenize(word)[0]) or word
+            better = ui.did_you_mean(path, cleaned)
+            if better:
+                wv = bundle.word_vectors
+                note = st.container(horizontal=True, vertical_alignment="center")
+                note.info(f"“{ui.md_escape(cleaned)}” is a rare word here "
+                          f"({int(wv.counts[wv.index[cleaned]]):,} times), maybe a misspelling: "
+                          f"its neighbours are often other misspellings. Did you mean "
+                          f"**{ui.md_escape(better)}** ({int(wv.counts[wv.index[better]]):,} "
+                          "times)?", icon=":material/spellcheck:")
+                note.button(f"Show {ui.md_escape(better)}", key="did_you_mean", on_click=_set_word,
+                            args=(better,))
             left, right = st.columns([1.1, 1], gap="large")
             table = ui.similar_words_table(similar, bundle)
             left.dataframe(table, hide_index=True, key="similar_words_table", column_config={
@@ -105,14 +151,16 @@ with products_tab:
     by = c1.radio("Search by", ["id", "text"], format_func=BY_LABELS.get, key=BY_KEY,
                   on_change=_on_by_change)
     c2.text_input("Product id" if by == "id" else "Product text", key=PRODUCT_KEY, max_chars=2000,
-                  placeholder="a product id of this catalogue" if by == "id"
-                  else "a title and description")
+                  placeholder="a product id of this catalogue (any case)" if by == "id"
+                  else "a title and description", on_change=_on_product_change)
     kp = c3.number_input("How many", min_value=1, max_value=200, value=10, step=1,
                          key="neighbours_kp")
     query = (st.session_state.get(PRODUCT_KEY) or "").strip()
     if not query:
         st.info("Enter a product id from the catalogue, or switch to **Text** and paste a product.")
     else:
+        if by == "id":
+            query = ui.find_product_id(bundle, query) or query
         try:
             found = bundle.similar_products(query, int(kp), by=by)
         except KeyError:

@@ -7,7 +7,6 @@ Run by ``app.py`` through ``st.navigation``; all numbers come from the bundle's
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from prodemb import report, ui
@@ -36,10 +35,11 @@ split = st.segmented_control("Split", splits, default="test" if "test" in splits
 split = split or splits[0]
 row = head.loc[split]
 c1, c2, c3, c4, c5 = st.columns(5)
-plain = row["macro-F1 @0.5"]
-c1.metric("Macro-F1 (all nodes)", f"{row['macro-F1']:.3f}",
-          delta=None if pd.isna(plain) else f"{row['macro-F1'] - plain:+.3f} vs 0.5 thresholds",
-          help="Mean F1 over every category node with examples in this split.")
+delta, delta_colour = ui.threshold_delta(row["macro-F1"], row["macro-F1 @0.5"])
+c1.metric("Macro-F1 (all nodes)", f"{row['macro-F1']:.3f}", delta=delta, delta_color=delta_colour,
+          delta_arrow="auto" if delta_colour == "normal" else "off",
+          help="Mean F1 over every category node with examples in this split; the small line "
+               "compares it with the same model with every decision threshold at 0.5.")
 c2.metric("Leaf macro-F1", f"{row['leaf macro-F1']:.3f}")
 c3.metric("Micro-F1", f"{row['micro-F1']:.3f}",
           help="Pooled over all node decisions (equals hierarchical F1).")
@@ -92,6 +92,11 @@ else:
 # ---------------------------------------------------------------------- per-class table
 st.subheader("Classes")
 choices = ui.subtree_choices(key, taxonomy)
+wanted_subtree = st.query_params.get("subtree")
+if wanted_subtree and wanted_subtree not in choices and wanted_subtree != ui.ALL_CATEGORIES:
+    st.warning(f"No category with subcategories named “{ui.md_escape(wanted_subtree)}” in this "
+               "bundle's tree (the link's `subtree`); showing all categories.",
+               icon=":material/link_off:")
 f1, f2, f3, f4 = st.columns([3, 2, 1, 1])
 subtree = f1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="subtree", bind="query-params",
                        help="Only the chosen category and the classes under it.")
@@ -231,6 +236,7 @@ with d2:
     else:
         st.plotly_chart(ui.training_history_figure(hist), key="history_chart",
                         config={"displayModeBar": False})
+        st.caption(ui.LOSS_NOTE)
         secs = metrics.get("stage_seconds", {})
         if secs:
             st.caption("Training time: " + " · ".join(f"{ui.md_escape(k)} {v:,.0f} s"

@@ -85,6 +85,7 @@ def dataframe_with(at, *columns: str):
 
 # ---------------------------------------------------------------------- shell
 def test_app_renders_sidebar_model_card(app_env, bundle):
+    from prodemb import ui
     from prodemb.ui import md_escape
 
     at = run_app()
@@ -98,6 +99,12 @@ def test_app_renders_sidebar_model_card(app_env, bundle):
         assert md_escape(fact.split("**")[0]) + "**" + fact.split("**")[1] in sidebar
     assert md_escape(f"{card['test_macro_f1']:.3f}") in sidebar
     assert md_escape(str(card["trained_at"])[:10]) in sidebar
+    # issue 16: what the model is, the languages of its training text, its leaf macro-F1
+    assert "Word2Vec" in sidebar and "BiLSTM" in sidebar
+    languages = ui.bundle_languages(ui.fingerprint(bundle, "products.parquet"))
+    assert languages and f"Training text in {md_escape(', '.join(languages))}" in sidebar
+    leaf_f1 = md_escape(f"{card['test_leaf_macro_f1']:.3f}")
+    assert f"leaf macro-F1 **{leaf_f1}**" in sidebar
     select = at.sidebar.selectbox[0]
     assert os.path.abspath(select.value) == os.path.abspath(app_env)
 
@@ -285,7 +292,7 @@ def test_batch_column_choice(app_env, bundle):
 @pytest.mark.parametrize("name,data,expect", [
     ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64), "binary"),
     ("sheet.xlsx", b"PK\x03\x04" + bytes(100), "Excel"),
-    ("latin1.csv", "title\nšál\n".encode("cp1250"), "UTF-8"),
+    ("utf16.csv", "title\nšál\n".encode("utf-16"), "binary"),
     ("empty.csv", b"", "empty"),
     ("bad.csv", b'title,description\n"unclosed,quote\nx,y,z,w\n', "CSV"),
 ])
@@ -307,3 +314,80 @@ def test_batch_row_limit(app_env, monkeypatch):
     at.button(key="batch_button").click().run()
     assert_clean(at)
     assert len(dataframe_with(at, "predicted_category")) == 5
+
+
+# ---------------------------------------------------------------------- issue 16
+def test_text_box_is_in_a_form(app_env):
+    """The text box and Classify are one form: typing sends nothing to the server until
+    Classify or Ctrl+Enter (a rerun on leaving the box swallowed a sidebar click)."""
+    at = classify_page()
+    box = at.text_area(key="classify_input")
+    assert box.proto.form_id and box.proto.form_id == at.button(key="classify_button").proto.form_id
+    assert at.button(key="classify_button").proto.is_form_submitter
+    box.set_value(SCARF_TEXT)
+    at.run()
+    assert not [m for m in markdown_values(at) if m.startswith("#### ")], "not classified yet"
+
+
+def test_long_text_says_its_explanation_is_cut(app_env, bundle):
+    from prodemb import ui
+
+    text = " ".join(f"{w} merino scarf" for w in ["warm", "grey", "soft", "long", "wool"] * 5)
+    c = bundle.classify([text])[0]
+    shown = len(bundle.explain(text))
+    assert len(c.tokens) > shown == 30
+    at = type_and_classify(classify_page(), text)
+    assert ui.explain_note(len(c.tokens), shown) in [x.value for x in at.caption]
+    at = type_and_classify(at, SCARF_TEXT)
+    assert not [x for x in at.caption if "Only the first" in x.value]
+
+
+def test_unknown_words_are_listed_once_on_the_page(app_env, bundle):
+    text = "merino scarf qxzvq qxzvq qxzvq wvkkzp"
+    c = bundle.classify([text])[0]
+    if c.status == "out_of_catalogue":
+        pytest.skip("the bundle calls this text out of catalogue")
+    at = type_and_classify(classify_page(), text)
+    note = [x.value for x in at.caption if "Not in the vocabulary" in x.value]
+    assert note and note[0].count("qxzvq") == 1
+
+
+SLOVAK_EXPORT = ("sku;nazov_produktu;popis;cena_eur\r\n"
+                 "1001;Pletený šál;merino vlna, sivý, 180 cm;24,90\r\n"
+                 "1002;Kožená kabelka;čierna, zips;59,00\r\n"
+                 "1003;Čiapka;zimná, pletená, čierna;12,50\r\n")
+
+
+def test_batch_reads_a_slovak_excel_export(app_env, bundle):
+    """What Excel on a Slovak machine writes: Windows-1250, semicolons, decimal commas. The
+    encoding is detected (and said), both text columns are chosen, the predictions come
+    first in the table."""
+    at = upload(classify_page(), "export.csv", SLOVAK_EXPORT.encode("cp1250"))
+    assert not at.error, [e.value for e in at.error]
+    assert any("Windows-1250" in c.value for c in at.caption)
+    assert at.multiselect(key="batch_columns").value == ["nazov_produktu", "popis"]
+    at.button(key="batch_button").click().run()
+    assert_clean(at)
+    result = dataframe_with(at, "predicted_category", "sku")
+    texts = [f"{t} . {d}" for t, d in (("Pletený šál", "merino vlna, sivý, 180 cm"),
+                                       ("Kožená kabelka", "čierna, zips"),
+                                       ("Čiapka", "zimná, pletená, čierna"))]
+    assert list(result["predicted_category"]) == list(bundle.classify_frame(texts)["category"])
+    assert list(result["nazov_produktu"]) == ["Pletený šál", "Kožená kabelka", "Čiapka"]
+    table = [d for d in at.dataframe if "predicted_category" in d.value.columns][0]
+    order = list(table.proto.column_order)
+    assert order[:3] == ["predicted_category", "status", "confidence"], order
+    assert order.index("predicted_category") < order.index("sku")
+
+
+def test_batch_encoding_can_be_chosen(app_env):
+    at = upload(classify_page(), "export.csv", SLOVAK_EXPORT.encode("cp1250"))
+    at.selectbox(key="batch_encoding").set_value("utf-8").run()
+    assert_clean(at)
+    assert at.error and "not UTF-8 text" in plain(at.error[0].value)
+    assert not [b for b in at.button if b.key == "batch_button"]
+    at.selectbox(key="batch_encoding").set_value("cp1250").run()
+    assert not at.error
+    assert at.multiselect(key="batch_columns").value == ["nazov_produktu", "popis"]
+    preview = at.dataframe[0].value
+    assert preview["nazov_produktu"].iloc[0] == "Pletený šál"

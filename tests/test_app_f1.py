@@ -154,3 +154,41 @@ def test_calibration_section_of_an_older_bundle(bundle_path, bundle):
         pytest.skip("this bundle was trained with calibration")
     assert any("trained before calibration" in i.value for i in at.info)
     assert not [d for d in at.dataframe if "ECE" in d.value.columns]
+
+
+# ---------------------------------------------------------------------- issue 16
+def test_unknown_subtree_link_is_said(bundle_path):
+    at = run_page(bundle_path, {"subtree": "No > Such"})
+    assert any("No \\> Such" in w.value and "subtree" in w.value for w in at.warning)
+    assert at.selectbox(key="subtree").value == "All categories"
+    assert not run_page(bundle_path).warning
+
+
+def test_threshold_delta_is_grey_unless_it_moves(bundle_path, bundle):
+    """"+0.000 vs 0.5 thresholds" was shown as a green improvement: a change that rounds to
+    zero is said in grey, without an arrow."""
+    from streamlit.proto.Metric_pb2 import Metric as MetricProto
+
+    from prodemb import ui
+
+    at = run_page(bundle_path)
+    head = tables(at)["headline_table"]
+    for split in bundle.metrics["splits"]:
+        at.segmented_control(key="f1_split").set_value(split).run()
+        row = head.loc[split]
+        text, colour = ui.threshold_delta(row["macro-F1"], row["macro-F1 @0.5"])
+        metric = next(m for m in at.metric if m.label == "Macro-F1 (all nodes)")
+        assert (metric.proto.delta or None) == text
+        assert "+0.000" not in metric.proto.delta
+        if colour == "off" and text:
+            assert metric.proto.color == MetricProto.MetricColor.GRAY
+            assert metric.proto.direction == MetricProto.MetricDirection.NONE
+
+
+def test_training_curves_say_why_the_losses_differ(bundle_path, bundle):
+    from prodemb import report, ui
+
+    at = run_page(bundle_path)
+    if report.history_frame(bundle.metrics).empty:
+        pytest.skip("no training history")
+    assert ui.LOSS_NOTE in [c.value for c in at.caption]

@@ -7,6 +7,7 @@ are skipped when neither exists.
 from __future__ import annotations
 
 import base64
+import html
 import json
 from pathlib import Path
 
@@ -183,3 +184,112 @@ def test_shows_classified_product(bundle_path, bundle):
     assert any("Your product is predicted as" in c.value for c in at.caption)
     at.checkbox(key="show_mine").uncheck().run()
     assert not [tr for tr in figure(at)["data"] if tr["name"] == "your product"]
+
+
+# ---------------------------------------------------------------------- issue 16
+def test_invalid_link_parameters_are_said(bundle_path, bundle):
+    at = run_page(bundle_path, {"method": "pca", "subtree": "No > Such > Category"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "pca" in warnings and "method" in warnings
+    assert "No \\> Such \\> Category" in warnings and "subtree" in warnings
+    assert at.segmented_control(key="method").value in bundle.map_methods
+    assert at.selectbox(key="subtree").value == "All categories"
+    at = run_page(bundle_path, {"colour": "rainbow", "level": "99"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "rainbow" in warnings and "99" in warnings
+    assert not run_page(bundle_path).warning, "a plain visit has no notice"
+
+
+def test_colour_level_and_split_are_kept_in_the_url(bundle_path, bundle):
+    tax = bundle.taxonomy
+    at = run_page(bundle_path)
+    at.selectbox(key="colour").set_value("level").run()
+    at.selectbox(key="colour_level").set_value(int(tax.depth)).run()
+    assert at.query_params["colour"] in ("level", ["level"])
+    assert at.query_params["level"] in (str(tax.depth), [str(tax.depth)])
+    at = run_page(bundle_path, {"colour": "level", "level": str(tax.depth)})
+    assert at.selectbox(key="colour").value == "level"
+    assert at.selectbox(key="colour_level").value == int(tax.depth)
+    at = run_page(bundle_path, {"colour": "correct", "split": "validation"})
+    assert at.selectbox(key="map_split").value == "validation"
+
+
+def test_correct_vs_wrong_on_one_split(bundle_path, bundle):
+    """Colouring by correct vs wrong shows the test split unless another is chosen:
+    training products are nearly all right."""
+    at = run_page(bundle_path, {"colour": "correct"})
+    assert at.selectbox(key="map_split").value == "test"
+    rows, _ = points(figure(at))
+    assert len(rows) and (bundle.products["split"].to_numpy()[rows] == "test").all()
+    at.selectbox(key="map_split").set_value("train").run()
+    rows, _ = points(figure(at))
+    assert (bundle.products["split"].to_numpy()[rows] == "train").all()
+    assert at.query_params["split"] in ("train", ["train"])
+    at.selectbox(key="map_split").set_value("all").run()
+    rows, _ = points(figure(at))
+    assert len(set(bundle.products["split"].to_numpy()[rows])) > 1
+
+
+def test_subtree_filter_colours_the_level_below(bundle_path, bundle):
+    from prodemb import report
+
+    tax = bundle.taxonomy
+    subtree = next(s for s in report.subtree_options(tax)
+                   if len(s.split(" > ")) < tax.depth)
+    depth = len(subtree.split(" > "))
+    at = run_page(bundle_path, {"subtree": subtree})
+    assert any(f"level {depth + 1}" in c.value for c in at.caption)
+    names = {html.unescape(tr["name"]) for tr in figure(at)["data"]}
+    children = {tax.name(i) for i in range(tax.n_nodes)
+                if int(tax.levels[i]) == depth + 1 and tax.name(i).startswith(subtree + " > ")}
+    named = names - {report.UNLABELLED, report.OTHER}
+    # every group is a category one level below the subtree's (products predicted into the
+    # subtree from elsewhere keep their own true category at that level)
+    assert named and all(len(n.split(" > ")) == depth + 1 for n in named), named
+    assert len(named & children) >= min(2, len(children)), (named, children)
+
+
+def test_zoom_fits_the_shown_points(bundle_path, bundle):
+    from prodemb import report
+
+    subtree = report.default_subtree(bundle.taxonomy, bundle.metrics["splits"]["test"]) \
+        or report.subtree_options(bundle.taxonomy)[0]
+    fig = figure(run_page(bundle_path, {"subtree": subtree}))
+    rows, xs = points(fig)
+    lo, hi = fig["layout"]["xaxis"]["range"]
+    inside = (xs >= lo) & (xs <= hi)
+    assert inside.mean() > 0.97
+    whole = run_page(bundle_path)
+    x = bundle.products[f"{whole.segmented_control(key='method').value}_x"]
+    full = float(np.nanmax(x) - np.nanmin(x))
+    assert hi - lo < full, "zoomed in on the subtree, not the whole map"
+    assert figure(whole)["layout"]["uirevision"] != fig["layout"]["uirevision"], "a new view zooms anew"
+
+
+def test_top_level_colours_match_the_classify_map(bundle_path, bundle):
+    from prodemb import ui
+
+    tops = ui.top_level_names(bundle)
+    want = ui.category_colours(tops, tops)
+    fig = figure(run_page(bundle_path))
+    for tr in fig["data"]:
+        if tr["name"] in want:
+            assert tr["marker"]["color"] == want[tr["name"]], tr["name"]
+    method = "umap" if "umap" in bundle.map_methods else bundle.map_methods[0]
+    small, _ = ui.classify_map(bundle.path, method, np.zeros(2), "x")
+    for tr in small.to_plotly_json()["data"]:
+        if tr.get("name") in want:
+            assert tr["marker"]["color"] == want[tr["name"]], tr["name"]
+
+
+def test_map_lists_show_readable_text(bundle_path, bundle):
+    p = bundle.products
+    raw = p["text"].str.contains("&[a-z]+;", regex=True)
+    if not raw.any():
+        pytest.skip("no product text with HTML entities in this bundle")
+    at = run_page(bundle_path, {"q": "yacute"})
+    shown = [d.value for d in at.dataframe if "text" in d.value.columns]
+    assert shown and len(shown[0])
+    assert not shown[0]["text"].str.contains("&[a-z]+;", regex=True).any()
+    hover = [cd[1] for tr in figure(at)["data"] for cd in tr["customdata"][:300]]
+    assert not [h for h in hover if "&amp;yacute;" in h or "&yacute;" in h]

@@ -69,8 +69,9 @@ def test_default_word_and_its_neighbours(page, bundle):
     assert word == (probes[0] if probes else ui.frequent_words(bundle, 1)[0])
     assert at.text_input(key="neighbours_word").value == word
     t = table(at, {"word", "cosine"})
-    want = bundle.similar_words(word, 10)
+    want = ui.similar_words(bundle, word, 10)
     assert list(t["word"]) == [w for w, _ in want]
+    assert not [w for w in t["word"] if any(c.isdigit() for c in w)], "no digit tokens (0f)"
     assert list(t["cosine"]) == pytest.approx([s for _, s in want])
     assert list(t["rank"]) == list(range(1, 11))
     assert (t["count"] > 0).all()
@@ -84,16 +85,19 @@ def test_k_changes_the_table(page, bundle):
 
 
 def test_other_word_and_deep_link(page, bundle):
+    from prodemb import ui
+
     word = bundle.word_vectors.words[3]
+    want = [w for w, _ in ui.similar_words(bundle, word, 10)]
     at = page()
     at.text_input(key="neighbours_word").set_value(word).run()
     assert_clean(at)
-    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(word, 10)]
+    assert list(table(at, {"word", "cosine"})["word"]) == want
     assert at.query_params["word"] in (word, [word])
 
     at = page({"word": word})
     assert at.text_input(key="neighbours_word").value == word
-    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(word, 10)]
+    assert list(table(at, {"word", "cosine"})["word"]) == want
 
 
 def test_diacritics_are_cleaned(page, bundle):
@@ -104,18 +108,22 @@ def test_diacritics_are_cleaned(page, bundle):
     at = page()
     at.text_input(key="neighbours_word").set_value(word.upper()).run()
     assert_clean(at)
-    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(word, 10)]
+    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in ui.similar_words(bundle, word, 10)]
 
 
 def test_unknown_word_offers_clickable_suggestions(page, bundle):
     from prodemb import ui
     from prodemb.bundle import UnknownWordError
+    from prodemb.neighbours import STOP_WORDS
 
     typo = unknown_word(bundle, ui.default_word(bundle))
     with pytest.raises(UnknownWordError) as err:
         bundle.similar_words(typo)
-    suggestions = err.value.suggestions
+    suggestions = ui.unknown_word_suggestions(bundle.path, typo, tuple(err.value.suggestions))
     assert suggestions, "a one-letter typo has close words"
+    assert ui.default_word(bundle) in suggestions
+    assert not set(suggestions) & STOP_WORDS and not [w for w in suggestions
+                                                      if any(c.isdigit() for c in w)]
     at = page()
     at.text_input(key="neighbours_word").set_value(typo).run()
     assert not at.exception
@@ -129,17 +137,26 @@ def test_unknown_word_offers_clickable_suggestions(page, bundle):
     assert at.text_input(key="neighbours_word").value == suggestions[0]
     assert at.query_params["word"] in (suggestions[0], [suggestions[0]]), "bookmarkable"
     assert not at.warning
-    assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in bundle.similar_words(suggestions[0], 10)]
+    assert list(table(at, {"word", "cosine"})["word"]) == [
+        w for w, _ in ui.similar_words(bundle, suggestions[0], 10)]
 
 
 def test_unknown_word_without_close_words(page, bundle):
+    from prodemb import ui
+    from prodemb.neighbours import STOP_WORDS
+
     at = page()
     at.text_input(key="neighbours_word").set_value("qqqqzzzzxxxx").run()
     assert not at.exception
     assert at.warning
-    assert any("frequent words" in c.value for c in at.caption)
+    assert any("catalogue's words to try" in c.value for c in at.caption)
     labels = [b.label for b in at.button if b.key and b.key.startswith("suggestion_")]
     assert labels and len(labels) <= 8
+    assert labels == [ui.md_escape(w) for w in ui.words_to_try(bundle, 8)]
+    # never function words, digit tokens or the catalogue's filler ("00, pre, kod, na, z")
+    words = [plain(label) for label in labels]
+    assert not set(words) & (STOP_WORDS | {"00", "kod", "na", "z"})
+    assert not [w for w in words if any(c.isdigit() for c in w) or len(w) < 3]
 
 
 def test_empty_word_and_markup_are_harmless(page):
@@ -191,3 +208,71 @@ def test_unknown_product_id_is_a_warning(page, bundle):
     assert not at.exception
     assert at.warning and "no product with id" in plain(at.warning[0].value)
     assert not [d for d in at.dataframe if "similarity" in d.value.columns]
+
+
+# ---------------------------------------------------------------------- issue 16
+def test_a_rare_spelling_gets_did_you_mean(page, bundle):
+    """The demo has "nikke", a typo seen a few times, whose neighbours are other typos: the
+    page says "did you mean nike", and one click shows nike's neighbours."""
+    from prodemb import ui
+
+    typo = next((w for w in bundle.word_vectors.words[::-1][:3000]
+                 if ui.did_you_mean(bundle.path, w)), None)
+    if "nikke" in bundle.word_vectors.index:
+        typo = "nikke"
+    if typo is None:
+        pytest.skip("no rare misspelling of a frequent word in this vocabulary")
+    better = ui.did_you_mean(bundle.path, typo)
+    at = page({"word": typo})
+    assert any("Did you mean" in i.value and ui.md_escape(better) in i.value for i in at.info)
+    at.button(key="did_you_mean").click().run()
+    assert_clean(at)
+    assert at.text_input(key="neighbours_word").value == better
+    assert not [i for i in at.info if "Did you mean" in i.value]
+    if typo == "nikke":
+        assert better == "nike"
+
+
+def test_product_id_in_any_case(page, bundle):
+    pid = str(bundle.products["id"].iloc[5])
+    at = page()
+    at.text_input(key="neighbours_query").set_value(pid.lower() if pid != pid.lower()
+                                                    else pid.upper()).run()
+    assert_clean(at)
+    assert list(table(at, {"id", "text", "split"})["id"]) == [pid]
+    t = table(at, {"similarity", "text", "true_path", "pred_path"})
+    assert list(t["id"]) == list(bundle.similar_products(pid, 10, by="id")["id"])
+
+
+def test_product_query_is_kept_in_the_url(page, bundle):
+    text = "pletený šál z merino vlny"
+    at = page()
+    at.radio(key="neighbours_by").set_value("text").run()
+    at.text_input(key="neighbours_query").set_value(text).run()
+    assert_clean(at)
+    assert at.query_params["by"] in ("text", ["text"])
+    assert at.query_params["product"] in (text, [text])
+
+    at = page({"by": "text", "product": text})
+    assert at.radio(key="neighbours_by").value == "text"
+    assert at.text_input(key="neighbours_query").value == text
+    t = table(at, {"similarity", "text", "true_path", "pred_path"})
+    assert list(t["id"]) == list(bundle.similar_products(text, 10, by="text")["id"])
+
+
+def test_bad_product_link_is_said(page):
+    at = page({"by": "colour", "product": "x"})
+    assert any("by=colour" in plain(w.value) for w in at.warning)
+    assert at.radio(key="neighbours_by").value == "id"
+
+
+def test_product_texts_are_readable(page, bundle):
+    """Catalogue text with HTML entities ("nov&yacute;", "&nbsp;") is shown unescaped."""
+    p = bundle.products
+    raw = p["text"].str.contains("&[a-z]+;", regex=True)
+    if not raw.any():
+        pytest.skip("no product text with HTML entities in this bundle")
+    text = p["text"][raw].iloc[0]
+    at = page({"by": "text", "product": text[:1500]})
+    t = table(at, {"similarity", "text", "true_path", "pred_path"})
+    assert not t["text"].str.contains("&[a-z]+;", regex=True).any()

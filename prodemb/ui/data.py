@@ -9,7 +9,9 @@ led by a category one of those words names.
 
 from __future__ import annotations
 
+import codecs
 import copy
+import re
 
 import numpy as np
 import pandas as pd
@@ -24,9 +26,9 @@ from ..serving import WORK
 from ..taxonomy import DISPLAY_SEPARATOR
 from ..text import tokenize
 from ..utils import csv_safe_frame
-from .bundles import load_bundle
+from .bundles import fingerprint, load_bundle
 from .figures import hover_lines, map_figure, star_trace
-from .text import FLAG_LABELS, STATUS_LABELS, md_escape, shorten
+from .text import FLAG_LABELS, STATUS_LABELS, display_text, md_escape, shorten
 
 #: Batch classification accepts at most this many rows per upload; more are cut off with a
 #: warning (about a minute of CPU time on a laptop for the demo model).
@@ -220,6 +222,8 @@ def product_table(frame: pd.DataFrame, split: bool = False) -> pd.DataFrame:
     if split and "split" in frame:
         cols.append("split")
     out = frame[cols].copy()
+    if "text" in out:
+        out["text"] = out["text"].map(display_text)
     if "true_path" in out:
         out["true_path"] = out["true_path"].replace("", "(unlabelled)")
     if "pred_path" in out:
@@ -270,7 +274,8 @@ def map_sample(path: str, method: str, n: int = CLASSIFY_MAP_SAMPLE, seed: int =
     if len(p) > n:
         p = p.sample(n, random_state=seed)
     group = p["true_top"].where(p["true_top"] != "", "(unlabelled)")
-    return pd.DataFrame({"x": p[xcol].to_numpy(), "y": p[ycol].to_numpy(), "text": p["text"].to_numpy(),
+    return pd.DataFrame({"x": p[xcol].to_numpy(), "y": p[ycol].to_numpy(),
+                         "text": p["text"].map(display_text).to_numpy(),
                          "true_path": p["true_path"].to_numpy(), "group": group.to_numpy()})
 
 
@@ -279,7 +284,8 @@ def _classify_map_base(path: str, method: str, height: int) -> tuple[dict, int]:
     """The Classify page's map without the star, as plotly JSON (built and validated once
     per bundle and method, then shared read-only by all sessions), and its product count."""
     sample = map_sample(path, method)
-    return map_figure(sample, None, height=height).to_plotly_json(), len(sample)
+    universe = top_level_names(load_bundle(path))
+    return map_figure(sample, None, height=height, universe=universe).to_plotly_json(), len(sample)
 
 
 def classify_map(path: str, method: str, point: np.ndarray, label: str = "",
@@ -297,15 +303,55 @@ def classify_map(path: str, method: str, point: np.ndarray, label: str = "",
 
 
 # ---------------------------------------------------------------------- batch classification
-_TEXT_COLUMN_HINTS = ("title", "name", "productdisplayname", "product_name", "text", "description",
-                      "desc")
+#: Words of column names that hold product text, in several languages (folded: lower case,
+#: no diacritics): a column whose name has one of them as a word, or a word starting with
+#: one (``nazov_produktu``, ``Popis``, ``productDisplayName``), is a text column.
+TEXT_COLUMN_WORDS = (
+    "title", "name", "text", "description", "desc", "product", "productdisplayname",
+    "nazov", "nazev", "popis", "titul", "opis", "nazwa",        # sk, cs, pl
+    "bezeichnung", "beschreibung", "titel", "produkt",          # de
+    "nom", "libelle", "descripcion", "descrizione", "nome", "titolo", "megnevezes", "leiras")
+#: Words of column names that never hold product text (ids, prices, codes, quantities).
+NOT_TEXT_WORDS = (
+    "id", "sku", "ean", "gtin", "isbn", "kod", "code", "cena", "price", "preis", "prix",
+    "eur", "czk", "usd", "qty", "pocet", "ks", "stock", "sklad", "url", "link", "image",
+    "img", "obrazok", "foto", "photo", "category", "kategoria", "kategorie", "categorie",
+    "label", "date", "datum", "weight", "hmotnost", "vaha")
+
+
+def column_words(name: object) -> list[str]:
+    """The words of a column name, folded: ``"Názov produktu"`` and ``nazov_produktu`` ->
+    ``["nazov", "produktu"]``; camel case is split (``productDisplayName`` -> ``["product",
+    "display", "name"]``)."""
+    from unidecode import unidecode
+
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", str(name))
+    return [w for w in re.split(r"[^a-z0-9]+", unidecode(spaced).lower()) if w]
+
+
+def _has_word(words: list[str], vocabulary: tuple[str, ...]) -> bool:
+    """Some word is in ``vocabulary``, or starts with a vocabulary word of 4+ letters
+    (``produktu``, ``descriptions``), or the words run together are one (``productdisplayname``)."""
+    whole = "".join(words)
+    return whole in vocabulary or any(
+        w == v or (len(v) >= 4 and w.startswith(v)) for w in words for v in vocabulary)
 
 
 def guess_text_columns(frame: pd.DataFrame, hints: tuple[str, ...] = ()) -> list[str]:
-    """Likely text columns of an upload: known names (``hints``, then title, name,
-    description, …) in file order, else the column with the longest texts on average."""
-    known = {h.strip().lower().replace(" ", "_") for h in (*hints, *_TEXT_COLUMN_HINTS)}
-    hits = [c for c in frame.columns if str(c).strip().lower().replace(" ", "_") in known]
+    """Likely text columns of an upload, in file order: names that are one of ``hints``
+    (the bundle's own text columns) or have a text word (:data:`TEXT_COLUMN_WORDS`), after
+    folding case, spacing and diacritics and allowing partial words (``nazov_produktu``,
+    ``popis``); names with an id, price or code word (:data:`NOT_TEXT_WORDS`) are left out.
+    Without any, the column with the longest texts on average."""
+    hinted = {"_".join(column_words(h)) for h in hints} - {""}
+    hits = []
+    for c in frame.columns:
+        words = column_words(c)
+        if not words:
+            continue
+        if "_".join(words) in hinted or (_has_word(words, TEXT_COLUMN_WORDS)
+                                         and not _has_word(words, NOT_TEXT_WORDS)):
+            hits.append(c)
     if hits:
         return hits
     if not len(frame.columns):
@@ -313,6 +359,64 @@ def guess_text_columns(frame: pd.DataFrame, hints: tuple[str, ...] = ()) -> list
     head = frame.head(500)
     lengths = {c: head[c].astype(str).str.len().mean() for c in frame.columns}
     return [max(lengths, key=lambda c: lengths[c])]
+
+
+#: Encodings a batch upload can be read in (label -> Python codec); "auto" detects it.
+UPLOAD_ENCODINGS = {"auto": "Detect automatically", "utf-8": "UTF-8",
+                    "utf-8-sig": "UTF-8 with BOM", "cp1250": "Windows-1250 (Central European)",
+                    "latin-1": "Latin-1 (ISO-8859-1)"}
+
+
+def _known_words(text: str, vocabulary) -> int:
+    """How many of the (at most 5,000) words of ``text`` the model knows."""
+    tokens = tokenize(text[:50_000], 5_000)
+    return sum(1 for t in tokens if t in vocabulary) if vocabulary is not None else 0
+
+
+def decode_upload(data: bytes, encoding: str = "auto", vocabulary=None,
+                  fallback: str | None = None) -> tuple[str | bytes, str | None]:
+    """``(text, encoding used)`` of an uploaded file.
+
+    ``encoding``: a codec of :data:`UPLOAD_ENCODINGS`, or ``"auto"``: UTF-8 with a byte
+    order mark, else UTF-8, else the single-byte encoding (Windows-1250, ``fallback``, e.g.
+    the bundle's own, or Latin-1) under which more of the file's words are in
+    ``vocabulary`` (the model's words: ``čierna`` read as Windows-1250 is the known word
+    ``cierna``, read as Latin-1 it is ``eierna``); a tie goes to Windows-1250, what Excel
+    writes on a Central European Windows. Latin-1 decodes any bytes, so auto never fails.
+
+    Bytes that are no text (an Excel workbook, a binary file) are returned as they are,
+    with ``None``, for :func:`prodemb.catalogue.read_texts` to say what they are. Raises
+    ``UnicodeDecodeError`` when a chosen ``encoding`` does not fit the bytes."""
+    if data.startswith(b"PK\x03\x04") or b"\x00" in data[:8192]:
+        return data, None
+    if encoding != "auto":
+        return data.decode(encoding), encoding
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    candidates = ["cp1250"]
+    if fallback:
+        try:
+            name = codecs.lookup(fallback).name
+        except LookupError:
+            name = None
+        if name and name not in ("utf-8", "utf-8-sig", "cp1250", "iso8859-1"):
+            candidates.append(fallback)
+    candidates.append("latin-1")
+    best, best_score = None, -1
+    sample = data[:200_000]
+    for enc in candidates:
+        try:
+            text = sample.decode(enc, errors="strict")
+        except (UnicodeDecodeError, LookupError):
+            continue
+        score = _known_words(text, vocabulary)
+        if score > best_score:
+            best, best_score = enc, score
+    return data.decode(best), best
 
 
 def default_text_columns(bundle: Bundle, frame: pd.DataFrame) -> list[str]:
@@ -378,6 +482,101 @@ def frequent_words(bundle: Bundle, n: int = 8) -> list[str]:
     return [w for w in words[: max(1000, 50 * n)] if suggestable(w)][:n]
 
 
+def words_to_try(bundle: Bundle, n: int = 8) -> list[str]:
+    """Words to offer when a typed word has no close spelling: the bundle's probe words,
+    then the words of its category names that the model knows, most frequent first (product
+    types and materials, not the catalogue's most frequent filler such as "kod" or "velkost");
+    frequent words only when the tree names give too few."""
+    wv = bundle.word_vectors
+    named = {w for node in bundle.taxonomy.nodes for name in node for w in tokenize(name, None)}
+    known = sorted((w for w in named if w in wv.index and suggestable(w)),
+                   key=lambda w: (-int(wv.counts[wv.index[w]]), w))
+    out = list(dict.fromkeys([*probe_words(bundle), *known]))
+    if len(out) < n:
+        out += [w for w in frequent_words(bundle, 2 * n) if w not in out]
+    return [w for w in out if suggestable(w)][:n]
+
+
+def edit_distance(a: str, b: str, limit: int = 2) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count one) between ``a`` and ``b``, or
+    ``limit + 1`` as soon as it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def spelling_candidates(word: str, words, counts, n: int = 5, min_ratio: float = 1.0,
+                        own_count: int = 0) -> list[tuple[str, int, int]]:
+    """Known words one or two edits from ``word`` (one for words of up to 4 letters), at
+    least ``min_ratio`` times as frequent as ``own_count``: ``(word, distance, count)``,
+    nearest first, then most frequent. Function words and digit tokens are never offered.
+    ``words``/``counts``: the vocabulary and its counts, in the same order."""
+    if not word:
+        return []
+    limit = 1 if len(word) <= 4 else 2
+    out = []
+    for w, c in zip(words, counts):
+        c = int(c)
+        if w == word or c < min_ratio * max(own_count, 1) or abs(len(w) - len(word)) > limit:
+            continue
+        d = edit_distance(word, w, limit)
+        if d <= limit and suggestable(w):
+            out.append((w, d, c))
+    out.sort(key=lambda t: (t[1], -t[2], t[0]))
+    return out[:n]
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def did_you_mean(path: str, word: str) -> str | None:
+    """For a word the model knows but that looks like a misspelling of a much more frequent
+    word (``nikke``, seen a few times, one edit from ``nike``, seen thousands of times): that
+    word; else None. Frequency decides: the other word must be at least 20 times as common."""
+    bundle = load_bundle(path)
+    wv = bundle.word_vectors
+    if word not in wv.index:
+        return None
+    own = int(wv.counts[wv.index[word]])
+    found = spelling_candidates(word, wv.words, wv.counts, 1, min_ratio=20.0, own_count=own)
+    return found[0][0] if found else None
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def unknown_word_suggestions(path: str, word: str, fallback: tuple[str, ...] = (), n: int = 5) -> list[str]:
+    """Known words to offer for an unknown ``word``: those one or two edits away, nearest
+    and most frequent first, then ``fallback`` (the bundle's own suggestions), never a
+    function word or a digit token."""
+    wv = load_bundle(path).word_vectors
+    near = [w for w, _, _ in spelling_candidates(word, wv.words, wv.counts, n)]
+    return [w for w in dict.fromkeys([*near, *fallback]) if suggestable(w)][:n]
+
+
+def similar_words(bundle: Bundle, word: str, k: int) -> list[tuple[str, float]]:
+    """:meth:`Bundle.similar_words` without digit tokens (cleaning turns every digit into 0,
+    so ``0f`` is a size such as "5F", not a word) unless the query has a digit itself; still
+    ``k`` words when the vocabulary has them. Raises ``UnknownWordError`` like the bundle."""
+    toks = tokenize(word, None)
+    keep_digits = any(ch.isdigit() for t in toks for ch in t)
+    asked = k
+    while True:
+        found = bundle.similar_words(word, asked)
+        kept = [(w, s) for w, s in found if keep_digits or not any(ch.isdigit() for ch in w)]
+        if len(kept) >= k or len(found) < asked:
+            return kept[:k]
+        asked *= 2
+
+
 def min_count(bundle: Bundle) -> int:
     return int(bundle.config.get("train", {}).get("word2vec", {}).get("min_count", 1))
 
@@ -402,12 +601,95 @@ def sample_ids(bundle: Bundle, n: int = 3) -> list[str]:
     return [str(i) for i in bundle.products["id"].head(n)]
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _ids_folded(key) -> dict[str, str]:
+    bundle = load_bundle(key[0])
+    out: dict[str, str] = {}
+    for pid in bundle.products["id"].astype(str):
+        out.setdefault(pid.strip().casefold(), pid)
+    return out
+
+
+def find_product_id(bundle: Bundle, query: str) -> str | None:
+    """The id of the bundle's product that ``query`` names: the exact id, else the same id
+    in another case or with spaces around it (``p0000003`` finds ``P0000003``); None."""
+    q = (query or "").strip()
+    if bundle.product_row(q) is not None:
+        return q
+    if bundle.product_row(query) is not None:
+        return query
+    return _ids_folded(fingerprint(bundle, "products.parquet")).get(q.casefold())
+
+
 def product_summary(bundle: Bundle, product_id: str) -> pd.DataFrame:
     """One product as a :func:`product_table` row (with its split)."""
     row = bundle.product_row(product_id)
     if row is None:
         return product_table(bundle.products.head(0), split=True)
     return product_table(bundle.products.iloc[[row]], split=True)
+
+
+# ---------------------------------------------------------------------- model card
+#: Words that mark a language in product text (cleaned: lower case, no diacritics), chosen
+#: to be distinctive: words shared by related languages (Slovak and Czech "na", "je") are
+#: left out.
+LANGUAGE_WORDS = {
+    "English": "the and for with this from your only wash made women men size colour color",
+    "Slovak": "pre sa ako alebo aj velkost farba idealny pohodlny vhodny prat darcek zenu muza",
+    "Czech": "pro jako nebo velikost barva idealni pohodlny vhodny prat darek zenu muze take",
+    "German": "und der die das mit fur grosse farbe nicht waschen damen herren",
+    "Polish": "dla jest rozmiar kolor oraz lub damski meski prac",
+    "Hungarian": "es az egy meret szin noi ferfi",
+    "French": "et le les pour avec taille couleur femme homme",
+    "Spanish": "y el los para con talla mujer hombre",
+    "Italian": "il per con taglia colore donna uomo",
+}
+_LANGUAGE_OF = {}
+for _lang, _words in LANGUAGE_WORDS.items():
+    for _w in _words.split():
+        _LANGUAGE_OF.setdefault(_w, set()).add(_lang)
+
+
+def text_languages(texts, min_share: float = 0.1) -> list[str]:
+    """The languages of product ``texts`` (most used first): each language's distinctive
+    words (:data:`LANGUAGE_WORDS`) are counted, and a language with at least ``min_share``
+    of all the counted words is listed. A word two languages share counts for neither."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for t in tokenize(text, None):
+            langs = _LANGUAGE_OF.get(t)
+            if langs and len(langs) == 1:
+                lang = next(iter(langs))
+                counts[lang] = counts.get(lang, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return []
+    return [lang for lang, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            if c / total >= min_share]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def bundle_languages(key, n: int = 3000) -> list[str]:
+    """:func:`text_languages` of a fixed sample of the training products of the bundle at
+    ``key[0]`` (``key``: :func:`~prodemb.ui.bundles.fingerprint` of its products file)."""
+    p = load_bundle(key[0]).products
+    train = p[p["split"] == "train"] if (p["split"] == "train").any() else p
+    sample = train.sample(min(n, len(train)), random_state=0) if len(train) else train
+    return text_languages(sample["text"])
+
+
+def model_summary(config: dict) -> str:
+    """What the model is, from the bundle's training configuration: ``Word2Vec word vectors
+    + BiLSTM + wide path`` (and their sizes)."""
+    train = (config or {}).get("train", {})
+    w2v, clf = train.get("word2vec", {}), train.get("classifier", {})
+    parts = [f"Word2Vec word vectors ({w2v['vector_size']}-d)" if w2v.get("vector_size")
+             else "Word2Vec word vectors",
+             f"BiLSTM ({clf['lstm_hidden']} units per direction)" if clf.get("lstm_hidden")
+             else "BiLSTM"]
+    if clf.get("wide", False):
+        parts.append("wide path (hashed words and character n-grams)")
+    return " + ".join(parts) + ", predicting every node of the category tree"
 
 
 # ---------------------------------------------------------------------- Per-class F1
@@ -498,13 +780,56 @@ def map_base(key, _products: pd.DataFrame) -> dict:
     score = p["pred_score"].to_numpy(float) if "pred_score" in p else np.full(len(p), np.nan)
     hover = np.empty((len(p), 3), dtype=object)
     for i, (text, true, pred, sc) in enumerate(zip(p["text"], p["true_path"], p["pred_path"], score)):
-        hover[i] = hover_lines(text, true, pred, sc)
+        hover[i] = hover_lines(display_text(text), true, pred, sc)
     return {"hover": hover, "cleaned": report.cleaned_texts(p["text"])}
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def colour_groups(key, _products: pd.DataFrame, by: str, level: int) -> pd.Series:
     return report.colour_labels(_products, by, level)
+
+
+def map_table(products: pd.DataFrame, rows) -> pd.DataFrame:
+    """The map's product list of ``rows`` (:data:`MAP_TABLE_COLUMNS`), texts readable
+    (:func:`~prodemb.ui.text.display_text`: no ``&yacute;`` or ``<br>``)."""
+    out = products.iloc[rows][[c for c in MAP_TABLE_COLUMNS if c in products.columns]].copy()
+    if "text" in out:
+        out["text"] = out["text"].map(display_text)
+    return out
+
+
+def map_colouring(by: str, level: int, subtree: str | None, depth: int) -> tuple[str, int, str | None]:
+    """``(colour option, level, note)`` the map is drawn with. Filtered to a subtree, the
+    categories above or at the subtree's level are one colour: the map is then coloured by
+    the level just below the subtree (the scarf trio in three colours), with a note saying
+    so; a subtree that is a leaf, or a level below the subtree chosen by hand, is kept."""
+    if not subtree or by not in ("top", "level"):
+        return by, level, None
+    sub_depth = len(subtree.split(DISPLAY_SEPARATOR))
+    chosen = 1 if by == "top" else int(level)
+    if chosen > sub_depth or sub_depth >= depth:
+        return by, chosen, None
+    return "level", sub_depth + 1, (f"Coloured by level {sub_depth + 1}, the categories right "
+                                    f"below {md_escape(subtree)}.")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def colour_universe(key, _taxonomy, by: str, level: int, subtree: str | None) -> list[str] | None:
+    """Every category the map's colour groups can be (:func:`prodemb.ui.figures.category_colours`):
+    the tree's nodes at ``level`` (in ``subtree`` if given) when colouring by category; None
+    otherwise."""
+    if by not in ("top", "level"):
+        return None
+    lv = 1 if by == "top" else int(level)
+    names = [_taxonomy.name(i) for i in range(_taxonomy.n_nodes) if int(_taxonomy.levels[i]) == lv]
+    if subtree:
+        names = [n for n in names if report.in_subtree(n, subtree)]
+    return sorted(names)
+
+
+def top_level_names(bundle: Bundle) -> list[str]:
+    """The tree's top-level categories, sorted: the colour universe of Classify's map."""
+    return sorted(bundle.taxonomy.name(i) for i in bundle.taxonomy.roots)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

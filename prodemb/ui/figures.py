@@ -19,13 +19,38 @@ PRIMARY = "#1f6feb"
 
 
 # ---------------------------------------------------------------------- Classify and Neighbours
-def category_colors(names) -> dict[str, str]:
-    """A stable colour per category name (sorted), grey for ``(unlabelled)``."""
-    palette = qualitative.D3 + qualitative.Set2 + qualitative.Dark24 + qualitative.Light24
-    named = sorted(n for n in set(names) if n != "(unlabelled)")
-    colors = {name: palette[i % len(palette)] for i, name in enumerate(named)}
-    colors["(unlabelled)"] = "#c9ced6"
-    return colors
+#: The categorical palette of every map (Classify's small map and the Embedding map): one
+#: colour list, so a category has one colour on both.
+PALETTE = list(dict.fromkeys(qualitative.D3 + qualitative.Set2 + qualitative.Dark24
+                             + qualitative.Light24))
+#: Colours of the groups that are no category.
+FIXED_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", report.UNLABELLED: "#c9ccd1",
+                 report.OTHER: "#a3a7ae", "(no prediction)": "#c9ccd1"}
+
+
+def category_colours(groups, universe=None) -> dict[str, str]:
+    """One colour per group, the same wherever the group is drawn.
+
+    ``universe``: every category the groups are drawn from (e.g. all top-level categories
+    of the tree, or all categories one level below a subtree), sorted or not: a category's
+    colour is the palette entry of its rank in the sorted universe, so it does not depend
+    on which categories a sample or a filter happens to show. Without a universe, or when
+    it has more categories than the palette has colours (they could not all differ), the
+    groups' own sorted order is used. :data:`FIXED_COLOURS` for correct / wrong / other /
+    unlabelled."""
+    named = sorted({str(g) for g in groups} - set(FIXED_COLOURS))
+    ranked = sorted({str(u) for u in universe} - set(FIXED_COLOURS)) if universe is not None else []
+    if not ranked or len(ranked) > len(PALETTE) or not set(named) <= set(ranked):
+        ranked = named
+    rank = {name: i for i, name in enumerate(ranked)}
+    colours = {name: PALETTE[rank[name] % len(PALETTE)] for name in named}
+    colours.update({g: c for g, c in FIXED_COLOURS.items()})
+    return colours
+
+
+def category_colors(names, universe=None) -> dict[str, str]:
+    """:func:`category_colours` (kept for callers of the old name)."""
+    return category_colours(names, universe)
 
 
 def _layout(fig, height: int, **kw):
@@ -33,6 +58,10 @@ def _layout(fig, height: int, **kw):
     kw.setdefault("margin", dict(l=8, r=16, t=36, b=8))
     fig.update_layout(height=height, plot_bgcolor="rgba(0,0,0,0)", **kw)
     return fig
+
+
+#: Where the node chart's percentages start (right of the 100 % line).
+LABEL_X = 1.02
 
 
 @WORK
@@ -52,7 +81,6 @@ def top_nodes_figure(top: pd.DataFrame):
     fig = go.Figure()
     fig.add_bar(x=value, y=names, orientation="h",
                 marker_color=[PRIMARY if ok else NEUTRAL for ok in passed],
-                text=[f"{v:.0%}" for v in value], textposition="outside",
                 customdata=np.stack([top["threshold"], top["level"], raw_note], axis=1),
                 hovertemplate="%{y}<br>probability %{x:.3f}%{customdata[2]}"
                               "<br>threshold %{customdata[0]:.2f}<br>level %{customdata[1]}"
@@ -60,7 +88,13 @@ def top_nodes_figure(top: pd.DataFrame):
     fig.add_scatter(x=top["threshold"], y=names, mode="markers", name="threshold",
                     marker=dict(symbol="line-ns", size=18, line=dict(width=2, color="#24292f")),
                     hovertemplate="threshold %{x:.2f}<extra></extra>")
-    fig.update_xaxes(range=[0, 1.12], tickformat=".0%", title=None, gridcolor="#eaeef2")
+    # The percentages in a column of their own right of the 100 % line: never clipped,
+    # never under a threshold tick (ticks are at most at 100 %).
+    fig.add_scatter(x=[LABEL_X] * len(top), y=names, mode="text", text=[f"{v:.0%}" for v in value],
+                    textposition="middle right", cliponaxis=False, hoverinfo="skip",
+                    textfont=dict(size=12, color="#24292f"))
+    fig.update_xaxes(range=[0, 1.16], tickvals=[0, 0.25, 0.5, 0.75, 1.0], tickformat=".0%",
+                     title=None, gridcolor="#eaeef2")
     fig.update_yaxes(automargin=True)
     return _layout(fig, 60 + 26 * len(top), title=dict(
         text="Most probable categories (blue: predictable, │ threshold)", font=dict(size=13)))
@@ -86,9 +120,11 @@ def explain_figure(expl: pd.DataFrame):
 
 
 def map_figure(sample: pd.DataFrame, point: np.ndarray | None = None, label: str = "",
-               height: int = 420, method: str = ""):
-    """WebGL scatter of mapped products coloured by top-level category, plus a star for ``point``."""
-    colors = category_colors(sample["group"])
+               height: int = 420, method: str = "", universe=None):
+    """WebGL scatter of mapped products coloured by top-level category, plus a star for
+    ``point``. ``universe``: every top-level category (:func:`category_colours`), so a
+    category has the colour it has on the Embedding map."""
+    colors = category_colours(sample["group"], universe)
     fig = go.Figure()
     order = sample["group"].value_counts().index
     for group in order:
@@ -140,9 +176,6 @@ def similar_words_figure(words: list[tuple[str, float]], query: str):
 #: Colour groups drawn at most (the rest are "other"), hover text length.
 MAX_GROUPS = 30
 HOVER_CHARS = 120
-PALETTE = qualitative.Dark24 + qualitative.Light24
-FIXED_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", report.UNLABELLED: "#c9ccd1",
-                 report.OTHER: "#a3a7ae", "(no prediction)": "#c9ccd1"}
 
 
 def show_paths(cell: object, first_only: bool = False) -> str:
@@ -186,19 +219,31 @@ def point_data(rows: np.ndarray, hover: np.ndarray) -> np.ndarray:
     return out
 
 
+def robust_range(values: np.ndarray, pad: float = 0.06, tail: float = 0.005) -> list[float] | None:
+    """An axis range around the bulk of ``values``: from the ``tail`` to the ``1 - tail``
+    quantile, padded by ``pad`` of its width, so a few outliers do not shrink the points
+    people look at to a dot (they stay reachable by zooming out). None without values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    lo, hi = (np.quantile(v, [tail, 1 - tail]) if len(v) >= 50 else (v.min(), v.max()))
+    width = max(float(hi - lo), 1e-6)
+    return [float(lo - pad * width), float(hi + pad * width)]
+
+
 def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.ndarray,
-                         highlight: np.ndarray, mine: dict | None, mine_text: str) -> go.Figure:
-    """Scatter of the sampled ``rows``; ``customdata`` of every point is its product row."""
+                         highlight: np.ndarray, mine: dict | None, mine_text: str,
+                         universe=None, view: str = "map") -> go.Figure:
+    """Scatter of the sampled ``rows``; ``customdata`` of every point is its product row.
+
+    ``universe``: the categories the colour groups come from (:func:`category_colours`);
+    ``view``: a name of what is shown (method, filters): a new view zooms to its points
+    (:func:`robust_range`), the same view keeps the reader's zoom."""
     sub = labels.iloc[rows]
     sub = report.limit_groups(sub, MAX_GROUPS)
     order = report.group_order(sub)
-    colours, k = {}, 0
-    for g in order:
-        if g in FIXED_COLOURS:
-            colours[g] = FIXED_COLOURS[g]
-        else:
-            colours[g] = PALETTE[k % len(PALETTE)]
-            k += 1
+    colours = category_colours(order, universe)
     any_highlight = bool(highlight[rows].any())
     n = len(rows)
     size = 5 if n <= 15_000 else 4 if n <= 40_000 else 3
@@ -234,8 +279,9 @@ def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, ho
         height=680, margin=dict(l=0, r=0, t=36, b=0), dragmode="pan",
         legend=dict(itemsizing="constant", font=dict(size=11), tracegroupgap=0,
                     title=dict(text="click to hide, double-click to isolate", font=dict(size=10))),
-        xaxis=dict(visible=False), yaxis=dict(visible=False),
-        hoverlabel=dict(align="left"), uirevision="map", plot_bgcolor="white")
+        xaxis=dict(visible=False, range=robust_range(xy[rows, 0]) if len(rows) else None),
+        yaxis=dict(visible=False, range=robust_range(xy[rows, 1]) if len(rows) else None),
+        hoverlabel=dict(align="left"), uirevision=view, plot_bgcolor="white")
     return fig
 
 

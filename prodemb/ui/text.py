@@ -35,6 +35,27 @@ def plot_escape(text: object, limit: int | None = None) -> str:
     return html.escape(s, quote=False)
 
 
+_TAG = re.compile(r"<[^>]{0,200}>")
+
+
+def display_text(text: object) -> str:
+    """Catalogue text as a person reads it: HTML entities unescaped (``nov&yacute;`` ->
+    ``nový``, ``&nbsp;`` -> a space; twice-escaped ones such as ``&amp;yacute;`` too, as
+    :func:`prodemb.text.tokenize` does), markup tags such as ``<p>`` or ``<br>`` dropped and
+    white space folded. Plain text: it is shown in table cells, or passed through
+    :func:`plot_escape` / :func:`md_escape`, never rendered as HTML."""
+    if text is None or (isinstance(text, float) and text != text):
+        return ""
+    s = str(text)
+    for _ in range(3):
+        if "&" not in s or (unescaped := html.unescape(s)) == s:
+            break
+        s = unescaped
+    if "<" in s:
+        s = _TAG.sub(" ", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
 def shorten(text: object, limit: int = 40) -> str:
     """``text`` on one line (white space folded), cut to ``limit`` characters with an ellipsis."""
     s = re.sub(r"\s+", " ", "" if text is None else str(text)).strip()
@@ -82,7 +103,7 @@ def out_of_catalogue_reasons(flags: list[str], confidence: float, similarity: fl
         reasons.append("The text has no words the model can read once markup, numbers and "
                        "punctuation are removed.")
     elif "no_known_words" in flags:
-        words = ", ".join(md_escape(u) for u in (unknown or [])[:10])
+        words = ", ".join(md_escape(u) for u in unique_words(unknown)[:10])
         reasons.append("None of its words is known to the model" + (f" ({words})" if words else "")
                        + ": nothing in the text points to a category of this catalogue.")
     elif similarity is not None and similarity < verdicts.min_similarity:
@@ -118,9 +139,48 @@ def vocabulary_note(tokens: list[str], unknown: list[str]) -> tuple[str, str] | 
         return ("warning", "The text has no words the model can read once markup, numbers and "
                 "punctuation are removed; the category below is a guess.")
     if unknown:
+        once = unique_words(unknown)
         return ("caption", "Not in the vocabulary (read from word pieces only): "
-                + ", ".join(md_escape(u) for u in unknown[:15]) + ("…" if len(unknown) > 15 else ""))
+                + ", ".join(md_escape(u) for u in once[:15]) + ("…" if len(once) > 15 else ""))
     return None
+
+
+def unique_words(words) -> list[str]:
+    """``words`` with repeats left out, in their first order."""
+    return list(dict.fromkeys(words or []))
+
+
+def explain_note(n_tokens: int, n_shown: int) -> str | None:
+    """Says that the word attributions stop after the first ``n_shown`` of ``n_tokens``
+    words (the explanation removes one word at a time, so it is capped); None when every
+    word is shown."""
+    if n_tokens <= n_shown:
+        return None
+    return (f"Only the first {n_shown} of the {n_tokens} words the model read are shown here "
+            "(each word is removed in turn, so long texts are cut).")
+
+
+def threshold_delta(tuned: float, plain: float) -> tuple[str | None, str]:
+    """``(delta text, delta colour)`` for ``st.metric``: the macro-F1 with the tuned
+    thresholds against the same model with every threshold at 0.5. A difference that
+    rounds to 0.000 is no improvement: no arrow, grey (``"off"``)."""
+    if plain is None or plain != plain or tuned is None or tuned != tuned:
+        return None, "off"
+    diff = float(tuned) - float(plain)
+    if abs(diff) < 0.0005:
+        return "same as with 0.5 thresholds", "off"
+    return f"{diff:+.3f} vs 0.5 thresholds", "normal"
+
+
+#: Why the training curve's two losses differ in scale (prodemb.classifier: the training
+#: loss is TrainingLoss, the validation loss bce_of_probs).
+LOSS_NOTE = ("The two losses are not the same quantity, so compare each with itself, not "
+             "with the other. The training loss is what the optimiser minimises: the weighted "
+             "binary cross-entropy over every category node plus a cross-entropy over the "
+             "leaves for the BiLSTM's leaf head and the wide path's (averaged over the epoch, "
+             "with dropout on). The validation loss is only the weighted binary cross-entropy "
+             "of the node probabilities, averaged over all nodes, most of which a product "
+             "plainly is not in, hence much smaller.")
 
 
 def card_items(card: dict) -> list[tuple[str, str, str]]:
@@ -141,19 +201,32 @@ def card_items(card: dict) -> list[tuple[str, str, str]]:
         ("Leaves", count(card.get("leaves")), "Categories without children"),
         ("Levels", count(card.get("levels")), "Depth of the category tree"),
         ("Test macro-F1", score(card.get("test_macro_f1")), "Macro-F1 over all nodes on the held-out test split"),
+        ("Test leaf macro-F1", score(card.get("test_leaf_macro_f1")),
+         "Macro-F1 over the leaf categories (the full paths) on the held-out test split"),
         ("Trained", date, f"Vocabulary: {count(card.get('vocabulary'))} words"),
     ]
 
 
-def card_markdown(card: dict) -> str:
-    """The model card as a short Markdown list (values escaped)."""
+def card_markdown(card: dict, model: str | None = None, languages: list[str] | None = None) -> str:
+    """The model card as a short Markdown list (values escaped). ``model``: what the model
+    is (:func:`prodemb.ui.data.model_summary`); ``languages``: the languages of its
+    training text (:func:`prodemb.ui.data.bundle_languages`)."""
     v = {label: md_escape(value) for label, value, _ in card_items(card)}
-    return "\n".join([
+    lines = []
+    if model:
+        lines.append(f"- Model: {md_escape(model)}")
+    lines += [
         f"- **{v['Products']}** products: **{v['Labelled']}** labelled, **{v['Unlabelled']}** unlabelled",
         f"- **{v['Classes']}** classes, **{v['Leaves']}** leaves, **{v['Levels']}** levels",
-        f"- Test macro-F1 **{v['Test macro-F1']}**",
+    ]
+    if languages:
+        lines.append(f"- Training text in {md_escape(', '.join(languages))}")
+    lines += [
+        f"- Test macro-F1 **{v['Test macro-F1']}** (all nodes), leaf macro-F1 "
+        f"**{v['Test leaf macro-F1']}**",
         f"- Trained **{v['Trained']}**",
-    ])
+    ]
+    return "\n".join(lines)
 
 
 def batch_file_name(upload_name: str, what: str = "predictions") -> str:
