@@ -6,6 +6,9 @@ classifying updates the URL, so a classification can be bookmarked and shared.
 The text box is in a form: typing sends nothing to the server until **Classify** (or
 Ctrl+Enter), so a click elsewhere (the sidebar) is never swallowed by a rerun that leaving
 the box would otherwise start.
+
+The heading and the form are drawn before the bundle is loaded (``ui.current_bundle``
+comes after them): on a fresh server a visitor can start typing while the model loads.
 """
 
 from __future__ import annotations
@@ -13,10 +16,8 @@ from __future__ import annotations
 import streamlit as st
 
 from prodemb import ui
-from prodemb.catalogue import CatalogueError, read_texts
 
-bundle = ui.current_bundle()
-path = st.session_state[ui.SESSION_KEY]
+ui.ensure_frame()
 
 TEXT_KEY = "classify_input"
 EMPTY_KEY = "classify_empty"
@@ -74,6 +75,8 @@ with single:
         st.form_submit_button("Classify", type="primary", icon=":material/play_arrow:",
                               on_click=_classify, key="classify_button",
                               help="Or press Ctrl+Enter in the text box")
+    bundle = ui.current_bundle()
+    path = st.session_state[ui.SESSION_KEY]
     examples = ui.examples(path)
     if len(examples):
         row = st.container(horizontal=True, vertical_alignment="center")
@@ -197,6 +200,8 @@ ENCODING_KEY = "batch_encoding"
 def _parsed_upload(upload, encoding: str):
     """The upload read once per file and encoding (reruns reuse it): ``(frame, error
     message, encoding used)``."""
+    from prodemb.catalogue import CatalogueError, read_texts
+
     job = (upload.file_id, path, encoding)
     cached = st.session_state.get("batch_parsed")
     if cached and cached[0] == job:

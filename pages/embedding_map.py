@@ -138,7 +138,8 @@ labels = ui.colour_groups(key, products, draw_by, int(draw_level))
 universe = ui.colour_universe(key, taxonomy, draw_by, int(draw_level),
                               subtree if mode == "Filter" else None)
 in_sub = ui.subtree_rows(key, products, subtree) if subtree else np.ones(n_total, dtype=bool)
-found = ui.search_rows(key, products, base["cleaned"], query) if query else np.zeros(n_total, bool)
+found = (ui.search_rows(key, products, ui.search_texts(key, products), query) if query
+         else np.zeros(n_total, bool))
 
 candidates = mapped & (in_sub if subtree and mode == "Filter" else True)
 if split != "all":

@@ -101,7 +101,7 @@ def test_app_renders_sidebar_model_card(app_env, bundle):
     assert md_escape(str(card["trained_at"])[:10]) in sidebar
     # issue 16: what the model is, the languages of its training text, its leaf macro-F1
     assert "Word2Vec" in sidebar and "BiLSTM" in sidebar
-    languages = ui.bundle_languages(ui.fingerprint(bundle, "products.parquet"))
+    languages = ui.bundle_languages(ui.fingerprint(bundle, "word_vectors.npy"))
     assert languages and f"Training text in {md_escape(', '.join(languages))}" in sidebar
     leaf_f1 = md_escape(f"{card['test_leaf_macro_f1']:.3f}")
     assert f"leaf macro-F1 **{leaf_f1}**" in sidebar

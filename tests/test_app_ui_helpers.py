@@ -256,8 +256,22 @@ def test_model_card_says_what_the_model_is(bundle):
     if bundle.config["train"]["classifier"].get("wide"):
         assert "wide path" in summary
     card = bundle.card()
-    languages = ui.bundle_languages(ui.fingerprint(bundle, "products.parquet"))
+    languages = ui.bundle_languages(ui.fingerprint(bundle, "word_vectors.npy"))
     assert languages, "the demo's training text has languages"
     md = ui.card_markdown(card, summary, languages)
     assert "BiLSTM" in md and ui.md_escape(languages[0]) in md
     assert ui.md_escape(f"{card['test_leaf_macro_f1']:.3f}") in md
+
+
+def test_languages_from_word_counts():
+    counts = [("the", 500), ("and", 300), ("pre", 100), ("sa", 50), ("na", 10_000)]
+    assert ui.word_count_languages(counts) == ["English", "Slovak"]
+    assert ui.word_count_languages(counts, min_share=0.5) == ["English"]
+    assert ui.word_count_languages([("na", 5), ("je", 3)]) == [], "shared words count for none"
+
+
+def test_readable_texts_equal_display_text(bundle):
+    texts = pd.concat([bundle.products["text"].head(3000),
+                       pd.Series([" lead", "trail ", "a\tb", "a\u00a0b", "x  y", None, "&amp;x"])],
+                      ignore_index=True)
+    assert ui.readable_texts(texts).tolist() == [ui.display_text(t) for t in texts]

@@ -15,12 +15,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from ..bundle import Bundle, BundleError, find_bundles, quick_check
 from ..serving import single_threaded_blas
 from .text import md_escape, shorten
+
+if TYPE_CHECKING:
+    from ..bundle import Bundle
+
+# prodemb.bundle (torch, pandas) is imported where it is needed, not here: the frame and
+# a page's heading and form are drawn before the first model is loaded (see prodemb.ui).
 
 APP_ROOT = Path(__file__).resolve().parent.parent.parent
 #: Key of the chosen bundle's path in ``st.session_state`` (the sidebar selector's key).
@@ -37,6 +43,8 @@ def artifacts_dir() -> str:
 
 def available_bundles() -> list[str]:
     """Paths of the bundles found under the artifacts directory, plus PRODEMB_BUNDLE if a path."""
+    from ..bundle import find_bundles
+
     found = find_bundles(artifacts_dir())
     extra = os.environ.get("PRODEMB_BUNDLE")
     if extra and os.path.isdir(extra) and os.path.abspath(extra) not in map(os.path.abspath, found):
@@ -78,6 +86,8 @@ def default_bundle(paths: list[str]) -> str | None:
 def load_bundle(path: str) -> Bundle:
     """Load (and verify) a bundle once per server process. The server answers many
     sessions at once: numpy's BLAS gets one thread per request (:mod:`prodemb.serving`)."""
+    from ..bundle import Bundle
+
     single_threaded_blas()
     return Bundle.load(path)
 
@@ -119,6 +129,8 @@ def remember_failure(path: str, error: BaseException) -> None:
 def _checked_manifest(path: str) -> tuple[dict | None, str | None]:
     """``(manifest, None)``, or ``(None, reason)`` for a bundle that cannot be used. Never
     raises: one bad bundle in the artifacts folder must not break the selector of the others."""
+    from ..bundle import BundleError, quick_check
+
     try:
         manifest = quick_check(path)
     except BundleError as e:
@@ -173,12 +185,82 @@ _frame = threading.local()
 def page_frame() -> Iterator[None]:
     """``app.py`` runs the chosen page inside this: the page then knows that the frame
     (navigation, bundle selector, model card) is drawn around it."""
-    outer = getattr(_frame, "active", False)
-    _frame.active = True
+    outer = getattr(_frame, "active", False), getattr(_frame, "sidebar", False)
+    _frame.active, _frame.sidebar = True, False
     try:
         yield
     finally:
-        _frame.active = outer
+        _frame.active, _frame.sidebar = outer
+
+
+def draw_sidebar() -> None:
+    """The frame's sidebar below the navigation: the bundle selector (honouring
+    ``?bundle=NAME``) and the model card; once per run, and only inside app.py's frame
+    (a page run on its own has no frame).
+
+    Drawn by :func:`current_bundle`, i.e. when a page first needs its bundle, not by
+    app.py before the page: the Classify page shows its heading and form first, and
+    loads the model (seconds on a fresh server) after."""
+    if not getattr(_frame, "active", False) or getattr(_frame, "sidebar", False):
+        return
+    _frame.sidebar = True
+    bundle_selector()
+    model_card()
+
+
+def _on_bundle_change() -> None:
+    path = st.session_state.get(SESSION_KEY)
+    if path:
+        st.query_params["bundle"] = bundle_name(path)
+
+
+def bundle_selector() -> None:
+    """Sidebar selector of the bundles under ``artifacts/``; honours ``?bundle=NAME``."""
+    bundles = available_bundles()
+    if not bundles:
+        st.sidebar.info(f"No model bundle found under `{artifacts_dir()}`.")
+        return
+    wanted = st.query_params.get("bundle")
+    chosen = find_bundle(bundles, wanted)
+    if wanted and chosen is None:
+        st.sidebar.warning(f"No bundle named “{md_escape(wanted)}”; showing the default one.")
+    current = st.session_state.get(SESSION_KEY)
+    if chosen is not None and chosen != current:
+        st.session_state[SESSION_KEY] = chosen
+    elif current not in bundles:
+        st.session_state[SESSION_KEY] = default_bundle(bundles)
+    st.sidebar.selectbox("Model bundle", bundles, key=SESSION_KEY, format_func=bundle_label,
+                         on_change=_on_bundle_change,
+                         help="Bundles found under the artifacts directory (each with a manifest).")
+    for name, reason in unusable_bundles(bundles):
+        st.sidebar.warning(f"Bundle “{md_escape(name)}” cannot be used: {md_escape(reason)}",
+                           icon=":material/warning:")
+    if wanted and chosen is not None:
+        st.query_params["bundle"] = bundle_name(chosen)
+
+
+def model_card() -> None:
+    """The sidebar's model card of the chosen bundle: what the model is, its data, the
+    languages of its training text, its test scores."""
+    from .data import bundle_languages, model_summary
+    from .text import card_markdown
+
+    path = st.session_state.get(SESSION_KEY)
+    if not path:
+        return
+    try:
+        bundle = load_bundle(path)
+    except Exception:  # the page shows the full message; keep the sidebar short
+        st.sidebar.error("This bundle cannot be loaded (see the message on the page); "
+                         "choose another one.")
+        return
+    card = bundle.card()
+    with st.sidebar.container(border=True):
+        st.markdown(f"**Model card** · {md_escape(card.get('name') or '')}")
+        st.markdown(card_markdown(card, model_summary(bundle.config),
+                                  bundle_languages(fingerprint(bundle, "word_vectors.npy"))))
+        if card.get("catalogue"):
+            st.caption(f"Catalogue file: {md_escape(card['catalogue'])}")
 
 
 def ensure_frame() -> None:
@@ -211,8 +293,12 @@ def ensure_frame() -> None:
 def current_bundle() -> Bundle:
     """The bundle chosen in the sidebar; on any problem shows a clear message and stops the page.
 
-    Every page calls this first (it also makes sure the page runs inside app.py's frame)."""
+    Every page calls this (it also makes sure the page runs inside app.py's frame, and
+    draws the frame's sidebar: :func:`draw_sidebar`)."""
+    from ..bundle import BundleError
+
     ensure_frame()
+    draw_sidebar()
     path = st.session_state.get(SESSION_KEY)
     if path is None:
         path = default_bundle(available_bundles())

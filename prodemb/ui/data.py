@@ -275,7 +275,7 @@ def map_sample(path: str, method: str, n: int = CLASSIFY_MAP_SAMPLE, seed: int =
         p = p.sample(n, random_state=seed)
     group = p["true_top"].where(p["true_top"] != "", "(unlabelled)")
     return pd.DataFrame({"x": p[xcol].to_numpy(), "y": p[ycol].to_numpy(),
-                         "text": p["text"].map(display_text).to_numpy(),
+                         "text": readable_texts(p["text"]).to_numpy(),
                          "true_path": p["true_path"].to_numpy(), "group": group.to_numpy()})
 
 
@@ -650,32 +650,38 @@ for _lang, _words in LANGUAGE_WORDS.items():
         _LANGUAGE_OF.setdefault(_w, set()).add(_lang)
 
 
-def text_languages(texts, min_share: float = 0.1) -> list[str]:
-    """The languages of product ``texts`` (most used first): each language's distinctive
-    words (:data:`LANGUAGE_WORDS`) are counted, and a language with at least ``min_share``
-    of all the counted words is listed. A word two languages share counts for neither."""
-    counts: dict[str, int] = {}
-    for text in texts:
-        for t in tokenize(text, None):
-            langs = _LANGUAGE_OF.get(t)
-            if langs and len(langs) == 1:
-                lang = next(iter(langs))
-                counts[lang] = counts.get(lang, 0) + 1
-    total = sum(counts.values())
+def word_count_languages(counts, min_share: float = 0.1) -> list[str]:
+    """The languages of a text collection given as ``(word, count)`` pairs of its cleaned
+    words, most used first: each language's distinctive words (:data:`LANGUAGE_WORDS`)
+    are counted, and a language with at least ``min_share`` of all the counted words is
+    listed. A word two languages share counts for neither."""
+    totals: dict[str, int] = {}
+    for word, n in counts:
+        langs = _LANGUAGE_OF.get(word)
+        if langs and len(langs) == 1:
+            lang = next(iter(langs))
+            totals[lang] = totals.get(lang, 0) + int(n)
+    total = sum(totals.values())
     if not total:
         return []
-    return [lang for lang, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [lang for lang, c in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))
             if c / total >= min_share]
 
 
+def text_languages(texts, min_share: float = 0.1) -> list[str]:
+    """:func:`word_count_languages` of the words of ``texts``."""
+    return word_count_languages(((t, 1) for text in texts for t in tokenize(text, None)),
+                                min_share)
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
-def bundle_languages(key, n: int = 3000) -> list[str]:
-    """:func:`text_languages` of a fixed sample of the training products of the bundle at
-    ``key[0]`` (``key``: :func:`~prodemb.ui.bundles.fingerprint` of its products file)."""
-    p = load_bundle(key[0]).products
-    train = p[p["split"] == "train"] if (p["split"] == "train").any() else p
-    sample = train.sample(min(n, len(train)), random_state=0) if len(train) else train
-    return text_languages(sample["text"])
+def bundle_languages(key) -> list[str]:
+    """The languages of the bundle's product text (``key``:
+    :func:`~prodemb.ui.bundles.fingerprint` of a file of the bundle at ``key[0]``), from
+    its Word2Vec vocabulary: every word of the catalogue's product text seen often enough,
+    with how often (:func:`word_count_languages`)."""
+    wv = load_bundle(key[0]).word_vectors
+    return word_count_languages(zip(wv.words, wv.counts.tolist()))
 
 
 def model_summary(config: dict) -> str:
@@ -773,15 +779,35 @@ def map_table_columns() -> dict:
             "correct": st.column_config.CheckboxColumn("correct")}
 
 
+def readable_texts(texts: pd.Series) -> pd.Series:
+    """:func:`~prodemb.ui.text.display_text` of every text, computed only for the texts
+    that need it (an entity, a tag or a run of white space): most do not."""
+    s = texts.astype("string").fillna("")
+    needs = s.str.contains(r"[&<]|\s\s|[^ \S]|^\s|\s$", regex=True).to_numpy(bool)
+    out = s.astype(object).to_numpy().copy()
+    out[needs] = [display_text(t) for t in out[needs]]
+    return pd.Series(out, index=texts.index, dtype=object)
+
+
 @st.cache_resource(show_spinner="Preparing the map…", max_entries=4)
 def map_base(key, _products: pd.DataFrame) -> dict:
-    """Read-only arrays derived once per bundle: hover texts and cleaned texts for search."""
+    """Read-only arrays derived once per bundle: the hover texts (readable:
+    :func:`readable_texts`). The cleaned texts for search are :func:`search_texts`, made on
+    the first search, so the first visit does not wait for them."""
     p = _products
     score = p["pred_score"].to_numpy(float) if "pred_score" in p else np.full(len(p), np.nan)
     hover = np.empty((len(p), 3), dtype=object)
-    for i, (text, true, pred, sc) in enumerate(zip(p["text"], p["true_path"], p["pred_path"], score)):
-        hover[i] = hover_lines(display_text(text), true, pred, sc)
-    return {"hover": hover, "cleaned": report.cleaned_texts(p["text"])}
+    for i, (text, true, pred, sc) in enumerate(zip(readable_texts(p["text"]), p["true_path"],
+                                                   p["pred_path"], score)):
+        hover[i] = hover_lines(text, true, pred, sc)
+    return {"hover": hover}
+
+
+@st.cache_resource(show_spinner="Preparing the search…", max_entries=4)
+def search_texts(key, _products: pd.DataFrame) -> pd.Series:
+    """The cleaned text of every product (what the map's search matches besides the raw
+    text), once per bundle."""
+    return report.cleaned_texts(_products["text"])
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
