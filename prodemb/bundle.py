@@ -404,6 +404,30 @@ class Bundle:
         out.insert(0, "similarity", sims[0].astype(float))
         return out.reset_index(drop=True)
 
+    # ------------------------------------------------------------------ review
+    def merge_proposals(self, min_rate: float | None = None) -> list:
+        """Groups of leaves the classifier confuses with each other, the worst first, from
+        the stored validation and test predictions (:func:`prodemb.review.merge_proposals`)."""
+        from . import review
+
+        rate = review.MIN_MERGE_RATE if min_rate is None else min_rate
+        return review.merge_proposals(self.products, self.taxonomy, rate)
+
+    def what_if_merge(self, paths: Sequence[str], into: str | None = None) -> dict:
+        """Validation and test metrics with the leaves ``paths`` (display paths) merged into
+        one leaf ``into``, recomputed from the stored predictions without retraining
+        (:func:`prodemb.review.what_if_merge`)."""
+        from . import review
+
+        return review.what_if_merge(self.products, self.taxonomy, paths, into)
+
+    def confused_products(self, true: str, predicted: str) -> pd.DataFrame:
+        """Validation and test products of the category ``true`` predicted as ``predicted``
+        (:func:`prodemb.review.confused_products`)."""
+        from . import review
+
+        return review.confused_products(self.products, self.taxonomy, true, predicted)
+
     def map_columns(self, method: str) -> tuple[str, str]:
         cols = (f"{method}_x", f"{method}_y")
         if cols[0] not in self.products.columns:

@@ -262,8 +262,14 @@ def cmd_train(args) -> int:
     if args.min_leaf_count is not None:
         config.min_leaf_count = args.min_leaf_count
     manifest = train_bundle(args.data, args.out, reader_options(args), config,
-                            show_progress=not args.quiet, overwrite=args.force)
+                            show_progress=not args.quiet, overwrite=args.force,
+                            corrections=args.corrections)
     print(f"bundle written to {args.out}")
+    applied = manifest.get("labels", {}).get("corrections")
+    if applied:
+        print(f"corrections applied from {applied['source']}: {applied['relabelled']} "
+              f"relabelled product(s), {applied['merges']} merge(s) moving "
+              f"{applied['merged_products']} product(s)")
     roll_up = manifest.get("labels", {}).get("roll_up")
     if roll_up:
         print(roll_up_message(roll_up))
@@ -418,6 +424,44 @@ def cmd_neighbours(args) -> int:
     return 0
 
 
+def cmd_what_if(args) -> int:
+    from .bundle import Bundle
+
+    bundle = Bundle.load(args.bundle)
+    if not args.merge:
+        proposals = bundle.merge_proposals()
+        if not proposals:
+            print("no leaves are confused with each other often enough to propose a merge")
+            return 0
+        print(f"{len(proposals)} merge proposal(s), the most confused first:")
+        for p in proposals[: args.top]:
+            print(f"  {p.rate:5.1%} of {p.products} products confused: " + " | ".join(p.leaves))
+        print('\nsee one: prodemb what-if --bundle B --merge "P1|P2|..."')
+        return 0
+    paths = [p.strip() for p in args.merge.split("|")]
+    out = bundle.what_if_merge(paths, into=args.into)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    print(f"merging {len(out['merged'])} categories into {out['into']!r} (stored predictions, "
+          "no retraining):")
+    for split, d in out["splits"].items():
+        b, a = d["before"], d["after"]
+        print(f"{split:>10}: leaf macro-F1 {b['leaf_macro_f1']:.4f} -> {a['leaf_macro_f1']:.4f}"
+              f"  macro-F1 {b['macro_f1']:.4f} -> {a['macro_f1']:.4f}"
+              f"  merged class F1 {a['class']['f1']:.4f} (was "
+              + ", ".join(f"{c['f1']:.2f}" for c in b["classes"]) + ")")
+    return 0
+
+
+def cmd_corrections(args) -> int:
+    from .corrections import CorrectionStore
+
+    n = CorrectionStore(args.db).export_csv(args.out)
+    print(f"{n} correction(s) from {args.db} written to {args.out}")
+    return 0
+
+
 def cmd_check(args) -> int:
     """Read a catalogue as ``train`` would and say what came out: counts, the tree, what
     the path options changed, the first products."""
@@ -529,6 +573,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",
                    help="roll leaves with fewer than N labelled products up into their "
                         "parent before training, repeatedly (default 0: the tree as labelled)")
+    s.add_argument("--corrections", metavar="DB",
+                   help="apply reviewers' corrections first: relabels and accepted merges from "
+                        "the dashboard's database (data/reviews.sqlite) or its CSV export; a "
+                        "bad row stops training before anything is applied")
     add_reader_args(s)
     s.set_defaults(func=cmd_train)
 
@@ -561,6 +609,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--product", help="a product id or text")
     s.add_argument("-k", type=int, default=10)
     s.set_defaults(func=cmd_neighbours)
+
+    s = sub.add_parser("what-if", help="merge proposals, and the metrics of the tree with "
+                       "confused leaves merged (from the stored predictions, no retraining)")
+    s.add_argument("--bundle", required=True)
+    s.add_argument("--merge", metavar="P1|P2|...",
+                   help="the leaves to merge, display paths joined by '|'; without it, list "
+                        "the bundle's merge proposals")
+    s.add_argument("--into", help="path of the merged category (default: a new leaf under "
+                   "the leaves' deepest common ancestor, named after them)")
+    s.add_argument("--top", type=non_negative_int, default=10, help="proposals listed (default 10)")
+    s.add_argument("--json", action="store_true", help="the full result as JSON")
+    s.set_defaults(func=cmd_what_if)
+
+    s = sub.add_parser("corrections", help="reviewers' corrections (the dashboard's SQLite "
+                       "database)")
+    s.add_argument("action", choices=["export"], help="export: write every correction to CSV")
+    s.add_argument("--db", default=None, help="the database (default: $PRODEMB_REVIEWS_DB or "
+                   "data/reviews.sqlite)")
+    s.add_argument("--out", required=True, help="CSV file to write")
+    s.set_defaults(func=cmd_corrections)
 
     s = sub.add_parser("check", help="read a catalogue as train would and show what came out "
                        "(products, labels, tree, paths cut or dropped)")

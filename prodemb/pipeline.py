@@ -103,7 +103,7 @@ def load_catalogue(path: str, options: ReaderOptions, max_tokens: int,
 
 def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
                  config: TrainConfig | None = None, show_progress: bool = True, *,
-                 overwrite: bool = True) -> dict:
+                 overwrite: bool = True, corrections: str | None = None) -> dict:
     """Train a bundle from the catalogue file ``data`` into directory ``out``.
 
     ``out`` is checked before anything is read (:func:`prodemb.bundle_format.check_bundle_output`):
@@ -123,6 +123,12 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
     (``labels``). A plain-words warning about many rare leaves (:func:`rare_leaf_warning`)
     is logged and kept in the manifest (``warnings``).
 
+    ``corrections``: a reviewers' corrections database or its CSV export
+    (:mod:`prodemb.corrections`): relabels and accepted merges are applied to the catalogue's
+    paths right after reading it, all checked first (a bad row is a
+    :class:`prodemb.corrections.CorrectionsError` before any training); the manifest counts
+    them (``labels.corrections``).
+
     Returns the manifest that was written.
     """
     check_bundle_output(out, [data], overwrite)  # before any work: refuse at once
@@ -132,7 +138,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
         with output_lock(out):
             remove_leftovers(out)
             check_bundle_output(out, [data], overwrite)  # again, now that no one else writes
-            return _train_bundle(data, out, options, config, show_progress, overwrite)
+            return _train_bundle(data, out, options, config, show_progress, overwrite,
+                                 corrections)
     except BaseException:
         if created is not None:  # a failed first run leaves no empty folders behind
             _remove_empty_dirs(parent, created)
@@ -172,7 +179,8 @@ def _remove_empty_dirs(path: str, top: str) -> None:
 
 
 def _train_bundle(data: str, out: str, options: ReaderOptions | None,
-                  config: TrainConfig | None, show_progress: bool, overwrite: bool) -> dict:
+                  config: TrainConfig | None, show_progress: bool, overwrite: bool,
+                  corrections: str | None = None) -> dict:
     """:func:`train_bundle` once ``out`` is checked and locked."""
     options = options or ReaderOptions()
     config = config or TrainConfig()
@@ -181,6 +189,10 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
 
     with timer("read_clean"):
         catalogue, tokens = load_catalogue(data, options, config.text.max_tokens, show_progress)
+    applied = None
+    if corrections:
+        catalogue, applied = apply_corrections_file(catalogue, corrections)
+        log.info("corrections from %s: %s", corrections, applied)
     labelled, paths, roll_up = labelled_paths(catalogue, config)
     if len(labelled) == 0:
         raise TrainingError(f"{os.path.basename(data)}: no product has a category; check "
@@ -330,7 +342,9 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
               "n_unlabelled": int(len(catalogue) - len(labelled)),
               "n_embedded_unlabelled": int(len(sample)),
               "split_counts": report["counts"]},
-        labels={"roll_up": roll_up, "rare_leaves": rare_leaf_counts(taxonomy, y)},
+        labels={"roll_up": roll_up, "rare_leaves": rare_leaf_counts(taxonomy, y),
+                **({"corrections": {"source": os.path.basename(corrections), **applied}}
+                   if applied is not None else {})},
         warnings=warnings_,
         complete_paths=complete,
         mixing={"sigmoid_weight": sigmoid_weight, **mixing},
@@ -433,6 +447,20 @@ def _word2vec_in(directory: str, tokens: list[list[str]], w2v, seed: int,
                 f.write(" ".join(toks))
                 f.write("\n")
     return train_word2vec(corpus, w2v, seed=seed, show_progress=show_progress)
+
+
+def apply_corrections_file(catalogue: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:
+    """The catalogue (``id, text, paths``) with the corrections of ``source`` (a database or
+    its CSV export) applied to its paths, and the counts of what was applied
+    (:func:`prodemb.corrections.apply_corrections`; nothing is applied if a row is bad)."""
+    from .corrections import apply_corrections, read_corrections
+
+    frame = read_corrections(source)
+    paths, applied = apply_corrections(catalogue["id"].astype(str).tolist(),
+                                       catalogue["paths"].tolist(), frame)
+    catalogue = catalogue.copy()
+    catalogue["paths"] = paths
+    return catalogue, applied.to_dict()
 
 
 def labelled_paths(catalogue: pd.DataFrame, config: TrainConfig

@@ -1,0 +1,278 @@
+"""Acting on confusions: merge proposals, what-if metrics and the products behind a confusion.
+
+Everything here works on what a bundle already stores, so nothing is retrained and nothing
+is classified again: the true and predicted paths of the validation and test products in
+``products.parquet`` (the predictions that scored the bundle at training) and the tree.
+
+* :func:`merge_proposals`: groups of leaves that the classifier mixes up with each other.
+  Two leaves are linked when each is mistaken for the other (both directions counted, as
+  in :func:`prodemb.metrics.confused_pairs`) and the confusions between them are at least
+  ``min_rate`` of their products; a proposal is a connected group of linked leaves, so the
+  demo's scarf trio is one proposal, not three pairs.
+* :func:`what_if_merge`: the metrics of the tree with a group collapsed into one leaf,
+  recomputed from the stored predictions (a product predicted in any leaf of the group is
+  predicted in the merged leaf), beside the metrics as they are.
+* :func:`confused_products`: the products behind one cell of the confusion matrix.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .metrics import evaluate, path_end_pairs, summary
+from .taxonomy import (
+    LEVEL_SEPARATOR,
+    PATH_SEPARATOR,
+    Taxonomy,
+    format_path,
+    parse_path,
+    split_paths,
+)
+
+#: The splits whose stored predictions count as evidence (validation and test: the
+#: products the classifier was not trained on).
+EVIDENCE_SPLITS = ("validation", "test")
+#: Confusions between two leaves, as a share of their products, that link them.
+MIN_MERGE_RATE = 0.15
+
+
+class ReviewError(ValueError):
+    """A merge or a lookup that the bundle's tree or products cannot answer."""
+
+
+@dataclass
+class MergeProposal:
+    """Leaves the classifier confuses with each other, proposed as one category.
+
+    Attributes:
+        leaves: display paths of the leaves, sorted.
+        into: display path of the merged leaf (:func:`merged_path`).
+        links: the pairs that link the group: ``a``, ``b``, ``a_as_b``, ``b_as_a``,
+            ``total``, ``rate`` (as in :func:`prodemb.metrics.confused_pairs`).
+        confusions: products of one leaf predicted as another leaf of the group, in the
+            evidence splits.
+        products: products of the evidence splits whose true path ends in the group.
+    """
+
+    leaves: list[str]
+    into: str
+    links: list[dict] = field(default_factory=list)
+    confusions: int = 0
+    products: int = 0
+
+    @property
+    def rate(self) -> float:
+        """Share of the group's products that were predicted as another leaf of it."""
+        return self.confusions / self.products if self.products else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "rate": round(self.rate, 4)}
+
+
+# ---------------------------------------------------------------------- stored predictions
+def _node_sets(taxonomy: Taxonomy, cells: Sequence[str], what: str) -> list[list[tuple]]:
+    by_name = {taxonomy.name(i): taxonomy.nodes[i] for i in range(taxonomy.n_nodes)}
+    out = []
+    for cell in cells:
+        names = split_paths(cell)
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise ReviewError(f"products.parquet: the {what} path {unknown[0]!r} is not in the "
+                              "bundle's tree")
+        out.append([by_name[n] for n in names])
+    return out
+
+
+def stored_paths(products: pd.DataFrame, taxonomy: Taxonomy,
+                 splits: Sequence[str] = EVIDENCE_SPLITS) -> tuple[pd.DataFrame, list, list]:
+    """The products of ``splits`` with their true and predicted paths as tuples.
+
+    Returns ``(rows, true, pred)``: the products' rows of ``products`` (index kept) and,
+    per row, the list of true paths and the list of predicted paths."""
+    rows = products[products["split"].isin(list(splits))]
+    true = _node_sets(taxonomy, rows["true_path"].tolist(), "true")
+    pred = _node_sets(taxonomy, rows["pred_path"].fillna("").tolist(), "predicted")
+    return rows, true, pred
+
+
+def _pairs(taxonomy: Taxonomy, true: list, pred: list) -> Counter:
+    return path_end_pairs(taxonomy, taxonomy.binarize(true), taxonomy.binarize(pred))
+
+
+# ---------------------------------------------------------------------- proposals
+def merged_path(leaves: Sequence[str]) -> str:
+    """Where a group of leaves goes by default: a new leaf under their deepest common
+    ancestor, named after the leaves (``"Accessories > Scarves > Knit scarf + Scarf /
+    Shawl"``); leaves with no common ancestor get a new top-level node."""
+    paths = [parse_path(p) for p in sorted(leaves)]
+    common: list[str] = []
+    for names in zip(*paths):
+        if len(set(names)) != 1:
+            break
+        common.append(names[0])
+    common = common[: min(len(p) for p in paths) - 1]
+    name = " + ".join(p[-1] for p in paths)
+    return format_path([*common, name])
+
+
+def merge_proposals(products: pd.DataFrame, taxonomy: Taxonomy, min_rate: float = MIN_MERGE_RATE,
+                    splits: Sequence[str] = EVIDENCE_SPLITS) -> list[MergeProposal]:
+    """Groups of leaves confused with each other, the most confused group first.
+
+    Two leaves are linked when each was predicted for the other's products at least once
+    in ``splits`` and the confusions between them are at least ``min_rate`` of the two
+    leaves' products; groups are the connected components of the links (union-find).
+    Proposals are sorted by the share of their products predicted as another leaf of the
+    group, then by size."""
+    rows, true, pred = stored_paths(products, taxonomy, splits)
+    pairs = _pairs(taxonomy, true, pred)
+    leaf = taxonomy.is_leaf
+    support: Counter = Counter()
+    for (t, _p), n in pairs.items():
+        support[t] += n
+    parent = {}
+
+    def find(a: int) -> int:
+        while parent.setdefault(a, a) != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    links = []
+    seen = set()
+    for (a, b) in pairs:
+        if a == b or not (leaf[a] and leaf[b]) or (b, a) in seen:
+            continue
+        seen.add((a, b))
+        ab, ba = pairs.get((a, b), 0), pairs.get((b, a), 0)
+        denom = support[a] + support[b]
+        if ab and ba and denom and (ab + ba) / denom >= min_rate:
+            links.append((a, b, ab, ba, denom))
+            parent[find(a)] = find(b)
+    groups: dict[int, set[int]] = {}
+    for a, b, *_ in links:
+        groups.setdefault(find(a), set()).update((a, b))
+    proposals = []
+    for members in groups.values():
+        names = sorted(taxonomy.name(i) for i in members)
+        group_links = [{"a": taxonomy.name(a), "b": taxonomy.name(b), "a_as_b": ab, "b_as_a": ba,
+                        "total": ab + ba, "rate": round((ab + ba) / denom, 4)}
+                       for a, b, ab, ba, denom in links if a in members]
+        confusions = sum(n for (t, p), n in pairs.items() if t != p and t in members and p in members)
+        proposals.append(MergeProposal(names, merged_path(names),
+                                       sorted(group_links, key=lambda d: -d["rate"]), confusions,
+                                       sum(support[i] for i in members)))
+    return sorted(proposals, key=lambda p: (-p.rate, -len(p.leaves), p.leaves))
+
+
+# ---------------------------------------------------------------------- what-if
+def _check_group(taxonomy: Taxonomy, paths: Sequence[str]) -> list[str]:
+    names = list(dict.fromkeys(p.strip() for p in paths if p and p.strip()))
+    if len(names) < 2:
+        raise ReviewError(f"a merge needs at least two categories, got {len(names)}")
+    known = {taxonomy.name(i): i for i in range(taxonomy.n_nodes)}
+    for name in names:
+        if name not in known:
+            raise ReviewError(f"{name!r} is not a category of this bundle")
+        if not taxonomy.is_leaf[known[name]]:
+            raise ReviewError(f"{name!r} is not a leaf; only leaves can be merged (merge its "
+                              "leaves, or roll rare leaves up with --min-leaf-count)")
+    return names
+
+
+def _rewrite(paths_per_item: list, group: set[tuple], into: tuple) -> list:
+    out = []
+    for paths in paths_per_item:
+        new = [into if p in group else p for p in paths]
+        out.append(list(dict.fromkeys(new)))
+    return out
+
+
+def _scores(taxonomy: Taxonomy, true: list, pred: list, name: str | None) -> dict:
+    result = evaluate(taxonomy, taxonomy.binarize(true), taxonomy.binarize(pred), with_pairs=False)
+    out = {k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary(result).items()}
+    out["level_macro_f1"] = {k: round(v, 5) for k, v in out["level_macro_f1"].items()}
+    out["n_leaves"] = int(taxonomy.is_leaf.sum())
+    if name is not None:
+        row = next((c for c in result["per_class"] if c["name"] == name), None)
+        out["class"] = row
+    return out
+
+
+def what_if_merge(products: pd.DataFrame, taxonomy: Taxonomy, paths: Sequence[str],
+                  into: str | None = None, splits: Sequence[str] = EVIDENCE_SPLITS) -> dict:
+    """Metrics of the tree with the leaves ``paths`` (display paths) merged into one leaf.
+
+    ``into``: display path of the merged leaf (default :func:`merged_path`); it may be a
+    new path or an existing node (merging into the parent). Every true and predicted path
+    ending in a merged leaf is moved to ``into``; nothing is retrained.
+
+    Returns ``{"merged": [...], "into": ..., "splits": {split: {"before": scores, "after":
+    scores}}}``, where scores are the headline metrics (:func:`prodemb.metrics.summary`),
+    ``n_leaves`` and, for ``after``, ``class``: the merged leaf's row (precision, recall,
+    F1, support); for ``before`` the rows of the merged leaves in ``classes``.
+    """
+    names = _check_group(taxonomy, paths)
+    into = (into or merged_path(names)).strip()
+    into_path = parse_path(into)
+    if any(not n.strip() for n in into_path):
+        raise ReviewError(f"{into!r} is not a category path (levels joined by '{LEVEL_SEPARATOR}')")
+    group = {parse_path(n) for n in names}
+    # Every other node stays (a parent left without children becomes a leaf, and a
+    # product labelled only down to it keeps its path).
+    others = [node for node in taxonomy.nodes if node not in group]
+    merged_tax = Taxonomy.from_paths([*others, into_path])
+    out = {"merged": names, "into": into, "splits": {}}
+    for split in splits:
+        rows, true, pred = stored_paths(products, taxonomy, (split,))
+        if not len(rows):
+            continue
+        before = _scores(taxonomy, true, pred, None)
+        result = evaluate(taxonomy, taxonomy.binarize(true), taxonomy.binarize(pred), with_pairs=False)
+        before["classes"] = [c for c in result["per_class"] if c["name"] in names]
+        after = _scores(merged_tax, _rewrite(true, group, into_path),
+                        _rewrite(pred, group, into_path), into)
+        out["splits"][split] = {"before": before, "after": after,
+                                "moved_products": int(sum(any(p in group for p in t) for t in true))}
+    if not out["splits"]:
+        raise ReviewError(f"the bundle has no {' or '.join(splits)} products to score a merge on")
+    return out
+
+
+# ---------------------------------------------------------------------- drill-down
+def confused_products(products: pd.DataFrame, taxonomy: Taxonomy, true: str, predicted: str,
+                      splits: Sequence[str] = EVIDENCE_SPLITS) -> pd.DataFrame:
+    """The products of ``splits`` whose true path ends at ``true`` and which were predicted
+    at ``predicted`` (display paths; equal for the products classified right), with id,
+    split, text, true and predicted paths and the top path's score: one row per product."""
+    known = {taxonomy.name(i) for i in range(taxonomy.n_nodes)}
+    for name in (true, predicted):
+        if name not in known:
+            raise ReviewError(f"{name!r} is not a category of this bundle")
+    rows = products[products["split"].isin(list(splits))]
+    t_cells = rows["true_path"].fillna("").map(split_paths)
+    p_cells = rows["pred_path"].fillna("").map(split_paths)
+    if true == predicted:
+        keep = [true in t and true in p for t, p in zip(t_cells, p_cells)]
+    else:
+        keep = [true in t and predicted in p and true not in p for t, p in zip(t_cells, p_cells)]
+    cols = [c for c in ("id", "split", "text", "true_path", "pred_path", "pred_score") if c in rows]
+    return rows.loc[np.asarray(keep, dtype=bool), cols].reset_index(drop=True)
+
+
+def proposals_table(proposals: Sequence[MergeProposal]) -> pd.DataFrame:
+    """One row per proposal: leaves (joined with `` | ``), merged path, products, confusions
+    and their share."""
+    return pd.DataFrame([{"leaves": PATH_SEPARATOR.join(p.leaves), "into": p.into,
+                          "products": p.products, "confusions": p.confusions,
+                          "rate": round(p.rate, 4)} for p in proposals],
+                        columns=["leaves", "into", "products", "confusions", "rate"])
+
+
+__all__ = ["MergeProposal", "ReviewError", "merge_proposals", "what_if_merge", "merged_path",
+           "confused_products", "proposals_table", "stored_paths", "MIN_MERGE_RATE"]

@@ -1,0 +1,100 @@
+"""Merge proposals, what-if metrics and confused products (prodemb.review)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prodemb import review as R
+from prodemb.taxonomy import Taxonomy, parse_path
+
+A, B, C, D = ("T > X > a", "T > X > b", "T > X > c", "T > Y > d")
+
+
+def products(rows):
+    """rows: (split, true, pred) display paths -> a products.parquet-like frame."""
+    return pd.DataFrame([{"id": f"P{i}", "split": s, "text": f"text {i}", "true_path": t,
+                          "pred_path": p, "pred_score": 0.5} for i, (s, t, p) in enumerate(rows)])
+
+
+TAX = Taxonomy.from_paths(parse_path(p) for p in (A, B, C, D))
+
+
+def trio_frame():
+    rows = []
+    for split in ("validation", "test"):
+        rows += [(split, A, A)] * 6 + [(split, A, B)] * 2 + [(split, B, B)] * 6 + [(split, B, A)] * 2
+        rows += [(split, B, C)] * 2 + [(split, C, B)] * 2 + [(split, C, C)] * 6
+        rows += [(split, D, D)] * 10 + [(split, D, A)]  # one-way confusion: no link
+    return products(rows)
+
+
+def test_mutually_confused_leaves_form_one_proposal():
+    props = R.merge_proposals(trio_frame(), TAX)
+    assert len(props) == 1
+    p = props[0]
+    assert p.leaves == [A, B, C]  # a-b and b-c linked: one group, not two pairs
+    assert p.into == "T > X > a + b + c"
+    assert {(d["a"], d["b"]) for d in p.links} == {(A, B), (B, C)}
+    assert p.confusions == 2 * (2 + 2 + 2 + 2) and p.products == 2 * 26
+    # a higher bar leaves no link
+    assert R.merge_proposals(trio_frame(), TAX, min_rate=0.9) == []
+
+
+def test_what_if_merge_recomputes_metrics_from_stored_predictions():
+    out = R.what_if_merge(trio_frame(), TAX, [A, B, C])
+    test = out["splits"]["test"]
+    assert test["before"]["n_leaves"] == 4 and test["after"]["n_leaves"] == 2
+    # after the merge only d's one product predicted as the merged leaf is wrong
+    merged = test["after"]["class"]
+    assert merged["name"] == "T > X > a + b + c" and merged["support"] == 26
+    assert merged["precision"] == pytest.approx(26 / 27, abs=1e-4) and merged["recall"] == 1.0
+    assert test["after"]["leaf_macro_f1"] > test["before"]["leaf_macro_f1"]
+    assert {c["name"] for c in test["before"]["classes"]} == {A, B, C}
+    assert test["moved_products"] == 26
+
+
+def test_what_if_merge_into_the_parent_and_bad_groups():
+    out = R.what_if_merge(trio_frame(), TAX, [A, B, C], into="T > X")
+    assert out["splits"]["test"]["after"]["class"]["name"] == "T > X"
+    with pytest.raises(R.ReviewError, match="at least two"):
+        R.what_if_merge(trio_frame(), TAX, [A])
+    with pytest.raises(R.ReviewError, match="not a category"):
+        R.what_if_merge(trio_frame(), TAX, [A, "T > X > zzz"])
+    with pytest.raises(R.ReviewError, match="not a leaf"):
+        R.what_if_merge(trio_frame(), TAX, [A, "T > X"])
+
+
+def test_confused_products_are_the_cell_of_the_confusion_matrix():
+    frame = trio_frame()
+    rows = R.confused_products(frame, TAX, A, B)
+    assert len(rows) == 4 and (rows["true_path"] == A).all() and (rows["pred_path"] == B).all()
+    assert len(R.confused_products(frame, TAX, D, D)) == 20
+    with pytest.raises(R.ReviewError):
+        R.confused_products(frame, TAX, "nope", A)
+
+
+def test_merged_path_is_under_the_deepest_common_ancestor():
+    assert R.merged_path([B, A]) == "T > X > a + b"
+    assert R.merged_path([A, D]) == "T > a + d"
+    assert R.merged_path(["P > a", "Q > b"]) == "a + b"
+
+
+def test_on_the_bundle_the_scarf_trio_is_the_first_proposal(bundle):
+    """Acceptance of issue 14: the trio is one proposal and merging it raises leaf macro-F1."""
+    trio = {"Accessories > Scarves > Knit scarf", "Accessories > Scarves > Scarf / Shawl",
+            "Accessories > Scarves > Snood / Loop scarf"}
+    names = {bundle.taxonomy.name(i) for i in range(bundle.taxonomy.n_nodes)}
+    if not trio <= names:
+        pytest.skip("PRODEMB_BUNDLE is not a demo bundle (no scarf trio)")
+    props = bundle.merge_proposals()
+    assert set(props[0].leaves) == trio
+    out = bundle.what_if_merge(sorted(trio))
+    for split in ("validation", "test"):
+        before, after = out["splits"][split]["before"], out["splits"][split]["after"]
+        assert after["leaf_macro_f1"] > before["leaf_macro_f1"]
+        assert after["class"]["f1"] > max(c["f1"] for c in out["splits"][split]["before"]["classes"])
+    # "before" is what the bundle stored when it was trained
+    stored = bundle.metrics["splits"]["test"]
+    assert out["splits"]["test"]["before"]["leaf_macro_f1"] == pytest.approx(stored["leaf_macro_f1"], abs=1e-4)
+    assert out["splits"]["test"]["before"]["macro_f1"] == pytest.approx(stored["macro_f1"], abs=1e-4)
+    assert np.isfinite(out["splits"]["test"]["after"]["macro_f1"])
