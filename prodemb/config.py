@@ -196,6 +196,19 @@ class MapConfig:
 
 
 @dataclass(config=VALIDATED)
+class ReviewConfig:
+    # Label review (prodemb.review.label_doubts): out-of-fold probabilities of a TF-IDF +
+    # logistic-regression model over the labelled products, k folds; 0: no review columns.
+    # 3 folds on the 50,000-product demo: about 12 s, and 49 of the 50 most doubted labels
+    # were planted errors (bench/bench_review.py).
+    folds: Whole = 3
+
+    def __post_init__(self) -> None:
+        if self.folds == 1:
+            raise ValueError("folds must be 0 (no label review) or at least 2, got 1")
+
+
+@dataclass(config=VALIDATED)
 class TrainConfig:
     seed: Whole = 0
     # Leaves with fewer labelled products than this are rolled up into their parent before
@@ -208,6 +221,7 @@ class TrainConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     maps: MapConfig = field(default_factory=MapConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

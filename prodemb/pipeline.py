@@ -44,6 +44,7 @@ from .decoding import TreeDecoder
 from .maps import fit_map, place
 from .metrics import evaluate, macro_f1, summary
 from .neighbours import CosineIndex, l2_normalize
+from .review import label_doubts, leaf_margin
 from .split import SPLITS, group_ids, split_report, stratified_split
 from .taxonomy import (
     LEVEL_SEPARATOR,
@@ -69,11 +70,11 @@ log = logging.getLogger(__name__)
 
 #: The stages of :func:`train_bundle`, in order (the keys of ``stage_seconds``), and what
 #: the user reads for each.
-STAGES = ("read_clean", "word2vec", "split", "classifier", "evaluate", "embeddings", "maps",
-          "write")
+STAGES = ("read_clean", "word2vec", "split", "classifier", "evaluate", "review", "embeddings",
+          "maps", "write")
 STAGE_LABELS = {"read_clean": "read + clean", "word2vec": "Word2Vec", "split": "split",
-                "classifier": "classifier", "evaluate": "evaluate", "embeddings": "embeddings",
-                "maps": "maps", "write": "write"}
+                "classifier": "classifier", "evaluate": "evaluate", "review": "label review",
+                "embeddings": "embeddings", "maps": "maps", "write": "write"}
 MAP_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
 
 
@@ -281,6 +282,14 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
             results[name]["independent_0.5"] = summary(evaluate(taxonomy, y[rows], raw_plain[rows],
                                                                 with_pairs=False))
 
+    folds = config.review.folds
+    with timer("review", f"out-of-fold check of {len(labelled):,} labels, {folds} folds"
+               if folds else "off (review.folds = 0)"):
+        # Which labels a model that never saw the product doubts (prodemb.review): the
+        # dashboard's label-review queue.
+        doubt, suggestion = label_doubts([" ".join(t) for t in lab_tokens],
+                                         [format_path(ps[0]) for ps in paths], folds, seed)
+
     with timer("embeddings") as stage:
         rng = np.random.default_rng(seed)
         unlabelled = np.flatnonzero(catalogue["paths"].map(len).to_numpy() == 0)
@@ -312,6 +321,13 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     true_first = products["true_path"].str.split(PATH_SEPARATOR, regex=False).str[0]
     products["true_top"] = true_first.str.split(LEVEL_SEPARATOR, regex=False).str[0]
     products["correct"] = pd.array(correct.tolist() + [None] * len(sample), dtype="boolean")
+    # The review queues (prodemb.review): how sure the model is between its two best leaves
+    # (unlabelled products to label first), how much an out-of-fold model doubts a label.
+    products["pred_margin"] = np.concatenate([leaf_margin(probs, taxonomy.leaves),
+                                              leaf_margin(probs_sample, taxonomy.leaves)]).round(4)
+    if folds:
+        products["label_doubt"] = np.concatenate([doubt, np.full(len(sample), np.nan, np.float32)])
+        products["doubt_suggests"] = suggestion.tolist() + [""] * len(sample)
 
     with timer("maps") as stage:
         methods = config.maps.methods

@@ -159,6 +159,15 @@ def test_train_with_corrections_applies_and_counts_them(tmp_path):
     assert in_trio > 0 and applied["merged_products"] >= in_trio
     tree = (out / "taxonomy.json").read_text()
     assert "Any scarf" in tree and "Snood / Loop scarf" not in tree
+    # the review queues' columns (prodemb.review): label doubts of the labelled products,
+    # margins of all
+    products = pd.read_parquet(out / "products.parquet")
+    lab = products["split"] != "unlabelled"
+    # (600 products: a leaf whose products all fall in one fold cannot be judged: NaN)
+    assert products.loc[lab, "label_doubt"].between(0, 1).mean() > 0.5
+    assert products.loc[~lab, "label_doubt"].isna().all()
+    assert products["pred_margin"].between(0, 1).all()
+    assert "review" in manifest["stage_seconds"]
 
 
 def test_train_with_a_bad_corrections_file_fails_before_training(tmp_path, capsys):

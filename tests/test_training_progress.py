@@ -170,13 +170,13 @@ def test_train_shows_every_stage_and_a_table_of_stage_times(capsys, tmp_path, pr
     stdout, err = capsys.readouterr()
     assert code == 0, err
     for i, label in enumerate(("read + clean", "Word2Vec", "split", "classifier", "evaluate",
-                               "embeddings", "maps", "write"), 1):
-        assert f"[{i}/8] {label}" in err
+                               "label review", "embeddings", "maps", "write"), 1):
+        assert f"[{i}/9] {label}" in err
     table = stdout[stdout.index("Stage times:"):].splitlines()
     assert table[1].split() == ["stage", "time", "share"]
-    assert [line.split()[0] for line in table[2:11]] == [
-        "read", "Word2Vec", "split", "classifier", "evaluate", "embeddings", "maps", "write",
-        "total"]
+    assert [line.split()[0] for line in table[2:12]] == [
+        "read", "Word2Vec", "split", "classifier", "evaluate", "label", "embeddings", "maps",
+        "write", "total"]
     assert "mean cosine of random word pairs" in stdout
     assert "stage seconds" not in stdout
 
