@@ -242,7 +242,7 @@ def cmd_demo_data(args) -> int:
     start = time.perf_counter()
     n = write_demo(args.out, n_labelled=args.labelled, n_unlabelled=args.unlabelled, seed=args.seed,
                    progress=not args.quiet, tail_leaves=args.tail_leaves,
-                   shallow_share=args.shallow_share)
+                   shallow_share=args.shallow_share, mislabel_share=args.mislabel_share)
     secs = time.perf_counter() - start
     print(f"wrote {n:,} products to {args.out} in {secs:.1f} s ({n / max(secs, 1e-9):,.0f} products/s)")
     return 0
@@ -545,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shallow-share", type=share, default=0.0, metavar="F",
                    help="categorise this share of the labelled products only by their "
                         "first level, e.g. 'Bags' (0 <= F < 1; default 0)")
+    s.add_argument("--mislabel-share", type=share, default=0.0, metavar="F",
+                   help="give this share of the labelled products a wrong category (half of "
+                        "them a sibling's), listed in OUT.mislabelled.csv: a test set for the "
+                        "label review (0 <= F < 1; default 0)")
     s.set_defaults(func=cmd_demo_data)
 
     s = sub.add_parser("train", help="train a bundle from a catalogue")

@@ -1343,6 +1343,30 @@ def generate_demo(
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0].reset_index(drop=True)
 
 
+def _mislabel(df: pd.DataFrame, share: float, rng: np.random.Generator
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``df`` with ``share`` of its labelled rows given another category of the chunk (half
+    of them one under the same top level), and the list of those rows."""
+    cats = df["category"].fillna("").astype(str).to_numpy().copy()
+    labelled = np.flatnonzero(cats != "")
+    pool = np.unique(cats[labelled])
+    if len(pool) < 2:
+        return df, pd.DataFrame(columns=["id", "category_written", "category_true"])
+    tops = np.array([c.split(" > ")[0] for c in pool])
+    rows = labelled[rng.random(len(labelled)) < share]
+    true = cats[rows].copy()
+    for i in rows:
+        top = cats[i].split(" > ")[0]
+        near = pool[(tops == top) & (pool != cats[i])]
+        choices = near if len(near) and rng.random() < 0.5 else pool[pool != cats[i]]
+        cats[i] = choices[rng.integers(len(choices))]
+    out = df.copy()
+    out["category"] = np.where(cats == "", df["category"], cats)
+    wrong = pd.DataFrame({"id": df["id"].to_numpy()[rows], "category_written": cats[rows],
+                          "category_true": true})
+    return out, wrong
+
+
 def write_demo(
     path: str | os.PathLike,
     n_labelled: int = 50_000,
@@ -1351,10 +1375,16 @@ def write_demo(
     progress: bool = True,
     tail_leaves: int = 0,
     shallow_share: float = 0.0,
+    mislabel_share: float = 0.0,
 ) -> int:
     """Stream the demo catalogue to ``path`` (``.csv`` or ``.parquet``); return the row count.
 
-    ``tail_leaves`` and ``shallow_share`` as in :func:`iter_demo_chunks`. The file is
+    ``tail_leaves`` and ``shallow_share`` as in :func:`iter_demo_chunks`.
+    ``mislabel_share``: this share of the labelled products (drawn with their own seeded
+    generator, so the rest of the catalogue is unchanged) get a wrong category, half of
+    them one of the same top-level category, the rest any other; the planted errors are
+    listed in ``PATH.mislabelled.csv`` (id, category written, category true) for
+    benchmarks of the label review (bench/bench_review.py). The file is
     written to a temporary file in the same directory and moved into place at the
     end, so an interrupted run never leaves a half-written file. ``path`` must not be a
     directory (``ValueError``, before anything is generated).
@@ -1367,7 +1397,20 @@ def write_demo(
     if suffix not in (".csv", ".parquet"):
         raise ValueError(f"{path}: unknown output format {suffix!r}; use .csv or .parquet")
     _check_options(n_labelled, n_unlabelled, tail_leaves, shallow_share)
+    if not isinstance(mislabel_share, (int, float, np.integer, np.floating)) or not (
+            0.0 <= mislabel_share < 1.0):
+        raise ValueError(f"mislabel_share must be at least 0 and below 1, got {mislabel_share!r}")
     from tqdm.auto import tqdm
+
+    planted: list[pd.DataFrame] = []
+    mislabel_rng = np.random.default_rng([seed, 7919])
+
+    def mislabel(df: pd.DataFrame) -> pd.DataFrame:
+        if not mislabel_share:
+            return df
+        df, wrong = _mislabel(df, mislabel_share, mislabel_rng)
+        planted.append(wrong)
+        return df
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -1384,6 +1427,7 @@ def write_demo(
                                           tail_leaves, shallow_share)
                 with open(tmp, "w", encoding="utf-8", newline="") as f:
                     for i, df in enumerate(chunks):
+                        df = mislabel(df)
                         df.to_csv(f, header=i == 0, index=False)
                         rows += len(df)
                         bar.update(len(df))
@@ -1395,9 +1439,14 @@ def write_demo(
                     for _, cols in _iter_tables(n_labelled, n_unlabelled, seed, _WRITE_CHUNK,
                                                 tail_leaves, shallow_share):
                         table = pa.table([cols[c] for c in COLUMNS], names=list(COLUMNS))
+                        if mislabel_share:
+                            table = pa.Table.from_pandas(mislabel(table.to_pandas()),
+                                                         preserve_index=False)
                         writer.write_table(table.cast(schema))
                         rows += table.num_rows
                         bar.update(table.num_rows)
+        if mislabel_share:
+            pd.concat(planted, ignore_index=True).to_csv(f"{path}.mislabelled.csv", index=False)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -487,3 +487,24 @@ def test_cli_demo_data_longtail(tmp_path, capsys):
     expected = generate_demo(2000, 500, seed=2, tail_leaves=50, shallow_share=0.25)
     for col in expected.columns:
         assert back[col].tolist() == expected[col].tolist(), col
+
+
+def test_mislabel_share_plants_listed_errors_and_changes_nothing_else(tmp_path):
+    import pandas as pd
+
+    from prodemb.demo import write_demo
+
+    clean, noisy = tmp_path / "clean.csv", tmp_path / "noisy.parquet"
+    write_demo(clean, n_labelled=1500, n_unlabelled=100, seed=4, progress=False)
+    write_demo(noisy, n_labelled=1500, n_unlabelled=100, seed=4, progress=False, mislabel_share=0.1)
+    a = pd.read_csv(clean, dtype=str, keep_default_na=False)
+    b = pd.read_parquet(noisy).fillna("")
+    planted = pd.read_csv(f"{noisy}.mislabelled.csv", dtype=str)
+    changed = a["category"] != b["category"]
+    assert 100 < changed.sum() < 200 and set(a.loc[changed, "id"]) == set(planted["id"])
+    assert (a["title"] == b["title"]).all() and (b.loc[a["category"] == "", "category"] == "").all()
+    true = dict(zip(a["id"], a["category"]))
+    assert all(true[i] == c for i, c in zip(planted["id"], planted["category_true"]))
+    assert (planted["category_written"] != planted["category_true"]).all()
+    with pytest.raises(ValueError, match="mislabel_share"):
+        write_demo(tmp_path / "x.csv", n_labelled=10, n_unlabelled=0, mislabel_share=1.0)
