@@ -35,6 +35,7 @@ PAGES = [
     ("pages/neighbours.py", "Neighbours", ":material/hub:"),
     ("pages/per_class_f1.py", "Per-class F1", ":material/leaderboard:"),
     ("pages/embedding_map.py", "Embedding map", ":material/scatter_plot:"),
+    ("pages/review.py", "Review", ":material/rule:"),
 ]
 
 
