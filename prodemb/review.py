@@ -360,6 +360,41 @@ def leaf_margin(probs: np.ndarray, leaves: Sequence[int]) -> np.ndarray:
     return (top2[:, 0] - top2[:, 1]).astype(np.float32)
 
 
+# ---------------------------------------------------------------------- two bundles
+def compare_bundles(metrics_a: dict, products_a: pd.DataFrame, metrics_b: dict,
+                    products_b: pd.DataFrame, split: str = "test") -> dict:
+    """Bundle B against bundle A on ``split``, from what each stored at training.
+
+    ``metrics_*``: the bundles' metrics.json; ``products_*``: their products.parquet.
+    Returns ``{"headline": rows of (metric, a, b, delta), "classes": one row per category
+    in either tree (name, leaf, support and F1 in each, delta; NaN where a tree lacks it),
+    "changed": {"common": test products of both (by id), "changed": those whose predicted
+    paths differ, "share": changed / common}}``. Per-class deltas compare the categories by
+    name, so a category renamed or merged in B shows as gone from A and new in B."""
+    sa, sb = metrics_a["splits"].get(split), metrics_b["splits"].get(split)
+    if not sa or not sb:
+        raise ReviewError(f"both bundles need stored {split} metrics")
+    keys = ("macro_f1", "leaf_macro_f1", "micro_f1", "exact_match")
+    headline = [{"metric": k, "a": sa.get(k), "b": sb.get(k),
+                 "delta": (sb[k] - sa[k]) if k in sa and k in sb else None} for k in keys]
+    ca = pd.DataFrame(sa.get("per_class", []))
+    cb = pd.DataFrame(sb.get("per_class", []))
+    cols = ["name", "leaf", "support", "f1"]
+    classes = (ca.reindex(columns=cols).merge(cb.reindex(columns=cols), on="name", how="outer",
+                                              suffixes=("_a", "_b")))
+    classes["leaf"] = classes["leaf_a"].combine_first(classes["leaf_b"]).astype(bool)
+    classes["delta"] = classes["f1_b"] - classes["f1_a"]
+    classes = classes[["name", "leaf", "support_a", "f1_a", "support_b", "f1_b", "delta"]]
+    classes = classes.sort_values("delta", key=lambda d: d.abs(), ascending=False, na_position="last")
+    ta = products_a[products_a["split"] == split][["id", "pred_path"]]
+    tb = products_b[products_b["split"] == split][["id", "pred_path"]]
+    both = ta.merge(tb, on="id", suffixes=("_a", "_b"))
+    changed = int((both["pred_path_a"] != both["pred_path_b"]).sum())
+    return {"headline": headline, "classes": classes.reset_index(drop=True),
+            "changed": {"common": int(len(both)), "changed": changed,
+                        "share": round(changed / len(both), 4) if len(both) else None}}
+
+
 def proposals_table(proposals: Sequence[MergeProposal]) -> pd.DataFrame:
     """One row per proposal: leaves (joined with `` | ``), merged path, products, confusions
     and their share."""
@@ -371,4 +406,4 @@ def proposals_table(proposals: Sequence[MergeProposal]) -> pd.DataFrame:
 
 __all__ = ["MergeProposal", "ReviewError", "merge_proposals", "what_if_merge", "merged_path",
            "confused_products", "proposals_table", "stored_paths", "MIN_MERGE_RATE",
-           "label_doubts", "review_queue", "labelling_queue", "leaf_margin"]
+           "label_doubts", "review_queue", "labelling_queue", "leaf_margin", "compare_bundles"]

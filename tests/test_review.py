@@ -98,3 +98,25 @@ def test_on_the_bundle_the_scarf_trio_is_the_first_proposal(bundle):
     assert out["splits"]["test"]["before"]["leaf_macro_f1"] == pytest.approx(stored["leaf_macro_f1"], abs=1e-4)
     assert out["splits"]["test"]["before"]["macro_f1"] == pytest.approx(stored["macro_f1"], abs=1e-4)
     assert np.isfinite(out["splits"]["test"]["after"]["macro_f1"])
+
+
+def test_compare_bundles_lists_deltas_and_changed_predictions():
+    frame_a = trio_frame()
+    frame_b = frame_a.copy()
+    flip = frame_b.index[(frame_b["split"] == "test") & (frame_b["true_path"] == A)
+                         & (frame_b["pred_path"] == B)]
+    frame_b.loc[flip, "pred_path"] = A  # B fixes a's two confusions with b
+    from prodemb.metrics import evaluate
+
+    def metrics(frame):
+        rows, true, pred = R.stored_paths(frame, TAX, ("test",))
+        return {"splits": {"test": evaluate(TAX, TAX.binarize(true), TAX.binarize(pred))}}
+    out = R.compare_bundles(metrics(frame_a), frame_a, metrics(frame_b), frame_b)
+    assert out["changed"] == {"common": len(frame_a[frame_a["split"] == "test"]), "changed": 2,
+                              "share": round(2 / 37, 4)}
+    rows = out["classes"].set_index("name")
+    assert rows.loc[A, "delta"] > 0 and rows.loc[D, "delta"] == 0
+    head = {r["metric"]: r for r in out["headline"]}
+    assert head["leaf_macro_f1"]["delta"] > 0
+    with pytest.raises(R.ReviewError):
+        R.compare_bundles({"splits": {}}, frame_a, metrics(frame_b), frame_b)
