@@ -1,0 +1,373 @@
+"""Review: act on what the model confuses (issue 14).
+
+Merge proposals (groups of leaves the model mixes up) with their evidence and a what-if
+of the metrics with the group merged; the products behind a confusion; the label-review
+and labelling queues; reviewers' corrections (accept a prediction, relabel a product,
+accept a merge) kept in SQLite (:mod:`prodemb.corrections`, ``$PRODEMB_REVIEWS_DB`` or
+``data/reviews.sqlite``).
+
+Run by ``app.py`` through ``st.navigation``. Everything shown is computed by
+:mod:`prodemb.ui.review` from the bundle's stored validation/test predictions; nothing is
+retrained or classified again.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from prodemb import ui
+from prodemb.corrections import CorrectionsError, CorrectionStore, default_db
+from prodemb.review import ReviewError
+from prodemb.ui import review as rv
+
+SPLIT_LABELS = {"validation": "Validation", "test": "Test"}
+REVIEWER_KEY = "reviewer_name"     # kept across pages (not a widget key)
+QUEUE_SIZES = (25, 50, 100, 200)
+SAVED_KEY = "review_saved"  # the correction just saved, confirmed once after the rerun
+
+bundle = ui.current_bundle()
+products, taxonomy = bundle.products, bundle.taxonomy
+key = ui.fingerprint(bundle, rv.PRODUCTS_FILE)
+leaves = rv.cached_leaves(key, taxonomy)
+
+st.title("Review")
+st.caption(f"Act on what the model {ui.md_escape(bundle.name)} confuses: merge categories it cannot tell "
+           "apart, look at the products behind a confusion, check doubtful labels, and record "
+           "corrections for the next training (`prodemb train --corrections`).")
+
+# ---------------------------------------------------------------------- reviewer
+if "reviewer_input" not in st.session_state:
+    st.session_state["reviewer_input"] = st.session_state.get(REVIEWER_KEY, "")
+top_left, top_right = st.columns([2, 3], vertical_alignment="bottom")
+reviewer = top_left.text_input("Your name", key="reviewer_input", max_chars=80,
+                               placeholder="saved with each correction (optional)")
+st.session_state[REVIEWER_KEY] = reviewer
+top_right.caption(f"Corrections are saved to {ui.md_escape(default_db())}, one row per action.")
+
+
+def store() -> CorrectionStore:
+    return CorrectionStore(default_db())
+
+
+def save(where: str, kind: str, **fields) -> None:
+    """Write one correction, then run the page again so that every table shows it, with
+    the confirmation at ``where``; a correction that cannot be saved is said, never a
+    traceback."""
+    try:
+        row, what = rv.save_correction(store(), kind, bundle=bundle.name, reviewer=reviewer, **fields)
+    except CorrectionsError as e:
+        st.error(f"Not saved: {ui.md_escape(e)}", icon=":material/error:")
+        return
+    st.session_state[SAVED_KEY] = {"where": where, "row": row, "what": what}
+    st.rerun()
+
+
+def confirmation(where: str) -> None:
+    """The confirmation of the correction just saved at ``where`` (shown once)."""
+    saved = st.session_state.get(SAVED_KEY)
+    if saved and saved["where"] == where:
+        del st.session_state[SAVED_KEY]
+        st.success(f"Saved as correction #{saved['row']}: {ui.md_escape(saved['what'])}.",
+                   icon=":material/check_circle:")
+
+
+def product_actions(table, where: str, accept_label: str = "Accept prediction") -> None:
+    """Accept the prediction of, or relabel, one product of ``table`` (a products table)."""
+    if table.empty:
+        return
+    ids = table["id"].astype(str).tolist()
+    c_pick, c_to = st.columns([3, 3])
+    pid = c_pick.selectbox("Product", ids, key=f"{where}_product",
+                           format_func=lambda i: rv.product_option(table, i),
+                           help="One of the products listed above.")
+    row = table[table["id"].astype(str) == pid].iloc[0]
+    target = c_to.selectbox("Right category", leaves, index=rv.relabel_default(row, leaves),
+                            key=f"{where}_target_{pid}",
+                            help="Any leaf of the bundle's tree (type to search).")
+    shown_true = row.get("true_path") or "(unlabelled)"
+    st.caption(f"True: {ui.md_escape(shown_true)} · predicted: {ui.md_escape(row.get('pred_path', ''))}")
+    b1, b2, _ = st.columns([1, 1, 2])
+    if b1.button("Relabel", key=f"{where}_relabel", icon=":material/edit:", type="primary",
+                 help="Record that this product belongs in the category chosen above."):
+        save(where, "relabel", product_id=pid, path=target)
+    predicted = rv.first_path(row.get("pred_path"))
+    if b2.button(accept_label, key=f"{where}_accept", icon=":material/done:",
+                 disabled=not predicted,
+                 help="Record that the model's predicted category is right for this product."):
+        save(where, "accept", product_id=pid, path=predicted)
+    confirmation(where)
+
+
+PRODUCT_COLUMNS = {
+    "id": st.column_config.TextColumn("Id", width=95),
+    "text": st.column_config.TextColumn("Product", width=340),
+    "true_path": st.column_config.TextColumn("True category", width=230),
+    "pred_path": st.column_config.TextColumn("Predicted category", width=230),
+    "pred_score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0,
+                                                  format="%.2f", width=80,
+                                                  help="The predicted path's score"),
+    "split": st.column_config.TextColumn("Split", width=80),
+    "label_doubt": st.column_config.ProgressColumn(
+        "Doubt", min_value=0.0, max_value=1.0, format="%.2f", width=80,
+        help="How much a model that never saw this product doubts its label (1: sure it is wrong)"),
+    "doubt_suggests": st.column_config.TextColumn("Suggested category", width=230),
+    "pred_margin": st.column_config.NumberColumn(
+        "Margin", format="%.3f", width=80,
+        help="Probability of the most probable leaf minus the second: small = the model hesitates"),
+    "reviewed": st.column_config.TextColumn("Reviewed", width=140,
+                                            help="The latest correction of this product"),
+}
+
+try:
+    done = rv.reviewed(rv.read_corrections())
+    corrections_problem = None
+except CorrectionsError as e:
+    done, corrections_problem = {}, str(e)
+
+tab_merge, tab_drill, tab_labels, tab_log = st.tabs(
+    ["Merge proposals", "Confused products", "Label review", "Corrections"])
+
+# ---------------------------------------------------------------------- merge proposals
+group: list[str] = []
+with tab_merge:
+    try:
+        proposals = rv.cached_proposals(key, products, taxonomy)
+    except ReviewError as e:
+        proposals = []
+        st.error(f"Cannot compute merge proposals: {ui.md_escape(e)}")
+    if not proposals:
+        st.info("No group of categories is confused with each other above 15 % of their "
+                "validation and test products: nothing to merge.", icon=":material/check_circle:")
+    else:
+        st.caption(f"{len(proposals)} groups of categories the model mixes up with each other "
+                   "(each confused for another at least once, the confusions 15 % or more of "
+                   "their validation and test products), the most confused first.")
+        pick = st.selectbox("Merge proposal", range(len(proposals)), key="review_proposal",
+                            format_func=lambda i: rv.proposal_label(proposals[i]))
+        proposal = proposals[pick]
+        prefix = rv.common_prefix(proposal.leaves)
+        names = ", ".join(f"**{ui.md_escape(rv.short_name(p, prefix))}**" for p in proposal.leaves)
+        where = f" in {ui.md_escape(prefix)}" if prefix else ""
+        st.markdown(f"#### Merge {names}{where}?")
+        st.markdown(f"{proposal.confusions:,} of their {proposal.products:,} validation and test "
+                    f"products ({proposal.rate:.0%}) were predicted as another category of the group.")
+        what_if_box, evidence_box = st.container(), st.container()
+
+        with st.expander("Edit the group or the merged category"):
+            group = st.multiselect("Categories to merge", leaves, default=proposal.leaves,
+                                   key=f"review_group_{pick}",
+                                   help="Leaves of the tree; add or remove any.")
+            into = st.text_input("Merged category (path)", value=rv.merge_target(group, proposal.into),
+                                 key=f"review_into_{pick}_{rv.group_key(group)}",
+                                 help="Levels joined by “ > ”: a new leaf, or an existing "
+                                      "category such as the group's parent.").strip()
+        problem = rv.check_merge(group, into)
+        result = None
+        if not problem:
+            try:
+                result = rv.cached_what_if(key, products, taxonomy, tuple(group), into)
+            except ReviewError as e:
+                problem = f"Cannot score this merge: {ui.md_escape(e)}"
+        edited = sorted(group) != sorted(proposal.leaves) or into != proposal.into
+        group_prefix = rv.common_prefix(group) if len(group) >= 2 else prefix
+
+        with what_if_box:
+            st.markdown("##### What if they were merged?"
+                        + (" :orange[(the group or its name edited below)]" if edited else ""))
+            if problem:
+                st.warning(problem, icon=":material/edit:")
+            else:
+                splits = [s for s in rv.WHAT_IF_SPLITS if s in result["splits"]]
+                split = st.segmented_control("Split", splits, default=splits[-1], required=True,
+                                             format_func=lambda s: SPLIT_LABELS.get(s, s),
+                                             key="review_split") or splits[-1]
+                n = rv.what_if_numbers(result, split)
+                m1, m2, m3, m4 = st.columns(4)
+                m1.metric("Leaf macro-F1 after merge", f"{n['leaf_macro_f1']:.3f}",
+                          delta=f"{n['leaf_macro_f1_change']:+.3f} vs now",
+                          help="Mean F1 over the leaf categories, with the group as one leaf.")
+                m2.metric("Macro-F1 after merge", f"{n['macro_f1']:.3f}",
+                          delta=f"{n['macro_f1_change']:+.3f} vs now",
+                          help="Mean F1 over every category node, with the group as one leaf.")
+                m3.metric("Merged category F1", f"{n['class_f1']:.3f}",
+                          delta=f"{n['class_f1'] - n['leaves_f1']:+.3f} vs its leaves now",
+                          help="Its leaves' F1 now: " + "; ".join(
+                              f"{rv.short_name(k, group_prefix)} {v:.3f}" for k, v in n["leaf_f1s"].items())
+                          + f" (mean weighted by their products: {n['leaves_f1']:.3f}).")
+                m4.metric("Products moved", f"{n['moved']:,}",
+                          help="Products of this split whose category would become the merged one.")
+                st.caption(f"{SPLIT_LABELS.get(split, split)} split. Recomputed from the stored "
+                           "predictions, nothing retrained: a product predicted in any category of "
+                           "the group counts as predicted in the merged one. Leaves: "
+                           f"{result['splits'][split]['before']['n_leaves']:,} now, "
+                           f"{result['splits'][split]['after']['n_leaves']:,} after.")
+                num = st.column_config.NumberColumn
+                table = rv.what_if_table(result)
+                st.dataframe(table, width="stretch", key="review_what_if", column_config={
+                    "metric": st.column_config.TextColumn("metric", width="medium"),
+                    **{c: num(c, format="%+.3f" if c.endswith("change") else "%.3f")
+                       for c in table.columns}})
+                classes = rv.class_table(result)
+                classes["category"] = [rv.short_name(c, group_prefix) for c in classes["category"]]
+                st.dataframe(classes, hide_index=True, width="stretch", key="review_classes",
+                             column_config={
+                                 "category": st.column_config.TextColumn("category", width="large"),
+                                 "state": st.column_config.TextColumn(
+                                     "", width="small", help="now: the leaf as it is; merged: the "
+                                                              "merged category"),
+                                 **{c: num(c, format="%.3f") for c in classes.columns if c.endswith("F1")},
+                                 **{c: num(c.replace("support", "products"), format="%d")
+                                    for c in classes.columns if c.endswith("support")}})
+
+        with evidence_box:
+            st.markdown("##### Evidence")
+            st.markdown("**Confusions both ways** (validation and test products)")
+            st.dataframe(rv.links_table(proposal).assign(confused=lambda d: 100 * d["confused"]),
+                         hide_index=True, key="review_links", column_config={
+                             "category a": st.column_config.TextColumn("category a", width="medium"),
+                             "category b": st.column_config.TextColumn("category b", width="medium"),
+                             "a → b": st.column_config.NumberColumn(
+                                 "a → b", format="%d", width="small", help="products of a predicted as b"),
+                             "b → a": st.column_config.NumberColumn(
+                                 "b → a", format="%d", width="small", help="products of b predicted as a"),
+                             "confused": st.column_config.ProgressColumn(
+                                 "confused", min_value=0.0, max_value=100.0, format="%.0f%%",
+                                 help="(a→b + b→a) / products of a and b")})
+            st.markdown("**Examples of confused products** (the model's surest mistakes)")
+            st.dataframe(rv.cached_examples(key, products, taxonomy, tuple(proposal.leaves)),
+                         hide_index=True, width="stretch", key="review_examples",
+                         column_config=PRODUCT_COLUMNS)
+
+        a_left, a_right = st.columns([3, 1], vertical_alignment="center")
+        a_left.markdown(f"Merge **{len(group)}** categories into **{ui.md_escape(into)}**"
+                        if not problem else "Fix the group above to accept a merge.")
+        if a_right.button("Accept this merge", key="review_accept_merge", type="primary",
+                          icon=":material/call_merge:", disabled=bool(problem), width="stretch",
+                          help="Record that these categories are to be one; the next "
+                               "`prodemb train --corrections` applies it."):
+            save("merge", "merge", paths=group, into=into)
+            confirmation("merge")
+
+# ---------------------------------------------------------------------- drill-down
+with tab_drill:
+    st.caption("The validation and test products behind a confusion: their true category and "
+               "what the model predicted.")
+    try:
+        cells = rv.cached_cells(key, products, taxonomy)
+    except ReviewError as e:
+        cells = None
+        st.error(f"Cannot read the stored predictions: {ui.md_escape(e)}")
+    if cells is not None:
+        mode = st.segmented_control("Choose", ["Most confused pairs", "Any two categories"],
+                                    default="Most confused pairs", required=True,
+                                    key="review_drill_mode") or "Most confused pairs"
+        true = pred = None
+        if mode == "Most confused pairs":
+            if cells.empty:
+                st.info("The model confused no two categories on validation and test.")
+            else:
+                top = cells.head(300)
+                start = rv.default_cell(top, proposal.leaves if proposals else [])
+                cell = st.selectbox("Confused pair (true → predicted)", range(len(top)), index=start,
+                                    key="review_cell",
+                                    format_func=lambda i: rv.pair_label(top["true"].iloc[i],
+                                                                        top["predicted"].iloc[i],
+                                                                        int(top["products"].iloc[i])))
+                true, pred = top["true"].iloc[cell], top["predicted"].iloc[cell]
+        else:
+            p1, p2 = st.columns(2)
+            true = p1.selectbox("True category", leaves, key="review_true")
+            pred = p2.selectbox("Predicted category", leaves, key="review_pred",
+                                index=min(1, len(leaves) - 1))
+        if true and pred:
+            found = rv.cached_confused(key, products, taxonomy, true, pred)
+            f1, f2 = st.columns([3, 2])
+            query = f1.text_input("Filter", key="review_drill_query",
+                                  placeholder="words of the text or an id")
+            split_choice = f2.segmented_control("Split", ["validation", "test"],
+                                                selection_mode="multi",
+                                                default=["validation", "test"],
+                                                format_func=lambda s: SPLIT_LABELS[s],
+                                                key="review_drill_splits")
+            shown = rv.filter_products(found, query, split_choice or [])
+            shown = rv.with_reviewed(shown, done)
+            st.caption(f"{len(shown):,} of {len(found):,} products of "
+                       f"{ui.md_escape(true)} predicted as {ui.md_escape(pred)}.")
+            if shown.empty:
+                st.info("No product matches." if len(found) else
+                        "No validation or test product of the first category was predicted as "
+                        "the second.")
+            else:
+                st.dataframe(shown, hide_index=True, width="stretch", key="review_drill_table",
+                             height=min(38 + 35 * len(shown), 420), column_config=PRODUCT_COLUMNS)
+                st.download_button("Download these products (CSV)", rv.download_csv(shown),
+                                   file_name=f"confused_{rv.file_slug(true, pred)}.csv",
+                                   mime="text/csv", key="review_drill_download",
+                                   icon=":material/download:")
+                st.markdown("**Correct a product**")
+                product_actions(shown, "drill")
+
+# ---------------------------------------------------------------------- label review
+with tab_labels:
+    choices = ui.subtree_choices(ui.fingerprint(bundle, "metrics.json"), taxonomy)
+    l1, l2 = st.columns([3, 1])
+    subtree = l1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="review_subtree",
+                           help="Only products in the chosen category (their label for the "
+                                "review queue, their prediction for the labelling queue).")
+    subtree = None if subtree in (None, ui.ALL_CATEGORIES) else subtree
+    size = l2.selectbox("Products per queue", QUEUE_SIZES, index=1, key="review_queue_size")
+
+    st.subheader("Labels the model doubts")
+    st.caption("Labelled products whose label a model that never saw them (trained on the other "
+               "folds of the catalogue) finds unlikely, most doubtful first, with the category it "
+               "suggests instead. Relabel them, or accept the prediction if the model is right.")
+    if not rv.has_column(products, "label_doubt"):
+        st.info(rv.RETRAIN_NOTE.format(what="label doubts"), icon=":material/history:")
+    else:
+        queue = rv.with_reviewed(rv.cached_review_table(key, products, subtree, int(size)), done)
+        if queue.empty:
+            st.info("No labelled product to review here.")
+        else:
+            st.dataframe(queue, hide_index=True, width="stretch", key="review_queue_table",
+                         height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
+            product_actions(queue, "doubt")
+
+    st.subheader("Products to label next")
+    st.caption("Unlabelled products the model hesitates most about (the smallest margin between "
+               "its two most probable categories): labelling these teaches it most.")
+    if not rv.has_column(products, "pred_margin"):
+        st.info(rv.RETRAIN_NOTE.format(what="prediction margins"), icon=":material/history:")
+    else:
+        queue = rv.with_reviewed(rv.cached_labelling_table(key, products, subtree, int(size)), done)
+        if queue.empty:
+            st.info("No unlabelled product here.")
+        else:
+            st.dataframe(queue.drop(columns=["true_path", "split"], errors="ignore"),
+                         hide_index=True, width="stretch", key="labelling_queue_table",
+                         height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
+            product_actions(queue, "label", accept_label="Accept prediction as label")
+
+# ---------------------------------------------------------------------- corrections
+with tab_log:
+    try:
+        frame = rv.read_corrections()
+    except CorrectionsError as e:
+        frame = None
+        st.error(f"The corrections database cannot be read: {ui.md_escape(e)}")
+    if frame is not None:
+        if frame.empty:
+            st.info("No corrections yet. Accept a merge, relabel a product or accept a "
+                    "prediction in the other tabs.")
+        else:
+            mine = frame["bundle"].fillna("") == bundle.name
+            st.caption(f"{len(frame):,} corrections in {ui.md_escape(default_db())} "
+                       f"({int(mine.sum()):,} made on the bundle {ui.md_escape(bundle.name)}), newest first; "
+                       "`prodemb train --corrections` applies them.")
+            st.dataframe(rv.corrections_table(frame, 50), hide_index=True, width="stretch",
+                         key="review_corrections_table", column_config={
+                             "created": st.column_config.TextColumn("When (UTC)", width=150),
+                             "category": st.column_config.TextColumn("Category", width=260),
+                             "merged": st.column_config.TextColumn("Merged categories", width=300)})
+            st.download_button("Export all corrections (CSV)", rv.download_csv(frame),
+                               file_name="corrections.csv", mime="text/csv",
+                               key="review_export", icon=":material/download:")

@@ -1,0 +1,468 @@
+"""What the Review page shows (``pages/review.py``, issue 14), as plain functions.
+
+The page only renders; everything it computes comes from here, on top of the core in
+:mod:`prodemb.review` (merge proposals, what-if metrics, confused products, the label
+queues) and :mod:`prodemb.corrections` (the reviewers' corrections in SQLite):
+
+- merge proposals: their labels, evidence tables, the what-if tables and the numbers of
+  the metric row (:func:`what_if_numbers`);
+- drill-down: the confusion cells of the stored validation/test predictions
+  (:func:`confusion_cells`), the products behind one, filtered (:func:`filter_products`);
+- label review: the two queues as tables, with what reviewers already did to each product;
+- corrections: one function per action that writes one row (:func:`save_correction`) and
+  the latest corrections as a table.
+
+Nothing here renders catalogue text as markup: tables are plain values (texts made
+readable by :func:`~prodemb.ui.text.display_text`); labels meant for Markdown go through
+:func:`~prodemb.ui.text.md_escape`. The cached wrappers at the end take the page's bundle
+fingerprint (:func:`~prodemb.ui.bundles.fingerprint` of ``products.parquet``) as key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from .. import review
+from ..corrections import CorrectionsError, CorrectionStore, default_db
+from ..metrics import path_end_pairs
+from ..report import PATH_JOIN
+from ..taxonomy import DISPLAY_SEPARATOR, Taxonomy
+from ..utils import csv_safe_frame
+from .text import display_text, shorten
+
+#: The file of a bundle the review computations read (their cache key).
+PRODUCTS_FILE = "products.parquet"
+#: Splits shown by the what-if, in this order.
+WHAT_IF_SPLITS = ("validation", "test")
+#: Rows of the what-if headline table: (label, key of the scores).
+WHAT_IF_METRICS = (("Leaf macro-F1", "leaf_macro_f1"), ("Macro-F1 (all nodes)", "macro_f1"),
+                   ("Micro-F1", "micro_f1"), ("Exact match", "exact_match"))
+#: Said where a bundle lacks the label-review columns.
+RETRAIN_NOTE = ("This bundle was trained before label review, so it has no {what}: retrain "
+                "to get the review queue (`prodemb train`, which now scores every label with "
+                "an out-of-fold model and stores it in the bundle).")
+#: Actions a reviewer can take, as the database names them.
+ACTIONS = ("accept", "relabel", "merge")
+
+
+# ---------------------------------------------------------------------- names
+def common_prefix(paths: Sequence[str]) -> str:
+    """The levels all display ``paths`` share, as a display path (``""`` when none); the
+    last level of a path is never part of it (so a single path gives its parent)."""
+    split = [str(p).split(DISPLAY_SEPARATOR) for p in paths if p]
+    if not split:
+        return ""
+    common: list[str] = []
+    for names in zip(*split):
+        if len(set(names)) != 1:
+            break
+        common.append(names[0])
+    common = common[: min(len(s) for s in split) - 1]
+    return DISPLAY_SEPARATOR.join(common)
+
+
+def short_name(path: str, prefix: str) -> str:
+    """``path`` without the display path ``prefix`` (the leaf names of a group)."""
+    if prefix and str(path).startswith(prefix + DISPLAY_SEPARATOR):
+        return str(path)[len(prefix) + len(DISPLAY_SEPARATOR):]
+    return str(path)
+
+
+def proposal_label(proposal: review.MergeProposal) -> str:
+    """One line per proposal for the selectbox (plain text, not Markdown):
+    ``Accessories > Scarves: Knit scarf, Scarf / Shawl, Snood / Loop scarf · 39 % confused,
+    846 products``."""
+    prefix = common_prefix(proposal.leaves)
+    names = ", ".join(short_name(p, prefix) for p in proposal.leaves)
+    where = f"{prefix}: " if prefix else ""
+    return (f"{where}{names} · {proposal.rate:.0%} confused, {proposal.products:,} products")
+
+
+def pair_label(true: str, predicted: str, n: int | None = None) -> str:
+    """``Accessories > Scarves: Knit scarf → Scarf / Shawl (78 products)``: one confusion
+    cell, true category first (plain text)."""
+    prefix = common_prefix([true, predicted])
+    where = f"{prefix}: " if prefix else ""
+    count = "" if n is None else f" ({n:,} product{'s' if n != 1 else ''})"
+    return f"{where}{short_name(true, prefix)} → {short_name(predicted, prefix)}{count}"
+
+
+def leaf_paths(taxonomy: Taxonomy) -> list[str]:
+    """Display paths of the tree's leaves, sorted: what a product can be relabelled to and
+    what can be merged."""
+    return sorted(taxonomy.name(i) for i in taxonomy.leaves)
+
+
+def first_path(cell: object) -> str:
+    """The first path of a (possibly multi-path) cell; ``""`` for none."""
+    if not isinstance(cell, str):
+        return ""
+    return cell.split(PATH_JOIN)[0].strip()
+
+
+# ---------------------------------------------------------------------- merge proposals
+def links_table(proposal: review.MergeProposal) -> pd.DataFrame:
+    """The evidence of a proposal: one row per link, ``category a, category b, a → b,
+    b → a, confused`` (share of the two categories' products confused with each other)."""
+    prefix = common_prefix(proposal.leaves)
+    rows = [{"category a": short_name(d["a"], prefix), "category b": short_name(d["b"], prefix),
+             "a → b": int(d["a_as_b"]), "b → a": int(d["b_as_a"]), "confused": float(d["rate"])}
+            for d in proposal.links]
+    return pd.DataFrame(rows, columns=["category a", "category b", "a → b", "b → a", "confused"])
+
+
+def example_confusions(products: pd.DataFrame, taxonomy: Taxonomy, leaves: Sequence[str],
+                       per_direction: int = 2, limit: int = 8) -> pd.DataFrame:
+    """A few products of the group predicted as another leaf of it: up to
+    ``per_direction`` for each (true, predicted) pair, the ones the model was surest of
+    first (the telling mistakes), at most ``limit``; columns of :func:`products_table`."""
+    parts = []
+    for true in leaves:
+        for pred in leaves:
+            if true == pred:
+                continue
+            cell = review.confused_products(products, taxonomy, true, pred)
+            if len(cell):
+                parts.append(cell.sort_values(["pred_score", "id"], ascending=[False, True],
+                                              kind="mergesort").head(per_direction))
+    if not parts:
+        return products_table(products.iloc[:0])
+    out = pd.concat(parts, ignore_index=True)
+    out = out.sort_values(["pred_score", "id"], ascending=[False, True], kind="mergesort")
+    return products_table(out.head(limit))
+
+
+def what_if_table(result: dict) -> pd.DataFrame:
+    """The what-if's headline metrics, one row per metric (``metric`` index), columns
+    ``<split> now``, ``<split> merged``, ``<split> change`` for validation and test (the
+    splits :func:`prodemb.review.what_if_merge` scored)."""
+    splits = [s for s in WHAT_IF_SPLITS if s in result["splits"]]
+    rows = {}
+    for label, key in WHAT_IF_METRICS:
+        row = {}
+        for s in splits:
+            before, after = result["splits"][s]["before"][key], result["splits"][s]["after"][key]
+            row[f"{s} now"], row[f"{s} merged"] = before, after
+            row[f"{s} change"] = after - before
+        rows[label] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")
+
+
+def class_table(result: dict) -> pd.DataFrame:
+    """The merged class's F1 against the current F1 of each of its leaves: one row per
+    leaf (now) and one for the merged category, columns ``category, state`` and per split
+    ``<split> F1``, ``<split> support``."""
+    splits = [s for s in WHAT_IF_SPLITS if s in result["splits"]]
+    rows = []
+    for name in result["merged"]:
+        row = {"category": name, "state": "now"}
+        for s in splits:
+            c = next((c for c in result["splits"][s]["before"].get("classes", [])
+                      if c["name"] == name), None)
+            row[f"{s} F1"] = None if c is None else c["f1"]
+            row[f"{s} support"] = None if c is None else c["support"]
+        rows.append(row)
+    merged = {"category": result["into"], "state": "merged"}
+    for s in splits:
+        c = result["splits"][s]["after"].get("class") or {}
+        merged[f"{s} F1"], merged[f"{s} support"] = c.get("f1"), c.get("support")
+    rows.append(merged)
+    return pd.DataFrame(rows)
+
+
+def what_if_numbers(result: dict, split: str) -> dict:
+    """The metric row of one split: ``leaf_macro_f1``, ``macro_f1`` (after the merge) with
+    ``*_change`` (after minus now), ``class_f1`` (the merged category's F1),
+    ``leaves_f1`` (its leaves' current F1s, support-weighted mean: what the merged class is
+    compared with), ``leaf_f1s`` (``{leaf: F1}`` now) and ``moved`` (products moved)."""
+    s = result["splits"][split]
+    before, after = s["before"], s["after"]
+    classes = before.get("classes", [])
+    support = sum(c["support"] for c in classes)
+    mean = (sum(c["f1"] * c["support"] for c in classes) / support) if support else float("nan")
+    cls = after.get("class") or {}
+    return {"leaf_macro_f1": after["leaf_macro_f1"],
+            "leaf_macro_f1_change": after["leaf_macro_f1"] - before["leaf_macro_f1"],
+            "macro_f1": after["macro_f1"], "macro_f1_change": after["macro_f1"] - before["macro_f1"],
+            "class_f1": cls.get("f1", float("nan")), "leaves_f1": mean,
+            "leaf_f1s": {c["name"]: c["f1"] for c in classes},
+            "moved": int(s.get("moved_products", 0))}
+
+
+def merge_target(group: Sequence[str], proposed: str) -> str:
+    """The merged category to preselect for an edited ``group``: the proposal's own
+    ``proposed`` path while the group has at least two leaves, named after them
+    (:func:`prodemb.review.merged_path`); ``proposed`` for fewer."""
+    group = list(dict.fromkeys(group))
+    return review.merged_path(group) if len(group) >= 2 else proposed
+
+
+def group_key(group: Sequence[str]) -> str:
+    """A short stable key of a group of categories (for widget keys that must change with
+    the group)."""
+    return f"{zlib.crc32(PATH_JOIN.join(sorted(group)).encode('utf-8')):08x}"
+
+
+def check_merge(group: Sequence[str], into: str) -> str | None:
+    """Why a merge the reviewer edited cannot be scored (a plain sentence), or None."""
+    if len(list(dict.fromkeys(group))) < 2:
+        return "Choose at least two categories to merge."
+    names = [n.strip() for n in str(into or "").split(DISPLAY_SEPARATOR.strip())]
+    if not into or not into.strip() or any(not n for n in names):
+        return ("Give the merged category a path: levels joined by “ > ”, none empty "
+                "(e.g. Accessories > Scarves > Scarves).")
+    return None
+
+
+# ---------------------------------------------------------------------- drill-down
+def confusion_cells(products: pd.DataFrame, taxonomy: Taxonomy,
+                    splits: Sequence[str] = review.EVIDENCE_SPLITS) -> pd.DataFrame:
+    """Every (true, predicted) pair of different path ends in the stored predictions of
+    ``splits``, with its number of products: columns ``true, predicted, products``, the
+    largest first (ties by name). Counted as the merge proposals count them
+    (:func:`prodemb.metrics.path_end_pairs`)."""
+    rows, true, pred = review.stored_paths(products, taxonomy, splits)
+    if not len(rows):
+        return pd.DataFrame(columns=["true", "predicted", "products"])
+    pairs = path_end_pairs(taxonomy, taxonomy.binarize(true), taxonomy.binarize(pred))
+    out = pd.DataFrame([{"true": taxonomy.name(t), "predicted": taxonomy.name(p), "products": n}
+                        for (t, p), n in pairs.items() if t != p],
+                       columns=["true", "predicted", "products"])
+    return out.sort_values(["products", "true", "predicted"], ascending=[False, True, True],
+                           kind="mergesort").reset_index(drop=True)
+
+
+def default_cell(cells: pd.DataFrame, leaves: Sequence[str]) -> int:
+    """Row of ``cells`` to open the drill-down on: the largest confusion inside the group
+    ``leaves`` (the open proposal), else the largest of all (0)."""
+    inside = cells["true"].isin(list(leaves)) & cells["predicted"].isin(list(leaves))
+    hits = np.flatnonzero(inside.to_numpy(bool))
+    return int(hits[0]) if len(hits) else 0
+
+
+#: Columns of the product tables (drill-down, examples, queues), in order.
+PRODUCT_COLUMNS = ["id", "text", "true_path", "pred_path", "pred_score", "split"]
+
+
+def products_table(frame: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """The products of ``frame`` as people read them: ``id, text`` (readable:
+    :func:`~prodemb.ui.text.display_text`), ``true_path``, ``pred_path`` (the first
+    predicted path), ``pred_score``, ``split`` and the ``extra`` columns present."""
+    cols = [c for c in [*PRODUCT_COLUMNS, *extra] if c in frame.columns]
+    out = frame[cols].copy()
+    if "text" in out:
+        out["text"] = out["text"].map(display_text)
+    if "pred_path" in out:
+        out["pred_path"] = out["pred_path"].map(first_path)
+    if "true_path" in out:
+        out["true_path"] = out["true_path"].fillna("")
+    return out.reset_index(drop=True)
+
+
+def filter_products(table: pd.DataFrame, query: str = "", splits: Sequence[str] | None = None,
+                    ) -> pd.DataFrame:
+    """Rows of a :func:`products_table` whose id or text contains every word of ``query``
+    (case-insensitive, literal) and, when ``splits`` is given, whose split is one of them."""
+    keep = np.ones(len(table), dtype=bool)
+    hay = (table["id"].astype(str) + " " + table["text"].astype(str)).str.lower() if len(table) else None
+    for word in str(query or "").lower().split():
+        keep &= hay.str.contains(word, regex=False).to_numpy(bool)
+    if splits is not None and "split" in table:
+        keep &= table["split"].isin(list(splits)).to_numpy(bool)
+    return table[keep].reset_index(drop=True)
+
+
+def download_csv(table: pd.DataFrame) -> bytes:
+    """``table`` as UTF-8 CSV for a spreadsheet: cells that would start a formula are
+    neutralised (:func:`~prodemb.utils.csv_safe_frame`)."""
+    return csv_safe_frame(table).to_csv(index=False).encode("utf-8")
+
+
+def file_slug(*names: str) -> str:
+    """A file-name-safe slug of category names (``knit-scarf_scarf-shawl``)."""
+    parts = [re.sub(r"[^a-z0-9]+", "-", str(n).split(DISPLAY_SEPARATOR)[-1].lower()).strip("-")
+             for n in names]
+    return "_".join(p for p in parts if p)[:80] or "products"
+
+
+# ---------------------------------------------------------------------- label review
+def has_column(products: pd.DataFrame, column: str) -> bool:
+    """Whether the bundle's products carry ``column`` (``label_doubt``/``pred_margin`` are
+    written by training since issue 14; older bundles do not have them)."""
+    return column in products.columns
+
+
+def review_table(products: pd.DataFrame, subtree: str | None, n: int) -> pd.DataFrame:
+    """The review queue (:func:`prodemb.review.review_queue`) as a table: the product
+    columns plus ``label_doubt`` and ``doubt_suggests`` (the category the out-of-fold
+    model suggests instead), most doubted first."""
+    return products_table(review.review_queue(products, subtree, n),
+                          extra=("label_doubt", "doubt_suggests"))
+
+
+def labelling_table(products: pd.DataFrame, subtree: str | None, n: int) -> pd.DataFrame:
+    """The labelling queue (:func:`prodemb.review.labelling_queue`) as a table: the product
+    columns plus ``pred_margin``, the smallest margin first."""
+    return products_table(review.labelling_queue(products, subtree, n), extra=("pred_margin",))
+
+
+# ---------------------------------------------------------------------- corrections
+def save_correction(store: CorrectionStore, kind: str, *, bundle: str, reviewer: str | None = None,
+                    product_id: str | None = None, path: str | None = None,
+                    paths: Sequence[str] = (), into: str | None = None,
+                    note: str | None = None) -> tuple[int, str]:
+    """Write one correction (``kind``: ``accept``, ``relabel`` or ``merge``) to ``store``;
+    returns ``(row id, what was saved)`` as a Markdown-safe sentence without catalogue
+    text in markup. :class:`~prodemb.corrections.CorrectionsError` on a bad action (shown
+    by the page, never a traceback)."""
+    reviewer = (reviewer or "").strip() or None
+    if kind == "relabel":
+        row = store.relabel(str(product_id), str(path or ""), reviewer, bundle, note)
+        what = f"Relabelled {product_id} as {path}"
+    elif kind == "accept":
+        row = store.accept(str(product_id), str(path or ""), reviewer, bundle, note)
+        what = f"Accepted the prediction {path} for {product_id}"
+    elif kind == "merge":
+        row = store.accept_merge(list(paths), str(into or ""), reviewer, bundle, note)
+        what = f"Accepted the merge of {len(list(dict.fromkeys(paths)))} categories into {into}"
+    else:
+        raise CorrectionsError(f"unknown action {kind!r}; expected one of {', '.join(ACTIONS)}")
+    return row, what + (f" (by {reviewer})" if reviewer else "")
+
+
+def read_corrections(path: str | None = None) -> pd.DataFrame:
+    """Every correction in the database at ``path`` (default: ``$PRODEMB_REVIEWS_DB`` or
+    ``data/reviews.sqlite``), oldest first; empty (same columns) when there is no
+    database yet. A database that is not one raises :class:`CorrectionsError`."""
+    from ..corrections import COLUMNS
+
+    path = path or default_db()
+    if not os.path.exists(path):
+        return pd.DataFrame(columns=list(COLUMNS))
+    return CorrectionStore(path).frame()
+
+
+def corrections_table(frame: pd.DataFrame, n: int | None = 20) -> pd.DataFrame:
+    """The latest ``n`` corrections (all with None), newest first, for display:
+    ``created, reviewer, bundle, action, product, category`` (a relabel's or accept's path,
+    a merge's target) and ``merged`` (a merge's categories, joined with `` | ``), ``note``."""
+    cols = ["created", "reviewer", "bundle", "action", "product", "category", "merged", "note"]
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    f = frame.iloc[::-1]
+    if n is not None:
+        f = f.head(n)
+
+    def merged(cell):
+        if not cell:
+            return ""
+        try:
+            return PATH_JOIN.join(map(str, json.loads(cell)))
+        except (TypeError, ValueError):
+            return str(cell)
+
+    out = pd.DataFrame({
+        "created": f["created"].astype(str).str.replace("T", " ").str.replace("+00:00", " UTC",
+                                                                              regex=False),
+        "reviewer": f["reviewer"].fillna(""), "bundle": f["bundle"].fillna(""),
+        "action": f["kind"], "product": f["product_id"].fillna(""),
+        "category": f["path"].where(f["path"].notna(), f["into_path"]).fillna(""),
+        "merged": f["merge_paths"].map(merged), "note": f["note"].fillna("")})
+    return out.reset_index(drop=True)
+
+
+def reviewed(frame: pd.DataFrame) -> dict[str, str]:
+    """``{product id: what its latest correction was}`` (``relabel → A > B``, ``accept``),
+    for marking the products of a queue a reviewer has already dealt with."""
+    out: dict[str, str] = {}
+    if frame.empty:
+        return out
+    for kind, pid, path in zip(frame["kind"], frame["product_id"], frame["path"]):
+        if pid:
+            out[str(pid)] = f"relabel → {path}" if kind == "relabel" else str(kind)
+    return out
+
+
+def with_reviewed(table: pd.DataFrame, done: dict[str, str]) -> pd.DataFrame:
+    """``table`` with a ``reviewed`` column (the latest correction of each product, ``""``
+    for none)."""
+    return table.assign(reviewed=table["id"].astype(str).map(done).fillna("") if len(table) else [])
+
+
+def product_option(table: pd.DataFrame, pid: str, limit: int = 70) -> str:
+    """The selectbox label of a product of ``table``: ``id · text`` shortened (plain text)."""
+    row = table[table["id"].astype(str) == str(pid)]
+    text = row["text"].iloc[0] if len(row) else ""
+    return f"{pid} · {shorten(text, limit)}" if text else str(pid)
+
+
+def relabel_default(row: pd.Series, leaves: Sequence[str]) -> int:
+    """Index in ``leaves`` to preselect when relabelling ``row``: the category the label
+    review suggests, else the predicted path, else the true path, else the first leaf."""
+    for col in ("doubt_suggests", "pred_path", "true_path"):
+        value = first_path(row.get(col)) if col in row else ""
+        if value in leaves:
+            return list(leaves).index(value)
+    return 0
+
+
+# ---------------------------------------------------------------------- cached per bundle
+# ``key``: fingerprint(bundle, PRODUCTS_FILE); the underscore arguments are not hashed.
+@st.cache_data(show_spinner="Finding merge proposals…", max_entries=8)
+def cached_proposals(key, _products: pd.DataFrame, _taxonomy: Taxonomy) -> list:
+    return review.merge_proposals(_products, _taxonomy)
+
+
+@st.cache_data(show_spinner="Recomputing the metrics with the merge…", max_entries=64)
+def cached_what_if(key, _products: pd.DataFrame, _taxonomy: Taxonomy, group: tuple,
+                   into: str) -> dict:
+    return review.what_if_merge(_products, _taxonomy, list(group), into)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_cells(key, _products: pd.DataFrame, _taxonomy: Taxonomy) -> pd.DataFrame:
+    return confusion_cells(_products, _taxonomy)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_examples(key, _products: pd.DataFrame, _taxonomy: Taxonomy, group: tuple) -> pd.DataFrame:
+    return example_confusions(_products, _taxonomy, list(group))
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def cached_confused(key, _products: pd.DataFrame, _taxonomy: Taxonomy, true: str,
+                    predicted: str) -> pd.DataFrame:
+    return products_table(review.confused_products(_products, _taxonomy, true, predicted))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_review_table(key, _products: pd.DataFrame, subtree: str | None, n: int) -> pd.DataFrame:
+    return review_table(_products, subtree, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_labelling_table(key, _products: pd.DataFrame, subtree: str | None, n: int) -> pd.DataFrame:
+    return labelling_table(_products, subtree, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_leaves(key, _taxonomy: Taxonomy) -> list[str]:
+    return leaf_paths(_taxonomy)
+
+
+__all__ = [
+    "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "class_table", "check_merge", "common_prefix",
+    "confusion_cells", "corrections_table", "default_cell", "download_csv", "example_confusions",
+    "file_slug", "filter_products", "first_path", "group_key", "merge_target", "has_column", "labelling_table", "leaf_paths",
+    "links_table", "pair_label", "product_option", "products_table", "proposal_label",
+    "read_corrections", "relabel_default", "review_table", "reviewed", "save_correction",
+    "short_name", "what_if_numbers", "what_if_table", "with_reviewed",
+]
