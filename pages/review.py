@@ -246,7 +246,7 @@ with tab_merge:
                           help="Record that these categories are to be one; the next "
                                "`prodemb train --corrections` applies it."):
             save("merge", "merge", paths=group, into=into)
-            confirmation("merge")
+        confirmation("merge")
 
 # ---------------------------------------------------------------------- drill-down
 with tab_drill:
@@ -322,7 +322,7 @@ with tab_labels:
                "folds of the catalogue) finds unlikely, most doubtful first, with the category it "
                "suggests instead. Relabel them, or accept the prediction if the model is right.")
     if not rv.has_column(products, "label_doubt"):
-        st.info(rv.RETRAIN_NOTE.format(what="label doubts"), icon=":material/history:")
+        st.info(rv.RETRAIN_NOTE.format(what="label doubts", queue="review queue"), icon=":material/history:")
     else:
         queue = rv.with_reviewed(rv.cached_review_table(key, products, subtree, int(size)), done)
         if queue.empty:
@@ -336,7 +336,7 @@ with tab_labels:
     st.caption("Unlabelled products the model hesitates most about (the smallest margin between "
                "its two most probable categories): labelling these teaches it most.")
     if not rv.has_column(products, "pred_margin"):
-        st.info(rv.RETRAIN_NOTE.format(what="prediction margins"), icon=":material/history:")
+        st.info(rv.RETRAIN_NOTE.format(what="prediction margins", queue="labelling queue"), icon=":material/history:")
     else:
         queue = rv.with_reviewed(rv.cached_labelling_table(key, products, subtree, int(size)), done)
         if queue.empty:

@@ -47,8 +47,8 @@ WHAT_IF_METRICS = (("Leaf macro-F1", "leaf_macro_f1"), ("Macro-F1 (all nodes)", 
                    ("Micro-F1", "micro_f1"), ("Exact match", "exact_match"))
 #: Said where a bundle lacks the label-review columns.
 RETRAIN_NOTE = ("This bundle was trained before label review, so it has no {what}: retrain "
-                "to get the review queue (`prodemb train`, which now scores every label with "
-                "an out-of-fold model and stores it in the bundle).")
+                "to get the {queue} (`prodemb train` now stores, for every product, how much an "
+                "out-of-fold model doubts its label and how sure the classifier is).")
 #: Actions a reviewer can take, as the database names them.
 ACTIONS = ("accept", "relabel", "merge")
 
@@ -271,8 +271,10 @@ def filter_products(table: pd.DataFrame, query: str = "", splits: Sequence[str] 
                     ) -> pd.DataFrame:
     """Rows of a :func:`products_table` whose id or text contains every word of ``query``
     (case-insensitive, literal) and, when ``splits`` is given, whose split is one of them."""
+    if table.empty:
+        return table.reset_index(drop=True)
     keep = np.ones(len(table), dtype=bool)
-    hay = (table["id"].astype(str) + " " + table["text"].astype(str)).str.lower() if len(table) else None
+    hay = (table["id"].astype(str) + " " + table["text"].astype(str)).str.lower()
     for word in str(query or "").lower().split():
         keep &= hay.str.contains(word, regex=False).to_numpy(bool)
     if splits is not None and "split" in table:
@@ -386,15 +388,15 @@ def reviewed(frame: pd.DataFrame) -> dict[str, str]:
     if frame.empty:
         return out
     for kind, pid, path in zip(frame["kind"], frame["product_id"], frame["path"]):
-        if pid:
-            out[str(pid)] = f"relabel → {path}" if kind == "relabel" else str(kind)
+        if isinstance(pid, str) and pid:
+            out[pid] = f"relabel → {path}" if kind == "relabel" else str(kind)
     return out
 
 
 def with_reviewed(table: pd.DataFrame, done: dict[str, str]) -> pd.DataFrame:
     """``table`` with a ``reviewed`` column (the latest correction of each product, ``""``
     for none)."""
-    return table.assign(reviewed=table["id"].astype(str).map(done).fillna("") if len(table) else [])
+    return table.assign(reviewed=[done.get(str(i), "") for i in table["id"]])
 
 
 def product_option(table: pd.DataFrame, pid: str, limit: int = 70) -> str:
