@@ -10,7 +10,8 @@ errors) against the share of planted errors (what a random queue finds).
 
 Target (issue 14): precision@50 >= 0.6.
 
-Usage: ``.venv/bin/python bench/bench_review.py [--labelled 50000] [--share 0.02] [--seeds 3]``
+Usage: ``.venv/bin/python bench/bench_review.py [--labelled 50000] [--share 0.02] [--seeds 3]
+[--quick]``
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labelled", type=int, default=50_000)
     ap.add_argument("--share", type=float, default=0.02, help="share of wrong labels planted")
     ap.add_argument("--seeds", type=int, default=3, help="catalogues generated (seeds 0..N-1)")
+    ap.add_argument("--quick", action="store_true", help="5,000 products, one catalogue")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.labelled, args.seeds = 5000, 1
     folds = TrainConfig().review.folds
     runs = []
     for seed in range(args.seeds):
@@ -85,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "recall_at_planted", "seconds"]},
               "target": {"precision_at_50": TARGET_PRECISION_AT_50,
                          "met": p50 >= TARGET_PRECISION_AT_50}}
-    common.write_result("review", result)
+    common.write_result("review_quick" if args.quick else "review", result)
     return 0
 
 

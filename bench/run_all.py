@@ -12,7 +12,8 @@ Steps, in order (each a separate process, so one failing does not stop the rest)
 7. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
                                          fashion and fashion-small
 8. ``vectors``   bench/bench_vectors.py   Word2Vec health of the quality bundles
-9. ``report``    bench/report.py          BENCHMARKS.md from bench/results/*.json
+9. ``review``    bench/bench_review.py    label review: planted wrong labels found
+10. ``report``   bench/report.py          BENCHMARKS.md from bench/results/*.json
 
 The speed and app steps use the bundle that the training step writes; the sessions
 step the shipped ``artifacts/demo``. The full run
@@ -47,6 +48,7 @@ STEPS = {
     "word2vec": "bench_word2vec.py",
     "quality": "bench_quality.py",
     "vectors": "bench_vectors.py",
+    "review": "bench_review.py",
 }
 
 

@@ -199,7 +199,7 @@ class MapConfig:
 class ReviewConfig:
     # Label review (prodemb.review.label_doubts): out-of-fold probabilities of a TF-IDF +
     # logistic-regression model over the labelled products, k folds; 0: no review columns.
-    # 3 folds on the 50,000-product demo: about 20 s, and 94-98 % of the 50 most doubted
+    # 3 folds on the 50,000-product demo: 20-50 s, and 94-98 % of the 50 most doubted
     # labels were planted errors (2 % planted; bench/bench_review.py, results/review.json).
     folds: Whole = 3
 
