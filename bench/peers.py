@@ -171,7 +171,21 @@ class Peer:
         raise NotImplementedError
 
     def _leaf_proba(self, x) -> np.ndarray:
-        raise NotImplementedError
+        """Class probabilities ``(n, C)`` of a scikit-learn classifier fitted by
+        :meth:`_fit_classifier` (a class it never saw gets 0)."""
+        p = np.zeros((x.shape[0], len(self.classes)), dtype=np.float32)
+        p[:, self.model_classes] = self.model.predict_proba(x)
+        return p
+
+    def _fit_classifier(self, model, x, labels: np.ndarray) -> None:
+        """Fit ``model`` on the leaf classes, its convergence warnings silenced (the
+        iteration caps are chosen for time; the tuning on validation judges the result)."""
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(x, labels)
+        self.model, self.model_classes = model, model.classes_
 
     def _fit_nodes(self, x, y: np.ndarray, x_val, y_val) -> None:
         raise NotImplementedError
@@ -270,20 +284,10 @@ class TfidfLogReg(_TfidfPeer):
         self.tol = tol
 
     def _fit_leaf(self, x, labels, x_val, y_val) -> None:
-        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
-        self.model = LogisticRegression(C=self.C, solver="saga", max_iter=self.max_iter,
-                                        tol=self.tol, random_state=self.seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model.fit(x, labels)
-        self.model_classes = self.model.classes_
-
-    def _leaf_proba(self, x) -> np.ndarray:
-        p = np.zeros((x.shape[0], len(self.classes)), dtype=np.float32)
-        p[:, self.model_classes] = self.model.predict_proba(x)
-        return p
+        self._fit_classifier(LogisticRegression(C=self.C, solver="saga", max_iter=self.max_iter,
+                                                tol=self.tol, random_state=self.seed), x, labels)
 
     def _fit_nodes(self, x, y, x_val, y_val) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -613,19 +617,10 @@ class Word2VecMeanLogReg(Peer):
         return (out - self.mean) / self.scale
 
     def _fit_leaf(self, x, labels, x_val, y_val) -> None:
-        from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
 
-        self.model = LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model.fit(x, labels)
-        self.model_classes = self.model.classes_
-
-    def _leaf_proba(self, x) -> np.ndarray:
-        p = np.zeros((x.shape[0], len(self.classes)), dtype=np.float32)
-        p[:, self.model_classes] = self.model.predict_proba(x)
-        return p
+        self._fit_classifier(LogisticRegression(C=self.C, solver="lbfgs", max_iter=self.max_iter),
+                             x, labels)
 
     def _fit_nodes(self, x, y, x_val, y_val) -> None:
         from sklearn.exceptions import ConvergenceWarning
