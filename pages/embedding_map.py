@@ -137,6 +137,8 @@ draw_by, draw_level, colour_note = ui.map_colouring(
 labels = ui.colour_groups(key, products, draw_by, int(draw_level))
 universe = ui.colour_universe(key, taxonomy, draw_by, int(draw_level),
                               subtree if mode == "Filter" else None)
+if subtree and mode == "Filter" and universe:
+    labels = ui.fold_outside(labels, universe)
 in_sub = ui.subtree_rows(key, products, subtree) if subtree else np.ones(n_total, dtype=bool)
 found = (ui.search_rows(key, products, ui.search_texts(key, products), query) if query
          else np.zeros(n_total, bool))

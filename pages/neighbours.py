@@ -73,8 +73,8 @@ if (linked_by or linked_product) and st.session_state.get("neighbours_linked_pro
     if linked_by in BY_LABELS:
         st.session_state[BY_KEY] = linked_by
     elif linked_by:
-        link_notice = (f"The link's `by={ui.md_escape(linked_by)}` is no way to search products "
-                       "(`by=id` or `by=text`); searching by id.")
+        link_notice = (f"“{ui.md_escape(linked_by)}” is no way to search products (the link's "
+                       "`by`: `id` or `text`); searching by id.")
     if linked_product and linked_product.strip():
         st.session_state[PRODUCT_KEY] = linked_product.strip()[:2000]
         if linked_by not in BY_LABELS:

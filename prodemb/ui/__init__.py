@@ -81,6 +81,8 @@ _WHERE = {
     "label_distribution": ".data",
     "map_base": ".data",
     "map_colouring": ".data",
+    "fold_outside": ".data",
+    "ELSEWHERE": ".figures",
     "map_sample": ".data",
     "map_table": ".data",
     "map_table_columns": ".data",
@@ -193,7 +195,7 @@ __all__ = [
     "reliability_figure", "reliability_rows", "review_queue", "verdict_counts",
     # issue 16
     "draw_sidebar", "bundle_selector", "model_card", "word_count_languages", "search_texts",
-    "readable_texts",
+    "readable_texts", "fold_outside", "ELSEWHERE",
     "UPLOAD_ENCODINGS", "LOSS_NOTE", "bundle_languages", "category_colours", "colour_universe",
     "column_words", "decode_upload", "did_you_mean", "display_text", "edit_distance",
     "explain_note", "find_product_id", "map_colouring", "map_table", "model_summary",

@@ -27,7 +27,7 @@ from ..taxonomy import DISPLAY_SEPARATOR
 from ..text import tokenize
 from ..utils import csv_safe_frame
 from .bundles import fingerprint, load_bundle
-from .figures import hover_lines, map_figure, star_trace
+from .figures import ELSEWHERE, FIXED_COLOURS, hover_lines, map_figure, star_trace
 from .text import FLAG_LABELS, STATUS_LABELS, display_text, md_escape, shorten
 
 #: Batch classification accepts at most this many rows per upload; more are cut off with a
@@ -851,6 +851,16 @@ def colour_universe(key, _taxonomy, by: str, level: int, subtree: str | None) ->
     if subtree:
         names = [n for n in names if report.in_subtree(n, subtree)]
     return sorted(names)
+
+
+def fold_outside(labels: pd.Series, universe: list[str] | None) -> pd.Series:
+    """``labels`` with every category group that is not in ``universe`` (the categories of
+    a subtree filter) as one group, :data:`~prodemb.ui.figures.ELSEWHERE`: the products
+    shown because they are predicted in the subtree, whose true category is elsewhere."""
+    if not universe:
+        return labels
+    keep = labels.isin(set(universe) | set(FIXED_COLOURS))
+    return labels.where(keep, ELSEWHERE)
 
 
 def top_level_names(bundle: Bundle) -> list[str]:

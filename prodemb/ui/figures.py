@@ -24,8 +24,11 @@ PRIMARY = "#1f6feb"
 PALETTE = list(dict.fromkeys(qualitative.D3 + qualitative.Set2 + qualitative.Dark24
                              + qualitative.Light24))
 #: Colours of the groups that are no category.
+#: Group of the products a subtree filter shows because they are predicted in the subtree
+#: while their true category is elsewhere.
+ELSEWHERE = "true category elsewhere"
 FIXED_COLOURS = {"correct": "#2ca02c", "wrong": "#d62728", report.UNLABELLED: "#c9ccd1",
-                 report.OTHER: "#a3a7ae", "(no prediction)": "#c9ccd1"}
+                 report.OTHER: "#a3a7ae", "(no prediction)": "#c9ccd1", ELSEWHERE: "#8c959f"}
 
 
 def category_colours(groups, universe=None) -> dict[str, str]:
@@ -219,7 +222,7 @@ def point_data(rows: np.ndarray, hover: np.ndarray) -> np.ndarray:
     return out
 
 
-def robust_range(values: np.ndarray, pad: float = 0.06, tail: float = 0.005) -> list[float] | None:
+def robust_range(values: np.ndarray, pad: float = 0.08, tail: float = 0.02) -> list[float] | None:
     """An axis range around the bulk of ``values``: from the ``tail`` to the ``1 - tail``
     quantile, padded by ``pad`` of its width, so a few outliers do not shrink the points
     people look at to a dot (they stay reachable by zooming out). None without values."""
