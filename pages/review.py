@@ -365,7 +365,7 @@ with tab_log:
                        "`prodemb train --corrections` applies them.")
             st.dataframe(rv.corrections_table(frame, 50), hide_index=True, width="stretch",
                          key="review_corrections_table", column_config={
-                             "created": st.column_config.TextColumn("When (UTC)", width=150),
+                             "created": st.column_config.TextColumn("When (UTC)", width=175),
                              "category": st.column_config.TextColumn("Category", width=260),
                              "merged": st.column_config.TextColumn("Merged categories", width=300)})
             st.download_button("Export all corrections (CSV)", rv.download_csv(frame),

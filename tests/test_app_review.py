@@ -222,7 +222,9 @@ def test_save_and_read_corrections(tmp_path):
     shown = rv.corrections_table(rows)
     assert shown["action"].tolist() == ["merge", "accept", "relabel"]  # newest first
     assert shown["category"].tolist() == [f"{SCARVES} > Scarves", TRIO[1], TRIO[2]]
-    assert shown["merged"].iloc[0] == " | ".join(TRIO)
+    assert shown["merged"].tolist() == [" | ".join(TRIO), "", ""]
+    nan = rows.assign(merge_paths=[np.nan, np.nan, rows["merge_paths"].iloc[2]])
+    assert rv.corrections_table(nan)["merged"].tolist() == [" | ".join(TRIO), "", ""]
     assert shown["created"].iloc[0].endswith(" UTC")
     assert len(rv.corrections_table(rows, 2)) == 2
     assert rv.corrections_table(rows.iloc[:0]).empty

@@ -364,7 +364,7 @@ def corrections_table(frame: pd.DataFrame, n: int | None = 20) -> pd.DataFrame:
         f = f.head(n)
 
     def merged(cell):
-        if not cell:
+        if not isinstance(cell, str) or not cell:
             return ""
         try:
             return PATH_JOIN.join(map(str, json.loads(cell)))

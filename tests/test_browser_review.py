@@ -1,0 +1,192 @@
+"""The Review page end to end (issue 14): ``streamlit run app.py`` on a free port, two
+browser sessions in headless Chromium writing corrections at the same time.
+
+One session relabels a product and accepts the worst merge proposal (the scarf trio on the
+demo) while a second session relabels another product; all three rows end up in the
+corrections database (``PRODEMB_REVIEWS_DB``, a temporary file given to the server).
+Debian's Chromium (``/usr/bin/chromium``) through Playwright, started with the helpers of
+``bench/screenshots.py`` as in tests/test_browser.py; the server is always stopped.
+Screenshots go to pytest's temporary directory (printed with ``-s``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _helpers():
+    spec = importlib.util.spec_from_file_location("prodemb_screenshots", ROOT / "bench" / "screenshots.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (install the Debian package: make browser)")
+    pytest.importorskip("playwright.sync_api")
+    return _helpers()
+
+
+@pytest.fixture(scope="module")
+def reviews_db(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("reviews") / "reviews.sqlite"
+
+
+@pytest.fixture(scope="module")
+def server(helpers, bundle_path, reviews_db, tmp_path_factory):
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    port = helpers.free_port()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PRODEMB_REVIEWS_DB", str(reviews_db))   # the server's environment
+        proc = helpers.start_app(bundle_path, port, log)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        helpers.stop_app(proc)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser(helpers):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = helpers.launch_browser(p)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("screenshots")
+    print(f"\nscreenshots in {d}")
+    return d
+
+
+def open_review(browser, server, helpers):
+    """A new browser session (its own context) on the Review page, with every JS dialog
+    recorded."""
+    context = browser.new_context(viewport=helpers.VIEWPORT)
+    tab = context.new_page()
+    tab.dialogs = []
+    tab.on("dialog", lambda d: (tab.dialogs.append(d.message), d.dismiss()))
+    tab.goto(server + "/review")
+    tab.get_by_role("heading", name="Review", exact=True).wait_for(timeout=120_000)
+    tab.get_by_role("heading", name="What if they were merged?").wait_for(timeout=120_000)
+    helpers.wait_rendered(tab)
+    return context, tab
+
+
+def no_exceptions(tab) -> None:
+    assert tab.locator("[data-testid='stException']").count() == 0, tab.inner_text("body")[:3000]
+
+
+def set_reviewer(tab, helpers, name: str) -> None:
+    box = tab.get_by_label("Your name")
+    box.fill(name)
+    box.press("Enter")
+    helpers.wait_rendered(tab, settle=1.0)
+
+
+def open_tab(tab, helpers, name: str) -> None:
+    tab.get_by_role("tab", name=name).click()
+    helpers.wait_rendered(tab, settle=1.0)
+
+
+def pick_product(tab, helpers, pid: str) -> None:
+    """Choose the product ``pid`` in the drill-down's product list (typed, then picked)."""
+    box = tab.get_by_role("combobox", name="Product")
+    box.click()
+    box.fill(pid)
+    tab.get_by_role("option").filter(has_text=pid).first.click()
+    helpers.wait_rendered(tab, settle=1.0)
+    assert box.input_value().startswith(pid + " · ")
+
+
+def drill_down_ids(bundle, worst) -> list[str]:
+    """The products the drill-down opens on: those of the proposal's largest confusion."""
+    from prodemb.ui import review as rv
+
+    cells = rv.confusion_cells(bundle.products, bundle.taxonomy)
+    row = rv.default_cell(cells, worst.leaves)
+    found = bundle.confused_products(cells["true"].iloc[row], cells["predicted"].iloc[row])
+    return found["id"].astype(str).tolist()
+
+
+def saved(tab, timeout: float = 60_000) -> str:
+    """The confirmation of the correction just saved (waited for)."""
+    box = tab.locator("[data-testid='stAlertContentSuccess']").filter(has_text="Saved as correction")
+    try:
+        box.first.wait_for(timeout=timeout)
+    except Exception:
+        tab.screenshot(path=str(Path(os.environ.get("TMPDIR", "/tmp")) / "review_not_saved.png"))
+        raise AssertionError("no confirmation; the page shows: " + tab.inner_text("body")[-2000:]) from None
+    return box.first.inner_text()
+
+
+def test_two_sessions_write_corrections_at_once(browser, server, helpers, bundle, reviews_db, shots):
+    worst = bundle.merge_proposals()[0]
+    a_ctx, a = open_review(browser, server, helpers)
+    b_ctx, b = open_review(browser, server, helpers)
+    try:
+        # both open on the worst proposal (the scarf trio on the demo)
+        for tab in (a, b):
+            assert tab.get_by_role("heading", name="Merge ").first.inner_text().startswith("Merge ")
+            heading = tab.get_by_role("heading", name="Merge ").first.inner_text()
+            for leaf in worst.leaves:
+                assert leaf.split(" > ")[-1] in heading
+        set_reviewer(a, helpers, "Ana")
+        set_reviewer(b, helpers, "Boris")
+        for tab in (a, b):
+            open_tab(tab, helpers, "Confused products")
+        ids = drill_down_ids(bundle, worst)
+        assert len(ids) >= 2
+        first, second = ids[0], ids[1]
+        pick_product(a, helpers, first)
+        pick_product(b, helpers, second)
+
+        # both relabel at once: click in one session, then the other, then wait for both
+        a.get_by_role("button", name="Relabel").click()
+        b.get_by_role("button", name="Relabel").click()
+        assert first in saved(a) and second in saved(b)
+        # session A then accepts the merge
+        open_tab(a, helpers, "Merge proposals")
+        a.get_by_role("button", name="Accept this merge").click()
+        assert "Accepted the merge" in saved(a)
+        helpers.wait_rendered(a)
+        a.screenshot(path=str(shots / "review_merge_accepted.png"))
+        open_tab(a, helpers, "Corrections")
+        a.screenshot(path=str(shots / "review_corrections.png"))
+        for tab in (a, b):
+            no_exceptions(tab)
+            assert tab.dialogs == []
+    finally:
+        a_ctx.close()
+        b_ctx.close()
+
+    from prodemb.corrections import CorrectionStore
+
+    rows = CorrectionStore(str(reviews_db)).frame()
+    relabels = rows[rows["kind"] == "relabel"]
+    assert sorted(relabels["product_id"]) == sorted([first, second])
+    assert dict(zip(relabels["product_id"], relabels["reviewer"])) == {first: "Ana", second: "Boris"}
+    merges = rows[rows["kind"] == "merge"]
+    assert len(merges) == 1 and merges["reviewer"].iloc[0] == "Ana"
+    assert json.loads(merges["merge_paths"].iloc[0]) == worst.leaves
+    assert merges["into_path"].iloc[0] == worst.into
+    assert set(rows["bundle"]) == {bundle.name}
+    assert len(rows) == 3
