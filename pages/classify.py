@@ -222,7 +222,11 @@ def _parsed_upload(upload, encoding: str):
     return frame, error, used
 
 
-with batch:
+@st.fragment
+def batch_section() -> None:
+    """The batch tab, a fragment: uploading, choosing columns and classifying rerun only
+    this part, not the one-product results above it (three figures, one with 5,000 points,
+    rebuilt and sent to the browser on every rerun of the whole page)."""
     st.markdown(f"Upload a CSV file with a header row, up to {ui.BATCH_MAX_ROWS:,} products, "
                 "choose the column(s) that hold the text, and download the predictions.")
     up_col, enc_col = st.columns([3, 1])
@@ -294,7 +298,7 @@ with batch:
                                      "confidence", min_value=0.0, max_value=1.0, format="%.2f",
                                      help=ui.confidence_help(ui.is_calibrated(bundle))),
                                  "predicted_category": cc.TextColumn("predicted_category",
-                                                                     width="medium"),
+                                                                     width="large"),
                                  "predicted_score": cc.ProgressColumn(
                                      "predicted_score", min_value=0.0, max_value=1.0,
                                      format="%.2f")})
@@ -311,3 +315,7 @@ with batch:
                                    on_click="ignore", disabled=queue.empty,
                                    help="Only the rows with a flag (uncertain, out of catalogue, "
                                         "two paths): the ones to check by hand")
+
+
+with batch:
+    batch_section()

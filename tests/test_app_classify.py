@@ -391,3 +391,22 @@ def test_batch_encoding_can_be_chosen(app_env):
     assert at.multiselect(key="batch_columns").value == ["nazov_produktu", "popis"]
     preview = at.dataframe[0].value
     assert preview["nazov_produktu"].iloc[0] == "Pletený šál"
+
+
+def test_batch_tab_is_a_fragment():
+    """The batch tab reruns on its own (st.fragment): an upload or a click there does not
+    rebuild the one-product results (three figures, one of 5,000 points) each time, the
+    bulk of a batch rerun's time besides the model itself. AppTest reruns whole scripts,
+    so this checks the page's structure."""
+    import ast
+
+    tree = ast.parse((ROOT / "pages" / "classify.py").read_text(encoding="utf-8"))
+    fragments = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+                 and any(ast.unparse(d) == "st.fragment" for d in f.decorator_list)}
+    assert "batch_section" in fragments
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.With)
+             and ast.unparse(n.items[0].context_expr) == "batch"]
+    assert calls and "batch_section()" in ast.unparse(calls[0])
+    uploader = [n for n in ast.walk(next(f for f in tree.body if getattr(f, "name", "") == "batch_section"))
+                if isinstance(n, ast.Call) and ast.unparse(n.func).endswith("file_uploader")]
+    assert uploader, "the upload is inside the fragment"
