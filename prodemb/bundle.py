@@ -95,6 +95,9 @@ class Classification:
             two_paths.
         similarity: cosine similarity of the product embedding to the nearest training
             product of the bundle's nearness sample (None without one).
+        embedding: the product embedding, L2-normalised, float32 ``(E,)``: what
+            :meth:`Bundle.place_on_map` takes (``embeddings=``) so a page that shows a
+            classification and its place on the map runs the network once.
     """
 
     text: str
@@ -106,6 +109,7 @@ class Classification:
     status: str = "ok"
     flags: list[str] = field(default_factory=list)
     similarity: float | None = None
+    embedding: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def top_path(self) -> str:
@@ -291,7 +295,8 @@ class Bundle:
         decoded = self.decode(probs, max_paths)
         index = self.classifier.encoder.index
         unknown = [[t for t in toks if t not in index] for toks in tokens]
-        similarity = (nearest_similarity(l2_normalize(embeddings), self._nearness)
+        embeddings = l2_normalize(embeddings)
+        similarity = (nearest_similarity(embeddings, self._nearness)
                       if len(self._nearness) else None)
         confidence, verdicts = self.confidence_model.judge_all(
             np.array([paths[0][1] if paths else 0.0 for paths in decoded]), similarity,
@@ -299,7 +304,8 @@ class Bundle:
             [len(paths) for paths in decoded])
         return [Classification(text, toks, [(format_path(p), s) for p, s in paths], pr, unk,
                                float(conf), status, flags,
-                               None if similarity is None else float(similarity[i]))
+                               None if similarity is None else float(similarity[i]),
+                               embeddings[i])
                 for i, (text, toks, paths, pr, unk, conf, (status, flags))
                 in enumerate(zip(texts, tokens, decoded, probs, unknown, confidence, verdicts))]
 
@@ -438,23 +444,28 @@ class Bundle:
     def map_methods(self) -> list[str]:
         return [m for m in ("tsne", "umap") if f"{m}_x" in self.products.columns]
 
-    def place_on_map(self, texts: Sequence[str] | str, method: str = "umap",
-                     k: int | None = None) -> np.ndarray:
+    def place_on_map(self, texts: Sequence[str] | str | None, method: str = "umap",
+                     k: int | None = None, embeddings: np.ndarray | None = None) -> np.ndarray:
         """Map coordinates for new texts by kNN interpolation, float32 ``(n_texts, 2)``, from
         the ``k`` nearest products (a positive int; None: the bundle's setting).
 
-        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError."""
-        texts = _texts(texts)
+        ``texts``: a list of str; a single str is one text; None/NaN are empty texts; other items raise TypeError.
+        ``embeddings``: instead of texts, their L2-normalised embeddings ``(n, E)`` (e.g.
+        :attr:`Classification.embedding`), so the network does not run again."""
+        if embeddings is None:
+            texts = _texts(texts)
         if k is not None:
             k = _count("k", k)
         xcol, ycol = self.map_columns(method)
+        embeddings = (self.embed(texts) if embeddings is None
+                      else np.atleast_2d(np.asarray(embeddings, dtype=np.float32)))
         coords = self.products[[xcol, ycol]].to_numpy(np.float32)
         mapped = ~np.isnan(coords).any(axis=1)
         k = k or int(self.config.get("train", {}).get("maps", {}).get("n_neighbors_place", 10))
         if mapped.all():
-            return place(self.embed(texts), self.product_index, coords, k)
+            return place(embeddings, self.product_index, coords, k)
         index = CosineIndex(self.product_index.vectors[mapped], normalized=True)
-        return place(self.embed(texts), index, coords[mapped], k)
+        return place(embeddings, index, coords[mapped], k)
 
     # ------------------------------------------------------------------ card
     def card(self) -> dict:

@@ -247,3 +247,13 @@ def test_cli_predict_evaluate_neighbours(tiny_bundle, tmp_path, capsys):
     assert cli(["info", "--bundle", str(tiny_bundle)]) == 0
     assert cli(["info", "--bundle", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_classification_carries_the_embedding_that_places_it_on_the_map(bundle):
+    text = "pletený vlnený šál s vreckami"
+    c = bundle.classify([text])[0]
+    assert c.embedding.shape == (bundle.embed([text]).shape[1],)
+    np.testing.assert_allclose(c.embedding, bundle.embed([text])[0], atol=1e-5)
+    for method in bundle.map_methods:
+        np.testing.assert_allclose(bundle.place_on_map(None, method, embeddings=c.embedding),
+                                   bundle.place_on_map([text], method), atol=1e-4)

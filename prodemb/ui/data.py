@@ -259,7 +259,9 @@ def analyse(path: str, text: str, k_products: int = 10) -> dict:
             "top_nodes": node_chart_table(bundle, c.node_probs, c.top_path, 12),
             "explain": bundle.explain(text),
             "neighbours": product_table(bundle.similar_products(text, k_products, by="text")),
-            "map": {m: bundle.place_on_map([text], m)[0] for m in bundle.map_methods},
+            # the classification's embedding: the network runs once for both maps
+            "map": {m: bundle.place_on_map(None, m, embeddings=c.embedding)[0]
+                    for m in bundle.map_methods},
         }
     return out
 
@@ -886,7 +888,7 @@ def node_names(key, _taxonomy) -> list[str]:
 @st.cache_data(show_spinner="Placing your product on the map…", max_entries=64)
 def place_text(key, _bundle, text: str, method: str) -> dict:
     c = _bundle.classify([text])[0]
-    xy = _bundle.place_on_map([text], method)[0]
+    xy = _bundle.place_on_map(None, method, embeddings=c.embedding)[0]
     return {"x": float(xy[0]), "y": float(xy[1]), "path": c.top_path,
             "score": float(c.paths[0][1]) if c.paths else float("nan")}
 
