@@ -23,7 +23,7 @@ from prodemb.ui import review as rv
 SPLIT_LABELS = {"validation": "Validation", "test": "Test"}
 REVIEWER_KEY = "reviewer_name"     # kept across pages (not a widget key)
 QUEUE_SIZES = (25, 50, 100, 200)
-SAVED_KEY = "review_saved"  # the correction just saved, confirmed once after the rerun
+SAVED_KEY = "review_saved"  # the latest correction this session saved, and where
 
 bundle = ui.current_bundle()
 products, taxonomy = bundle.products, bundle.taxonomy
@@ -63,10 +63,10 @@ def save(where: str, kind: str, **fields) -> None:
 
 
 def confirmation(where: str) -> None:
-    """The confirmation of the correction just saved at ``where`` (shown once)."""
+    """The confirmation of the latest correction saved at ``where``: it stays until the
+    session saves another one (a rerun for any other reason does not hide it)."""
     saved = st.session_state.get(SAVED_KEY)
     if saved and saved["where"] == where:
-        del st.session_state[SAVED_KEY]
         st.success(f"Saved as correction #{saved['row']}: {ui.md_escape(saved['what'])}.",
                    icon=":material/check_circle:")
 

@@ -63,7 +63,7 @@ def browser(helpers):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = helpers.launch_browser(p)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=helpers.CHROMIUM_ARGS)
         try:
             yield b
         finally:
@@ -127,9 +127,10 @@ def drill_down_ids(bundle, worst) -> list[str]:
     return found["id"].astype(str).tolist()
 
 
-def saved(tab, timeout: float = 60_000) -> str:
-    """The confirmation of the correction just saved (waited for)."""
-    box = tab.locator("[data-testid='stAlertContentSuccess']").filter(has_text="Saved as correction")
+def saved(tab, what: str, timeout: float = 60_000) -> str:
+    """The confirmation of a saved correction that says ``what`` (waited for)."""
+    box = tab.locator("[data-testid='stAlertContentSuccess']").filter(
+        has_text="Saved as correction").filter(has_text=what)
     try:
         box.first.wait_for(timeout=timeout)
     except Exception:
@@ -162,11 +163,12 @@ def test_two_sessions_write_corrections_at_once(browser, server, helpers, bundle
         # both relabel at once: click in one session, then the other, then wait for both
         a.get_by_role("button", name="Relabel").click()
         b.get_by_role("button", name="Relabel").click()
-        assert first in saved(a) and second in saved(b)
+        assert "Relabelled" in saved(a, first) and "(by Ana)" in saved(a, first)
+        assert "Relabelled" in saved(b, second) and "(by Boris)" in saved(b, second)
         # session A then accepts the merge
         open_tab(a, helpers, "Merge proposals")
         a.get_by_role("button", name="Accept this merge").click()
-        assert "Accepted the merge" in saved(a)
+        assert worst.into in saved(a, "Accepted the merge")
         helpers.wait_rendered(a)
         a.screenshot(path=str(shots / "review_merge_accepted.png"))
         open_tab(a, helpers, "Corrections")
