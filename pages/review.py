@@ -25,7 +25,15 @@ REVIEWER_KEY = "reviewer_name"     # kept across pages (not a widget key)
 QUEUE_SIZES = (25, 50, 100, 200)
 SAVED_KEY = "review_saved"  # the latest correction this session saved, and where
 
+#: Session keys of this page's widgets, cleared when another bundle is chosen (its tree,
+#: proposals and products differ); the reviewer's name is kept.
+PAGE_KEYS = ("review_", "drill_", "doubt_", "label_")
+
 bundle = ui.current_bundle()
+if st.session_state.get("review_bundle_path") != bundle.path:
+    for k in [k for k in st.session_state if str(k).startswith(PAGE_KEYS)]:
+        del st.session_state[k]
+    st.session_state["review_bundle_path"] = bundle.path
 products, taxonomy = bundle.products, bundle.taxonomy
 key = ui.fingerprint(bundle, rv.PRODUCTS_FILE)
 leaves = rv.cached_leaves(key, taxonomy)
@@ -99,10 +107,10 @@ def product_actions(table, where: str, accept_label: str = "Accept prediction") 
 
 
 PRODUCT_COLUMNS = {
-    "id": st.column_config.TextColumn("Id", width=95),
-    "text": st.column_config.TextColumn("Product", width=340),
-    "true_path": st.column_config.TextColumn("True category", width=230),
-    "pred_path": st.column_config.TextColumn("Predicted category", width=230),
+    "id": st.column_config.TextColumn("Id", width=85),
+    "text": st.column_config.TextColumn("Product", width=300),
+    "true_path": st.column_config.TextColumn("True category", width=220),
+    "pred_path": st.column_config.TextColumn("Predicted category", width=220),
     "pred_score": st.column_config.ProgressColumn("Score", min_value=0.0, max_value=1.0,
                                                   format="%.2f", width=80,
                                                   help="The predicted path's score"),
@@ -110,7 +118,7 @@ PRODUCT_COLUMNS = {
     "label_doubt": st.column_config.ProgressColumn(
         "Doubt", min_value=0.0, max_value=1.0, format="%.2f", width=80,
         help="How much a model that never saw this product doubts its label (1: sure it is wrong)"),
-    "doubt_suggests": st.column_config.TextColumn("Suggested category", width=230),
+    "doubt_suggests": st.column_config.TextColumn("Suggested category", width=220),
     "pred_margin": st.column_config.NumberColumn(
         "Margin", format="%.3f", width=80,
         help="Probability of the most probable leaf minus the second: small = the model hesitates"),
@@ -299,6 +307,8 @@ with tab_drill:
                         "the second.")
             else:
                 st.dataframe(shown, hide_index=True, width="stretch", key="review_drill_table",
+                             column_order=["id", "text", "true_path", "pred_path", "pred_score",
+                                           "reviewed", "split"],
                              height=min(38 + 35 * len(shown), 420), column_config=PRODUCT_COLUMNS)
                 st.download_button("Download these products (CSV)", rv.download_csv(shown),
                                    file_name=f"confused_{rv.file_slug(true, pred)}.csv",
@@ -329,6 +339,8 @@ with tab_labels:
             st.info("No labelled product to review here.")
         else:
             st.dataframe(queue, hide_index=True, width="stretch", key="review_queue_table",
+                         column_order=["id", "text", "true_path", "label_doubt", "doubt_suggests",
+                                       "reviewed", "pred_path", "pred_score", "split"],
                          height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
             product_actions(queue, "doubt")
 
@@ -344,6 +356,8 @@ with tab_labels:
         else:
             st.dataframe(queue.drop(columns=["true_path", "split"], errors="ignore"),
                          hide_index=True, width="stretch", key="labelling_queue_table",
+                         column_order=["id", "text", "pred_path", "pred_margin", "pred_score",
+                                       "reviewed"],
                          height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
             product_actions(queue, "label", accept_label="Accept prediction as label")
 

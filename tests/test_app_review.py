@@ -439,14 +439,24 @@ def test_no_markup_rendered_as_html():
 
 
 @pytest.mark.slow
-def test_queues_on_a_bundle_with_label_review(tiny_bundle, db):
+def test_queues_on_a_bundle_with_label_review(tiny_bundle, bundle_path, db):
     """The tiny bundle is trained by the current code: both queues show, per subtree, and a
-    product of the review queue can be relabelled to the suggested category."""
+    product of the review queue can be relabelled to the suggested category. Choosing it
+    after another bundle starts the page afresh (choices of the other bundle dropped)."""
     from prodemb import ui
 
     bundle = ui.load_bundle(str(tiny_bundle))
     assert {"label_doubt", "doubt_suggests", "pred_margin"} <= set(bundle.products.columns)
-    at = run_page(str(tiny_bundle))
+    at = run_page(bundle_path)                         # the demo first, a later proposal chosen
+    last = len(at.selectbox(key="review_proposal").options) - 1
+    at.selectbox(key="review_proposal").set_value(last).run()
+    at.session_state["bundle_path"] = str(tiny_bundle)  # then the tiny bundle
+    at.run()
+    assert not at.exception and not at.error
+    proposals = bundle.merge_proposals()
+    if proposals:
+        assert at.selectbox(key="review_proposal").value == 0
+        assert at.selectbox(key="review_proposal").options[0] == rv.proposal_label(proposals[0])
     queue = table(at, "review_queue_table")
     want = rv.review_table(bundle.products, None, 50)
     assert queue["id"].tolist() == want["id"].tolist()
