@@ -128,9 +128,8 @@ PRODUCT_COLUMNS = {
 
 try:
     done = rv.reviewed(rv.read_corrections())
-    corrections_problem = None
-except CorrectionsError as e:
-    done, corrections_problem = {}, str(e)
+except CorrectionsError:  # said in the Corrections tab
+    done = {}
 
 tab_merge, tab_drill, tab_labels, tab_log = st.tabs(
     ["Merge proposals", "Confused products", "Label review", "Corrections"])
@@ -200,7 +199,8 @@ with tab_merge:
                 m3.metric("Merged category F1", f"{n['class_f1']:.3f}",
                           delta=f"{n['class_f1'] - n['leaves_f1']:+.3f} vs its leaves now",
                           help="Its leaves' F1 now: " + "; ".join(
-                              f"{rv.short_name(k, group_prefix)} {v:.3f}" for k, v in n["leaf_f1s"].items())
+                              f"{ui.md_escape(rv.short_name(k, group_prefix))} {v:.3f}"
+                              for k, v in n["leaf_f1s"].items())
                           + f" (mean weighted by their products: {n['leaves_f1']:.3f}).")
                 m4.metric("Products moved", f"{n['moved']:,}",
                           help="Products of this split whose category would become the merged one.")

@@ -244,6 +244,13 @@ def test_bad_corrections_are_errors_not_rows(tmp_path):
     with pytest.raises(CorrectionsError, match="unknown action"):
         rv.save_correction(store, "delete", bundle="demo", product_id="P1")
     assert rv.read_corrections(store.path).empty
+    blocker = tmp_path / "a-file"                                      # a file where a folder must be
+    blocker.write_text("x")
+    with pytest.raises(CorrectionsError, match="nothing was saved"):
+        rv.save_correction(CorrectionStore(str(blocker / "r.sqlite")), "relabel", bundle="demo",
+                           product_id="P1", path=TRIO[0])
+    with pytest.raises(CorrectionsError):
+        rv.read_corrections(str(tmp_path))                             # a folder, not a database
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"not a database at all, just bytes" * 100)
     with pytest.raises(CorrectionsError):

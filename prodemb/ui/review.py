@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import zlib
 from collections.abc import Sequence
 
@@ -326,17 +327,21 @@ def save_correction(store: CorrectionStore, kind: str, *, bundle: str, reviewer:
     text in markup. :class:`~prodemb.corrections.CorrectionsError` on a bad action (shown
     by the page, never a traceback)."""
     reviewer = (reviewer or "").strip() or None
-    if kind == "relabel":
-        row = store.relabel(str(product_id), str(path or ""), reviewer, bundle, note)
-        what = f"Relabelled {product_id} as {path}"
-    elif kind == "accept":
-        row = store.accept(str(product_id), str(path or ""), reviewer, bundle, note)
-        what = f"Accepted the prediction {path} for {product_id}"
-    elif kind == "merge":
-        row = store.accept_merge(list(paths), str(into or ""), reviewer, bundle, note)
-        what = f"Accepted the merge of {len(list(dict.fromkeys(paths)))} categories into {into}"
-    else:
+    if kind not in ACTIONS:
         raise CorrectionsError(f"unknown action {kind!r}; expected one of {', '.join(ACTIONS)}")
+    try:
+        if kind == "relabel":
+            row = store.relabel(str(product_id), str(path or ""), reviewer, bundle, note)
+            what = f"Relabelled {product_id} as {path}"
+        elif kind == "accept":
+            row = store.accept(str(product_id), str(path or ""), reviewer, bundle, note)
+            what = f"Accepted the prediction {path} for {product_id}"
+        else:
+            row = store.accept_merge(list(paths), str(into or ""), reviewer, bundle, note)
+            what = f"Accepted the merge of {len(list(dict.fromkeys(paths)))} categories into {into}"
+    except (sqlite3.Error, OSError) as e:  # locked too long, disk full, a folder in the way
+        raise CorrectionsError(f"could not write to {store.path!r} ({type(e).__name__}: {e}); "
+                               "nothing was saved") from None
     return row, what + (f" (by {reviewer})" if reviewer else "")
 
 
@@ -349,7 +354,10 @@ def read_corrections(path: str | None = None) -> pd.DataFrame:
     path = path or default_db()
     if not os.path.exists(path):
         return pd.DataFrame(columns=list(COLUMNS))
-    return CorrectionStore(path).frame()
+    try:
+        return CorrectionStore(path).frame()
+    except (sqlite3.Error, OSError) as e:
+        raise CorrectionsError(f"could not read {path!r} ({type(e).__name__}: {e})") from None
 
 
 def corrections_table(frame: pd.DataFrame, n: int | None = 20) -> pd.DataFrame:
