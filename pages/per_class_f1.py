@@ -27,6 +27,13 @@ if not splits:
                "Retrain it with `prodemb train` to get per-class scores.")
     st.stop()
 
+wanted_subtree = st.query_params.get("subtree")
+if wanted_subtree and wanted_subtree != ui.ALL_CATEGORIES \
+        and wanted_subtree not in ui.subtree_choices(key, taxonomy):
+    st.warning(f"No category with subcategories named “{ui.md_escape(wanted_subtree)}” in this "
+               "bundle's tree (the link's `subtree`); showing all categories.",
+               icon=":material/link_off:")
+
 # ---------------------------------------------------------------------- headline
 head = ui.headline_table(key, metrics)
 split = st.segmented_control("Split", splits, default="test" if "test" in splits else splits[0],
@@ -92,11 +99,6 @@ else:
 # ---------------------------------------------------------------------- per-class table
 st.subheader("Classes")
 choices = ui.subtree_choices(key, taxonomy)
-wanted_subtree = st.query_params.get("subtree")
-if wanted_subtree and wanted_subtree not in choices and wanted_subtree != ui.ALL_CATEGORIES:
-    st.warning(f"No category with subcategories named “{ui.md_escape(wanted_subtree)}” in this "
-               "bundle's tree (the link's `subtree`); showing all categories.",
-               icon=":material/link_off:")
 f1, f2, f3, f4 = st.columns([3, 2, 1, 1])
 subtree = f1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="subtree", bind="query-params",
                        help="Only the chosen category and the classes under it.")

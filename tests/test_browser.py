@@ -98,6 +98,17 @@ def shots(tmp_path_factory) -> Path:
     return d
 
 
+#: Records every text the page ever showed (a MutationObserver from the first paint), so a
+#: test can ask whether something flashed by, e.g. Streamlit's "Page not found" dialog.
+SEEN_TEXT_JS = """
+window.__prodembTexts = new Set();
+new MutationObserver(() => {
+    if (document.body) { window.__prodembTexts.add(document.body.innerText.slice(0, 20000)); }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+window.__prodembSeen = (needle) => [...window.__prodembTexts].some(t => t.includes(needle));
+"""
+
+
 def no_exceptions(tab) -> None:
     assert tab.locator("[data-testid='stException']").count() == 0, tab.inner_text("body")[:3000]
 
@@ -105,8 +116,7 @@ def no_exceptions(tab) -> None:
 def classify(tab, helpers, text: str) -> None:
     box = tab.get_by_label("Title and description")
     box.fill(text)
-    box.press("Control+Enter")  # commit the text area before clicking
-    tab.get_by_role("button", name="Classify", exact=True).click()
+    tab.get_by_role("button", name="Classify", exact=True).click()  # submits the form
     # a category, or (issue 12) the verdict for a text the model does not know
     tab.get_by_role("heading", name="Predicted category").or_(
         tab.get_by_role("heading", name="Not in this catalogue")).wait_for(timeout=60_000)
@@ -215,7 +225,9 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
     methods = bundle.map_methods
     links = [(f"/neighbours?{urlencode({'word': word})}", "Neighbours"),
              (f"/per_class_f1?{urlencode({'subtree': subtree})}", "Per-class F1"),
-             (f"/?{urlencode({'text': SCARF_TEXT})}", "Classify a product")]
+             (f"/?{urlencode({'text': SCARF_TEXT})}", "Classify a product"),
+             # issue 16: /classify is an alias of the home page, not "Page not found"
+             (f"/classify?{urlencode({'text': SCARF_TEXT})}", "Classify a product")]
     if methods:
         links.insert(2, (f"/embedding_map?{urlencode({'method': methods[-1], 'q': word})}",
                          "Embedding map"))
@@ -225,6 +237,7 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
     try:
         for link, heading in links:
             context = browser.new_context(viewport=helpers.VIEWPORT)
+            context.add_init_script(SEEN_TEXT_JS)
             tab = context.new_page()
             tab.goto(f"http://127.0.0.1:{port}{link}")
             tab.get_by_role("heading", name=heading, exact=True).wait_for(timeout=90_000)
@@ -247,6 +260,7 @@ def test_deep_links_open_inside_the_navigation(helpers, browser, bundle_path, bu
                 assert tab.get_by_label("Title and description").input_value() == SCARF_TEXT
                 assert tab.get_by_role("heading", name="Predicted category").count() == 1
             assert tab.get_by_role("heading", name=heading, exact=True).count() == 1, "shown once"
+            assert not tab.evaluate("() => window.__prodembSeen('Page not found')"), link
             context.close()
     finally:
         helpers.stop_app(proc)
@@ -272,3 +286,44 @@ def test_noise_is_out_of_the_catalogue(page, helpers, shots):
     assert not guess.locator("[data-testid='stPlotlyChart']").first.is_visible(), "closed"
     page.screenshot(path=str(shots / "out_of_catalogue.png"))
     assert page.dialogs == []
+
+
+# ---------------------------------------------------------------------- issue 16
+def test_ctrl_enter_classifies(page, helpers):
+    box = page.get_by_label("Title and description")
+    box.fill(SCARF_TEXT)
+    box.press("Control+Enter")  # no click on Classify
+    page.get_by_role("heading", name="Predicted category").or_(
+        page.get_by_role("heading", name="Not in this catalogue")).wait_for(timeout=60_000)
+    helpers.wait_rendered(page)
+    no_exceptions(page)
+    assert "text=" in page.url
+
+
+def test_sidebar_click_is_not_lost_with_unsubmitted_text(page, helpers):
+    """Text typed but not classified, then one click on another page in the sidebar: that
+    page opens (the click used to be swallowed by the rerun leaving the box started)."""
+    page.get_by_label("Title and description").fill("typed but not classified")
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Neighbours", exact=True).click()
+    page.get_by_role("heading", name="Neighbours", exact=True).wait_for(timeout=30_000)
+    helpers.wait_rendered(page)
+    no_exceptions(page)
+
+
+def test_batch_of_a_slovak_excel_export(page, helpers, shots, tmp_path):
+    """Windows-1250, semicolons: read, both text columns chosen, predictions first."""
+    rows = ["sku;nazov_produktu;popis;cena_eur"] + [
+        f"{1000 + i};Pletený šál {i};merino vlna, sivý, 180 cm;24,90" for i in range(40)]
+    f = tmp_path / "export.csv"
+    f.write_bytes("\r\n".join(rows).encode("cp1250"))
+    page.get_by_role("tab").filter(has_text="Batch (CSV)").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(f))
+    page.get_by_text("Read as Windows-1250").wait_for(timeout=60_000)
+    helpers.wait_rendered(page)
+    chosen = page.locator("[data-testid='stMultiSelect']").inner_text()
+    assert "nazov_produktu" in chosen and "popis" in chosen
+    page.get_by_role("button", name="Classify 40 products").click()
+    page.get_by_text("Products classified").wait_for(timeout=60_000)
+    helpers.wait_rendered(page)
+    no_exceptions(page)
+    page.screenshot(path=str(shots / "batch.png"), full_page=True)

@@ -687,17 +687,16 @@ def bundle_languages(key) -> list[str]:
 
 
 def model_summary(config: dict) -> str:
-    """What the model is, from the bundle's training configuration: ``Word2Vec word vectors
-    + BiLSTM + wide path`` (and their sizes)."""
+    """What the model is, from the bundle's training configuration: ``Word2Vec (100-d) +
+    BiLSTM (2 × 128) + wide path`` (word vectors, a bidirectional LSTM, and the wide path of
+    hashed words and character n-grams), with their sizes."""
     train = (config or {}).get("train", {})
     w2v, clf = train.get("word2vec", {}), train.get("classifier", {})
-    parts = [f"Word2Vec word vectors ({w2v['vector_size']}-d)" if w2v.get("vector_size")
-             else "Word2Vec word vectors",
-             f"BiLSTM ({clf['lstm_hidden']} units per direction)" if clf.get("lstm_hidden")
-             else "BiLSTM"]
+    parts = [f"Word2Vec ({w2v['vector_size']}-d)" if w2v.get("vector_size") else "Word2Vec",
+             f"BiLSTM (2 × {clf['lstm_hidden']})" if clf.get("lstm_hidden") else "BiLSTM"]
     if clf.get("wide", False):
-        parts.append("wide path (hashed words and character n-grams)")
-    return " + ".join(parts) + ", predicting every node of the category tree"
+        parts.append("wide path")
+    return " + ".join(parts) + ", over every node of the category tree"
 
 
 # ---------------------------------------------------------------------- Per-class F1
