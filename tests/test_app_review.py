@@ -428,13 +428,48 @@ def test_unreadable_database_is_an_error_not_a_traceback(bundle_path, db):
     assert db.read_bytes().startswith(b"this is not SQLite")           # left as it was
 
 
-def test_old_bundle_says_retrain_for_the_queues(bundle_path, bundle, db):
-    if "label_doubt" in bundle.products.columns:
-        pytest.skip("this bundle has the label-review columns")
-    at = run_page(bundle_path)
+@pytest.fixture(scope="module")
+def old_bundle(bundle_path, tmp_path_factory) -> str:
+    """A copy of the bundle as trained before label review: its products without the
+    ``label_doubt``, ``doubt_suggests`` and ``pred_margin`` columns (manifest updated)."""
+    import shutil
+
+    from prodemb.utils import sha256_file
+
+    out = tmp_path_factory.mktemp("old") / "old-bundle"
+    shutil.copytree(bundle_path, out)
+    products = pd.read_parquet(out / "products.parquet")
+    products.drop(columns=["label_doubt", "doubt_suggests", "pred_margin"], errors="ignore").to_parquet(
+        out / "products.parquet", index=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["products.parquet"] = {"bytes": (out / "products.parquet").stat().st_size,
+                                             "sha256": sha256_file(str(out / "products.parquet"))}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+def test_old_bundle_says_retrain_for_the_queues(old_bundle, db):
+    at = run_page(old_bundle)
     notes = [i.value for i in at.info]
     assert any("retrain to get the review queue" in n for n in notes)
     assert any("retrain to get the labelling queue" in n for n in notes)
+    assert at.metric                                                   # the rest of the page works
+
+
+def test_queues_when_the_bundle_has_them(bundle_path, bundle, db):
+    if "label_doubt" not in bundle.products.columns:
+        pytest.skip("this bundle was trained before label review (see the tiny bundle's test)")
+    at = run_page(bundle_path)
+    queue = table(at, "review_queue_table")
+    assert queue["id"].tolist() == rv.review_table(bundle.products, None, 50)["id"].tolist()
+    labelling = table(at, "labelling_queue_table")
+    assert labelling["id"].tolist() == rv.labelling_table(bundle.products, None, 50)["id"].tolist()
+    at.selectbox(key="review_subtree").set_value(SCARVES if is_demo(bundle) else
+                                                 at.selectbox(key="review_subtree").options[1]).run()
+    sub = at.selectbox(key="review_subtree").value
+    queue = table(at, "review_queue_table") if any(
+        "label_doubt" in d.value.columns for d in at.dataframe) else pd.DataFrame({"true_path": []})
+    assert all(p == sub or p.startswith(sub + " > ") for p in queue["true_path"])
 
 
 def test_no_markup_rendered_as_html():
