@@ -250,42 +250,46 @@ def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, ho
     any_highlight = bool(highlight[rows].any())
     n = len(rows)
     size = 5 if n <= 15_000 else 4 if n <= 40_000 else 3
-    fig = go.Figure()
     values = sub.to_numpy()
+    # Traces as plain dicts, the figure built without validation (its ~60,000 per-point
+    # values made validating and then copying it the bulk of a warm rerun of the page).
+    traces = []
     # background groups ("other", unlabelled) are drawn first, under the named ones;
     # legendrank keeps the legend in size order
     drawing = [g for g in order if g in FIXED_COLOURS] + [g for g in order if g not in FIXED_COLOURS]
     for g in drawing:
         r = rows[values == g]
-        fig.add_trace(go.Scattergl(
-            x=xy[r, 0], y=xy[r, 1], mode="markers", name=plot_escape(g), legendgroup=plot_escape(g),
-            legendrank=1000 + order.index(g),
+        traces.append(dict(
+            type="scattergl", x=xy[r, 0], y=xy[r, 1], mode="markers", name=plot_escape(g),
+            legendgroup=plot_escape(g), legendrank=1000 + order.index(g),
             customdata=point_data(r, hover), hovertemplate=HOVER_TEMPLATE,
             marker=dict(size=size, color=colours[g], opacity=0.15 if any_highlight else 0.8,
                         line=dict(width=0))))
     if any_highlight:
         h = rows[highlight[rows]]
         hcol = [colours[g] for g in values[highlight[rows]]]
-        fig.add_trace(go.Scattergl(
-            x=xy[h, 0], y=xy[h, 1], mode="markers", name=f"highlighted ({len(h):,})", legendrank=2,
+        traces.append(dict(
+            type="scattergl", x=xy[h, 0], y=xy[h, 1], mode="markers",
+            name=f"highlighted ({len(h):,})", legendrank=2,
             customdata=point_data(h, hover), hovertemplate=HOVER_TEMPLATE,
             marker=dict(size=8, color=hcol, opacity=0.95, line=dict(width=0.8, color="#1b1f24"))))
     if mine is not None:
-        fig.add_trace(go.Scattergl(
-            x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product", legendrank=1,
+        traces.append(dict(
+            type="scattergl", x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product",
+            legendrank=1,
             customdata=[[-1, "★ your product: " + plot_escape(report.truncate(mine_text, HOVER_CHARS)),
                          "(not in the catalogue)",
                          f"{show_paths(mine['path'])} ({mine['score']:.2f})"]],
             hovertemplate=HOVER_TEMPLATE,
             marker=dict(symbol="star", size=22, color="#ffd400", line=dict(width=1.5, color="#1b1f24"))))
-    fig.update_layout(
+    layout = dict(
         height=680, margin=dict(l=0, r=0, t=36, b=0), dragmode="pan",
         legend=dict(itemsizing="constant", font=dict(size=11), tracegroupgap=0,
                     title=dict(text="click to hide, double-click to isolate", font=dict(size=10))),
         xaxis=dict(visible=False, range=robust_range(xy[rows, 0]) if len(rows) else None),
         yaxis=dict(visible=False, range=robust_range(xy[rows, 1]) if len(rows) else None),
         hoverlabel=dict(align="left"), uirevision=view, plot_bgcolor="white")
-    return fig
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 # ---------------------------------------------------------------------- Per-class F1
