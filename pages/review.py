@@ -79,15 +79,23 @@ def confirmation(where: str) -> None:
                    icon=":material/check_circle:")
 
 
-def product_actions(table, where: str, accept_label: str = "Accept prediction") -> None:
-    """Accept the prediction of, or relabel, one product of ``table`` (a products table)."""
+def product_actions(table, where: str, picked: str | None = None,
+                    accept_label: str = "Accept prediction") -> None:
+    """Accept the prediction of, or relabel, one product of ``table`` (a products table):
+    the one chosen in the list, or ``picked`` (the row just selected in the table above)."""
     if table.empty:
         return
     ids = table["id"].astype(str).tolist()
+    chosen_key = f"{where}_product"
+    if st.session_state.get(chosen_key) not in (None, *ids):
+        del st.session_state[chosen_key]          # a product no longer listed (filters changed)
+    if picked in ids and st.session_state.get(f"{where}_picked") != picked:
+        st.session_state[chosen_key] = picked     # a row clicked in the table
+    st.session_state[f"{where}_picked"] = picked
     c_pick, c_to = st.columns([3, 3])
-    pid = c_pick.selectbox("Product", ids, key=f"{where}_product",
+    pid = c_pick.selectbox("Product", ids, key=chosen_key,
                            format_func=lambda i: rv.product_option(table, i),
-                           help="One of the products listed above.")
+                           help="One of the products listed above (or click its row).")
     row = table[table["id"].astype(str) == pid].iloc[0]
     target = c_to.selectbox("Right category", leaves, index=rv.relabel_default(row, leaves),
                             key=f"{where}_target_{pid}",
@@ -116,7 +124,7 @@ PRODUCT_COLUMNS = {
                                                   help="The predicted path's score"),
     "split": st.column_config.TextColumn("Split", width=80),
     "label_doubt": st.column_config.ProgressColumn(
-        "Doubt", min_value=0.0, max_value=1.0, format="%.2f", width=80,
+        "Doubt", min_value=0.0, max_value=1.0, format="%.3f", width=80,
         help="How much a model that never saw this product doubts its label (1: sure it is wrong)"),
     "doubt_suggests": st.column_config.TextColumn("Suggested category", width=220),
     "pred_margin": st.column_config.NumberColumn(
@@ -306,16 +314,18 @@ with tab_drill:
                         "No validation or test product of the first category was predicted as "
                         "the second.")
             else:
-                st.dataframe(shown, hide_index=True, width="stretch", key="review_drill_table",
-                             column_order=["id", "text", "true_path", "pred_path", "pred_score",
-                                           "reviewed", "split"],
-                             height=min(38 + 35 * len(shown), 420), column_config=PRODUCT_COLUMNS)
+                event = st.dataframe(shown, hide_index=True, width="stretch", key="review_drill_table",
+                                     on_select="rerun", selection_mode="single-row",
+                                     column_order=["id", "text", "true_path", "pred_path",
+                                                   "pred_score", "reviewed", "split"],
+                                     height=min(38 + 35 * len(shown), 420),
+                                     column_config=PRODUCT_COLUMNS)
                 st.download_button("Download these products (CSV)", rv.download_csv(shown),
                                    file_name=f"confused_{rv.file_slug(true, pred)}.csv",
                                    mime="text/csv", key="review_drill_download",
                                    icon=":material/download:")
                 st.markdown("**Correct a product**")
-                product_actions(shown, "drill")
+                product_actions(shown, "drill", rv.selected_id(shown, event.selection.rows))
 
 # ---------------------------------------------------------------------- label review
 with tab_labels:
@@ -338,11 +348,12 @@ with tab_labels:
         if queue.empty:
             st.info("No labelled product to review here.")
         else:
-            st.dataframe(queue, hide_index=True, width="stretch", key="review_queue_table",
+            event = st.dataframe(queue, hide_index=True, width="stretch", key="review_queue_table",
+                                 on_select="rerun", selection_mode="single-row",
                          column_order=["id", "text", "true_path", "label_doubt", "doubt_suggests",
                                        "reviewed", "pred_path", "pred_score", "split"],
                          height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
-            product_actions(queue, "doubt")
+            product_actions(queue, "doubt", rv.selected_id(queue, event.selection.rows))
 
     st.subheader("Products to label next")
     st.caption("Unlabelled products the model hesitates most about (the smallest margin between "
@@ -354,12 +365,14 @@ with tab_labels:
         if queue.empty:
             st.info("No unlabelled product here.")
         else:
-            st.dataframe(queue.drop(columns=["true_path", "split"], errors="ignore"),
-                         hide_index=True, width="stretch", key="labelling_queue_table",
+            event = st.dataframe(queue.drop(columns=["true_path", "split"], errors="ignore"),
+                                 hide_index=True, width="stretch", key="labelling_queue_table",
+                                 on_select="rerun", selection_mode="single-row",
                          column_order=["id", "text", "pred_path", "pred_margin", "pred_score",
                                        "reviewed"],
                          height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
-            product_actions(queue, "label", accept_label="Accept prediction as label")
+            product_actions(queue, "label", rv.selected_id(queue, event.selection.rows),
+                            accept_label="Accept prediction as label")
 
 # ---------------------------------------------------------------------- corrections
 with tab_log:

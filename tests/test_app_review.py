@@ -257,6 +257,14 @@ def test_bad_corrections_are_errors_not_rows(tmp_path):
         rv.read_corrections(str(bad))
 
 
+def test_selected_row_to_product_id():
+    t = rv.products_table(frame())
+    assert rv.selected_id(t, [2]) == "P3"
+    assert rv.selected_id(t, []) is None and rv.selected_id(t, None) is None
+    assert rv.selected_id(t, [0, 1]) is None                           # several: none chosen
+    assert rv.selected_id(t, [6]) is None                              # a row no longer there
+
+
 def test_product_option_is_one_plain_line():
     t = rv.products_table(frame(text=["a\nb " * 40] + ["x"] * 5))
     label = rv.product_option(t, "P1", 30)

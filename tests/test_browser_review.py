@@ -117,6 +117,15 @@ def pick_product(tab, helpers, pid: str) -> None:
     assert box.input_value().startswith(pid + " · ")
 
 
+def click_row(tab, helpers, n: int) -> None:
+    """Select the ``n``-th row of the visible products table by its row marker (the grid
+    is a canvas: header and rows 35 px high)."""
+    grid = tab.locator("[data-testid='stDataFrame']").filter(visible=True).last
+    box = grid.bounding_box()
+    tab.mouse.click(box["x"] + 15, box["y"] + 35 * (n + 1) + 17)
+    helpers.wait_rendered(tab, settle=1.0)
+
+
 def drill_down_ids(bundle, worst) -> list[str]:
     """The products the drill-down opens on: those of the proposal's largest confusion."""
     from prodemb.ui import review as rv
@@ -158,7 +167,8 @@ def test_two_sessions_write_corrections_at_once(browser, server, helpers, bundle
         assert len(ids) >= 2
         first, second = ids[0], ids[1]
         pick_product(a, helpers, first)
-        pick_product(b, helpers, second)
+        click_row(b, helpers, 1)                 # a row clicked in the table chooses it
+        assert b.get_by_role("combobox", name="Product").input_value().startswith(second + " · ")
 
         # both relabel at once: click in one session, then the other, then wait for both
         a.get_by_role("button", name="Relabel").click()

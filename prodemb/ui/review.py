@@ -414,6 +414,15 @@ def product_option(table: pd.DataFrame, pid: str, limit: int = 70) -> str:
     return f"{pid} · {shorten(text, limit)}" if text else str(pid)
 
 
+def selected_id(table: pd.DataFrame, rows: Sequence[int] | None) -> str | None:
+    """The id of the one row selected in a table showing ``table`` (``rows``: the
+    selection's row positions), None for no row, several, or a row no longer there."""
+    rows = list(rows or [])
+    if len(rows) != 1 or not 0 <= int(rows[0]) < len(table):
+        return None
+    return str(table["id"].iloc[int(rows[0])])
+
+
 def relabel_default(row: pd.Series, leaves: Sequence[str]) -> int:
     """Index in ``leaves`` to preselect when relabelling ``row``: the category the label
     review suggests, else the predicted path, else the true path, else the first leaf."""
@@ -474,5 +483,6 @@ __all__ = [
     "file_slug", "filter_products", "first_path", "group_key", "merge_target", "has_column", "labelling_table", "leaf_paths",
     "links_table", "pair_label", "product_option", "products_table", "proposal_label",
     "read_corrections", "relabel_default", "review_table", "reviewed", "save_correction",
+    "selected_id",
     "short_name", "what_if_numbers", "what_if_table", "with_reviewed",
 ]
