@@ -393,11 +393,19 @@ class Bundle:
         ``by``: ``"id"`` (a product id of the bundle, as a str), ``"text"``, or ``"auto"`` (an
         id if one matches exactly, else text). ``k``: a positive int (above the number of
         products: all of them). Returns the product rows with ``similarity``.
+
+        With an ANN index in the bundle (``prodemb index``, :attr:`ann_index`) the search
+        runs on it: exact for a flat index, approximate for HNSW / IVF-PQ; it may hold
+        products that products.parquet does not (``--embeddings``): those rows have their
+        id and text, empty paths and missing scores. Without one, an exact scan of the bundle's products.
         """
         if by not in SIMILAR_BY:
             raise ValueError(f"by must be 'auto', 'id' or 'text', got {_shown(by)}")
         _text("text_or_id", text_or_id)
         k = _count("k", k)
+        ann = self.ann_index
+        if ann is not None:
+            return self._similar_products_ann(ann, text_or_id, k, by)
         row = self.product_row(text_or_id) if by in ("auto", "id") else None
         if by == "id" and row is None:
             raise KeyError(f"no product with id {text_or_id!r} in this bundle")
@@ -409,6 +417,80 @@ class Bundle:
         out = self.products.iloc[idx[0]].copy()
         out.insert(0, "similarity", sims[0].astype(float))
         return out.reset_index(drop=True)
+
+    @cached_property
+    def ann_index(self):
+        """The bundle's ANN index (:class:`prodemb.index.AnnIndex`), loaded on first use,
+        or None: no index in the bundle, or FAISS not installed (a warning; exact search
+        then). Its files' sha256 are checked against the manifest again before FAISS
+        reads them."""
+        from .bundle_format import INDEX_FILE, INDEX_IDS, INDEX_KEY
+
+        entry = self.manifest.get(INDEX_KEY)
+        files = self.manifest.get("files", {})
+        if not entry or INDEX_FILE not in files or INDEX_IDS not in files:
+            return None
+        try:
+            from .index import AnnIndex, IndexSpec, import_faiss
+
+            faiss = import_faiss()
+        except ImportError as e:
+            import warnings
+
+            warnings.warn(f"bundle {self.path!r} has an ANN index but {e}; nearest products "
+                          "use exact search", stacklevel=2)
+            return None
+        verify_files(self.path, {"files": {n: files[n] for n in (INDEX_FILE, INDEX_IDS)}})
+        with _reading(self.path, f"{INDEX_FILE} or {INDEX_IDS}"):
+            ann = AnnIndex.read(os.path.join(self.path, INDEX_FILE),
+                                os.path.join(self.path, INDEX_IDS),
+                                IndexSpec.from_dict(entry))
+            if ann.dim != self.product_index.vectors.shape[1]:
+                raise ValueError(f"the index has {ann.dim} dimensions, the embeddings "
+                                 f"{self.product_index.vectors.shape[1]}")
+        # One query at a time in the app: FAISS's threads follow torch's (one by default).
+        import torch
+
+        faiss.omp_set_num_threads(torch.get_num_threads())
+        return ann
+
+    def _similar_products_ann(self, ann, text_or_id: str, k: int, by: str) -> pd.DataFrame:
+        """:meth:`similar_products` on the ANN index ``ann``."""
+        row = self.product_row(text_or_id) if by in ("auto", "id") else None
+        ann_row = ann.row_of(text_or_id) if by in ("auto", "id") else None
+        if by == "id" and row is None and ann_row is None:
+            raise KeyError(f"no product with id {text_or_id!r} in this bundle")
+        if row is not None:
+            query = self.product_index.vectors[row: row + 1]
+        elif ann_row is not None:
+            query = ann.vector(ann_row)
+        else:
+            query = self.embed([text_or_id])
+        exclude = None if row is None and ann_row is None else \
+            np.array([-1 if ann_row is None else ann_row])
+        rows, sims = ann.search(query, k, exclude=exclude)
+        ids = ann.ids[rows[0]]
+        at = np.array([self._id_to_row.get(str(i), -1) for i in ids], dtype=np.int64)
+        known = self.products.iloc[at[at >= 0]].reset_index(drop=True)
+        if (at < 0).any():  # indexed from --embeddings, not among the bundle's products
+            # Their id and text; no paths known: text columns "" (as for an unlabelled
+            # product), the others missing.
+            extra = pd.DataFrame({c: ("" if pd.api.types.is_string_dtype(t) else None)
+                                  for c, t in self.products.dtypes.items()},
+                                 index=range(int((at < 0).sum())))
+            extra = extra.astype(self.products.dtypes.to_dict())
+            extra["id"] = ids[at < 0].astype(str)
+            extra["text"] = ann.texts[rows[0][at < 0]].astype(str)
+            if len(known):
+                order = np.concatenate([np.flatnonzero(at >= 0), np.flatnonzero(at < 0)])
+                out = pd.concat([known, extra], ignore_index=True)
+                out = out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+            else:
+                out = extra
+        else:
+            out = known
+        out.insert(0, "similarity", sims[0].astype(float))
+        return out
 
     # ------------------------------------------------------------------ review
     def merge_proposals(self, min_rate: float | None = None) -> list:

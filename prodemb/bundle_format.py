@@ -17,6 +17,9 @@ A bundle is a directory::
     products.parquet           the catalogue's products: split, true and predicted paths,
                                map coordinates
     product_embeddings.npy     L2-normalised embeddings (float16), row-aligned with products
+    ann_index.faiss            optional (``prodemb index``, issue 15): a FAISS index of product
+    ann_index.parquet          embeddings (FAISS's binary format) and the id and text of each
+                               indexed row; described by the manifest's ``index``
 
 No file is a pickle. :func:`write_bundle` writes one (from :class:`BundleContents`, into a
 hidden directory that then takes the bundle's place atomically, :func:`write_atomically`);
@@ -56,6 +59,11 @@ FORMAT = "prodemb.bundle/1"
 MANIFEST = "manifest.json"
 #: Optional (bundles trained before it lack it): the confidence model (prodemb.confidence).
 CONFIDENCE = "confidence.json"
+#: Optional (``prodemb index``): the ANN index of product embeddings and its rows' ids; the
+#: manifest's ``index`` says how it was built (:mod:`prodemb.index`).
+INDEX_FILE = "ann_index.faiss"
+INDEX_IDS = "ann_index.parquet"
+INDEX_KEY = "index"
 #: Every file :func:`read_bundle` reads; each must be listed (and so hashed) in the manifest.
 BUNDLE_FILES = ("taxonomy.json", "metrics.json", "config.json", "classifier.safetensors",
                 "classifier.json", "word_vectors.npy", "word_vectors.json", "thresholds.npy",
@@ -63,7 +71,7 @@ BUNDLE_FILES = ("taxonomy.json", "metrics.json", "config.json", "classifier.safe
 #: Manifest entries that are JSON objects when present (read with ``.get`` by the API,
 #: the CLI and the dashboard; anything else there is a damaged manifest).
 MANIFEST_OBJECTS = ("libraries", "config", "reader", "data", "taxonomy", "labels", "decoding",
-                    "metrics", "metrics.*", "stage_seconds")
+                    "metrics", "metrics.*", "stage_seconds", INDEX_KEY)
 #: Columns of products.parquet that the API and the dashboard read (training writes them all).
 PRODUCT_COLUMNS = ("id", "text", "split", "true_path", "pred_path", "pred_score", "pred_top",
                    "true_top", "correct")
@@ -399,7 +407,7 @@ def is_bundle_dir(path: str) -> bool:
         manifest = None
     if isinstance(manifest, dict) and str(manifest.get("format", "")).startswith("prodemb.bundle"):
         return True
-    return set(os.listdir(path)) <= {MANIFEST, CONFIDENCE, *BUNDLE_FILES}
+    return set(os.listdir(path)) <= {MANIFEST, CONFIDENCE, INDEX_FILE, INDEX_IDS, *BUNDLE_FILES}
 
 
 def _listing(names: list[str], shown: int = 4) -> str:
@@ -587,6 +595,48 @@ def write_atomically(final_dir: str, write, overwrite: bool = True) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def add_to_bundle(path: str, write, manifest_changes: dict, remove: Sequence[str] = ()) -> dict:
+    """Add files to (or replace files of) the existing bundle ``path``, atomically.
+
+    A new bundle directory is made beside it (:func:`write_atomically`): every file the
+    manifest lists is hard-linked into it (copied where links are impossible), except
+    ``remove``; ``write(tmp_dir)`` writes the new files and returns their names; the
+    manifest gets ``manifest_changes`` (top-level keys; a value of None removes the key)
+    and the new files with their sizes and sha256; then the new directory takes the
+    bundle's place in one atomic exchange. A reader sees the old bundle or the new one,
+    never a file that disagrees with its manifest; the bundle's lock
+    (:func:`output_lock`) is held throughout. Returns the new manifest.
+    """
+    path = os.path.abspath(path)
+    manifest = read_manifest(path)
+    verify_files(path, manifest, hashes=False)
+    result: dict = {}
+
+    def build(tmp: str) -> None:
+        files = {k: v for k, v in manifest["files"].items() if k not in remove}
+        for name in files:
+            src, dst = os.path.join(path, name), os.path.join(tmp, name)
+            try:
+                os.link(src, dst)  # no copy of a large file; the old directory is removed
+            except OSError:
+                shutil.copy2(src, dst)
+        new_names = list(write(tmp))
+        new = {k: v for k, v in manifest.items() if k != "files"}
+        for key, value in manifest_changes.items():
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+        new["files"] = {**files, **file_entries(tmp, new_names)}
+        new["files"] = dict(sorted(new["files"].items()))
+        _dump(os.path.join(tmp, MANIFEST), new)
+        result.update(new)
+
+    with output_lock(path):
+        write_atomically(path, build, overwrite=True)
+    return result
 
 
 def _exchange(a: str, b: str) -> bool:

@@ -1,4 +1,5 @@
-"""The ``prodemb`` command line: demo-data, check, train, predict, evaluate, neighbours, info."""
+"""The ``prodemb`` command line: demo-data, check, train, predict, embed, index, evaluate,
+neighbours, info."""
 
 from __future__ import annotations
 
@@ -305,6 +306,8 @@ def print_training_summary(out: str, manifest: dict) -> None:
 
 
 def cmd_predict(args) -> int:
+    if getattr(args, "engine", "local") == "ray":
+        return cmd_ray(args, "predict")
     from .bundle import Bundle, set_inference_threads
     from .catalogue import iter_catalogue
     from .utils import csv_safe_frame, progress
@@ -356,6 +359,99 @@ def cmd_predict(args) -> int:
     bar.close()
     print(f"predictions written to {out}", file=sys.stderr)
     return 0
+
+
+def cmd_ray(args, task: str) -> int:
+    """``predict`` or ``embed`` with ``--engine ray`` (:mod:`prodemb.ray_engine`): the input
+    (a file, a directory of shards or a glob) read by Ray Data, one actor per CPU, Parquet
+    shards written into the directory ``--out``."""
+    from .bundle import Bundle
+    from .ray_engine import RayNotInstalled, import_ray, run
+
+    try:
+        import_ray()
+    except RayNotInstalled as e:
+        print(f"prodemb {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    if args.duplicate_ids not in (None, "keep"):
+        raise ValueError("--engine ray writes one row per input row (duplicate ids kept): "
+                         "--duplicate-ids applies to the local engine only")
+    bundle = Bundle.load(args.bundle)
+    opts = bundle_reader(args, bundle, task, PREDICT_READER_FIELDS, split_column=None)
+    del bundle
+    summary = run(task, args.bundle, args.input, args.out, options=opts.replace(duplicate_ids="keep"),
+                  address=args.address, workers=args.workers or None, progress=not args.quiet)
+    what = "predictions" if task == "predict" else "embeddings"
+    if summary["rows"] is None:  # written to a URI: not counted here
+        print(f"{what} written to {args.out} by {summary['workers']} Ray workers in "
+              f"{summary['seconds']:.1f} s", file=sys.stderr)
+    else:
+        rate = summary["rows"] / max(summary["seconds"], 1e-9)
+        print(f"{what} of {summary['rows']:,} products written to {args.out} ({summary['files']} "
+              f"Parquet shards) by {summary['workers']} Ray workers in {summary['seconds']:.1f} s "
+              f"({rate:,.0f} products/s)", file=sys.stderr)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    """Product embeddings of a catalogue: one Parquet file (local engine) or a directory of
+    shards (``--engine ray``); columns id, text, embedding (E float32, L2-normalised)."""
+    if args.engine == "ray":
+        return cmd_ray(args, "embed")
+    from .bundle import Bundle, set_inference_threads
+    from .scoring import embed_file
+    from .utils import progress
+
+    if not args.out.endswith(".parquet"):
+        raise ValueError(f"--out {args.out!r}: embeddings are written as Parquet; give a "
+                         "file name ending in .parquet")
+    check_file_output(args.out, {"--in": args.input}, bundle=args.bundle)
+    bundle = Bundle.load(args.bundle)
+    set_inference_threads(args.threads)
+    opts = bundle_reader(args, bundle, "embed", PREDICT_READER_FIELDS, split_column=None)
+    opts = opts.replace(label_column=None, level_columns=[], split_column=None)
+    if args.duplicate_ids is None:
+        opts = opts.replace(duplicate_ids="keep")
+    bar = progress(desc="embed", unit=" products", disable=args.quiet)
+    rows = embed_file(bundle, args.input, args.out, opts, progress=bar.update)
+    bar.close()
+    print(f"embeddings of {rows:,} products written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_index(args) -> int:
+    """Build the bundle's ANN index (:func:`prodemb.index.index_bundle`)."""
+    from .index import index_bundle
+
+    try:
+        entry = index_bundle(args.bundle, args.embeddings, kind=args.kind,
+                             threads=args.threads or None,
+                             progress=None if args.quiet else
+                             (lambda msg: print(f"prodemb index: {msg}", file=sys.stderr)))
+    except ImportError as e:
+        print(f"prodemb index: error: {e}", file=sys.stderr)
+        return 2
+    search = ", ".join(f"{k} {v}" for k, v in entry["search"].items())
+    print(f"index of {entry['n']:,} products ({entry['kind']}: {entry['factory']}"
+          f"{'; ' + search if search else ''}) built in {entry['build_seconds']:.1f} s, "
+          f"{entry['bytes'] / 1e6:,.1f} MB, stored in {args.bundle}")
+    return 0
+
+
+def add_engine_args(s: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--address``, ``--workers`` of predict and embed."""
+    g = s.add_argument_group("engine (issue 15)")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process, the file read chunk by chunk (default); ray: "
+                        "Ray Data reads --in (a file, a directory of shards or a glob), one "
+                        "worker per CPU each with one torch thread, and writes Parquet "
+                        "shards into the directory --out")
+    g.add_argument("--address", help="with --engine ray: the Ray cluster to attach to (e.g. "
+                   "'auto' or 'ray://head:10001'); default: a local Ray on this machine's "
+                   "cores. The cluster's nodes must see the bundle, inputs and --out at the "
+                   "same paths")
+    g.add_argument("--workers", type=non_negative_int, default=0,
+                   help="with --engine ray: Ray workers (default 0: one per CPU of the cluster)")
 
 
 def cmd_evaluate(args) -> int:
@@ -590,8 +686,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help=".csv or .parquet")
     s.add_argument("--threads", type=non_negative_int, default=0,
                    help="torch threads (default 0: all available cores)")
+    add_engine_args(s)
     add_reader_args(s, from_bundle=True)
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("embed", help="product embeddings of a file of products (Parquet)")
+    s.add_argument("--bundle", required=True)
+    s.add_argument("--in", dest="input", required=True,
+                   help="a catalogue file (with --engine ray also a directory of shards or a glob)")
+    s.add_argument("--out", required=True, help="a .parquet file (local engine) or a new "
+                   "directory of Parquet shards (--engine ray); columns id, text, embedding "
+                   "(a fixed-size list of float32, L2-normalised)")
+    s.add_argument("--threads", type=non_negative_int, default=0,
+                   help="local engine: torch threads (default 0: all available cores)")
+    add_engine_args(s)
+    add_reader_args(s, from_bundle=True)
+    s.set_defaults(func=cmd_embed)
+
+    s = sub.add_parser("index", help="build the bundle's ANN index of product embeddings "
+                       "(FAISS), used by nearest-product search")
+    s.add_argument("--bundle", required=True)
+    s.add_argument("--embeddings", help="Parquet file or directory of shards from `prodemb "
+                   "embed` (e.g. the whole catalogue); default: the bundle's own products")
+    s.add_argument("--kind", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
+                   help="auto (default): exact below 200,000 products, HNSW below 4M, "
+                        "IVF-PQ above")
+    s.add_argument("--threads", type=non_negative_int, default=0,
+                   help="threads for building (default 0: all cores)")
+    s.set_defaults(func=cmd_index)
 
     s = sub.add_parser("evaluate", help="evaluate a bundle on a labelled catalogue, or on its "
                        "own test split")

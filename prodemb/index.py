@@ -1,0 +1,435 @@
+"""Approximate (and exact) nearest-product search with FAISS: the bundle's ANN index.
+
+An :class:`AnnIndex` holds L2-normalised product embeddings ``(n, d)`` float32 in a FAISS
+index searched by inner product (= cosine similarity), with the product id (and text) of
+every indexed row. Which FAISS index is built depends on ``n`` (:func:`choose_spec`):
+
+* ``n < FLAT_MAX`` (200,000): ``IndexFlatIP``, exact: the same neighbours as
+  :class:`prodemb.neighbours.CosineIndex` (ties aside), a scan of ``n * d * 4`` bytes per
+  query (~5 ms at 200,000 x 128 on one core);
+* ``FLAT_MAX <= n < HNSW_MAX`` (4,000,000): HNSW over the full vectors (``HNSW32,Flat``),
+  recall@10 near 1 at ``efSearch`` 64-128, memory ~``n * (4 d + 8 M)`` bytes (0.8 GB at 1M);
+* ``n >= HNSW_MAX``: IVF-PQ with re-ranking (``IVF{nlist},PQ{m}np,Refine(SQ8)``):
+  ``nlist ~ 2 sqrt(n)`` inverted lists, ``nprobe`` of them searched per query with
+  ``m = d / 4`` one-byte PQ codes per vector (32 bytes at d = 128); the best
+  ``k_factor_rf * k`` candidates are re-ranked with 8-bit scalar-quantised vectors
+  (``d`` bytes), because PQ alone cannot order near-equal neighbours (recall@10 well below
+  0.9); ~``m + d + 8`` bytes per vector, 1.7 GB at 10M: the kind a 100M catalogue needs
+  (split into shards of a few tens of millions, see docs/SCALING.md).
+
+The chosen factory string and search parameters are recorded in the bundle's manifest
+(``index``); ``bench/bench_scale.py`` measures build time, memory, latency and recall@10
+against exact search. Index files are FAISS's own binary format
+(``faiss.write_index`` / ``read_index``), never a pickle; the ids go in a Parquet file.
+
+FAISS (``faiss-cpu``) is optional: the bundle falls back to exact search without it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .neighbours import l2_normalize
+
+#: Below this many vectors the index is exact (``IndexFlatIP``).
+FLAT_MAX = 200_000
+#: Below this many vectors (and from FLAT_MAX) HNSW over the full vectors; IVF-PQ above.
+HNSW_MAX = 4_000_000
+#: HNSW graph degree and build / search beam widths.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_SEARCH = 128
+#: IVF-PQ: lists searched per query, and training points per list (k-means sample).
+IVF_NPROBE = 64
+#: IVF-PQ: candidates re-ranked per query, as a multiple of k.
+IVF_K_FACTOR = 32
+IVF_TRAIN_PER_LIST = 40
+
+INSTALL_HINT = ("FAISS is not installed: install it with `pip install faiss-cpu==1.15.1` "
+                "(`make setup` does; pinned in requirements-scale.txt)")
+
+
+def import_faiss():
+    """The ``faiss`` module, or ``ImportError`` saying how to install it."""
+    try:
+        import faiss
+    except ImportError as e:
+        raise ImportError(INSTALL_HINT) from e
+    return faiss
+
+
+@dataclass
+class IndexSpec:
+    """Which FAISS index to build and how to search it.
+
+    Attributes:
+        kind: ``"flat"`` (exact), ``"hnsw"`` or ``"ivfpq"``.
+        factory: the ``faiss.index_factory`` string, e.g. ``"IVF8192,PQ64"``.
+        search: search parameters for ``faiss.ParameterSpace`` (``{"efSearch": 128}``,
+            ``{"nprobe": 64}``; empty for flat).
+        build: build-time parameters (``{"efConstruction": 64}``, ``{"train_points": n}``).
+    """
+
+    kind: str
+    factory: str
+    search: dict = field(default_factory=dict)
+    build: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "factory": self.factory, "search": dict(self.search),
+                "build": dict(self.build)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> IndexSpec:
+        return cls(str(d["kind"]), str(d["factory"]), dict(d.get("search") or {}),
+                   dict(d.get("build") or {}))
+
+
+KINDS = ("auto", "flat", "hnsw", "ivfpq")
+
+
+def choose_spec(n: int, dim: int, kind: str = "auto") -> IndexSpec:
+    """The index for ``n`` vectors of ``dim`` dimensions (``kind="auto"``: by size, see the
+    module docstring; or force ``"flat"``, ``"hnsw"``, ``"ivfpq"``)."""
+    if kind not in KINDS:
+        raise ValueError(f"index kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "auto":
+        kind = "flat" if n < FLAT_MAX else "hnsw" if n < HNSW_MAX else "ivfpq"
+    if kind == "flat":
+        return IndexSpec("flat", "Flat")
+    if kind == "hnsw":
+        return IndexSpec("hnsw", f"HNSW{HNSW_M},Flat", {"efSearch": HNSW_EF_SEARCH},
+                         {"efConstruction": HNSW_EF_CONSTRUCTION})
+    # IVF-PQ: ~2 sqrt(n) lists (a power of two, at most n / 39 so that k-means has its 39
+    # points per centroid; k-means costs ~nlist^2 here, which keeps training minutes long at
+    # 10M); m = d / 4 sub-quantizers of 8 bits (the largest divisor of d up to d / 4) for
+    # the candidate scan, then 8-bit scalar-quantised vectors to re-rank the candidates.
+    nlist = 2 ** round(math.log2(max(1.0, 2 * math.sqrt(max(n, 1)))))
+    nlist = max(1, min(nlist, n // 39))
+    m = max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
+    train = int(min(n, max(nlist * IVF_TRAIN_PER_LIST, 256 * 39)))
+    # "np": no polysemous training of the codes (prodemb does not search by Hamming
+    # distance; it costs minutes for nothing).
+    return IndexSpec("ivfpq", f"IVF{nlist},PQ{m}np,Refine(SQ8)",
+                     {"nprobe": min(IVF_NPROBE, nlist), "k_factor_rf": IVF_K_FACTOR},
+                     {"train_points": train})
+
+
+def _set_search(faiss, index, search: dict) -> None:
+    if search:
+        faiss.ParameterSpace().set_index_parameters(
+            index, ",".join(f"{k}={v}" for k, v in search.items()))
+
+
+class AnnIndex:
+    """A FAISS index of L2-normalised vectors with the id of every row.
+
+    Build with :meth:`build`, store with :meth:`write`, load with :meth:`read`; search with
+    :meth:`search` (the interface of :class:`prodemb.neighbours.CosineIndex`).
+
+    Attributes:
+        index: the FAISS index (inner product on unit vectors = cosine).
+        ids: product id of every row, ``(n,)`` str (object array).
+        texts: product text of every row, ``(n,)`` (empty strings when unknown).
+        spec: the :class:`IndexSpec` it was built with.
+        build_seconds: time to build (train + add), seconds.
+    """
+
+    def __init__(self, index, ids, texts=None, spec: IndexSpec | None = None,
+                 build_seconds: float | None = None):
+        self.index = index
+        self.ids = np.asarray(ids, dtype=object)
+        self.texts = (np.asarray(texts, dtype=object) if texts is not None
+                      else np.full(len(self.ids), "", dtype=object))
+        if len(self.ids) != index.ntotal or len(self.texts) != index.ntotal:
+            raise ValueError(f"the index holds {index.ntotal} vectors but {len(self.ids)} ids "
+                             f"and {len(self.texts)} texts were given")
+        self.spec = spec or IndexSpec("flat", "Flat")
+        self.build_seconds = build_seconds
+        self._row_of: dict[str, int] | None = None
+        self._direct_map = False
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    @property
+    def exact(self) -> bool:
+        return self.spec.kind == "flat"
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, vectors: np.ndarray, ids, texts=None, kind: str = "auto",
+              spec: IndexSpec | None = None, threads: int | None = None,
+              seed: int = 0) -> AnnIndex:
+        """Index ``vectors`` ``(n, d)`` (normalised here) with ids ``(n,)``.
+
+        ``kind``: ``"auto"`` (by size, :func:`choose_spec`) or a forced kind; ``spec``
+        overrides both. ``threads``: OpenMP threads for building (default: FAISS's, all
+        cores). IVF-PQ trains on a random sample of ``spec.build["train_points"]`` rows
+        drawn with ``seed``.
+        """
+        faiss = import_faiss()
+        x = np.ascontiguousarray(l2_normalize(vectors))
+        if x.ndim != 2 or len(x) == 0:
+            raise ValueError(f"need a non-empty (n, d) array of vectors, got shape {x.shape}")
+        spec = spec or choose_spec(len(x), x.shape[1], kind)
+        if threads:
+            faiss.omp_set_num_threads(int(threads))
+        start = time.perf_counter()
+        index = faiss.index_factory(x.shape[1], spec.factory, faiss.METRIC_INNER_PRODUCT)
+        if spec.kind == "hnsw":
+            index.hnsw.efConstruction = int(spec.build.get("efConstruction", HNSW_EF_CONSTRUCTION))
+        if not index.is_trained:
+            n_train = int(min(len(x), spec.build.get("train_points", len(x))))
+            rows = np.random.default_rng(seed).choice(len(x), n_train, replace=False)
+            index.train(x[np.sort(rows)])
+        # Added in blocks: one call would hold a second copy of a large input for IVF-PQ's
+        # residuals; the result is the same.
+        for start_row in range(0, len(x), 1_000_000):
+            index.add(x[start_row: start_row + 1_000_000])
+        _set_search(faiss, index, spec.search)
+        return cls(index, ids, texts, spec, round(time.perf_counter() - start, 3))
+
+    # ------------------------------------------------------------------ storage
+    def write(self, index_path: str, ids_path: str) -> None:
+        """Write the FAISS index (``faiss.write_index``, FAISS's binary format) and the ids
+        and texts (Parquet, row ``i`` = vector ``i``)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        faiss = import_faiss()
+        faiss.write_index(self.index, index_path)
+        table = pa.table({"id": pa.array([str(i) for i in self.ids], pa.string()),
+                          "text": pa.array([str(t) for t in self.texts], pa.string())})
+        pq.write_table(table, ids_path, compression="zstd")
+
+    @classmethod
+    def read(cls, index_path: str, ids_path: str, spec: IndexSpec | None = None) -> AnnIndex:
+        """An index written by :meth:`write` (``spec``: the manifest's, for the search
+        parameters; they are set again after reading)."""
+        import pyarrow.parquet as pq
+
+        faiss = import_faiss()
+        index = faiss.read_index(index_path)
+        table = pq.read_table(ids_path, columns=["id", "text"])
+        spec = spec or IndexSpec("flat", "Flat")
+        _set_search(faiss, index, spec.search)
+        return cls(index, table.column("id").to_numpy(zero_copy_only=False),
+                   table.column("text").to_numpy(zero_copy_only=False), spec)
+
+    # ------------------------------------------------------------------ lookup
+    def row_of(self, product_id: str) -> int | None:
+        """The row of ``product_id`` in the index (None if not indexed; the first row of
+        a repeated id)."""
+        if self._row_of is None:
+            self._row_of = {}
+            for i, pid in enumerate(self.ids):
+                self._row_of.setdefault(str(pid), i)
+        return self._row_of.get(str(product_id))
+
+    def vector(self, row: int) -> np.ndarray:
+        """The stored vector of ``row``, ``(1, d)`` float32 (IVF-PQ: its PQ
+        reconstruction, an approximation)."""
+        try:
+            vec = self.index.reconstruct(int(row))
+        except RuntimeError:  # an IVF index without its direct map: make it once
+            if self._direct_map:
+                raise
+            import_faiss().extract_index_ivf(self.index).make_direct_map()
+            self._direct_map = True
+            vec = self.index.reconstruct(int(row))
+        return np.asarray(vec, dtype=np.float32)[None, :]
+
+    def search(self, queries: np.ndarray, k: int = 10,
+               exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar rows for each query, as :meth:`CosineIndex.search`.
+
+        Args:
+            queries: ``(q, d)`` (normalised here).
+            k: neighbours per query (capped at ``n``, minus one with ``exclude``).
+            exclude: optional row per query to leave out (the query product itself),
+                ``(q,)``; -1 for none.
+
+        Returns:
+            ``(rows, similarities)``, each ``(q, k')``, most similar first; an approximate
+            index may return fewer than ``k`` for a query (rows padded with -1 are
+            dropped only when every query has them).
+        """
+        q = np.ascontiguousarray(l2_normalize(np.atleast_2d(queries)))
+        n = len(self)
+        k = min(int(k), n - (1 if exclude is not None else 0))
+        if k <= 0:
+            return np.zeros((len(q), 0), dtype=np.int64), np.zeros((len(q), 0), dtype=np.float32)
+        extra = 1 if exclude is not None else 0
+        sims, rows = self.index.search(q, k + extra)
+        if exclude is not None:
+            ex = np.asarray(exclude).reshape(-1, 1)
+            keep = rows != ex
+            # Each row keeps its first k entries that are not the excluded one.
+            order = np.argsort(~keep, axis=1, kind="stable")
+            rows = np.take_along_axis(rows, order, axis=1)[:, :k]
+            sims = np.take_along_axis(sims, order, axis=1)[:, :k]
+        valid = (rows >= 0).all(axis=0)
+        return rows[:, valid].astype(np.int64), sims[:, valid].astype(np.float32)
+
+    def memory_bytes(self) -> int:
+        """The index's size in FAISS's serialised form, bytes (≈ its memory)."""
+        return int(import_faiss().serialize_index(self.index).nbytes)
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean share of the true ``k`` neighbours found: ``found`` and ``truth`` are row
+    indices ``(q, k)`` (``found`` may have fewer columns)."""
+    hits = [len(set(f.tolist()) & set(t.tolist())) for f, t in zip(found, truth)]
+    return float(np.mean(hits) / truth.shape[1]) if len(truth) else float("nan")
+
+
+def read_embeddings(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Product embeddings written by ``prodemb embed`` (a Parquet file or a directory of
+    shards): ``(ids (n,), texts (n,), vectors (n, d) float32)``. Needs the columns ``id``
+    and ``embedding`` (a list of floats per row); ``text`` is optional."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no embeddings at {path!r}")
+    ds = pads.dataset(path, format="parquet")
+    names = ds.schema.names
+    missing = [c for c in ("id", "embedding") if c not in names]
+    if missing:
+        raise ValueError(f"{path!r} has no column {', '.join(missing)}: give the output of "
+                         "`prodemb embed` (columns id, text, embedding)")
+    cols = ["id", "embedding"] + (["text"] if "text" in names else [])
+    table = ds.to_table(columns=cols)
+    if table.num_rows == 0:
+        raise ValueError(f"{path!r} holds no embeddings")
+    emb = table.column("embedding").combine_chunks()
+    if pa.types.is_fixed_size_list(emb.type):
+        dim = emb.type.list_size
+    else:
+        lengths = np.unique(emb.value_lengths().to_numpy(zero_copy_only=False))
+        if len(lengths) != 1:
+            raise ValueError(f"{path!r}: the embeddings differ in length ({lengths[:5].tolist()})")
+        dim = int(lengths[0])
+    vectors = emb.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(-1, dim)
+    if not np.isfinite(vectors).all():
+        raise ValueError(f"{path!r}: some embeddings are not finite numbers")
+    ids = table.column("id").cast(pa.string()).to_numpy(zero_copy_only=False)
+    texts = (table.column("text").to_numpy(zero_copy_only=False) if "text" in names
+             else np.full(len(ids), "", dtype=object))
+    return ids, texts, vectors
+
+
+def embeddings_fingerprint(path: str) -> str | None:
+    """The sha256 of the classifier weights that made the embeddings at ``path`` (a
+    ``prodemb embed`` file's Parquet metadata, or a shard directory's ``_prodemb.json``),
+    None when not recorded."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from .scoring import EMBED_MODEL_KEY
+
+    try:
+        if os.path.isdir(path):
+            with open(os.path.join(path, "_prodemb.json"), encoding="utf-8") as f:
+                return json.load(f).get(EMBED_MODEL_KEY.decode()) or None
+        meta = pq.read_schema(path).metadata or {}
+        value = meta.get(EMBED_MODEL_KEY)
+        return value.decode() if value else None
+    except (OSError, ValueError):
+        return None
+
+
+def index_bundle(bundle: str, embeddings: str | None = None, kind: str = "auto",
+                 threads: int | None = None, progress=None) -> dict:
+    """Build the ANN index of bundle directory ``bundle`` and store it in the bundle
+    (``ann_index.faiss`` + ``ann_index.parquet``, listed with their sha256 in the manifest,
+    whose ``index`` entry describes it); an index already there is replaced. The bundle is
+    replaced atomically (:func:`prodemb.bundle_format.add_to_bundle`).
+
+    Args:
+        bundle: the bundle directory.
+        embeddings: a Parquet file or directory of shards from ``prodemb embed`` (columns
+            ``id``, ``text``, ``embedding``), e.g. the whole catalogue; default: the
+            bundle's own product embeddings.
+        kind: ``"auto"`` (by size) or ``"flat"``, ``"hnsw"``, ``"ivfpq"``.
+        threads: OpenMP threads for building (default all cores).
+        progress: optional ``callable(str)`` told what is happening.
+
+    Returns:
+        The manifest's ``index`` entry: kind, factory, search and build parameters,
+        ``n``, ``dim``, ``source``, ``build_seconds``, ``bytes``, the faiss version.
+    """
+    import datetime as dt
+
+    import pandas as pd
+
+    from .bundle_format import (
+        INDEX_FILE,
+        INDEX_IDS,
+        INDEX_KEY,
+        BundleError,
+        add_to_bundle,
+        read_manifest,
+        verify_files,
+    )
+
+    say = progress or (lambda _msg: None)
+    faiss = import_faiss()
+    manifest = read_manifest(bundle)
+    own = {n: manifest["files"][n] for n in ("product_embeddings.npy", "products.parquet")
+           if n in manifest["files"]}
+    if len(own) < 2:
+        raise BundleError(f"bundle {bundle!r}: the manifest does not list the product "
+                          "embeddings; retrain or restore the bundle")
+    verify_files(bundle, {"files": own})
+    bundle_vectors = np.load(os.path.join(bundle, "product_embeddings.npy"), allow_pickle=False,
+                             mmap_mode="r")
+    dim = int(bundle_vectors.shape[1])
+    if embeddings is None:
+        say(f"reading the bundle's {len(bundle_vectors):,} product embeddings")
+        products = pd.read_parquet(os.path.join(bundle, "products.parquet"), columns=["id", "text"])
+        ids, texts = products["id"].astype(str).to_numpy(), products["text"].astype(str).to_numpy()
+        vectors = np.asarray(bundle_vectors, dtype=np.float32)
+        source = "bundle"
+    else:
+        say(f"reading embeddings from {embeddings}")
+        ids, texts, vectors = read_embeddings(embeddings)
+        if vectors.shape[1] != dim:
+            raise ValueError(f"{embeddings!r} holds {vectors.shape[1]}-dimensional embeddings; "
+                             f"this bundle's are {dim}-dimensional: embed the catalogue with "
+                             "this bundle (`prodemb embed --bundle ...`)")
+        made_by = embeddings_fingerprint(embeddings)
+        ours = manifest["files"].get("classifier.safetensors", {}).get("sha256")
+        if made_by and ours and made_by != ours:
+            raise ValueError(f"{embeddings!r} was embedded by another model (its classifier "
+                             "weights differ from this bundle's): its vectors are not "
+                             "comparable with this bundle's; embed the catalogue with this "
+                             "bundle (`prodemb embed --bundle ...`)")
+        source = os.path.basename(os.path.normpath(embeddings))
+    spec = choose_spec(len(vectors), dim, kind)
+    say(f"building a {spec.kind} index ({spec.factory}) of {len(vectors):,} vectors")
+    ann = AnnIndex.build(vectors, ids, texts, spec=spec, threads=threads)
+    del vectors
+    entry = {**spec.to_dict(), "n": len(ann), "dim": dim, "source": source,
+             "build_seconds": ann.build_seconds, "faiss": faiss.__version__,
+             "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()}
+
+    def write(tmp: str) -> list[str]:
+        say(f"writing {INDEX_FILE}")
+        ann.write(os.path.join(tmp, INDEX_FILE), os.path.join(tmp, INDEX_IDS))
+        entry["bytes"] = os.path.getsize(os.path.join(tmp, INDEX_FILE))
+        return [INDEX_FILE, INDEX_IDS]
+
+    add_to_bundle(bundle, write, {INDEX_KEY: entry}, remove=(INDEX_FILE, INDEX_IDS))
+    return entry

@@ -1,0 +1,202 @@
+"""The ANN index (issue 15, part 2): FAISS index choice by size, exact results for the flat
+index, recall of the approximate ones, storage in the bundle with checksums, and
+``Bundle.similar_products`` on it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("faiss")  # a guard only: `make setup` installs faiss-cpu (requirements-scale.txt)
+
+from prodemb.bundle import Bundle, BundleError  # noqa: E402
+from prodemb.cli import main  # noqa: E402
+from prodemb.index import (  # noqa: E402
+    FLAT_MAX,
+    HNSW_MAX,
+    AnnIndex,
+    choose_spec,
+    index_bundle,
+    recall_at_k,
+)
+from prodemb.neighbours import CosineIndex, l2_normalize  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "artifacts" / "demo"
+
+
+def clustered(n: int, dim: int = 32, centres: int = 50, seed: int = 0) -> np.ndarray:
+    """Unit vectors around ``centres`` random centres (embeddings cluster by category)."""
+    rng = np.random.default_rng(seed)
+    c = rng.normal(size=(centres, dim))
+    return l2_normalize(c[rng.integers(0, centres, n)] + 0.3 * rng.normal(size=(n, dim)))
+
+
+@pytest.fixture
+def demo_copy(tmp_path) -> Path:
+    """A copy of the shipped demo bundle (indexing replaces the bundle directory)."""
+    out = tmp_path / "demo"
+    shutil.copytree(DEMO, out)
+    return out
+
+
+def test_kind_is_chosen_by_size():
+    assert choose_spec(1000, 128).kind == "flat"
+    assert choose_spec(FLAT_MAX - 1, 128).kind == "flat"
+    assert choose_spec(FLAT_MAX, 128).kind == "hnsw"
+    big = choose_spec(HNSW_MAX, 128)
+    assert big.kind == "ivfpq"
+    nlist, m = map(int, re.fullmatch(r"IVF(\d+),PQ(\d+)np,Refine\(SQ8\)", big.factory).groups())
+    assert m == 32  # four dimensions per one-byte code; candidates re-ranked with SQ8
+    assert nlist * 39 <= HNSW_MAX and big.search["nprobe"] <= nlist
+    assert big.search["k_factor_rf"] >= 10
+    # More vectors, more lists.
+    assert int(choose_spec(10 * HNSW_MAX, 128).factory.split(",")[0][3:]) > nlist
+    with pytest.raises(ValueError, match="kind"):
+        choose_spec(10, 8, "annoy")
+
+
+def test_flat_index_equals_exact_search():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 24)).astype(np.float32)  # distinct similarities: no ties
+    ids = [f"p{i}" for i in range(len(x))]
+    ann = AnnIndex.build(x, ids)
+    assert ann.spec.kind == "flat" and ann.exact
+    exact = CosineIndex(x)
+    q = rng.normal(size=(20, 24)).astype(np.float32)
+    rows, sims = ann.search(q, 10)
+    erows, esims = exact.search(q, 10)
+    np.testing.assert_array_equal(rows, erows)
+    np.testing.assert_allclose(sims, esims, atol=1e-5)
+    # Leaving the query product out, as similar_products does for a product id.
+    rows, sims = ann.search(exact.vectors[[5, 7]], 4, exclude=np.array([5, 7]))
+    erows, _ = exact.search(exact.vectors[[5, 7]], 4, exclude=np.array([5, 7]))
+    np.testing.assert_array_equal(rows, erows)
+    assert 5 not in rows[0] and 7 not in rows[1]
+    assert ann.row_of("p7") == 7 and ann.row_of("nope") is None
+
+
+@pytest.mark.parametrize("kind, floor", [("hnsw", 0.95), ("ivfpq", 0.85)])
+def test_approximate_index_recall(kind, floor, tmp_path):
+    both = clustered(12_200)
+    x, q = both[:12_000], both[12_000:]  # queries from the same clusters, not indexed
+    ann = AnnIndex.build(x, np.arange(len(x)).astype(str), kind=kind, threads=1)
+    assert ann.spec.kind == kind and not ann.exact
+    truth, _ = CosineIndex(x, normalized=True).search(q, 10)
+    found, _ = ann.search(q, 10)
+    recall = recall_at_k(found, truth)
+    assert recall >= floor, f"{kind} recall@10 {recall:.3f}"
+    # Written and read back (FAISS's own file format), the same answers.
+    ann.write(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"))
+    back = AnnIndex.read(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"), ann.spec)
+    np.testing.assert_array_equal(back.search(q, 10)[0], found)
+    assert list(back.ids[:3]) == ["0", "1", "2"]
+
+
+def test_recall_at_k():
+    assert recall_at_k(np.array([[1, 2, 3]]), np.array([[3, 2, 1]])) == 1.0
+    assert recall_at_k(np.array([[1, 9, 8], [4, 5, 6]]), np.array([[1, 2, 3], [4, 5, 6]])) == \
+        pytest.approx(4 / 6)
+
+
+def test_bundle_index_gives_the_exact_neighbours(demo_copy):
+    before = Bundle.load(str(demo_copy))
+    assert before.ann_index is None
+    pid = before.products["id"].iat[123]
+    exact_by_id = before.similar_products(pid, 10)
+    exact_by_text = before.similar_products("pleteny sal z merino vlny", 10, by="text")
+
+    assert main(["index", "--bundle", str(demo_copy), "-q"]) == 0
+    manifest = json.loads((demo_copy / "manifest.json").read_text())
+    entry = manifest["index"]
+    assert entry["kind"] == "flat" and entry["n"] == len(before.products) and entry["dim"] == 128
+    for name in ("ann_index.faiss", "ann_index.parquet"):  # checksummed like every file
+        assert manifest["files"][name]["bytes"] == (demo_copy / name).stat().st_size
+        assert len(manifest["files"][name]["sha256"]) == 64
+    after = Bundle.load(str(demo_copy))
+    assert after.ann_index is not None and after.ann_index.exact
+    for got, want in ((after.similar_products(pid, 10), exact_by_id),
+                      (after.similar_products("pleteny sal z merino vlny", 10, by="text"),
+                       exact_by_text)):
+        assert list(got.columns) == list(want.columns)
+        np.testing.assert_allclose(got["similarity"], want["similarity"], atol=1e-5)
+        # Same products; among equal similarities (duplicate texts) the order may differ.
+        key = ["similarity", "id"]
+        g = got.assign(similarity=got["similarity"].round(4)).sort_values(key)
+        w = want.assign(similarity=want["similarity"].round(4)).sort_values(key)
+        assert g["id"].tolist() == w["id"].tolist()
+    assert pid not in after.similar_products(pid, 10)["id"].tolist()
+
+
+def test_altered_index_is_refused(demo_copy):
+    index_bundle(str(demo_copy))
+    path = demo_copy / "ann_index.faiss"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="ann_index.faiss was altered"):
+        Bundle.load(str(demo_copy))
+
+
+def test_without_faiss_the_bundle_searches_exactly(demo_copy, monkeypatch):
+    index_bundle(str(demo_copy))
+    b = Bundle.load(str(demo_copy))
+    monkeypatch.setitem(sys.modules, "faiss", None)
+    with pytest.warns(UserWarning, match="faiss-cpu"):
+        assert b.ann_index is None
+    assert len(b.similar_products(b.products["id"].iat[0], 5)) == 5
+    assert main(["index", "--bundle", str(demo_copy), "-q"]) == 2
+
+
+def test_index_of_a_whole_catalogue_from_embeddings(demo_copy, tmp_path, capsys):
+    """Products embedded with `prodemb embed` that the bundle does not hold are found, with
+    their id and text."""
+    cat = pd.DataFrame({"id": ["X1", "X2", "X3"],
+                        "title": ["pleteny sal z merino vlny", "kozena kabelka", "slnecne okuliare"],
+                        "description": ["", "", ""]})
+    cat.to_csv(tmp_path / "new.csv", index=False)
+    emb = tmp_path / "emb.parquet"
+    assert main(["embed", "--bundle", str(demo_copy), "--in", str(tmp_path / "new.csv"),
+                 "--out", str(emb), "-q"]) == 0
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(emb)
+    etype = t.schema.field("embedding").type
+    assert (etype.num_fields, etype.list_size, str(etype.value_type)) == (1, 128, "float")
+    b = Bundle.load(str(demo_copy))
+    vectors = np.stack(t.column("embedding").to_numpy(zero_copy_only=False))
+    np.testing.assert_allclose(vectors, b.embed(cat["title"].tolist()), atol=1e-6)
+
+    assert main(["index", "--bundle", str(demo_copy), "--embeddings", str(emb), "-q"]) == 0
+    assert "index of 3 products" in capsys.readouterr().out
+    b = Bundle.load(str(demo_copy))
+    near = b.similar_products("X1", 2)
+    assert set(near["id"]) == {"X2", "X3"}
+    assert set(near["text"]) <= {"kozena kabelka", "slnecne okuliare"}
+    assert (near["true_path"] == "").all() and near["pred_score"].isna().all()
+    assert list(near.columns) == ["similarity", *b.products.columns]
+    # A catalogue text finds its indexed product first.
+    assert b.similar_products("slnecne okuliare", 1, by="text")["id"].tolist() == ["X3"]
+
+
+def test_embeddings_of_another_model_are_refused(demo_copy, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    emb = pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(256, np.float32)), 128)
+    table = pa.table({"id": ["a", "b"], "embedding": emb}).replace_schema_metadata(
+        {b"prodemb.classifier_sha256": b"0" * 64})
+    pq.write_table(table, tmp_path / "other.parquet")
+    with pytest.raises(ValueError, match="another model"):
+        index_bundle(str(demo_copy), str(tmp_path / "other.parquet"))
+    wrong_dim = pa.table({"id": ["a"], "embedding": pa.array([[0.1, 0.2]])})
+    pq.write_table(wrong_dim, tmp_path / "dim.parquet")
+    with pytest.raises(ValueError, match="2-dimensional"):
+        index_bundle(str(demo_copy), str(tmp_path / "dim.parquet"))
