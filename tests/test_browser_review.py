@@ -183,6 +183,14 @@ def test_two_sessions_write_corrections_at_once(browser, server, helpers, bundle
         a.screenshot(path=str(shots / "review_merge_accepted.png"))
         open_tab(a, helpers, "Corrections")
         a.screenshot(path=str(shots / "review_corrections.png"))
+        # the reviewer's name is kept when the session visits another page and comes back
+        nav = b.locator("[data-testid='stSidebarNav']")
+        nav.get_by_text("Classify", exact=True).click()
+        b.get_by_role("heading", name="Classify a product").wait_for(timeout=60_000)
+        nav.get_by_text("Review", exact=True).click()
+        b.get_by_role("heading", name="What if they were merged?").wait_for(timeout=60_000)
+        helpers.wait_rendered(b)
+        assert b.get_by_label("Your name").input_value() == "Boris"
         for tab in (a, b):
             no_exceptions(tab)
             assert tab.dialogs == []
