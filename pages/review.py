@@ -17,6 +17,7 @@ import streamlit as st
 
 from prodemb import ui
 from prodemb.corrections import CorrectionsError, CorrectionStore, default_db
+from prodemb.review import MIN_MERGE_RATE as MIN_RATE
 from prodemb.review import ReviewError
 from prodemb.ui import review as rv
 
@@ -151,11 +152,13 @@ with tab_merge:
         proposals = []
         st.error(f"Cannot compute merge proposals: {ui.md_escape(e)}")
     if not proposals:
-        st.info("No group of categories is confused with each other above 15 % of their "
+        st.info("No group of categories is confused with each other above "
+                f"{MIN_RATE:.0%} of their "
                 "validation and test products: nothing to merge.", icon=":material/check_circle:")
     else:
         st.caption(f"{len(proposals)} groups of categories the model mixes up with each other "
-                   "(each confused for another at least once, the confusions 15 % or more of "
+                   "(each confused for another at least once, the confusions "
+                   f"{MIN_RATE:.0%} or more of "
                    "their validation and test products), the most confused first.")
         pick = st.selectbox("Merge proposal", range(len(proposals)), key="review_proposal",
                             format_func=lambda i: rv.proposal_label(proposals[i]))

@@ -480,6 +480,16 @@ def test_queues_when_the_bundle_has_them(bundle_path, bundle, db):
     assert all(p == sub or p.startswith(sub + " > ") for p in queue["true_path"])
 
 
+def test_no_proposal_is_said(bundle_path, db, monkeypatch):
+    """A bundle whose categories are not confused with each other: said, and the rest of
+    the page (drill-down, queues, corrections) still works."""
+    monkeypatch.setattr(rv, "cached_proposals", lambda *a, **k: [])
+    at = run_page(bundle_path)
+    assert any("nothing to merge" in i.value for i in at.info)
+    assert not at.metric and not any(b.key == "review_accept_merge" for b in at.button)
+    assert len(table(at, "review_drill_table"))
+
+
 def test_no_markup_rendered_as_html():
     """The page never lets Streamlit render HTML (catalogue and reviewer text are shown
     in tables or escaped Markdown)."""
