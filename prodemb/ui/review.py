@@ -323,9 +323,10 @@ def save_correction(store: CorrectionStore, kind: str, *, bundle: str, reviewer:
                     paths: Sequence[str] = (), into: str | None = None,
                     note: str | None = None) -> tuple[int, str]:
     """Write one correction (``kind``: ``accept``, ``relabel`` or ``merge``) to ``store``;
-    returns ``(row id, what was saved)`` as a Markdown-safe sentence without catalogue
-    text in markup. :class:`~prodemb.corrections.CorrectionsError` on a bad action (shown
-    by the page, never a traceback)."""
+    returns ``(row id, what was saved)``, the latter a plain sentence (it holds the
+    reviewer's name and category paths: escape it for Markdown). A bad action, or a
+    database that cannot be written, is a :class:`~prodemb.corrections.CorrectionsError`
+    (shown by the page, never a traceback), and no row is written."""
     reviewer = (reviewer or "").strip() or None
     if kind not in ACTIONS:
         raise CorrectionsError(f"unknown action {kind!r}; expected one of {', '.join(ACTIONS)}")
