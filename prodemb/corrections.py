@@ -204,6 +204,10 @@ def read_corrections(source: str) -> pd.DataFrame:
     if missing:
         raise CorrectionsError(f"{source!r}: missing column(s) {', '.join(missing)}; expected the "
                                f"columns of `prodemb corrections export`: {', '.join(COLUMNS)}")
+    # The dashboard's downloads put a ' before a cell starting with = + - @ (so that a
+    # spreadsheet shows it as text): take it off again.
+    frame = frame.map(lambda v: v[1:] if isinstance(v, str) and len(v) > 1 and v[0] == "'"
+                      and v[1] in "=+-@\t\r" else v)
     return frame.replace({"": None})
 
 

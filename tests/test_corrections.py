@@ -85,6 +85,10 @@ def test_export_and_read_back_csv(tmp_path):
     again = read_corrections(str(out))
     assert again["kind"].tolist() == ["relabel", "merge"]
     assert read_corrections(store.path)["kind"].tolist() == ["relabel", "merge"]
+    # the dashboard's spreadsheet-safe download ('=..., '-...) reads back as written
+    safe = tmp_path / "safe.csv"
+    safe.write_text("id,kind,product_id,path,merge_paths,into_path\n1,relabel,'-P9,T > X > b,,\n")
+    assert read_corrections(str(safe))["product_id"].tolist() == ["-P9"]
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(CorrectionsError, match="missing column"):
