@@ -32,6 +32,7 @@ RERUN = {
     "word2vec": "bench/bench_word2vec.py",
     "app": "bench/bench_app.py",
     "sessions": "bench/bench_sessions.py",
+    "scale": "bench/bench_scale.py",
 }
 
 
@@ -199,6 +200,7 @@ def targets_section(results: dict) -> list[str]:
             target = num(t["target"], digits.get(key, 0) if name == "confidence" else 0)
             rows.append(f"| {labels[(name, key)]} | {value} | "
                         f"{op} {target}{units[key]} | {status(t)} |")
+    rows += scale_target_rows(results.get("scale"))
     review = results.get("review")
     if review:
         t = review["target"]
@@ -427,13 +429,16 @@ def speed_section(r: dict | None) -> list[str]:
     threads = r["batch"].get("threads", 1)
     out += ["", "| Batch throughput | products/s |", "|---|---:|",
             f"| prodemb `Bundle.classify`, batches of {r['batch']['batch_size']:,}, "
-            f"{threads} thread{'s' if threads != 1 else ''} (the app's setting"
+            f"{threads} thread{'s' if threads != 1 else ''} (the app's and `prodemb predict`'s default"
             f"{'; the target row' if threads == 1 else ''}) | "
             f"{num(r['batch']['products_per_second'], 0)} |"]
     if "batch_all_cores" in r:
         b = r["batch_all_cores"]
-        out.append(f"| prodemb, same batches, {b['threads']} threads (`prodemb predict`'s "
-                   f"default) | {num(b['products_per_second'], 0)} |")
+        out.append(f"| prodemb, same batches, {b['threads']} threads (`--threads 0`) | "
+                   f"{num(b['products_per_second'], 0)} |")
+    for label, b in (r.get("batch_loaded") or {}).items():
+        out.append(f"| prodemb, same batches beside one CPU-bound process, {b['threads']} "
+                   f"thread{'s' if b['threads'] != 1 else ''} | {num(b['products_per_second'], 0)} |")
     if "batch" in ft:
         out.append(f"| fastText, one text per call, top-1, one thread | "
                    f"{num(ft['batch']['products_per_second'], 0)} |")
@@ -442,6 +447,104 @@ def speed_section(r: dict | None) -> list[str]:
     elif ft.get("skipped"):
         out.append(f"| fastText | skipped: {ft['skipped']} |")
     out += ["", f"Run: {provenance(r)}.", ""]
+    return out
+
+
+#: The scale targets (``bench_scale.TARGETS``), labelled for the Targets table.
+SCALE_LABELS = {
+    "ray_speedup_2_workers": ("Ray engine: 2 workers' throughput over 1 worker's", "×"),
+    "ray_share_of_local": ("Ray engine, 2 workers: share of the local engine's throughput "
+                           "on the same cores", ""),
+    "ann_recall_at_10": ("ANN index: recall@10 against exact search", ""),
+    "ann_query_p50_ms": ("ANN index: query p50", " ms"),
+}
+
+
+def scale_targets(r: dict) -> dict:
+    """The scale targets, judged by ``bench_scale.judge`` against today's targets."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    import bench_scale
+
+    return bench_scale.judge(r)
+
+
+def scale_target_rows(r: dict | None) -> list[str]:
+    """The Targets rows of ``scale.json`` ("not run" without it)."""
+    if r is None:
+        return [f"| {label} | not run | | – |" for label, _ in SCALE_LABELS.values()]
+    targets = scale_targets(r)
+    rows = []
+    for key, (label, unit) in SCALE_LABELS.items():
+        t = targets.get(key)
+        if t is None:
+            rows.append(f"| {label} | not measured | | – |")
+            continue
+        op = "≤" if t["op"] == "<=" else "≥"
+        note = f" ({t['note']})" if t.get("note") else ""
+        value = f"{t['value']:.2f}{unit}" if unit != " ms" else f"{t['value']:.3f}{unit}"
+        rows.append(f"| {label}{note} | {value} | {op} {t['target']:g}{unit} | {status(t)} |")
+    return rows
+
+
+def scale_section(r: dict | None) -> list[str]:
+    """Batch scoring engines and the ANN index (``bench_scale.py``)."""
+    out = ["## Scale", ""]
+    if r is None:
+        return out + [f"Not run yet: `{RERUN['scale']}`.", ""]
+    e = r.get("engines")
+    if e:
+        out += [f"`prodemb predict` on {e['products']:,} generated products (`prodemb demo-data`; "
+                f"{e['input']}), shipped bundle `{Path(e['bundle']).name}`, one run each, timed "
+                "from the command's start to its output written (bundle loading and, for Ray, "
+                "every worker's bundle load included; the Ray runtime's start, "
+                f"{e['ray_init_seconds']:.1f} s, is not):", "",
+                "| Engine | seconds | products/s |", "|---|---:|---:|"]
+        for key, label in (("local", f"local, {e['local']['threads']} threads (the default)"),
+                           ("local_1_thread", "local, `--threads 1`"),
+                           ("ray_1", "Ray Data, 1 worker (one torch thread)"),
+                           ("ray_2", "Ray Data, 2 workers (one torch thread each)"),
+                           ("ray_embed_2", "`prodemb embed`, Ray Data, 2 workers")):
+            m = e.get(key)
+            if m:
+                out.append(f"| {label} | {m['seconds']:.1f} | {num(m['products_per_second'], 0)} |")
+        out.append("")
+        if "ray_speedup_2_workers" in e:
+            same = e.get("ray_equals_local", {})
+            out += [f"Ray {e.get('ray_version', '')}: 2 workers give "
+                    f"{e['ray_speedup_2_workers']:.2f}× the 1-worker rate (scaling efficiency "
+                    f"{100 * e['ray_scaling_efficiency']:.0f} %) and "
+                    f"{100 * e['ray_share_of_local']:.0f} % of the local engine's rate. "
+                    "Ray's predictions equal the local engine's row for row: "
+                    f"{'yes' if same.get('identical') else 'NO (' + str(same.get('rows_differing')) + ' rows differ)'}.",
+                    ""]
+    idx = r.get("index")
+    if idx:
+        out += [f"ANN index (`prodemb index`, FAISS): the demo bundle's 60,000 real product "
+                f"embeddings replicated with noise (norm {r['noise']}) to each size; "
+                f"{r['queries']} fresh noisy queries, k = {r['k']}; build on all cores, "
+                "queries one at a time on one thread (the app's setting); recall@10 against "
+                "exact search. **auto** marks the index `prodemb index` chooses at that size.", "",
+                "| vectors | index | build | index size | RSS growth | recall@10 | query p50 | "
+                "query p95 | exact search p50 |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for s in idx:
+            for i in s["indexes"]:
+                params = ", ".join(f"{k} {v}" for k, v in i["search"].items())
+                label = f"{'**auto** ' if i['auto'] else ''}`{i['factory']}`" + \
+                    (f" ({params})" if params else "")
+                out.append(f"| {s['n']:,} | {label} | {i['build_seconds']:.1f} s | "
+                           f"{num(i['index_mb'])} MB | {num(i['rss_growth_mb'])} MB | "
+                           f"{i['recall_at_10']:.3f} | {i['query']['p50_ms']:.3f} ms | "
+                           f"{i['query']['p95_ms']:.3f} ms | {s['exact_query']['p50_ms']:.2f} ms |")
+        out.append("")
+        sweeps = [(s["n"], i) for s in idx for i in s["indexes"] if i.get("sweep")]
+        for n, i in sweeps:
+            out.append(f"`{i['factory']}` at {n:,} vectors, by search parameters: " + "; ".join(
+                f"`{p['params']}` recall {p['recall_at_10']:.3f}, p50 {p['p50_ms']:.3f} ms"
+                for p in i["sweep"]) + ".")
+            out.append("")
+    out += [f"Run: {provenance(r)}. The plan for 100 million products built on these "
+            "figures: [docs/SCALING.md](docs/SCALING.md).", ""]
     return out
 
 
@@ -676,7 +779,7 @@ def review_section(r: dict | None) -> list[str]:
 
 def build(quick: bool) -> str:
     names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app", "sessions",
-             "maps", "word_vectors", "confidence", "decoding_rule", "review")
+             "maps", "word_vectors", "confidence", "decoding_rule", "review", "scale")
     results = {n: load(n, quick) for n in names}
     machine = next((r["machine"] for r in results.values() if r and "machine" in r), None)
     lines = ["# Benchmarks", "",
@@ -695,6 +798,7 @@ def build(quick: bool) -> str:
     for setting, title in QUALITY.items():
         lines += quality_section(results[result_name(setting)], title, setting)
     lines += speed_section(results["speed"])
+    lines += scale_section(results["scale"])
     lines += training_section(results["training"], results["word2vec_3m"])
     lines += maps_section(results["maps"], results["word_vectors"])
     lines += app_section(results["app"])

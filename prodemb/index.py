@@ -13,8 +13,8 @@ every indexed row. Which FAISS index is built depends on ``n`` (:func:`choose_sp
   ``nlist ~ 2 sqrt(n)`` inverted lists, ``nprobe`` of them searched per query with
   ``m = d / 4`` one-byte PQ codes per vector (32 bytes at d = 128); the best
   ``k_factor_rf * k`` candidates are re-ranked with 8-bit scalar-quantised vectors
-  (``d`` bytes), because PQ alone cannot order near-equal neighbours (recall@10 well below
-  0.9); ~``m + d + 8`` bytes per vector, 1.7 GB at 10M: the kind a 100M catalogue needs
+  (``d`` bytes), because 32-byte PQ codes alone cannot order near-equal neighbours;
+  ~``m + d + 8`` bytes per vector, 1.7 GB at 10M: the kind a 100M catalogue needs
   (split into shards of a few tens of millions, see docs/SCALING.md).
 
 The chosen factory string and search parameters are recorded in the bundle's manifest
@@ -45,9 +45,10 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 128
 #: IVF-PQ: lists searched per query, and training points per list (k-means sample).
-IVF_NPROBE = 64
-#: IVF-PQ: candidates re-ranked per query, as a multiple of k.
-IVF_K_FACTOR = 32
+IVF_NPROBE = 32
+#: IVF-PQ: candidates re-ranked per query, as a multiple of k (the re-ranking, not the
+#: lists searched, limits recall on near-equal neighbours: bench/results/scale.json).
+IVF_K_FACTOR = 128
 IVF_TRAIN_PER_LIST = 40
 
 INSTALL_HINT = ("FAISS is not installed: install it with `pip install faiss-cpu==1.15.1` "

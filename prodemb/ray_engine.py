@@ -263,6 +263,9 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
         if not progress:
             logging.getLogger("ray.data").setLevel(logging.WARNING)
         ds = read_dataset(ray, files, fmt, options, read_cpus=0.1)
+        # Ray reads small files into one block, which one actor would classify alone:
+        # blocks of a few batches (streaming, order kept) keep every worker busy.
+        ds = ds.repartition(target_num_rows_per_block=4 * batch_size)
         ds = ds.map_batches(BundleWorker, fn_constructor_kwargs={
             "bundle": os.path.abspath(bundle), "options": options.to_dict(), "fmt": fmt,
             "task": task, "batch_size": batch_size}, batch_size=batch_size,
