@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from prodemb import ui
+from prodemb import report, ui
 from prodemb.corrections import CorrectionsError, CorrectionStore, default_db
 from prodemb.review import MIN_MERGE_RATE as MIN_RATE
 from prodemb.review import ReviewError
@@ -28,7 +28,7 @@ SAVED_KEY = "review_saved"  # the latest correction this session saved, and wher
 
 #: Session keys of this page's widgets, cleared when another bundle is chosen (its tree,
 #: proposals and products differ); the reviewer's name is kept.
-PAGE_KEYS = ("review_", "drill_", "doubt_", "label_")
+PAGE_KEYS = ("review_", "drill_", "doubt_", "label_", "compare_")
 
 bundle = ui.current_bundle()
 if st.session_state.get("review_bundle_path") != bundle.path:
@@ -81,9 +81,11 @@ def confirmation(where: str) -> None:
 
 
 def product_actions(table, where: str, picked: str | None = None,
-                    accept_label: str = "Accept prediction") -> None:
+                    accept_label: str = "Accept prediction", keep_label: bool = False) -> None:
     """Accept the prediction of, or relabel, one product of ``table`` (a products table):
-    the one chosen in the list, or ``picked`` (the row just selected in the table above)."""
+    the one chosen in the list, or ``picked`` (the row just selected in the table above).
+    With ``keep_label`` (the label-review queue), also "Keep the label": the doubted label
+    is right, saved as an ``accept`` of the product's true path."""
     if table.empty:
         return
     ids = table["id"].astype(str).tolist()
@@ -103,7 +105,7 @@ def product_actions(table, where: str, picked: str | None = None,
                             help="Any leaf of the bundle's tree (type to search).")
     shown_true = row.get("true_path") or "(unlabelled)"
     st.caption(f"True: {ui.md_escape(shown_true)} · predicted: {ui.md_escape(row.get('pred_path', ''))}")
-    b1, b2, _ = st.columns([1, 1, 2])
+    b1, b2, b3, _ = st.columns([1, 1, 1, 1]) if keep_label else (*st.columns([1, 1, 2]), None)
     if b1.button("Relabel", key=f"{where}_relabel", icon=":material/edit:", type="primary",
                  help="Record that this product belongs in the category chosen above."):
         save(where, "relabel", product_id=pid, path=target)
@@ -112,6 +114,15 @@ def product_actions(table, where: str, picked: str | None = None,
                  disabled=not predicted,
                  help="Record that the model's predicted category is right for this product."):
         save(where, "accept", product_id=pid, path=predicted)
+    labelled = rv.first_path(row.get("true_path"))
+    if keep_label and b3.button(
+            "Keep the label", key=f"{where}_keep", icon=":material/verified:",
+            disabled=not labelled,
+            help="Record that the product's current label (its true category) is right although "
+                 "the model doubts it. Saved as an *accept* of that category: an accept always "
+                 "means “this category is right for this product”, so the next training keeps "
+                 "the label as it is."):
+        save(where, rv.KEEP_LABEL, product_id=pid, path=labelled)
     confirmation(where)
 
 
@@ -140,8 +151,9 @@ try:
 except CorrectionsError:  # said in the Corrections tab
     done = {}
 
-tab_merge, tab_drill, tab_labels, tab_log = st.tabs(
-    ["Merge proposals", "Confused products", "Label review", "Corrections"])
+tab_merge, tab_drill, tab_labels, tab_log, tab_compare, tab_eval = st.tabs(
+    ["Merge proposals", "Confused products", "Label review", "Corrections", "Compare bundles",
+     "Evaluate a file"])
 
 # ---------------------------------------------------------------------- merge proposals
 group: list[str] = []
@@ -343,7 +355,9 @@ with tab_labels:
     st.subheader("Labels the model doubts")
     st.caption("Labelled products whose label a model that never saw them (trained on the other "
                "folds of the catalogue) finds unlikely, most doubtful first, with the category it "
-               "suggests instead. Relabel them, or accept the prediction if the model is right.")
+               "suggests instead. Relabel them, accept the prediction if the model is right, or keep "
+               "the label if it is right after all (saved as an accept of the label: an accept "
+               "always records “this category is right for this product”).")
     if not rv.has_column(products, "label_doubt"):
         st.info(rv.RETRAIN_NOTE.format(what="label doubts", queue="review queue"), icon=":material/history:")
     else:
@@ -356,7 +370,8 @@ with tab_labels:
                          column_order=["id", "text", "true_path", "label_doubt", "doubt_suggests",
                                        "reviewed", "pred_path", "pred_score", "split"],
                          height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
-            product_actions(queue, "doubt", rv.selected_id(queue, event.selection.rows))
+            product_actions(queue, "doubt", rv.selected_id(queue, event.selection.rows),
+                            keep_label=True)
 
     st.subheader("Products to label next")
     st.caption("Unlabelled products the model hesitates most about (the smallest margin between "
@@ -401,3 +416,266 @@ with tab_log:
             st.download_button("Export all corrections (CSV)", rv.download_csv(frame),
                                file_name="corrections.csv", mime="text/csv",
                                key="review_export", icon=":material/download:")
+
+# ---------------------------------------------------------------------- compare bundles
+NUM = st.column_config.NumberColumn
+
+
+def change_columns(name_a: str, name_b: str) -> dict:
+    """Column configuration of the better/worse tables: the bundles' names in the headers."""
+    return {"name": st.column_config.TextColumn("category", width="large"),
+            "leaf": st.column_config.CheckboxColumn("leaf", width="small"),
+            "support_a": NUM(f"products · {name_a}", format="%d"),
+            "f1_a": NUM(f"F1 · {name_a}", format="%.3f"),
+            "support_b": NUM(f"products · {name_b}", format="%d"),
+            "f1_b": NUM(f"F1 · {name_b}", format="%.3f"),
+            "delta": NUM("change", format="%+.3f", help=f"F1 in {name_b} minus F1 in {name_a}")}
+
+
+with tab_compare:
+    others = rv.other_bundles(bundle.path, ui.available_bundles())
+    if not others:
+        st.info(f"Only one bundle ({ui.md_escape(bundle.name)}) is under "
+                f"{ui.md_escape(ui.artifacts_dir())}: train another one to compare with, e.g. "
+                "`prodemb train --data data/demo.parquet --preset demo --out artifacts/NAME "
+                "--config configs/tiny.json` (any catalogue and configuration; "
+                "`--corrections data/reviews.sqlite` to apply this page's corrections), "
+                "then choose it here.", icon=":material/compare_arrows:")
+    else:
+        st.caption(f"The bundle {ui.md_escape(bundle.name)} (chosen in the sidebar) side by side "
+                   "with another one, from the metrics and predictions each stored at training: "
+                   "headline scores, the categories that got better or worse, and the products "
+                   "whose prediction changed.")
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        other = c1.selectbox("Compare with", others, index=None, key="compare_other",
+                             format_func=ui.bundle_label, placeholder="Choose a bundle",
+                             help="Bundles found under the artifacts directory.")
+        swap = c2.toggle("Swap sides", key="compare_swap",
+                         help=f"Off: changes from {ui.md_escape(bundle.name)} to the chosen "
+                              "bundle. On: from the chosen bundle to this one.")
+        problem = ui.bundle_problem(other) if other else None
+        second = None
+        if other is None:
+            st.info("Choose a bundle to compare with.", icon=":material/compare_arrows:")
+        elif problem:
+            st.error(f"The bundle {ui.md_escape(ui.bundle_name(other))} cannot be used: "
+                     f"{ui.md_escape(problem)}", icon=":material/error:")
+        else:
+            try:
+                second = ui.load_bundle(other)
+            except Exception as e:  # a broken bundle: said, never a traceback
+                ui.remember_failure(other, e)
+                st.error(f"The bundle {ui.md_escape(ui.bundle_name(other))} cannot be loaded: "
+                         f"{ui.md_escape(e)}", icon=":material/error:")
+        if second is not None:
+            a, b = (second, bundle) if swap else (bundle, second)
+            name_a, name_b = ui.md_escape(a.name), ui.md_escape(b.name)
+            splits = rv.compare_splits(a.metrics, b.metrics)
+            if not splits:
+                st.warning("The two bundles have no split with metrics in common (validation "
+                           "or test): retrain the older one.", icon=":material/history:")
+            else:
+                split = st.segmented_control("Split", splits, default=splits[0], required=True,
+                                             format_func=lambda s: SPLIT_LABELS.get(s, s),
+                                             key="compare_split") or splits[0]
+                try:
+                    result = rv.cached_compare(
+                        (ui.fingerprint(a, "metrics.json"), ui.fingerprint(a, rv.PRODUCTS_FILE)),
+                        (ui.fingerprint(b, "metrics.json"), ui.fingerprint(b, rv.PRODUCTS_FILE)),
+                        a.metrics, a.products, b.metrics, b.products, split)
+                except ReviewError as e:
+                    result = None
+                    st.error(f"Cannot compare the bundles: {ui.md_escape(e)}", icon=":material/error:")
+                if result is not None:
+                    st.markdown(f"##### From **{name_a}** to **{name_b}**")
+                    heads = rv.headline_rows(result)
+                    cols = st.columns(len(heads) + 1)
+                    for col, h in zip(cols, heads):
+                        col.metric(h["label"], f"{h['b']:.3f}", delta=f"{h['delta']:+.3f}",
+                                   help=f"{h['label']}: {h['a']:.3f} in {name_a}, {h['b']:.3f} in "
+                                        f"{name_b} ({SPLIT_LABELS.get(split, split).lower()} split "
+                                        "of each).")
+                    changed = result["changed"]
+                    cols[-1].metric("Predictions changed",
+                                    f"{changed['changed']:,}" if changed["common"] else "n/a",
+                                    delta=(f"{changed['share']:.1%} of {changed['common']:,}"
+                                           if changed["common"] else None),
+                                    delta_color="off", delta_arrow="off",
+                                    help=rv.changed_sentence(changed, split.lower()))
+                    st.caption(f"Each bundle scored on its own {SPLIT_LABELS.get(split, split).lower()} "
+                               f"split. {ui.md_escape(rv.changed_sentence(changed, split))}")
+                    with st.expander("Headline scores"):
+                        head = rv.headline_frame(result, a.name, b.name)
+                        st.dataframe(head, hide_index=True, key="compare_headline", column_config={
+                            c: NUM(c, format="%+.3f" if c == "change" else "%.3f")
+                            for c in head.columns if c != "metric"})
+
+                    classes = result["classes"]
+                    f1, f2 = st.columns([3, 1], vertical_alignment="bottom")
+                    query = f1.text_input("Filter categories", key="compare_query",
+                                          placeholder="words of a category's path")
+                    leaves_only = f2.toggle("Leaves only", key="compare_leaves")
+                    cfg = change_columns(name_a, name_b)
+                    better = rv.class_changes(classes, "better", query, leaves_only)
+                    worse = rv.class_changes(classes, "worse", query, leaves_only)
+                    left, right = st.columns(2, gap="medium")
+                    with left:
+                        st.markdown(f"**Better in {name_b}** ({len(better):,} categories)")
+                        st.dataframe(better, hide_index=True, width="stretch", key="compare_better",
+                                     height=min(38 + 35 * max(len(better), 1), 420),
+                                     column_config=cfg)
+                    with right:
+                        st.markdown(f"**Worse in {name_b}** ({len(worse):,} categories)")
+                        st.dataframe(worse, hide_index=True, width="stretch", key="compare_worse",
+                                     height=min(38 + 35 * max(len(worse), 1), 420),
+                                     column_config=cfg)
+                    st.caption("Categories matched by their path; only those with products in "
+                               "the split in both bundles (leaves first, the largest change "
+                               "first). A renamed or merged category shows below as in one "
+                               "bundle only.")
+                    only_a = rv.only_in(classes, "a", query, leaves_only)
+                    only_b = rv.only_in(classes, "b", query, leaves_only)
+                    one_cfg = {"name": st.column_config.TextColumn("category", width="large"),
+                               "leaf": st.column_config.CheckboxColumn("leaf", width="small"),
+                               "support": NUM("products", format="%d"), "f1": NUM("F1", format="%.3f")}
+                    o1, o2 = st.columns(2, gap="medium")
+                    for col, only, name, k in ((o1, only_a, name_a, "compare_only_a"),
+                                               (o2, only_b, name_b, "compare_only_b")):
+                        with col:
+                            st.markdown(f"**Only in {name}** ({len(only):,} categories)")
+                            if only.empty:
+                                st.caption("None: every category of it is in the other bundle too.")
+                            else:
+                                st.dataframe(only, hide_index=True, width="stretch", key=k,
+                                             height=min(38 + 35 * len(only), 300),
+                                             column_config=one_cfg)
+
+# ---------------------------------------------------------------------- evaluate a file
+EVAL_KEY = "eval_result"   # (upload id, bundle path, encoding) -> result or error message
+
+
+def evaluated(upload, encoding: str):
+    """The evaluation of ``upload`` by this bundle, computed once per file, bundle and
+    encoding (reruns reuse it): ``(result, error message)``."""
+    from prodemb.evaluation import EvaluationError
+
+    job = (upload.file_id, bundle.path, encoding)
+    cached = st.session_state.get(EVAL_KEY)
+    if cached and cached[0] == job:
+        return cached[1:]
+    result = error = None
+    with st.spinner(f"Scoring {bundle.name} on {upload.name}…"):
+        try:
+            result = rv.evaluate_upload(bundle, upload.name, upload.getvalue(), encoding)
+        except EvaluationError as e:
+            error = str(e)
+        except Exception as e:  # anything unforeseen: said, never a traceback
+            error = f"{upload.name} cannot be evaluated ({type(e).__name__}: {e})"
+    st.session_state[EVAL_KEY] = (job, result, error)
+    return result, error
+
+
+with tab_eval:
+    st.caption(f"Score {ui.md_escape(bundle.name)} on a labelled file of your own, with the same "
+               "tables as the Per-class F1 page. The file is read as the bundle's catalogue was: "
+               f"{ui.md_escape(rv.reader_summary(bundle.reader_options))}. Rows without a "
+               "category, or with one outside the bundle's tree, are not scored (said below). "
+               "For large files: `prodemb evaluate --bundle BUNDLE --data FILE`.")
+    u1, u2 = st.columns([3, 1])
+    upload = u1.file_uploader("Labelled file", type=list(rv.EVAL_TYPES), key="eval_upload",
+                              help="CSV or TSV (header row; delimiter as the bundle's catalogue), "
+                                   "JSONL (one JSON object per line) or Parquet, up to "
+                                   f"{rv.EVAL_MAX_BYTES // 2**20} MB.")
+    encoding = u2.selectbox("Encoding", list(ui.UPLOAD_ENCODINGS), key="eval_encoding",
+                            format_func=ui.UPLOAD_ENCODINGS.get,
+                            help="How a CSV/TSV/JSONL file's characters are stored (as on the "
+                                 "Classify page's batch upload). Detected by default.")
+    if upload is None:
+        st.info("Upload a labelled file to score the model on it.", icon=":material/upload_file:")
+    else:
+        res, error = evaluated(upload, encoding)
+        if error:
+            st.error(f"Cannot evaluate this file: {ui.md_escape(error)}", icon=":material/error:")
+        else:
+            m = rv.as_metrics(res)
+            ekey = ("upload", upload.file_id, ui.fingerprint(bundle, "metrics.json"), encoding)
+            split = rv.UPLOAD_SPLIT
+            head = ui.headline_table(ekey, m)
+            row = head.loc[split]
+            e1, e2, e3, e4, e5 = st.columns(5)
+            e1.metric("Macro-F1 (all nodes)", f"{row['macro-F1']:.3f}",
+                      help="Mean F1 over every category node with products in the file.")
+            e2.metric("Leaf macro-F1", f"{row['leaf macro-F1']:.3f}")
+            e3.metric("Micro-F1", f"{row['micro-F1']:.3f}",
+                      help="Pooled over all node decisions (equals hierarchical F1).")
+            e4.metric("Exact match", f"{row['exact match']:.1%}",
+                      help="Products whose predicted path set equals the true one.")
+            e5.metric("Products scored", f"{int(row['items']):,}")
+            for note in res.get("warnings", []):
+                st.warning(ui.md_escape(note), icon=":material/warning:")
+            if res.get("encoding") and encoding == "auto":
+                st.caption(f"Read as {ui.md_escape(ui.UPLOAD_ENCODINGS.get(res['encoding'], res['encoding']))}; "
+                           "wrong letters? Choose the encoding above.")
+            t1, t2 = st.columns([3, 2], gap="large")
+            with t1:
+                st.markdown("**Scores** (per-level macro-F1 in the `L` columns)")
+                shown_head = head.drop(columns=["hierarchical F1", "macro-F1 @0.5"], errors="ignore")
+                fmt = {c: NUM(c, format="%.3f") for c in shown_head.columns if c != "items"}
+                fmt["items"] = NUM("items", format="%d")
+                st.dataframe(shown_head, column_config=fmt, width="stretch", key="eval_headline")
+            with t2:
+                st.markdown("**What was scored**")
+                st.dataframe(rv.dropped_table(res), hide_index=True, width="stretch",
+                             key="eval_rows", column_config={
+                                 "rows": st.column_config.TextColumn("rows", width="large"),
+                                 "products": NUM("products", format="%d")})
+
+            st.markdown("**Classes**")
+            choices = ui.subtree_choices(ui.fingerprint(bundle, "metrics.json"), taxonomy)
+            g1, g2, g3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+            sub = g1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="eval_subtree",
+                               help="Only the chosen category and the classes under it.")
+            sub = None if sub in (None, ui.ALL_CATEGORIES) else sub
+            min_support = g2.number_input("Min support", min_value=0, value=1, step=1,
+                                          key="eval_min_support",
+                                          help="Classes with no products in the file are not in "
+                                               "macro-F1.")
+            leaves_only = g3.toggle("Leaves only", key="eval_leaves")
+            classes = report.filter_classes(ui.per_class_table(ekey, m, split), sub, None,
+                                            int(min_support), leaves_only)
+            if classes.empty:
+                st.info("No class matches these filters.")
+            else:
+                st.dataframe(
+                    classes[["class", "level", "leaf", "top_level", "precision", "recall", "f1",
+                             "support", "predicted"]],
+                    hide_index=True, width="stretch", height=min(38 + 35 * len(classes), 420),
+                    key="eval_per_class", column_config={
+                        "class": st.column_config.TextColumn("class", width="large"),
+                        "top_level": st.column_config.TextColumn("top level"),
+                        "precision": NUM("precision", format="%.3f"),
+                        "recall": NUM("recall", format="%.3f"),
+                        "f1": st.column_config.ProgressColumn("F1", format="%.3f", min_value=0.0,
+                                                              max_value=1.0),
+                        "support": NUM("support", format="%d", help="true products in the file"),
+                        "predicted": NUM("predicted", format="%d",
+                                         help="products predicted as the class")})
+            pairs = ui.confused_pairs(ekey, m, taxonomy, split, None)
+            st.markdown(f"**Most confused pairs** (path ends, both directions; {len(pairs):,} pairs)")
+            if pairs.empty:
+                st.info("The model confused no two categories on this file.")
+            else:
+                st.dataframe(
+                    pairs.head(100)[["a", "b", "a_as_b", "b_as_a", "total", "support_a",
+                                     "support_b", "rate"]].assign(rate=lambda d: 100 * d["rate"]),
+                    hide_index=True, width="stretch", height=min(38 + 35 * len(pairs), 390),
+                    key="eval_confused", column_config={
+                        "a": st.column_config.TextColumn("class a", width="medium"),
+                        "b": st.column_config.TextColumn("class b", width="medium"),
+                        "a_as_b": NUM("a → b", format="%d"), "b_as_a": NUM("b → a", format="%d"),
+                        "total": NUM("total", format="%d"),
+                        "support_a": NUM("support a", format="%d"),
+                        "support_b": NUM("support b", format="%d"),
+                        "rate": st.column_config.ProgressColumn(
+                            "mutual rate", format="%.1f%%", min_value=0.0, max_value=100.0,
+                            help="(a→b + b→a) / (support a + support b)")})

@@ -551,3 +551,255 @@ def test_database_rows_are_not_lost_between_two_stores(tmp_path):
     with sqlite3.connect(path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert rv.read_corrections(path)["product_id"].fillna("").tolist() == ["P1", "P2", ""]
+
+
+# ====================================================================== compare bundles (item 5)
+#: Categories of the demo whose test F1 the perturbed copy changes (better, worse), the
+#: category it drops and the one it adds; test products whose prediction it changes.
+CHANGES = 7
+
+
+def _rewrite(out: Path, name: str) -> None:
+    """Record ``name``'s new size and sha256 in the bundle's manifest."""
+    from prodemb.utils import sha256_file
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"][name] = {"bytes": (out / name).stat().st_size,
+                               "sha256": sha256_file(str(out / name))}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.fixture(scope="module")
+def other_bundle(bundle_path, tmp_path_factory) -> dict:
+    """A second bundle, alone in an artifacts folder: a copy of the bundle with its test
+    metrics perturbed (headline scores up, one leaf better, one worse, one category gone,
+    one new) and the prediction of :data:`CHANGES` test products changed."""
+    import shutil
+
+    arts = tmp_path_factory.mktemp("artifacts")
+    out = arts / "other"
+    shutil.copytree(bundle_path, out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["splits"]["test"]
+    for k in ("macro_f1", "leaf_macro_f1", "micro_f1", "exact_match"):
+        test[k] = round(test[k] + 0.02, 6)
+    leaves = [c for c in test["per_class"] if c["leaf"] and c["support"] > 0 and 0.3 < c["f1"] < 0.7]
+    up, down, gone = leaves[0], leaves[1], leaves[2]
+    up["f1"], down["f1"] = round(up["f1"] + 0.25, 4), round(down["f1"] - 0.2, 4)
+    test["per_class"] = [c for c in test["per_class"] if c["name"] != gone["name"]]
+    test["per_class"].append({**up, "node": 10_000, "name": "Zzz > Brand new leaf", "f1": 0.5})
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    _rewrite(out, "metrics.json")
+    products = pd.read_parquet(out / "products.parquet")
+    rows = products.index[products["split"] == "test"][:CHANGES]
+    products.loc[rows, "pred_path"] = "Zzz > Brand new leaf"
+    products.to_parquet(out / "products.parquet", index=False)
+    _rewrite(out, "products.parquet")
+    return {"artifacts": str(arts), "path": str(out), "up": up["name"], "down": down["name"],
+            "gone": gone["name"], "new": "Zzz > Brand new leaf"}
+
+
+def test_compare_helpers():
+    classes = pd.DataFrame({
+        "name": ["A", "A > x", "A > y", "B > z", "C", "D > w"],
+        "leaf": [False, True, True, True, True, True],
+        "support_a": [10, 5, 5, 3, np.nan, 4], "f1_a": [0.5, 0.5, 0.9, 0.4, np.nan, 0.7],
+        "support_b": [10, 5, 0, 3, 2, np.nan], "f1_b": [0.7, 0.6, 0.0, 0.2, 0.8, np.nan],
+        "delta": [0.2, 0.1, -0.9, -0.2, np.nan, np.nan]})
+    better = rv.class_changes(classes, "better")
+    assert better["name"].tolist() == ["A > x", "A"]            # leaves first
+    assert rv.class_changes(classes, "worse")["name"].tolist() == ["B > z"]  # y: no test products in b
+    assert rv.class_changes(classes, "better", "a x")["name"].tolist() == ["A > x"]
+    assert rv.class_changes(classes, "better", leaves_only=True)["name"].tolist() == ["A > x"]
+    assert list(better.columns) == rv.CHANGE_COLUMNS
+    only_b = rv.only_in(classes, "b")
+    assert only_b.to_dict("records") == [{"name": "C", "leaf": True, "support": 2, "f1": 0.8}]
+    assert rv.only_in(classes, "a")["name"].tolist() == ["D > w"]
+    assert rv.only_in(classes, "a", "zzz").empty
+    assert rv.other_bundles("x/a", ["x/a", "x/b", "./x/a"]) == ["x/b"]
+    assert "No test product" in rv.changed_sentence({"common": 0, "changed": 0, "share": None})
+    assert rv.changed_sentence({"common": 200, "changed": 5}) == \
+        "5 of the 200 test products of both bundles (by id) (2.5%) changed prediction."
+    heads = rv.headline_rows({"headline": [{"metric": "macro_f1", "a": 0.5, "b": 0.75, "delta": 0.25},
+                                           {"metric": "micro_f1", "a": None, "b": 0.1, "delta": None}]})
+    assert heads == [{"label": "Macro-F1 (all nodes)", "a": 0.5, "b": 0.75, "delta": 0.25}]
+    assert list(rv.headline_frame({"headline": []}, "m", "m").columns) == ["metric", "m (a)", "m (b)", "change"]
+
+
+def test_compare_needs_a_second_bundle(bundle_path, db, tmp_path, monkeypatch):
+    monkeypatch.setenv("PRODEMB_ARTIFACTS", str(tmp_path / "empty"))
+    monkeypatch.delenv("PRODEMB_BUNDLE", raising=False)
+    at = run_page(bundle_path)
+    note = next(i.value for i in at.info if "train another one" in i.value)
+    assert "--out artifacts/NAME" in note and "prodemb train" in note
+
+
+def test_compare_two_bundles_shows_the_deltas(bundle_path, bundle, other_bundle, db, monkeypatch):
+    from prodemb import ui
+    from prodemb.review import compare_bundles
+
+    monkeypatch.setenv("PRODEMB_ARTIFACTS", other_bundle["artifacts"])
+    monkeypatch.delenv("PRODEMB_BUNDLE", raising=False)
+    at = run_page(bundle_path)
+    pick = at.selectbox(key="compare_other")
+    assert pick.value is None and pick.options == [ui.bundle_label(other_bundle["path"])]
+    pick.set_value(other_bundle["path"]).run()
+    assert not at.exception and not at.error
+    other = ui.load_bundle(other_bundle["path"])
+    want = compare_bundles(bundle.metrics, bundle.products, other.metrics, other.products, split="test")
+    shown = {m.label: m for m in at.metric}
+    for label, key in rv.COMPARE_METRICS:
+        row = next(r for r in want["headline"] if r["metric"] == key)
+        assert shown[label].value == f"{row['b']:.3f}"
+        assert shown[label].delta == f"{row['delta']:+.3f}" == "+0.020"
+    assert want["changed"]["changed"] == CHANGES
+    assert shown["Predictions changed"].value == f"{CHANGES:,}"
+    assert shown["Predictions changed"].delta == \
+        f"{want['changed']['share']:.1%} of {want['changed']['common']:,}"
+
+    def frame_with(col: str, value: str) -> pd.DataFrame:
+        """The one table with the column ``col`` that lists the category ``value``."""
+        found = [d.value for d in at.dataframe if {col, "name"} <= set(d.value.columns)
+                 and value in d.value["name"].astype(str).tolist()]
+        assert len(found) == 1, value
+        return found[0]
+
+    better = frame_with("delta", other_bundle["up"])
+    pd.testing.assert_frame_equal(better, rv.class_changes(want["classes"], "better"))
+    assert better.set_index("name").loc[other_bundle["up"], "delta"] == pytest.approx(0.25)
+    worse = frame_with("delta", other_bundle["down"])
+    pd.testing.assert_frame_equal(worse, rv.class_changes(want["classes"], "worse"))
+    assert worse.set_index("name").loc[other_bundle["down"], "delta"] == pytest.approx(-0.2)
+    assert (better["delta"] > 0).all() and (worse["delta"] < 0).all()
+    assert frame_with("support", other_bundle["gone"])["name"].tolist() == [other_bundle["gone"]]
+    assert frame_with("support", other_bundle["new"])["name"].tolist() == [other_bundle["new"]]
+    # the filter, then the other way round
+    at.text_input(key="compare_query").input(other_bundle["up"].split(" > ")[-1]).run()
+    assert other_bundle["up"] in frame_with("delta", other_bundle["up"])["name"].tolist()
+    assert not any(other_bundle["down"] in d.value.get("name", pd.Series(dtype=str)).tolist()
+                   for d in at.dataframe)
+    at.text_input(key="compare_query").input("").run()
+    at.toggle(key="compare_swap").set_value(True).run()
+    assert {m.label: m.delta for m in at.metric}["Leaf macro-F1"] == "-0.020"
+    assert other_bundle["up"] in frame_with("delta", other_bundle["up"])["name"].tolist()
+    assert (frame_with("delta", other_bundle["up"])["delta"] < 0).all()    # now worse
+    assert not at.exception and not at.error
+
+
+# ====================================================================== evaluate an upload (item 6)
+def labelled_rows(n: int = 120) -> pd.DataFrame:
+    """``n`` labelled rows of the demo catalogue's columns, generated as `prodemb demo-data`
+    writes them."""
+    import tempfile
+
+    from prodemb.demo import write_demo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "demo.csv"
+        write_demo(path, n_labelled=n, n_unlabelled=0, seed=7, progress=False)
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def upload(at, name: str, data: bytes):
+    at.file_uploader(key="eval_upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_evaluate_an_upload_shows_evaluate_file(fmt, bundle_path, bundle, db, tmp_path):
+    import io
+
+    from prodemb import report
+    from prodemb.evaluation import evaluate_file
+
+    rows = labelled_rows()
+    rows.loc[0, "category"] = "Nowhere > Not a category"          # dropped, and said why
+    rows.loc[1, "category"] = ""
+    path = tmp_path / f"labelled.{fmt}"
+    rows.to_csv(path, index=False) if fmt == "csv" else rows.to_parquet(path, index=False)
+    want = evaluate_file(bundle, str(path))
+    buf = io.BytesIO()
+    rows.to_csv(buf, index=False) if fmt == "csv" else rows.to_parquet(buf, index=False)
+    at = upload(run_page(bundle_path), f"labelled.{fmt}", buf.getvalue())
+    assert not at.error, [e.value for e in at.error]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Macro-F1 (all nodes)"] == f"{want['macro_f1']:.3f}"
+    assert shown["Leaf macro-F1"] == f"{want['leaf_macro_f1']:.3f}"
+    assert shown["Micro-F1"] == f"{want['micro_f1']:.3f}"
+    assert shown["Exact match"] == f"{want['exact_match']:.1%}"
+    assert shown["Products scored"] == f"{want['rows']['scored']:,}" == f"{len(rows) - 2:,}"
+    scored = next(d.value for d in at.dataframe if "products" in d.value.columns
+                  and "rows" in d.value.columns)
+    counts = dict(zip(scored["rows"], scored["products"]))
+    assert counts["a category outside the bundle's tree"] == 1
+    assert counts["no category (not scored)"] == 1
+    warnings = " ".join(w.value for w in at.warning)
+    assert "not in the bundle" in warnings and "Nowhere" in warnings and str(tmp_path) not in warnings
+    head = next(d.value for d in at.dataframe if "leaf macro-F1" in d.value.columns)
+    for lv, v in want["level_macro_f1"].items():
+        assert head[f"L{lv} macro-F1"].iloc[0] == v                 # per-level macro-F1
+    per_class = next(d.value for d in at.dataframe if "predicted" in d.value.columns)
+    expected = report.filter_classes(report.per_class_table(want), None, None, 1, False)
+    assert per_class["class"].tolist() == expected["class"].tolist()
+    assert per_class["f1"].tolist() == expected["f1"].tolist()
+    pairs = report.confused_pairs(bundle.taxonomy, want)
+    if len(pairs):
+        confused = next(d.value for d in at.dataframe if "a_as_b" in d.value.columns)
+        assert confused["a_as_b"].tolist() == pairs.head(100)["a_as_b"].tolist()
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("labelled.csv", b"foo,bar\n1,2\n", "missing column"),
+    ("labelled.parquet", b"not a parquet file" * 20, "Parquet"),
+    ("labelled.csv", b"PK\x03\x04" + b"x" * 100, "binary file"),
+    ("labelled.csv", b"id,title,description,category\n1,a,b,Nowhere > X\n2,c,d,Nor > Here\n",
+     "would not be scored"),
+])
+def test_a_bad_upload_is_an_error_not_a_traceback(name, data, says, bundle_path, db):
+    at = upload(run_page(bundle_path), name, data)
+    errors = " ".join(e.value for e in at.error)
+    assert errors.startswith("Cannot evaluate this file:") and says in errors, errors
+    assert "/tmp" not in errors and "prodemb-eval-" not in errors
+    assert not at.metric or all(m.label != "Products scored" for m in at.metric)
+
+
+def test_evaluate_upload_helper_names_the_upload(bundle):
+    from prodemb.evaluation import EvaluationError
+
+    with pytest.raises(EvaluationError, match="cannot tell the format"):
+        rv.evaluate_upload(bundle, "x.txt", b"a,b\n1,2\n")
+    with pytest.raises(EvaluationError, match="is empty"):
+        rv.evaluate_upload(bundle, "x.csv", b"  \n")
+    with pytest.raises(EvaluationError, match=r"^mine\.jsonl"):
+        rv.evaluate_upload(bundle, "mine.jsonl", b"{bad json\n")
+    big = rv.EVAL_MAX_BYTES + 1
+    with pytest.raises(EvaluationError, match="prodemb evaluate"):
+        rv.evaluate_upload(bundle, "x.csv", b"a" * big)
+    assert "text columns title, description" in rv.reader_summary(bundle.reader_options)
+
+
+# ====================================================================== keep the label (item 3)
+def test_keep_the_label_writes_an_accept_of_the_true_path(bundle_path, bundle, db):
+    if "label_doubt" not in bundle.products.columns:
+        pytest.skip("this bundle was trained before label review")
+    at = run_page(bundle_path)
+    at.text_input(key="reviewer_input").input("Kim").run()
+    queue = table(at, "review_queue_table")
+    pid, true = queue["id"].iloc[0], queue["true_path"].iloc[0]
+    assert at.selectbox(key="doubt_product").value == pid
+    keep = at.button(key="doubt_keep")
+    assert "accept" in keep.help and "right" in keep.help
+    keep.click().run()
+    assert not at.exception and not at.error
+    rows = db_rows(db)
+    assert rows[["kind", "product_id", "path", "reviewer", "bundle"]].values.tolist() == [
+        ["accept", pid, rv.first_path(true), "Kim", bundle.name]]
+    assert any(f"Kept the label {md_escape(rv.first_path(true))}" in s.value.replace("\\", "")
+               or "Kept the label" in s.value for s in at.success)
+    assert table(at, "review_queue_table").set_index("id").loc[pid, "reviewed"] == "accept"
+    # the save helper: "keep" is an accept with its own sentence
+    row, what = rv.save_correction(CorrectionStore(str(db)), rv.KEEP_LABEL, bundle="demo",
+                                   product_id="P9", path=TRIO[0])
+    assert what == f"Kept the label {TRIO[0]} of P9"
+    assert db_rows(db)["kind"].tolist() == ["accept", "accept"]

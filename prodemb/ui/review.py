@@ -52,6 +52,8 @@ RETRAIN_NOTE = ("This bundle was trained before label review, so it has no {what
                 "out-of-fold model doubts its label and how sure the classifier is).")
 #: Actions a reviewer can take, as the database names them.
 ACTIONS = ("accept", "relabel", "merge")
+#: The Label review's "Keep the label": written as an ``accept`` of the product's true path.
+KEEP_LABEL = "keep"
 
 
 # ---------------------------------------------------------------------- names
@@ -322,21 +324,25 @@ def save_correction(store: CorrectionStore, kind: str, *, bundle: str, reviewer:
                     product_id: str | None = None, path: str | None = None,
                     paths: Sequence[str] = (), into: str | None = None,
                     note: str | None = None) -> tuple[int, str]:
-    """Write one correction (``kind``: ``accept``, ``relabel`` or ``merge``) to ``store``;
-    returns ``(row id, what was saved)``, the latter a plain sentence (it holds the
-    reviewer's name and category paths: escape it for Markdown). A bad action, or a
+    """Write one correction (``kind``: ``accept``, ``relabel``, ``merge``, or ``keep``: the
+    product's current label ``path`` is right, stored as an ``accept`` of that path) to
+    ``store``; returns ``(row id, what was saved)``, the latter a plain sentence (it holds
+    the reviewer's name and category paths: escape it for Markdown). A bad action, or a
     database that cannot be written, is a :class:`~prodemb.corrections.CorrectionsError`
     (shown by the page, never a traceback), and no row is written."""
     reviewer = (reviewer or "").strip() or None
-    if kind not in ACTIONS:
-        raise CorrectionsError(f"unknown action {kind!r}; expected one of {', '.join(ACTIONS)}")
+    if kind not in (*ACTIONS, KEEP_LABEL):
+        raise CorrectionsError(f"unknown action {kind!r}; expected one of "
+                               f"{', '.join((*ACTIONS, KEEP_LABEL))}")
     try:
         if kind == "relabel":
             row = store.relabel(str(product_id), str(path or ""), reviewer, bundle, note)
             what = f"Relabelled {product_id} as {path}"
-        elif kind == "accept":
+        elif kind in ("accept", KEEP_LABEL):
+            # accept = this path is right for this product (the prediction's, or the label's)
             row = store.accept(str(product_id), str(path or ""), reviewer, bundle, note)
-            what = f"Accepted the prediction {path} for {product_id}"
+            what = (f"Kept the label {path} of {product_id}" if kind == KEEP_LABEL
+                    else f"Accepted the prediction {path} for {product_id}")
         else:
             row = store.accept_merge(list(paths), str(into or ""), reviewer, bundle, note)
             what = f"Accepted the merge of {len(list(dict.fromkeys(paths)))} categories into {into}"
@@ -434,6 +440,213 @@ def relabel_default(row: pd.Series, leaves: Sequence[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- compare bundles
+#: The headline rows of :func:`prodemb.review.compare_bundles`: (label, its ``metric``).
+COMPARE_METRICS = (("Leaf macro-F1", "leaf_macro_f1"), ("Macro-F1 (all nodes)", "macro_f1"),
+                   ("Micro-F1", "micro_f1"), ("Exact match", "exact_match"))
+#: Columns of the better/worse tables and of the categories in one bundle only.
+CHANGE_COLUMNS = ["name", "leaf", "support_a", "f1_a", "support_b", "f1_b", "delta"]
+
+
+def other_bundles(current: str, paths: Sequence[str]) -> list[str]:
+    """The bundles of ``paths`` other than ``current`` (compared by absolute path)."""
+    here = os.path.abspath(current)
+    return [p for p in paths if os.path.abspath(p) != here]
+
+
+def compare_splits(metrics_a: dict, metrics_b: dict) -> list[str]:
+    """Splits both bundles have metrics of, test first (what a comparison can be made on)."""
+    a = (metrics_a or {}).get("splits", {})
+    b = (metrics_b or {}).get("splits", {})
+    return [s for s in ("test", "validation") if s in a and s in b]
+
+
+def headline_rows(result: dict) -> list[dict]:
+    """The headline of a comparison for the metric row: ``label, a, b, delta`` per metric
+    of :data:`COMPARE_METRICS` both bundles have (``delta`` = b − a)."""
+    by = {r["metric"]: r for r in result["headline"]}
+    out = []
+    for label, key in COMPARE_METRICS:
+        r = by.get(key)
+        if r and r.get("a") is not None and r.get("b") is not None:
+            out.append({"label": label, "a": float(r["a"]), "b": float(r["b"]),
+                        "delta": float(r["b"]) - float(r["a"])})
+    return out
+
+
+def headline_frame(result: dict, name_a: str, name_b: str) -> pd.DataFrame:
+    """:func:`headline_rows` as a table: one row per metric, the two bundles' scores (their
+    names as column names; ``a`` and ``b`` when the names are the same) and the change."""
+    if name_a == name_b:
+        name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
+    rows = headline_rows(result)
+    return pd.DataFrame({"metric": [r["label"] for r in rows], name_a: [r["a"] for r in rows],
+                         name_b: [r["b"] for r in rows], "change": [r["delta"] for r in rows]})
+
+
+def class_changes(classes: pd.DataFrame, direction: str, query: str = "",
+                  leaves_only: bool = False) -> pd.DataFrame:
+    """Categories of both trees whose F1 changed (``direction``: ``better``, delta > 0, or
+    ``worse``, delta < 0), scored in both (support > 0 in each: a category without products
+    in a split has no F1 to compare), leaves first, then the largest change first; only the
+    names containing every word of ``query`` (case-insensitive, literal), only leaves with
+    ``leaves_only``. Columns :data:`CHANGE_COLUMNS`."""
+    c = classes.reindex(columns=CHANGE_COLUMNS)
+    keep = (c["support_a"].fillna(0) > 0) & (c["support_b"].fillna(0) > 0) & c["delta"].notna()
+    keep &= c["delta"] > 0 if direction == "better" else c["delta"] < 0
+    c = _name_filter(c[keep], query, leaves_only)
+    c = c.assign(_abs=c["delta"].abs(), _leaf=~c["leaf"].astype(bool))
+    c = c.sort_values(["_leaf", "_abs", "name"], ascending=[True, False, True], kind="mergesort")
+    return c[CHANGE_COLUMNS].reset_index(drop=True)
+
+
+def only_in(classes: pd.DataFrame, side: str, query: str = "", leaves_only: bool = False
+            ) -> pd.DataFrame:
+    """Categories in one tree only (``side``: ``a`` or ``b``): ``name, leaf, support, f1``
+    in that bundle, leaves first, then by name; filtered as :func:`class_changes`."""
+    other = "b" if side == "a" else "a"
+    c = classes.reindex(columns=CHANGE_COLUMNS)
+    c = c[c[f"support_{side}"].notna() & c[f"support_{other}"].isna()]
+    c = _name_filter(c, query, leaves_only)
+    c = c.assign(_leaf=~c["leaf"].astype(bool)).sort_values(["_leaf", "name"], kind="mergesort")
+    out = c[["name", "leaf", f"support_{side}", f"f1_{side}"]]
+    out.columns = ["name", "leaf", "support", "f1"]
+    return out.astype({"support": int}).reset_index(drop=True)
+
+
+def _name_filter(c: pd.DataFrame, query: str, leaves_only: bool) -> pd.DataFrame:
+    keep = np.ones(len(c), dtype=bool)
+    names = c["name"].astype(str).str.lower()
+    for word in str(query or "").lower().split():
+        keep &= names.str.contains(word, regex=False).to_numpy(bool)
+    if leaves_only:
+        keep &= c["leaf"].astype(bool).to_numpy()
+    return c[keep]
+
+
+def changed_sentence(changed: dict, split: str = "test") -> str:
+    """``1,234 of 4,989 test products (24.7 %) changed prediction``, or why it cannot be
+    said (no product of the split in both bundles, by id). Plain text."""
+    common, n = int(changed.get("common") or 0), int(changed.get("changed") or 0)
+    if not common:
+        return (f"No {split} product is in both bundles (by id): they were trained on different "
+                "catalogues or splits, so their predictions cannot be compared product by product.")
+    return (f"{n:,} of the {common:,} {split} products of both bundles (by id) "
+            f"({n / common:.1%}) changed prediction.")
+
+
+# ---------------------------------------------------------------------- evaluate an upload
+#: File types the evaluation upload takes (the formats :mod:`prodemb.catalogue` reads).
+EVAL_TYPES = ("csv", "tsv", "jsonl", "ndjson", "parquet")
+#: Largest upload evaluated in the dashboard; larger files: ``prodemb evaluate``.
+EVAL_MAX_BYTES = 50 * 1024 * 1024
+#: Split name of an upload's scores in the metrics dict given to the Per-class F1 helpers.
+UPLOAD_SPLIT = "upload"
+#: Rows of the "what was scored" table: (label, key of ``evaluate_file``'s ``rows``).
+EVAL_ROWS = (("rows read", "read"), ("no category (not scored)", "unlabelled"),
+             ("left without a path by the reader options", "emptied_by_reader_options"),
+             ("a category outside the bundle's tree", "unknown_categories"),
+             ("leaf rolled up into its parent (scored as it)", "rolled_up"),
+             ("scored", "scored"))
+
+
+def reader_summary(options) -> str:
+    """What a file to evaluate must hold, from the bundle's reader options (plain text):
+    ``text columns title, description; categories in category (levels joined by “>”,
+    several paths by “|”); ids in id``."""
+    text = ", ".join(options.text_columns)
+    if options.level_columns:
+        cats = f"one column per level: {', '.join(options.level_columns)}"
+    else:
+        sep = ("a JSON list" if options.path_separator == "json"
+               else f"several paths by “{options.path_separator}”" if options.path_separator
+               else "one path per cell")
+        cats = f"in {options.label_column} (levels joined by “{options.level_separator}”, {sep})"
+    ids = f"; ids in {options.id_column}" if options.id_column else ""
+    return f"text columns {text}; categories {cats}{ids}"
+
+
+def evaluate_upload(bundle, name: str, data: bytes, encoding: str = "auto") -> dict:
+    """Score ``bundle`` on an uploaded labelled file (``name``: its file name, which gives
+    its format; ``data``: its bytes) with :func:`prodemb.evaluation.evaluate_file` and the
+    bundle's reader options; the upload is written to a temporary file, removed after.
+
+    CSV, TSV and JSONL are decoded as the Classify page's batch upload decodes them
+    (:func:`~prodemb.ui.data.decode_upload`: ``encoding``, or detected) and read as UTF-8.
+    Returns ``evaluate_file``'s result plus ``encoding`` (the one used, None for Parquet).
+    Raises :class:`~prodemb.evaluation.EvaluationError` with a plain message (the file
+    named by ``name``, never the temporary path) for any file that cannot be scored."""
+    import tempfile
+
+    from ..catalogue import CatalogueError, detect_format
+    from ..evaluation import EvaluationError, evaluate_file
+    from .data import UPLOAD_ENCODINGS, decode_upload
+
+    name = os.path.basename(str(name or "upload")) or "upload"
+    if len(data) > EVAL_MAX_BYTES:
+        raise EvaluationError(f"{name} is {len(data) / 2**20:,.0f} MB; the dashboard evaluates "
+                              f"files up to {EVAL_MAX_BYTES // 2**20} MB: use "
+                              "`prodemb evaluate --bundle BUNDLE --data FILE` for larger ones")
+    try:
+        fmt = detect_format(name)
+    except CatalogueError:
+        raise EvaluationError(f"{name}: cannot tell the format from the file name; upload a "
+                              f"{', '.join('.' + t for t in EVAL_TYPES)} file") from None
+    if not data.strip():
+        raise EvaluationError(f"{name} is empty")
+    options = bundle.reader_options.replace(format=fmt)
+    used = None
+    if fmt != "parquet":
+        try:
+            text, used = decode_upload(data, encoding, bundle.word_vectors.index,
+                                       bundle.reader_options.encoding)
+        except UnicodeDecodeError as e:
+            raise EvaluationError(f"{name}: the file is not {UPLOAD_ENCODINGS.get(encoding, encoding)} "
+                                  f"text (byte {e.start + 1:,} does not fit); choose another "
+                                  "encoding or let it be detected") from None
+        if isinstance(text, bytes):
+            raise EvaluationError(f"{name} is a binary file (an Excel workbook or a ZIP?), not "
+                                  f"{fmt.upper()} text; save it as CSV (UTF-8) and upload again")
+        data = text.encode("utf-8")
+        options = options.replace(encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix="prodemb-eval-") as tmp:
+        # the upload's own name (made file-system safe): what the reader's messages name
+        path = os.path.join(tmp, re.sub(r"[^\w.\-]+", "_", name).lstrip(".") or f"upload.{fmt}")
+        with open(path, "wb") as f:
+            f.write(data)
+
+        def plain(message: object) -> str:
+            return str(message).replace(repr(path), name).replace(path, name)
+
+        try:
+            result = evaluate_file(bundle, path, options)
+        except (EvaluationError, CatalogueError) as e:
+            raise EvaluationError(plain(e)) from None
+        except (ValueError, KeyError, OSError) as e:  # pyarrow: not Parquet; pandas: not CSV
+            raise EvaluationError(f"{name} cannot be read as {fmt.upper()}: "
+                                  f"{plain(f'{type(e).__name__}: {e}')}") from None
+    result["warnings"] = [plain(w) for w in result.get("warnings", [])]
+    result["encoding"] = used
+    return result
+
+
+def as_metrics(result: dict) -> dict:
+    """An upload's scores as a bundle's metrics (``{"splits": {"upload": ...}}``): what the
+    Per-class F1 page's helpers (:mod:`prodemb.ui.data`) take."""
+    return {"splits": {UPLOAD_SPLIT: result}}
+
+
+def dropped_table(result: dict) -> pd.DataFrame:
+    """What became of the upload's rows (``evaluate_file``'s ``rows``): ``rows, products``,
+    one line per :data:`EVAL_ROWS` (those that are zero included, so all is said), and the
+    scored products that were training products of the bundle."""
+    rows = result.get("rows", {})
+    out = [{"rows": label, "products": int(rows.get(key, 0) or 0)} for label, key in EVAL_ROWS]
+    out.append({"rows": "scored, but a training product of the bundle (optimistic)",
+                "products": int(result.get("overlap_with_training", 0) or 0)})
+    return pd.DataFrame(out, columns=["rows", "products"])
+
+
 # ---------------------------------------------------------------------- cached per bundle
 # ``key``: fingerprint(bundle, PRODUCTS_FILE); the underscore arguments are not hashed.
 @st.cache_data(show_spinner="Finding merge proposals…", max_entries=8)
@@ -473,12 +686,24 @@ def cached_labelling_table(key, _products: pd.DataFrame, subtree: str | None, n:
     return labelling_table(_products, subtree, n)
 
 
+@st.cache_data(show_spinner="Comparing the bundles…", max_entries=16)
+def cached_compare(key_a, key_b, _metrics_a: dict, _products_a: pd.DataFrame, _metrics_b: dict,
+                   _products_b: pd.DataFrame, split: str) -> dict:
+    """:func:`prodemb.review.compare_bundles`; ``key_a``/``key_b``: each bundle's
+    fingerprints of metrics.json and products.parquet."""
+    return review.compare_bundles(_metrics_a, _products_a, _metrics_b, _products_b, split=split)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_leaves(key, _taxonomy: Taxonomy) -> list[str]:
     return leaf_paths(_taxonomy)
 
 
 __all__ = [
+    "CHANGE_COLUMNS", "COMPARE_METRICS", "EVAL_MAX_BYTES", "EVAL_ROWS", "EVAL_TYPES", "KEEP_LABEL",
+    "UPLOAD_SPLIT", "as_metrics", "cached_compare", "changed_sentence", "class_changes",
+    "compare_splits", "dropped_table", "evaluate_upload", "headline_frame", "headline_rows",
+    "only_in", "other_bundles", "reader_summary",
     "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "class_table", "check_merge", "common_prefix",
     "confusion_cells", "corrections_table", "default_cell", "download_csv", "example_confusions",
     "file_slug", "filter_products", "first_path", "group_key", "merge_target", "has_column", "labelling_table", "leaf_paths",
