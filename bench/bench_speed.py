@@ -7,9 +7,10 @@ else ``artifacts/demo``), in this process, with prodemb's default of one torch t
   p50 / p95 latency over distinct test-split texts;
 * batch throughput: ``Bundle.classify`` over 20,000 texts in batches of 2,048 (what
   ``classify_frame`` and the app's batch upload do), products per second, with one torch
-  thread (the app's setting; result key ``batch``, the batch target is judged on this
-  one) and with all cores (``prodemb predict``'s default, a batch job that has the
-  machine to itself; ``batch_all_cores``, reported without a target);
+  thread (the app's and ``prodemb predict``'s default; result key ``batch``, the batch
+  target is judged on this one) and with all cores (``--threads 0``, for a machine that
+  is otherwise idle; ``batch_all_cores``, reported without a target); then both again
+  beside one CPU-bound process (``batch_loaded``: what a busy server sees);
 * fastText beside it: a supervised fastText model trained on the same train split with
   the hyper-parameters autotune chose in ``quality_demo.json`` (defaults otherwise),
   top-1 prediction of the same cleaned texts one line at a time (fastText's own API);
@@ -31,8 +32,10 @@ Usage: ``.venv/bin/python bench/bench_speed.py [--bundle DIR] [--quick] [--repea
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -84,6 +87,18 @@ def find_bundle(arg: str | None, quick: bool) -> Path:
         if (c / "manifest.json").exists():
             return c
     raise SystemExit("no demo bundle: run bench/bench_training.py first or pass --bundle DIR")
+
+
+@contextlib.contextmanager
+def busy_process():
+    """One CPU-bound process (a Python busy loop) for the duration of the block."""
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def timed_calls(fn, items, warmup: int = 10) -> list[float]:
@@ -184,6 +199,18 @@ def main(argv: list[str] | None = None) -> int:
     threads = set_inference_threads(0)
     result["batch_all_cores"] = repeated_throughput(run_batch, len(batch), args.repeats)
     result["batch_all_cores"].update(batch_size=2048, threads=threads)
+    set_inference_threads()
+    # A partner-feed server is never idle: the same batches with one CPU-bound process
+    # beside them, on one thread and on every core (issue 15: threads spinning against
+    # another process made `prodemb predict` several times slower than one thread).
+    log("batch classification beside one CPU-bound process")
+    with busy_process():
+        result["batch_loaded"] = {}
+        for label, n in (("one_thread", 1), ("all_cores", 0)):
+            used = set_inference_threads(n)
+            r = repeated_throughput(run_batch, len(batch), args.repeats)
+            result["batch_loaded"][label] = {**r, "threads": used}
+            log(f"  {r['products_per_second']:,.0f} products/s ({used} thread(s), loaded)")
     set_inference_threads()
     log(f"  {result['batch_all_cores']['products_per_second']:,.0f} products/s "
         f"({threads} threads, `prodemb predict`'s default)")

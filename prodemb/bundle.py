@@ -122,8 +122,9 @@ def set_inference_threads(threads: int | None = None) -> int:
     ``None``: one thread unless PRODEMB_TORCH_THREADS says otherwise, the right setting
     for the app, whose server answers several sessions at once (more threads than cores
     per request only make them fight, see bench/). ``0``: all available cores, for a
-    batch job that has the machine to itself (``prodemb predict``); on 2 cores this
-    classifies ~1.4x as many products per second (bench/results/speed.json).
+    batch job on an otherwise idle machine (``prodemb predict --threads 0``; about 10 %
+    faster on 2 cores, and several times slower than one thread as soon as another
+    process is busy: bench/results/speed.json, ``batch_loaded``).
 
     NumPy's BLAS gets the same count: its own default (a thread per core) made the
     nearness test's (1 x 128) @ (128 x 5,000) product take 2 ms instead of 0.1 ms when

@@ -684,8 +684,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bundle", required=True)
     s.add_argument("--in", dest="input", required=True)
     s.add_argument("--out", required=True, help=".csv or .parquet")
-    s.add_argument("--threads", type=non_negative_int, default=0,
-                   help="torch threads (default 0: all available cores)")
+    s.add_argument("--threads", type=non_negative_int, default=1,
+                   help="torch threads (default 1; 0: all available cores, about 10 %% "
+                        "faster on an idle machine but several times slower when another "
+                        "process is busy, bench/results/speed.json 'batch_loaded'; to use "
+                        "every core, --engine ray runs one single-threaded worker per core)")
     add_engine_args(s)
     add_reader_args(s, from_bundle=True)
     s.set_defaults(func=cmd_predict)
@@ -697,8 +700,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="a .parquet file (local engine) or a new "
                    "directory of Parquet shards (--engine ray); columns id, text, embedding "
                    "(a fixed-size list of float32, L2-normalised)")
-    s.add_argument("--threads", type=non_negative_int, default=0,
-                   help="local engine: torch threads (default 0: all available cores)")
+    s.add_argument("--threads", type=non_negative_int, default=1,
+                   help="local engine: torch threads (default 1; 0: all available cores, "
+                        "see predict --help)")
     add_engine_args(s)
     add_reader_args(s, from_bundle=True)
     s.set_defaults(func=cmd_embed)
