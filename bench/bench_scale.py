@@ -2,7 +2,7 @@
 
 1. **Batch scoring engines** on one generated catalogue (``--products``, default 100,000
    products of ``prodemb demo-data``, written once as one Parquet file and as 4 Parquet
-   shards): ``prodemb predict`` on the local engine (all cores = its default, and
+   shards): ``prodemb predict`` on the local engine (``--threads 0``: all cores, and
    ``--threads 1``), then ``--engine ray`` with 1 and 2 workers (a local Ray runtime on
    this machine's cores, started once and timed on its own). Each run is timed from the
    command's start to its output written (bundle loading, and for Ray the actors' bundle
@@ -22,7 +22,7 @@
 
 Targets (issue 15; judged by :func:`judge`, reported by ``bench/report.py``): Ray with 2
 workers >= 1.7x its 1-worker rate and >= 90 % of the local engine's rate on the same
-cores; the ANN index recall@10 >= 0.95 and query p50 <= 2 ms at the largest size measured
+cores (the faster of its two runs); the ANN index recall@10 >= 0.95 and query p50 <= 2 ms at the largest size measured
 (the issue asks for 10M: ``--sizes 100000,1000000,10000000``, ~20 GB of RAM and most of
 an hour on this machine), index memory <= 2 GB at 10M.
 
@@ -80,9 +80,9 @@ def judge(r: dict) -> dict:
     if eng.get("ray_2") and eng.get("ray_1"):
         add("ray_speedup_2_workers", round(eng["ray_2"]["products_per_second"]
                                            / eng["ray_1"]["products_per_second"], 3))
-    if eng.get("ray_2") and eng.get("local"):
-        add("ray_share_of_local", round(eng["ray_2"]["products_per_second"]
-                                        / eng["local"]["products_per_second"], 3))
+    local = [eng[k]["products_per_second"] for k in ("local", "local_1_thread") if eng.get(k)]
+    if eng.get("ray_2") and local:  # against the faster of the local runs (all cores, one)
+        add("ray_share_of_local", round(eng["ray_2"]["products_per_second"] / max(local), 3))
     sizes = r.get("index") or []
     if sizes:
         top = max(sizes, key=lambda s: s["n"])
@@ -189,8 +189,8 @@ def run_engines(n: int, work: Path) -> dict:
         speedup = out["ray_2"]["products_per_second"] / out["ray_1"]["products_per_second"]
         out["ray_speedup_2_workers"] = round(speedup, 3)
         out["ray_scaling_efficiency"] = round(speedup / 2, 3)
-        out["ray_share_of_local"] = round(out["ray_2"]["products_per_second"]
-                                          / out["local"]["products_per_second"], 3)
+        out["ray_share_of_local"] = round(out["ray_2"]["products_per_second"] / max(
+            out[k]["products_per_second"] for k in ("local", "local_1_thread")), 3)
     return out
 
 
@@ -300,10 +300,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--skip-index", action="store_true")
     ap.add_argument("--quick", action="store_true", help="10,000 products, 20,000 vectors")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the parts of the existing result that this run does not "
+                         "measure (e.g. --skip-ray --sizes 10000000 adds the 10M index to an "
+                         "earlier run); the earlier run's provenance is kept under 'earlier'")
     args = ap.parse_args(argv)
     products = 10_000 if args.quick else args.products
     sizes = [20_000] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     result: dict = {"quick": args.quick, "noise": NOISE, "queries": N_QUERIES, "k": K}
+    earlier_index: list[dict] = []
+    if args.append:
+        import json
+
+        path = common.RESULTS / f"{'scale_quick' if args.quick else 'scale'}.json"
+        old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        if old:
+            result["earlier"] = {k: old.get(k) for k in ("command", "date", "load_average",
+                                                         "machine")}
+            result["earlier"]["machine"] = (old.get("machine") or {}).get("git_commit")
+            if args.skip_ray and old.get("engines"):
+                result["engines"] = old["engines"]
+            earlier_index = [e for e in old.get("index") or [] if e["n"] not in sizes]
     work = CACHE / "scale_out"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -311,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(index=None) -> None:
         if index is not None:
-            result["index"] = index
+            result["index"] = sorted(earlier_index + index, key=lambda e: e["n"])
+        elif earlier_index and "index" not in result:
+            result["index"] = earlier_index
         result["targets"] = judge(result)
         common.write_result(name, result)
     if not args.skip_ray:

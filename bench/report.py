@@ -500,7 +500,7 @@ def scale_section(r: dict | None) -> list[str]:
                 "every worker's bundle load included; the Ray runtime's start, "
                 f"{e['ray_init_seconds']:.1f} s, is not):", "",
                 "| Engine | seconds | products/s |", "|---|---:|---:|"]
-        for key, label in (("local", f"local, {e['local']['threads']} threads (the default)"),
+        for key, label in (("local", f"local, `--threads 0` ({e['local']['threads']} threads)"),
                            ("local_1_thread", "local, `--threads 1`"),
                            ("ray_1", "Ray Data, 1 worker (one torch thread)"),
                            ("ray_2", "Ray Data, 2 workers (one torch thread each)"),
@@ -509,12 +509,14 @@ def scale_section(r: dict | None) -> list[str]:
             if m:
                 out.append(f"| {label} | {m['seconds']:.1f} | {num(m['products_per_second'], 0)} |")
         out.append("")
-        if "ray_speedup_2_workers" in e:
+        if e.get("ray_1") and e.get("ray_2"):
             same = e.get("ray_equals_local", {})
+            speedup = e["ray_2"]["products_per_second"] / e["ray_1"]["products_per_second"]
+            best = max(e[k]["products_per_second"] for k in ("local", "local_1_thread") if e.get(k))
             out += [f"Ray {e.get('ray_version', '')}: 2 workers give "
-                    f"{e['ray_speedup_2_workers']:.2f}× the 1-worker rate (scaling efficiency "
-                    f"{100 * e['ray_scaling_efficiency']:.0f} %) and "
-                    f"{100 * e['ray_share_of_local']:.0f} % of the local engine's rate. "
+                    f"{speedup:.2f}× the 1-worker rate (scaling efficiency "
+                    f"{50 * speedup:.0f} %) and {100 * e['ray_2']['products_per_second'] / best:.0f} % "
+                    "of the faster local run's rate. "
                     "Ray's predictions equal the local engine's row for row: "
                     f"{'yes' if same.get('identical') else 'NO (' + str(same.get('rows_differing')) + ' rows differ)'}.",
                     ""]
@@ -545,6 +547,13 @@ def scale_section(r: dict | None) -> list[str]:
             out.append("")
     out += [f"Run: {provenance(r)}. The plan for 100 million products built on these "
             "figures: [docs/SCALING.md](docs/SCALING.md).", ""]
+    earlier = r.get("earlier")
+    if earlier and earlier.get("command"):
+        la = (earlier.get("load_average") or {})
+        out += [f"Parts not re-run by that command (`--append`) come from `{earlier['command']}` "
+                f"— {str(earlier.get('date'))[:16].replace('T', ' ')} UTC, commit "
+                f"`{earlier.get('machine')}`, load average {la.get('start', ['?'])[0]} → "
+                f"{la.get('end', ['?'])[0]}.", ""]
     return out
 
 

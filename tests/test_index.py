@@ -200,3 +200,43 @@ def test_embeddings_of_another_model_are_refused(demo_copy, tmp_path):
     pq.write_table(wrong_dim, tmp_path / "dim.parquet")
     with pytest.raises(ValueError, match="2-dimensional"):
         index_bundle(str(demo_copy), str(tmp_path / "dim.parquet"))
+
+
+def test_scale_benchmark_report_judges_the_targets():
+    """bench/bench_scale.py's targets (Ray scaling, ANN recall and latency at the largest
+    size) and its BENCHMARKS.md section."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import bench_scale
+        import report
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+
+    def idx(kind, auto, recall, p50):
+        return {"kind": kind, "auto": auto, "factory": kind.upper(), "search": {},
+                "build_seconds": 1.0, "index_mb": 10.0, "rss_growth_mb": 12.0,
+                "recall_at_10": recall, "query": {"p50_ms": p50, "p95_ms": 2 * p50}}
+    r = {"engines": {"products": 1000, "bundle": "artifacts/demo", "input": "x",
+                     "ray_init_seconds": 3.0,
+                     "local": {"threads": 2, "seconds": 1.0, "products_per_second": 1000.0},
+                     "local_1_thread": {"threads": 1, "seconds": 1.2, "products_per_second": 800.0},
+                     "ray_1": {"seconds": 2.0, "products_per_second": 500.0},
+                     "ray_2": {"seconds": 1.1, "products_per_second": 950.0}},
+         "index": [{"n": 100, "exact_query": {"p50_ms": 0.1}, "indexes": [idx("flat", True, 1.0, 0.1)]},
+                   {"n": 1000, "exact_query": {"p50_ms": 1.0},
+                    "indexes": [idx("hnsw", True, 0.97, 3.0), idx("ivfpq", False, 0.5, 0.2)]}],
+         "noise": 0.3, "queries": 10, "k": 10, "command": "python bench/bench_scale.py",
+         "date": "2026-12-01T04:00:00", "machine": {"git_commit": "abc", "cores": 2},
+         "load_average": {"start": [1.0], "end": [1.0]}}
+    t = bench_scale.judge(r)
+    assert t["ray_speedup_2_workers"]["value"] == 1.9 and t["ray_speedup_2_workers"]["met"]
+    assert t["ray_share_of_local"]["value"] == 0.95 and t["ray_share_of_local"]["met"]
+    # Judged at the largest size, on the index prodemb index would choose there.
+    assert t["ann_recall_at_10"]["value"] == 0.97 and t["ann_recall_at_10"]["met"]
+    assert t["ann_query_p50_ms"]["value"] == 3.0 and not t["ann_query_p50_ms"]["met"]
+    rows = report.scale_target_rows(r)
+    assert any("query p50" in row and row.endswith("**MISSED** |") for row in rows)
+    text = "\n".join(report.scale_section(r))
+    assert "| 1,000 | **auto** `HNSW` |" in text and "0.970" in text
+    assert "1.90× the 1-worker rate (scaling efficiency 95 %) and 95 % of the faster" in text
+    assert all("not run" in row for row in report.scale_target_rows(None))
