@@ -491,7 +491,11 @@ with tab_compare:
                     heads = rv.headline_rows(result)
                     cols = st.columns(len(heads) + 1)
                     for col, h in zip(cols, heads):
-                        col.metric(h["label"], f"{h['b']:.3f}", delta=f"{h['delta']:+.3f}",
+                        moved = round(h["delta"], 3) != 0
+                        col.metric(h["label"], f"{h['b']:.3f}",
+                                   delta=f"{h['delta']:+.3f}" if moved else "±0.000",
+                                   delta_color="normal" if moved else "off",
+                                   delta_arrow="auto" if moved else "off",
                                    help=f"{h['label']}: {h['a']:.3f} in {name_a}, {h['b']:.3f} in "
                                         f"{name_b} ({SPLIT_LABELS.get(split, split).lower()} split "
                                         "of each).")
@@ -518,17 +522,15 @@ with tab_compare:
                     cfg = change_columns(name_a, name_b)
                     better = rv.class_changes(classes, "better", query, leaves_only)
                     worse = rv.class_changes(classes, "worse", query, leaves_only)
-                    left, right = st.columns(2, gap="medium")
-                    with left:
-                        st.markdown(f"**Better in {name_b}** ({len(better):,} categories)")
-                        st.dataframe(better, hide_index=True, width="stretch", key="compare_better",
-                                     height=min(38 + 35 * max(len(better), 1), 420),
-                                     column_config=cfg)
-                    with right:
-                        st.markdown(f"**Worse in {name_b}** ({len(worse):,} categories)")
-                        st.dataframe(worse, hide_index=True, width="stretch", key="compare_worse",
-                                     height=min(38 + 35 * max(len(worse), 1), 420),
-                                     column_config=cfg)
+                    for title, rows, k in ((f"Better in {name_b}", better, "compare_better"),
+                                           (f"Worse in {name_b}", worse, "compare_worse")):
+                        st.markdown(f"**{title}** ({rv.categories(len(rows))})")
+                        if rows.empty:
+                            st.caption("None" + (" matches the filter." if query or leaves_only
+                                                 else "."))
+                        else:
+                            st.dataframe(rows, hide_index=True, width="stretch", key=k,
+                                         height=min(38 + 35 * len(rows), 350), column_config=cfg)
                     st.caption("Categories matched by their path; only those with products in "
                                "the split in both bundles (leaves first, the largest change "
                                "first). A renamed or merged category shows below as in one "
@@ -542,9 +544,10 @@ with tab_compare:
                     for col, only, name, k in ((o1, only_a, name_a, "compare_only_a"),
                                                (o2, only_b, name_b, "compare_only_b")):
                         with col:
-                            st.markdown(f"**Only in {name}** ({len(only):,} categories)")
+                            st.markdown(f"**Only in {name}** ({rv.categories(len(only))})")
                             if only.empty:
-                                st.caption("None: every category of it is in the other bundle too.")
+                                st.caption("None matches the filter." if query or leaves_only else
+                                           "None: every category of it is in the other bundle too.")
                             else:
                                 st.dataframe(only, hide_index=True, width="stretch", key=k,
                                              height=min(38 + 35 * len(only), 300),

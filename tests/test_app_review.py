@@ -617,6 +617,7 @@ def test_compare_helpers():
     assert rv.only_in(classes, "a")["name"].tolist() == ["D > w"]
     assert rv.only_in(classes, "a", "zzz").empty
     assert rv.other_bundles("x/a", ["x/a", "x/b", "./x/a"]) == ["x/b"]
+    assert rv.categories(1) == "1 category" and rv.categories(1200) == "1,200 categories"
     assert "No test product" in rv.changed_sentence({"common": 0, "changed": 0, "share": None})
     assert rv.changed_sentence({"common": 200, "changed": 5}) == \
         "5 of the 200 test products of both bundles (by id) (2.5%) changed prediction."
@@ -753,6 +754,7 @@ def test_evaluate_an_upload_shows_evaluate_file(fmt, bundle_path, bundle, db, tm
     ("labelled.csv", b"foo,bar\n1,2\n", "missing column"),
     ("labelled.parquet", b"not a parquet file" * 20, "Parquet"),
     ("labelled.csv", b"PK\x03\x04" + b"x" * 100, "binary file"),
+    ("labelled.csv", b"id,title,description,category\n1,a,b,A > <b>x</b>\n", "malformed category path"),
     ("labelled.csv", b"id,title,description,category\n1,a,b,Nowhere > X\n2,c,d,Nor > Here\n",
      "would not be scored"),
 ])

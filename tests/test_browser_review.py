@@ -45,11 +45,36 @@ def reviews_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(helpers, bundle_path, reviews_db, tmp_path_factory):
+def artifacts(bundle_path, tmp_path_factory) -> Path:
+    """An artifacts folder with a second bundle to compare with: a copy of the bundle
+    whose test metrics say one leaf got better and another worse."""
+    import shutil
+
+    from prodemb.utils import sha256_file
+
+    arts = tmp_path_factory.mktemp("artifacts")
+    out = arts / "retrained"
+    shutil.copytree(bundle_path, out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    test = metrics["splits"]["test"]
+    leaves = [c for c in test["per_class"] if c["leaf"] and c["support"] > 0 and 0.3 < c["f1"] < 0.7]
+    leaves[0]["f1"], leaves[1]["f1"] = round(leaves[0]["f1"] + 0.2, 4), round(leaves[1]["f1"] - 0.1, 4)
+    test["leaf_macro_f1"] += 0.004
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["files"]["metrics.json"] = {"bytes": (out / "metrics.json").stat().st_size,
+                                         "sha256": sha256_file(str(out / "metrics.json"))}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return arts
+
+
+@pytest.fixture(scope="module")
+def server(helpers, bundle_path, reviews_db, artifacts, tmp_path_factory):
     log = tmp_path_factory.mktemp("streamlit") / "server.log"
     port = helpers.free_port()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PRODEMB_REVIEWS_DB", str(reviews_db))   # the server's environment
+        mp.setenv("PRODEMB_ARTIFACTS", str(artifacts))     # the bundle is PRODEMB_BUNDLE
         proc = helpers.start_app(bundle_path, port, log)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -210,3 +235,61 @@ def test_two_sessions_write_corrections_at_once(browser, server, helpers, bundle
     assert merges["into_path"].iloc[0] == worst.into
     assert set(rows["bundle"]) == {bundle.name}
     assert len(rows) == 3
+
+
+def test_compare_evaluate_and_keep_the_label(browser, server, helpers, bundle, reviews_db, shots,
+                                             tmp_path):
+    """The new tabs in a browser: Compare bundles with the second bundle of the artifacts
+    folder, Evaluate a file with an uploaded labelled CSV, and Keep the label in the label
+    review queue (screenshots of each)."""
+    import pandas as pd
+
+    from prodemb.demo import write_demo
+
+    context, tab = open_review(browser, server, helpers)
+    try:
+        open_tab(tab, helpers, "Compare bundles")
+        box = tab.get_by_role("combobox", name="Compare with")
+        box.click()
+        tab.get_by_role("option").filter(has_text="retrained").first.click()
+        tab.get_by_text("Better in retrained").wait_for(timeout=60_000)
+        helpers.wait_rendered(tab, settle=1.0)
+        assert tab.get_by_text("Predictions changed").count()
+        tab.screenshot(path=str(shots / "review_compare.png"))
+        tab.get_by_text("Better in retrained").scroll_into_view_if_needed()
+        helpers.wait_rendered(tab, settle=1.0)
+        tab.screenshot(path=str(shots / "review_compare_tables.png"))
+
+        open_tab(tab, helpers, "Evaluate a file")
+        data = tmp_path / "labelled.csv"
+        write_demo(data, n_labelled=200, n_unlabelled=0, seed=11, progress=False)
+        rows = pd.read_csv(data, dtype=str, keep_default_na=False)
+        rows.loc[0, "category"] = "Nowhere **Not a category**"         # dropped, said literally
+        rows.to_csv(data, index=False)
+        tab.locator("input[type='file']").first.set_input_files(str(data))
+        tab.get_by_text("What was scored").wait_for(timeout=120_000)
+        helpers.wait_rendered(tab, settle=1.0)
+        assert tab.get_by_text("Products scored").count()
+        assert tab.get_by_text("**Not a category**").count()               # shown as text
+        assert tab.locator("strong", has_text="Not a category").count() == 0
+        tab.screenshot(path=str(shots / "review_evaluate.png"))
+        tab.get_by_role("tabpanel", name="Evaluate a file").get_by_text(
+            "Most confused pairs").scroll_into_view_if_needed()
+        helpers.wait_rendered(tab, settle=1.0)
+        tab.screenshot(path=str(shots / "review_evaluate_tables.png"))
+
+        open_tab(tab, helpers, "Label review")
+        if "label_doubt" in bundle.products.columns:
+            tab.get_by_role("button", name="Keep the label").first.click()
+            assert "Kept the label" in saved(tab, "Kept the label")
+            tab.screenshot(path=str(shots / "review_keep_label.png"))
+        no_exceptions(tab)
+        assert tab.dialogs == []
+    finally:
+        context.close()
+    if "label_doubt" in bundle.products.columns:
+        from prodemb.corrections import CorrectionStore
+
+        rows = CorrectionStore(str(reviews_db)).frame()
+        kept = rows[rows["product_id"].notna() & (rows["kind"] == "accept")]
+        assert len(kept) >= 1

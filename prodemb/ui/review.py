@@ -524,6 +524,11 @@ def _name_filter(c: pd.DataFrame, query: str, leaves_only: bool) -> pd.DataFrame
     return c[keep]
 
 
+def categories(n: int) -> str:
+    """``1 category``, ``12 categories``."""
+    return f"{n:,} categor{'y' if n == 1 else 'ies'}"
+
+
 def changed_sentence(changed: dict, split: str = "test") -> str:
     """``1,234 of 4,989 test products (24.7 %) changed prediction``, or why it cannot be
     said (no product of the split in both bundles, by id). Plain text."""
@@ -701,7 +706,7 @@ def cached_leaves(key, _taxonomy: Taxonomy) -> list[str]:
 
 __all__ = [
     "CHANGE_COLUMNS", "COMPARE_METRICS", "EVAL_MAX_BYTES", "EVAL_ROWS", "EVAL_TYPES", "KEEP_LABEL",
-    "UPLOAD_SPLIT", "as_metrics", "cached_compare", "changed_sentence", "class_changes",
+    "UPLOAD_SPLIT", "as_metrics", "cached_compare", "categories", "changed_sentence", "class_changes",
     "compare_splits", "dropped_table", "evaluate_upload", "headline_frame", "headline_rows",
     "only_in", "other_bundles", "reader_summary",
     "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "class_table", "check_merge", "common_prefix",
