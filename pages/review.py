@@ -27,7 +27,8 @@ QUEUE_SIZES = (25, 50, 100, 200)
 SAVED_KEY = "review_saved"  # the latest correction this session saved, and where
 
 #: Session keys of this page's widgets, cleared when another bundle is chosen (its tree,
-#: proposals and products differ); the reviewer's name is kept.
+#: proposals and products differ); the reviewer's name and the uploaded file to evaluate
+#: (``eval_*``: it is scored again by the new bundle) are kept.
 PAGE_KEYS = ("review_", "drill_", "doubt_", "label_", "compare_")
 
 bundle = ui.current_bundle()
@@ -636,14 +637,14 @@ with tab_eval:
             st.markdown("**Classes**")
             choices = ui.subtree_choices(ui.fingerprint(bundle, "metrics.json"), taxonomy)
             g1, g2, g3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-            sub = g1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="eval_subtree",
+            sub = g1.selectbox("Subtree", [ui.ALL_CATEGORIES] + choices, key="review_eval_subtree",
                                help="Only the chosen category and the classes under it.")
             sub = None if sub in (None, ui.ALL_CATEGORIES) else sub
             min_support = g2.number_input("Min support", min_value=0, value=1, step=1,
-                                          key="eval_min_support",
+                                          key="review_eval_min_support",
                                           help="Classes with no products in the file are not in "
                                                "macro-F1.")
-            leaves_only = g3.toggle("Leaves only", key="eval_leaves")
+            leaves_only = g3.toggle("Leaves only", key="review_eval_leaves")
             classes = report.filter_classes(ui.per_class_table(ekey, m, split), sub, None,
                                             int(min_support), leaves_only)
             if classes.empty:

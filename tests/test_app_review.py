@@ -591,8 +591,9 @@ def other_bundle(bundle_path, tmp_path_factory) -> dict:
     (out / "metrics.json").write_text(json.dumps(metrics))
     _rewrite(out, "metrics.json")
     products = pd.read_parquet(out / "products.parquet")
-    rows = products.index[products["split"] == "test"][:CHANGES]
-    products.loc[rows, "pred_path"] = "Zzz > Brand new leaf"
+    moved_to = down["name"]                                   # a leaf of the tree
+    rows = products.index[(products["split"] == "test") & (products["pred_path"] != moved_to)][:CHANGES]
+    products.loc[rows, "pred_path"] = moved_to
     products.to_parquet(out / "products.parquet", index=False)
     _rewrite(out, "products.parquet")
     return {"artifacts": str(arts), "path": str(out), "up": up["name"], "down": down["name"],
@@ -805,3 +806,28 @@ def test_keep_the_label_writes_an_accept_of_the_true_path(bundle_path, bundle, d
                                    product_id="P9", path=TRIO[0])
     assert what == f"Kept the label {TRIO[0]} of P9"
     assert db_rows(db)["kind"].tolist() == ["accept", "accept"]
+
+
+def test_an_upload_is_scored_again_by_another_bundle(bundle_path, other_bundle, db):
+    """Choosing another bundle keeps the uploaded file and scores it with that bundle (the
+    page's other choices are dropped)."""
+    import io
+
+    from prodemb import ui
+    from prodemb.evaluation import evaluate_file
+
+    buf = io.BytesIO()
+    labelled_rows(60).to_csv(buf, index=False)
+    at = upload(run_page(bundle_path), "few.csv", buf.getvalue())
+    assert {m.label for m in at.metric} >= {"Products scored"}
+    at.toggle(key="review_eval_leaves").set_value(True).run()
+    at.session_state["bundle_path"] = other_bundle["path"]
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.toggle(key="review_eval_leaves").value                # choices dropped
+    other = ui.load_bundle(other_bundle["path"])
+    path = Path(other_bundle["artifacts"]) / "few.csv"
+    path.write_bytes(buf.getvalue())
+    want = evaluate_file(other, str(path))
+    assert {m.label: m.value for m in at.metric}["Leaf macro-F1"] == f"{want['leaf_macro_f1']:.3f}"
+    assert at.session_state["eval_result"][0][1] == other_bundle["path"]
