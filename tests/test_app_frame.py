@@ -57,9 +57,55 @@ def test_page_opened_first_runs_inside_the_frame(page, bundle_path, monkeypatch)
     at.switch_page(f"pages/{page}").run()
     assert not at.exception, [e.value for e in at.exception]
     assert [t.value for t in at.title] == [PAGES[page]], "the page, once"
-    selector = at.sidebar.selectbox(key="bundle_path")
+    selector = at.sidebar.selectbox(key="bundle_select")
     assert Path(selector.value).resolve() == Path(bundle_path).resolve(), "the frame's bundle selector"
     assert any("Model card" in m.value for m in at.sidebar.markdown), "the frame's model card"
+
+
+def test_chosen_bundle_survives_a_page_switch(bundle_path, tmp_path, monkeypatch):
+    """The selector is drawn by each page (after Classify's form), so its widget state is
+    that page's; the choice itself is plain session state and stays when another page
+    opens (it fell back to the first bundle of the list)."""
+    from streamlit.testing.v1 import AppTest
+
+    from prodemb import ui
+
+    for name in ("a_first", "b_second"):
+        (tmp_path / name).symlink_to(Path(bundle_path).resolve(), target_is_directory=True)
+    monkeypatch.setenv("PRODEMB_ARTIFACTS", str(tmp_path))
+    monkeypatch.setenv("PRODEMB_BUNDLE", "a_first")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "a_first"
+    at.sidebar.selectbox(key=ui.SELECT_KEY).set_value(str(tmp_path / "b_second")).run()
+    assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "b_second"
+    for page in ("neighbours.py", "per_class_f1.py", "classify.py"):
+        at.switch_page(f"pages/{page}").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "b_second", page
+        assert ui.bundle_name(at.sidebar.selectbox(key=ui.SELECT_KEY).value) == "b_second", page
+
+
+def test_default_bundle_survives_a_page_switch(bundle_path, tmp_path, monkeypatch):
+    """A broken bundle sorts first, the usable one is chosen by default on Classify: the
+    next page keeps it (it fell back to the selector's first entry, the broken one)."""
+    from streamlit.testing.v1 import AppTest
+
+    from prodemb import ui
+
+    (tmp_path / "a_broken").mkdir()
+    (tmp_path / "a_broken" / "manifest.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "b_good").symlink_to(Path(bundle_path).resolve(), target_is_directory=True)
+    monkeypatch.setenv("PRODEMB_ARTIFACTS", str(tmp_path))
+    monkeypatch.delenv("PRODEMB_BUNDLE", raising=False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "b_good"
+    for page in ("neighbours.py", "per_class_f1.py", "embedding_map.py", "classify.py"):
+        at.switch_page(f"pages/{page}").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert not at.main.error, (page, [e.value for e in at.main.error])
+        assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "b_good", page
 
 
 def test_page_that_is_the_main_script_runs_alone(bundle_path):

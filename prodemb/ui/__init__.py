@@ -29,6 +29,7 @@ _WHERE = {
     "APP_ROOT": ".bundles",
     "CLASSIFIED_TEXT_KEY": ".bundles",
     "SESSION_KEY": ".bundles",
+    "SELECT_KEY": ".bundles",
     "artifacts_dir": ".bundles",
     "available_bundles": ".bundles",
     "bundle_label": ".bundles",
@@ -195,6 +196,7 @@ __all__ = [
     "reliability_figure", "reliability_rows", "review_queue", "verdict_counts",
     # issue 16
     "draw_sidebar", "bundle_selector", "model_card", "word_count_languages", "search_texts",
+    "SELECT_KEY",
     "readable_texts", "fold_outside", "ELSEWHERE",
     "UPLOAD_ENCODINGS", "LOSS_NOTE", "bundle_languages", "category_colours", "colour_universe",
     "column_words", "decode_upload", "did_you_mean", "display_text", "edit_distance",

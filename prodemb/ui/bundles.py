@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 # a page's heading and form are drawn before the first model is loaded (see prodemb.ui).
 
 APP_ROOT = Path(__file__).resolve().parent.parent.parent
-#: Key of the chosen bundle's path in ``st.session_state`` (the sidebar selector's key).
+#: Key of the chosen bundle's path in ``st.session_state``: plain session state, kept
+#: across pages (the sidebar selector, :data:`SELECT_KEY`, is drawn by each page, and a
+#: widget drawn by a page is that page's: its state does not survive a page switch).
 SESSION_KEY = "bundle_path"
+#: Key of the sidebar's bundle selector (set from :data:`SESSION_KEY` on every run).
+SELECT_KEY = "bundle_select"
 #: Key of the last classified text in ``st.session_state`` (set by Classify, read by
 #: Embedding map).
 CLASSIFIED_TEXT_KEY = "classified_text"
@@ -209,8 +213,9 @@ def draw_sidebar() -> None:
 
 
 def _on_bundle_change() -> None:
-    path = st.session_state.get(SESSION_KEY)
+    path = st.session_state.get(SELECT_KEY)
     if path:
+        st.session_state[SESSION_KEY] = path
         st.query_params["bundle"] = bundle_name(path)
 
 
@@ -229,7 +234,8 @@ def bundle_selector() -> None:
         st.session_state[SESSION_KEY] = chosen
     elif current not in bundles:
         st.session_state[SESSION_KEY] = default_bundle(bundles)
-    st.sidebar.selectbox("Model bundle", bundles, key=SESSION_KEY, format_func=bundle_label,
+    st.session_state[SELECT_KEY] = st.session_state[SESSION_KEY]
+    st.sidebar.selectbox("Model bundle", bundles, key=SELECT_KEY, format_func=bundle_label,
                          on_change=_on_bundle_change,
                          help="Bundles found under the artifacts directory (each with a manifest).")
     for name, reason in unusable_bundles(bundles):
