@@ -423,14 +423,16 @@ NUM = st.column_config.NumberColumn
 
 
 def change_columns(name_a: str, name_b: str) -> dict:
-    """Column configuration of the better/worse tables: the bundles' names in the headers."""
+    """Column configuration of the better/worse tables: the bundles' names (plain text) in
+    the headers."""
     return {"name": st.column_config.TextColumn("category", width="large"),
             "leaf": st.column_config.CheckboxColumn("leaf", width="small"),
             "support_a": NUM(f"products · {name_a}", format="%d"),
             "f1_a": NUM(f"F1 · {name_a}", format="%.3f"),
             "support_b": NUM(f"products · {name_b}", format="%d"),
             "f1_b": NUM(f"F1 · {name_b}", format="%.3f"),
-            "delta": NUM("change", format="%+.3f", help=f"F1 in {name_b} minus F1 in {name_a}")}
+            "delta": NUM("change", format="%+.3f",
+                         help=f"F1 in {ui.md_escape(name_b)} minus F1 in {ui.md_escape(name_a)}")}
 
 
 with tab_compare:
@@ -520,7 +522,7 @@ with tab_compare:
                     query = f1.text_input("Filter categories", key="compare_query",
                                           placeholder="words of a category's path")
                     leaves_only = f2.toggle("Leaves only", key="compare_leaves")
-                    cfg = change_columns(name_a, name_b)
+                    cfg = change_columns(a.name, b.name)
                     better = rv.class_changes(classes, "better", query, leaves_only)
                     worse = rv.class_changes(classes, "worse", query, leaves_only)
                     for title, rows, k in ((f"Better in {name_b}", better, "compare_better"),
