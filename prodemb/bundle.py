@@ -388,12 +388,15 @@ class Bundle:
     def product_row(self, product_id: str) -> int | None:
         return self._id_to_row.get(str(product_id))
 
-    def similar_products(self, text_or_id: str, k: int = 10, by: str = "auto") -> pd.DataFrame:
+    def similar_products(self, text_or_id: str, k: int = 10, by: str = "auto",
+                         embedding: np.ndarray | None = None) -> pd.DataFrame:
         """Nearest catalogue products by embedding cosine.
 
         ``by``: ``"id"`` (a product id of the bundle, as a str), ``"text"``, or ``"auto"`` (an
         id if one matches exactly, else text). ``k``: a positive int (above the number of
         products: all of them). Returns the product rows with ``similarity``.
+        ``embedding``: for a text, its L2-normalised embedding if already computed
+        (:attr:`Classification.embedding`), so the network does not run again.
 
         With an ANN index in the bundle (``prodemb index``, :attr:`ann_index`) the search
         runs on it: exact for a flat index, approximate for HNSW / IVF-PQ; it may hold
@@ -406,7 +409,7 @@ class Bundle:
         k = _count("k", k)
         ann = self.ann_index
         if ann is not None:
-            return self._similar_products_ann(ann, text_or_id, k, by)
+            return self._similar_products_ann(ann, text_or_id, k, by, embedding)
         row = self.product_row(text_or_id) if by in ("auto", "id") else None
         if by == "id" and row is None:
             raise KeyError(f"no product with id {text_or_id!r} in this bundle")
@@ -414,7 +417,7 @@ class Bundle:
             query = self.product_index.vectors[row: row + 1]
             idx, sims = self.product_index.search(query, k, exclude=np.array([row]))
         else:
-            idx, sims = self.product_index.search(self.embed([text_or_id]), k)
+            idx, sims = self.product_index.search(self._text_query(text_or_id, embedding), k)
         out = self.products.iloc[idx[0]].copy()
         out.insert(0, "similarity", sims[0].astype(float))
         return out.reset_index(drop=True)
@@ -455,7 +458,14 @@ class Bundle:
         faiss.omp_set_num_threads(torch.get_num_threads())
         return ann
 
-    def _similar_products_ann(self, ann, text_or_id: str, k: int, by: str) -> pd.DataFrame:
+    def _text_query(self, text: str, embedding: np.ndarray | None) -> np.ndarray:
+        """The query vector ``(1, E)`` of a text: ``embedding`` if given, else embedded."""
+        if embedding is None:
+            return self.embed([text])
+        return np.atleast_2d(np.asarray(embedding, dtype=np.float32))
+
+    def _similar_products_ann(self, ann, text_or_id: str, k: int, by: str,
+                              embedding: np.ndarray | None = None) -> pd.DataFrame:
         """:meth:`similar_products` on the ANN index ``ann``."""
         row = self.product_row(text_or_id) if by in ("auto", "id") else None
         ann_row = ann.row_of(text_or_id) if by in ("auto", "id") else None
@@ -466,7 +476,7 @@ class Bundle:
         elif ann_row is not None:
             query = ann.vector(ann_row)
         else:
-            query = self.embed([text_or_id])
+            query = self._text_query(text_or_id, embedding)
         exclude = None if row is None and ann_row is None else \
             np.array([-1 if ann_row is None else ann_row])
         rows, sims = ann.search(query, k, exclude=exclude)

@@ -257,3 +257,5 @@ def test_classification_carries_the_embedding_that_places_it_on_the_map(bundle):
     for method in bundle.map_methods:
         np.testing.assert_allclose(bundle.place_on_map(None, method, embeddings=c.embedding),
                                    bundle.place_on_map([text], method), atol=1e-4)
+    given = bundle.similar_products(text, 5, by="text", embedding=c.embedding)
+    assert given["id"].tolist() == bundle.similar_products(text, 5, by="text")["id"].tolist()

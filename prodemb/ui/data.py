@@ -258,7 +258,8 @@ def analyse(path: str, text: str, k_products: int = 10) -> dict:
             "levels": [(p, s, path_levels(bundle, p, c.node_probs)) for p, s in c.paths],
             "top_nodes": node_chart_table(bundle, c.node_probs, c.top_path, 12),
             "explain": bundle.explain(text),
-            "neighbours": product_table(bundle.similar_products(text, k_products, by="text")),
+            "neighbours": product_table(bundle.similar_products(text, k_products, by="text",
+                                                                embedding=c.embedding)),
             # the classification's embedding: the network runs once for both maps
             "map": {m: bundle.place_on_map(None, m, embeddings=c.embedding)[0]
                     for m in bundle.map_methods},
