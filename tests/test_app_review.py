@@ -621,7 +621,7 @@ def test_compare_helpers():
     assert rv.categories(1) == "1 category" and rv.categories(1200) == "1,200 categories"
     assert "No test product" in rv.changed_sentence({"common": 0, "changed": 0, "share": None})
     assert rv.changed_sentence({"common": 200, "changed": 5}) == \
-        "5 of the 200 test products of both bundles (by id) (2.5%) changed prediction."
+        "5 of the 200 test products in both bundles (matched by id) changed prediction: 2.5%."
     heads = rv.headline_rows({"headline": [{"metric": "macro_f1", "a": 0.5, "b": 0.75, "delta": 0.25},
                                            {"metric": "micro_f1", "a": None, "b": 0.1, "delta": None}]})
     assert heads == [{"label": "Macro-F1 (all nodes)", "a": 0.5, "b": 0.75, "delta": 0.25}]

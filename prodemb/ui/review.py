@@ -530,14 +530,15 @@ def categories(n: int) -> str:
 
 
 def changed_sentence(changed: dict, split: str = "test") -> str:
-    """``1,234 of 4,989 test products (24.7 %) changed prediction``, or why it cannot be
+    """``1,234 of the 4,989 test products in both bundles (matched by id) changed
+    prediction: 24.7%.``, or why it cannot be
     said (no product of the split in both bundles, by id). Plain text."""
     common, n = int(changed.get("common") or 0), int(changed.get("changed") or 0)
     if not common:
         return (f"No {split} product is in both bundles (by id): they were trained on different "
                 "catalogues or splits, so their predictions cannot be compared product by product.")
-    return (f"{n:,} of the {common:,} {split} products of both bundles (by id) "
-            f"({n / common:.1%}) changed prediction.")
+    return (f"{n:,} of the {common:,} {split} products in both bundles (matched by id) changed "
+            f"prediction: {n / common:.1%}.")
 
 
 # ---------------------------------------------------------------------- evaluate an upload
