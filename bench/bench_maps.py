@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
                     "else artifacts/demo)")
     ap.add_argument("--sizes", default="20000,60000", help="comma-separated product counts")
     ap.add_argument("--quick", action="store_true", help="2,000 and 4,000 products")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the runs of other sizes already in maps.json (each run keeps "
+                         "its own date, commit and load)")
     args = ap.parse_args(argv)
     sizes = [2000, 4000] if args.quick else [int(s) for s in args.sizes.split(",")]
     if args.bundle:
@@ -82,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for n in sizes:
         x = sample(emb, n)
-        row = {"products": n, "fitted": min(n, config.fit_points), "seconds": {}}
+        row = {"products": n, "fitted": min(n, config.fit_points), "seconds": {},
+               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "git_commit": common.git_commit(), "load_average_before": common.load_average()["end"]}
         for method in config.methods:
             t = time.perf_counter()
             coords = _map_all(x, method, config.fit_points, config.n_neighbors_place, 0)
@@ -92,13 +97,25 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{n:,} products: {row['seconds']} (total {row['total_seconds']} s)")
         runs.append(row)
 
+    name = "maps_quick" if args.quick else "maps"
+    previous = common.RESULTS / f"{name}.json"
+    if args.append and previous.exists():
+        import json
+
+        old = json.loads(previous.read_text())
+        kept = [r for r in old.get("runs", []) if r["products"] not in sizes]
+        for r in kept:  # runs written before runs carried their own provenance
+            r.setdefault("date", old.get("date"))
+            r.setdefault("git_commit", old.get("machine", {}).get("git_commit"))
+            r.setdefault("load_average_before", (old.get("load_average") or {}).get("start"))
+        runs = sorted(kept + runs, key=lambda r: r["products"])
     targets = {}
     at_20k = next((r for r in runs if r["products"] == 20_000), None)
     if at_20k:
         targets["maps_20k_seconds"] = {"value": at_20k["total_seconds"],
                                        "target": TARGET_SECONDS_20K, "op": "<=",
                                        "met": at_20k["total_seconds"] <= TARGET_SECONDS_20K}
-    common.write_result("maps_quick" if args.quick else "maps", {
+    common.write_result(name, {
         "quick": args.quick, "bundle": str(bundle_dir), "embedding_dim": int(emb.shape[1]),
         "bundle_products": len(emb), "config": vars(config), "warmup_seconds": warmup,
         "runs": runs, "targets": targets,

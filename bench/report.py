@@ -567,11 +567,14 @@ def maps_section(m: dict | None, v: dict | None) -> list[str]:
                 "products, the rest placed by kNN interpolation) on the product embeddings of "
                 f"`{Path(m['bundle']).name}`, after a warm-up that compiles numba/openTSNE "
                 f"({', '.join(f'{k} {s:.0f} s' for k, s in m['warmup_seconds'].items())}):", "",
-                "| products | t-SNE | UMAP | total |", "|---:|---:|---:|---:|"]
+                "| products | t-SNE | UMAP | total | run (UTC, commit, 1-min load before) |",
+                "|---:|---:|---:|---:|---|"]
         for r in m["runs"]:
             sec = r["seconds"]
+            when = (f"{str(r['date'])[:16].replace('T', ' ')}, `{r.get('git_commit')}`, "
+                    f"{(r.get('load_average_before') or ['?'])[0]}" if r.get("date") else "")
             out.append(f"| {r['products']:,} | {sec.get('tsne', 0):.0f} s | {sec.get('umap', 0):.0f} s "
-                       f"| **{r['total_seconds']:.0f} s** |")
+                       f"| **{r['total_seconds']:.0f} s** | {when} |")
         out += ["", f"Run: {provenance(m)}.", ""]
     if v is None:
         out.append("Word2Vec health: not run yet (`bench/bench_vectors.py`).")
