@@ -15,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from prodemb import report, ui
+from prodemb import ui
+
+# Into app.py's frame first (the real navigation), before anything heavy is imported:
+# on a fresh server a deep link to this page starts it alone (see ui.ensure_frame).
+ui.ensure_frame()
+
+from prodemb import report  # noqa: E402
 
 MAX_POINTS = 100_000
 DEFAULT_POINTS = 30_000

@@ -9,7 +9,12 @@ from __future__ import annotations
 import streamlit as st
 
 from prodemb import ui
-from prodemb.bundle import UnknownWordError
+
+# Into app.py's frame first (the real navigation), before anything heavy is imported:
+# on a fresh server a deep link to this page starts it alone (see ui.ensure_frame).
+ui.ensure_frame()
+
+from prodemb.bundle import UnknownWordError  # noqa: E402
 
 bundle = ui.current_bundle()
 path = st.session_state[ui.SESSION_KEY]
