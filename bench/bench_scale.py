@@ -264,6 +264,7 @@ def run_index(sizes: list[int], save=None) -> list[dict]:
             grown = rss_mb() - before
             size = ann.memory_bytes()
             faiss.omp_set_num_threads(1)  # one query at a time, one thread: the app
+            blas = threadpool_limits(1, user_api="blas")  # (the flat kind's scan is BLAS)
             found, _ = ann.search(queries, K)
             rec = recall_at_k(found, truth)
             query = timed_queries(lambda q, a=ann: a.search(q, K), queries)
@@ -281,6 +282,7 @@ def run_index(sizes: list[int], save=None) -> list[dict]:
                     sweep.append({"params": params, "p50_ms": q2["p50_ms"],
                                   "recall_at_10": round(recall_at_k(f2, truth), 4)})
                 item["sweep"] = sweep
+            blas.unregister()
             entry["indexes"].append(item)
             log(f"  {kind} ({ann.spec.factory}): build {ann.build_seconds:.1f} s, "
                 f"{size / 1e6:,.0f} MB, recall@10 {rec:.3f}, p50 {query['p50_ms']:.3f} ms")

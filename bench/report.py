@@ -482,7 +482,7 @@ def scale_target_rows(r: dict | None) -> list[str]:
             continue
         op = "≤" if t["op"] == "<=" else "≥"
         note = f" ({t['note']})" if t.get("note") else ""
-        value = f"{t['value']:.2f}{unit}" if unit != " ms" else f"{t['value']:.3f}{unit}"
+        value = f"{t['value']:.2f}{unit}" if unit == "×" else f"{t['value']:.3f}{unit}"
         rows.append(f"| {label}{note} | {value} | {op} {t['target']:g}{unit} | {status(t)} |")
     return rows
 
@@ -500,7 +500,7 @@ def scale_section(r: dict | None) -> list[str]:
                 "every worker's bundle load included; the Ray runtime's start, "
                 f"{e['ray_init_seconds']:.1f} s, is not):", "",
                 "| Engine | seconds | products/s |", "|---|---:|---:|"]
-        for key, label in (("local", f"local, `--threads 0` ({e['local']['threads']} threads)"),
+        for key, label in (("local", f"local, `--threads 0` ({(e.get('local') or {}).get('threads')} threads)"),
                            ("local_1_thread", "local, `--threads 1`"),
                            ("ray_1", "Ray Data, 1 worker (one torch thread)"),
                            ("ray_2", "Ray Data, 2 workers (one torch thread each)"),
