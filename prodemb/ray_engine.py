@@ -33,6 +33,8 @@ import json
 import logging
 import os
 import shutil
+import signal
+import threading
 import time
 
 import pandas as pd
@@ -67,6 +69,24 @@ def import_ray():
 
 
 @contextlib.contextmanager
+def callers_signal_handlers():
+    """Keep this process's SIGTERM and SIGINT handlers across the block.
+
+    ``ray.init`` installs a SIGTERM handler of its own that ends the process, and
+    ``ray.shutdown`` leaves it in place: `prodemb predict`'s clean unwinding on SIGTERM
+    (temporary files removed) was lost, and in a test process every later test that sends
+    itself SIGTERM killed the whole run. Only on the main thread (signals live there)."""
+    saved = ({s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+             if threading.current_thread() is threading.main_thread() else {})
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None):
     """A Ray session for the ``with`` block: an open one is reused (and left open);
     otherwise ``address`` attaches to a cluster, or a local runtime starts with
@@ -81,12 +101,14 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
         "num_cpus": int(num_cpus or available_cores()),
         # A bounded object store: batches stream through it, and the machine is shared.
         "object_store_memory": 1024 ** 3}
-    ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-             **kwargs)
+    with callers_signal_handlers():
+        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                 **kwargs)
     try:
         yield ray
     finally:
-        ray.shutdown()
+        with callers_signal_handlers():
+            ray.shutdown()
 
 
 def raw_frame(batch: pd.DataFrame, fmt: str) -> pd.DataFrame:

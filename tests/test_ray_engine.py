@@ -21,13 +21,35 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = str(ROOT / "artifacts" / "demo")
 
 
+def _handlers():
+    import signal
+
+    return signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+
+HANDLERS_AT_IMPORT = _handlers()
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     ray = pytest.importorskip("ray")  # a guard only: `make setup` installs ray[data]
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             object_store_memory=512 * 1024 ** 2)
+    from prodemb.ray_engine import callers_signal_handlers
+
+    # Ray's own SIGTERM handler would stay after shutdown and end the test run at the
+    # first later test that sends itself SIGTERM (test_safe_outputs).
+    with callers_signal_handlers():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=512 * 1024 ** 2)
     yield ray
-    ray.shutdown()
+    with callers_signal_handlers():
+        ray.shutdown()
+
+
+def test_ray_leaves_the_callers_signal_handlers(ray_session):
+    import signal
+
+    assert signal.getsignal(signal.SIGTERM) is HANDLERS_AT_IMPORT[0]
+    assert signal.getsignal(signal.SIGINT) is HANDLERS_AT_IMPORT[1]
 
 
 @pytest.fixture(autouse=True)
