@@ -175,7 +175,9 @@ def bad_files() -> list[BadFile]:
         BadFile("invalid_utf8", "latin1.csv",
                 _csv(good).replace(b"white slim knitted wool scarf warm", "biely pletený šál".encode("cp1250")),
                 read=r"not valid utf-8.*row 5|row 5.*not valid utf-8", train=r"not valid utf-8",
-                upload=r"not UTF-8", note="cp1250 bytes in a UTF-8 file (row 5)"),
+                # the dashboard's upload detects Windows-1250 (issue 16: what Excel on a
+                # Slovak machine writes) and reads it; the CLI reader still refuses it
+                upload=None, note="cp1250 bytes in a UTF-8 file (row 5)"),
         BadFile("utf16", "utf16.csv", _csv(good).decode().encode("utf-16"),
                 read=None, train=None, upload=r"binary|UTF",
                 note="UTF-16 with a byte order mark (NUL bytes everywhere; the reader follows "
