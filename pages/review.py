@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from prodemb import report, ui
-from prodemb.corrections import CorrectionsError, CorrectionStore, default_db
-from prodemb.review import MIN_MERGE_RATE as MIN_RATE
-from prodemb.review import ReviewError
-from prodemb.ui import review as rv
+from prodemb import ui
+
+# Into app.py's frame first (the real navigation), before anything heavy is imported:
+# on a fresh server a deep link to this page starts it alone (see ui.ensure_frame).
+ui.ensure_frame()
+
+from prodemb import report  # noqa: E402
+from prodemb.corrections import CorrectionsError, CorrectionStore, default_db  # noqa: E402
+from prodemb.review import MIN_MERGE_RATE as MIN_RATE  # noqa: E402
+from prodemb.review import ReviewError  # noqa: E402
+from prodemb.ui import review as rv  # noqa: E402
 
 SPLIT_LABELS = {"validation": "Validation", "test": "Test"}
 REVIEWER_KEY = "reviewer_name"     # kept across pages (not a widget key)
