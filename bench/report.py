@@ -157,7 +157,12 @@ def targets_section(results: dict) -> list[str]:
         ("speed", "nearest_products_1m_p50_ms"): "nearest products among 1,000,000, p50",
         ("training", "demo_bundle_training_seconds"): "demo bundle training (all stages)",
         ("maps", "maps_20k_seconds"): "t-SNE + UMAP maps of 20,000 products",
+        ("app", "first_meaningful_render_seconds"):
+            "fresh server to the real navigation and the Classify form",
+        ("app", "page_first_visit_max_seconds"): "slowest page, first visit",
         ("app", "page_warm_max_seconds"): "slowest page, warm (median)",
+        ("app", "outside_requests"): "requests to another origin in a walk of every page",
+        ("app", "server_log_warnings"): "warnings in the server log of that walk",
         ("app", "app_memory_mb"): "app server resident memory (peak)",
         ("sessions", "sessions_p95_first_classification_seconds"):
             "30 browser sessions at once: time to first classification, p95",
@@ -174,11 +179,13 @@ def targets_section(results: dict) -> list[str]:
     units = {"classify_p50_ms": " ms", "nearest_products_1m_p50_ms": " ms",
              "batch_one_thread_products_per_second": " products/s",
              "demo_bundle_training_seconds": " s", "maps_20k_seconds": " s", "page_warm_max_seconds": " s",
+             "first_meaningful_render_seconds": " s", "page_first_visit_max_seconds": " s",
+             "outside_requests": "", "server_log_warnings": "",
              "app_memory_mb": " MB", "sessions_p95_first_classification_seconds": " s",
              "sessions_server_only_p95_first_classification_seconds": " s",
              "sessions_pings_missed": "", "ece_demo": "", "ece_fashion": "", "ooc_auroc": "",
              "in_catalogue_ooc_share": ""}
-    digits = {"sessions_pings_missed": 0, "ece_demo": 3, "ece_fashion": 3, "ooc_auroc": 3,
+    digits = {"outside_requests": 0, "server_log_warnings": 0, "sessions_pings_missed": 0, "ece_demo": 3, "ece_fashion": 3, "ooc_auroc": 3,
               "in_catalogue_ooc_share": 3}
     for setting in QUALITY:
         rows += quality_target_rows(setting, results.get(result_name(setting)))
@@ -639,17 +646,24 @@ def app_section(r: dict | None) -> list[str]:
             f"| server start (until the health check answers) | {r['server_start_seconds']:.2f} |",
             f"| time to first render (fresh server, loads the bundle) | {r['first_render_seconds']:.2f} |",
             f"| new session on the warm server | {r['new_session_render_seconds']:.2f} |",
-            "", "| Page | first visit | warm (median) | target | status |",
-            "|---|---:|---:|---:|---|"]
+            "", "| Page | first visit | warm (median) | with one CPU-bound process beside: first / warm |",
+            "|---|---:|---:|---:|"]
+    loaded = r.get("loaded") or {}
     for page, v in r["pages"].items():
-        met = v["warm_median_seconds"] <= 2.0
+        lv = (loaded.get("pages") or {}).get(page)
+        beside = (f"{num(lv['first_visit_seconds'], 2)} s / {lv['warm_median_seconds']:.2f} s"
+                  if lv else "–")
         out.append(f"| {page} | {num(v['first_visit_seconds'], 2)} s | "
-                   f"{v['warm_median_seconds']:.2f} s | ≤ 2 s | {'met' if met else '**MISSED**'} |")
+                   f"{v['warm_median_seconds']:.2f} s | {beside} |")
     m = r["memory"]
+    t = r.get("targets", {})
+    mem = t.get("app_memory_mb")
     out += ["", f"Server resident memory (server process and children, from /proc): "
                 f"{m['end']['rss_mb']:.0f} MB at the end, at most {m['max_rss_mb']:.0f} MB while "
-                f"measured, peak (sum of VmHWM) {m['peak_vmhwm_sum_mb']:.0f} MB; target ≤ 1,536 MB: "
-                f"{status(r['targets']['app_memory_mb'])}.",
+                f"measured, peak (sum of VmHWM) {m['peak_vmhwm_sum_mb']:.0f} MB"
+                + (f"; target ≤ {num(mem['target'], 0)} MB: {status(mem)}." if mem else "."),
+            "", "The targets (first render, first visit, warm pages, requests, log warnings, "
+                "memory) are judged in the Targets table above.",
             "", f"Run: {provenance(r)}.", ""]
     return out
 
