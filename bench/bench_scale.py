@@ -62,6 +62,7 @@ TARGETS = {
     "ray_share_of_local": (0.90, ">="),
     "ann_recall_at_10": (0.95, ">="),
     "ann_query_p50_ms": (2.0, "<="),
+    "ann_index_mb_10m": (2000.0, "<="),
 }
 
 
@@ -91,6 +92,8 @@ def judge(r: dict) -> dict:
             note = f"{top['n']:,} vectors, {auto['kind']}"
             add("ann_recall_at_10", auto["recall_at_10"], note)
             add("ann_query_p50_ms", auto["query"]["p50_ms"], note)
+            if top["n"] >= 10_000_000:
+                add("ann_index_mb_10m", auto["index_mb"], note)
     return out
 
 
@@ -320,9 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         path = common.RESULTS / f"{'scale_quick' if args.quick else 'scale'}.json"
         old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         if old:
-            result["earlier"] = {k: old.get(k) for k in ("command", "date", "load_average",
-                                                         "machine")}
-            result["earlier"]["machine"] = (old.get("machine") or {}).get("git_commit")
+            mine = {k: old.get(k) for k in ("command", "date", "load_average")}
+            mine["machine"] = (old.get("machine") or {}).get("git_commit")
+            before = old.get("earlier") or []
+            result["earlier"] = (before if isinstance(before, list) else [before]) + [mine]
             if args.skip_ray and old.get("engines"):
                 result["engines"] = old["engines"]
             earlier_index = [e for e in old.get("index") or [] if e["n"] not in sizes]

@@ -464,6 +464,7 @@ SCALE_LABELS = {
                            "on the same cores", ""),
     "ann_recall_at_10": ("ANN index: recall@10 against exact search", ""),
     "ann_query_p50_ms": ("ANN index: query p50", " ms"),
+    "ann_index_mb_10m": ("ANN index: memory (FAISS's serialised size)", " MB"),
 }
 
 
@@ -489,8 +490,9 @@ def scale_target_rows(r: dict | None) -> list[str]:
             continue
         op = "≤" if t["op"] == "<=" else "≥"
         note = f" ({t['note']})" if t.get("note") else ""
-        value = f"{t['value']:.2f}{unit}" if unit == "×" else f"{t['value']:.3f}{unit}"
-        rows.append(f"| {label}{note} | {value} | {op} {t['target']:g}{unit} | {status(t)} |")
+        value = (f"{t['value']:.2f}{unit}" if unit == "×" else
+                 f"{num(t['value'], 0)}{unit}" if unit == " MB" else f"{t['value']:.3f}{unit}")
+        rows.append(f"| {label}{note} | {value} | {op} {num(t['target'], 0) if unit == ' MB' else format(t['target'], 'g')}{unit} | {status(t)} |")
     return rows
 
 
@@ -554,12 +556,14 @@ def scale_section(r: dict | None) -> list[str]:
             out.append("")
     out += [f"Run: {provenance(r)}. The plan for 100 million products built on these "
             "figures: [docs/SCALING.md](docs/SCALING.md).", ""]
-    earlier = r.get("earlier")
-    if earlier and earlier.get("command"):
-        la = (earlier.get("load_average") or {})
-        out += [f"Parts not re-run by that command (`--append`) come from `{earlier['command']}` "
-                f"— {str(earlier.get('date'))[:16].replace('T', ' ')} UTC, commit "
-                f"`{earlier.get('machine')}`, load average {la.get('start', ['?'])[0]} → "
+    earlier = r.get("earlier") or []
+    for e in earlier if isinstance(earlier, list) else [earlier]:
+        if not e.get("command"):
+            continue
+        la = (e.get("load_average") or {})
+        out += [f"Parts not re-run later (`--append`) come from `{e['command']}` "
+                f"— {str(e.get('date'))[:16].replace('T', ' ')} UTC, commit "
+                f"`{e.get('machine')}`, load average {la.get('start', ['?'])[0]} → "
                 f"{la.get('end', ['?'])[0]}.", ""]
     return out
 
