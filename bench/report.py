@@ -443,7 +443,7 @@ def speed_section(r: dict | None) -> list[str]:
         b = r["batch_all_cores"]
         out.append(f"| prodemb, same batches, {b['threads']} threads (`--threads 0`) | "
                    f"{num(b['products_per_second'], 0)} |")
-    for label, b in (r.get("batch_loaded") or {}).items():
+    for b in (r.get("batch_loaded") or {}).values():
         out.append(f"| prodemb, same batches beside one CPU-bound process, {b['threads']} "
                    f"thread{'s' if b['threads'] != 1 else ''} | {num(b['products_per_second'], 0)} |")
     if "batch" in ft:

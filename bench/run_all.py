@@ -13,7 +13,8 @@ Steps, in order (each a separate process, so one failing does not stop the rest)
                                          fashion and fashion-small
 8. ``vectors``   bench/bench_vectors.py   Word2Vec health of the quality bundles
 9. ``review``    bench/bench_review.py    label review: planted wrong labels found
-10. ``report``   bench/report.py          BENCHMARKS.md from bench/results/*.json
+10. ``scale``    bench/bench_scale.py     Ray engine throughput, FAISS index build / recall / latency
+11. ``report``   bench/report.py          BENCHMARKS.md from bench/results/*.json
 
 The speed and app steps use the bundle that the training step writes; the sessions
 step the shipped ``artifacts/demo``. The full run
@@ -49,6 +50,7 @@ STEPS = {
     "quality": "bench_quality.py",
     "vectors": "bench_vectors.py",
     "review": "bench_review.py",
+    "scale": "bench_scale.py",
 }
 
 
