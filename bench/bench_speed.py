@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     result["batch"]["batch_size"] = 2048
     result["batch"]["threads"] = torch.get_num_threads()
     log(f"  {result['batch']['products_per_second']:,.0f} products/s "
-        f"({torch.get_num_threads()} thread, the app's setting)")
+        f"({torch.get_num_threads()} thread, the default of the app and of prodemb predict)")
     # `prodemb predict` (a batch job with the machine to itself) uses every core.
     from prodemb.bundle import set_inference_threads
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  {r['products_per_second']:,.0f} products/s ({used} thread(s), loaded)")
     set_inference_threads()
     log(f"  {result['batch_all_cores']['products_per_second']:,.0f} products/s "
-        f"({threads} threads, `prodemb predict`'s default)")
+        f"({threads} threads, prodemb predict --threads 0)")
 
     log("fastText on the same texts")
     if B.fasttext_available():
