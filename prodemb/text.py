@@ -61,11 +61,9 @@ def clean(text: object, max_tokens: int | None = MAX_TOKENS) -> str:
     return " ".join(tokenize(text, max_tokens))
 
 
-def tokenize(text: object, max_tokens: int | None = MAX_TOKENS) -> list[str]:
-    """Clean ``text`` and split it into at most ``max_tokens`` tokens."""
-    if text is None or (isinstance(text, float) and text != text):
-        return []
-    s = str(text)[:MAX_CHARS]
+def strip_markup(s: str) -> str:
+    """``s`` with HTML entities unescaped and tags replaced by a space (step 1 of
+    :func:`tokenize`; the dashboard shows catalogue text through it too)."""
     for _ in range(3):
         # Feeds escape twice ("&amp;lt;p&amp;gt;", "&amp;yacute;"): unescape until nothing
         # changes, else "lt", "gt" and "yacute" become words.
@@ -74,6 +72,14 @@ def tokenize(text: object, max_tokens: int | None = MAX_TOKENS) -> list[str]:
         s = unescaped
     if "<" in s:
         s = _TAG.sub(" ", s)
+    return s
+
+
+def tokenize(text: object, max_tokens: int | None = MAX_TOKENS) -> list[str]:
+    """Clean ``text`` and split it into at most ``max_tokens`` tokens."""
+    if text is None or (isinstance(text, float) and text != text):
+        return []
+    s = strip_markup(str(text)[:MAX_CHARS])
     if not s.isascii():
         # Transliteration can lengthen text (one CJK character -> "wei "): cut again
         # so the output is never longer than MAX_CHARS, which keeps cleaning idempotent.

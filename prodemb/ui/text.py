@@ -10,6 +10,8 @@ import html
 import os
 import re
 
+from ..text import strip_markup
+
 #: Display names of the map methods.
 METHOD_LABELS = {"tsne": "t-SNE", "umap": "UMAP"}
 #: The subtree choice that means "no subtree" (Per-class F1, Embedding map).
@@ -35,9 +37,6 @@ def plot_escape(text: object, limit: int | None = None) -> str:
     return html.escape(s, quote=False)
 
 
-_TAG = re.compile(r"<[^>]{0,200}>")
-
-
 def display_text(text: object) -> str:
     """Catalogue text as a person reads it: HTML entities unescaped (``nov&yacute;`` ->
     ``nový``, ``&nbsp;`` -> a space; twice-escaped ones such as ``&amp;yacute;`` too, as
@@ -46,14 +45,7 @@ def display_text(text: object) -> str:
     :func:`plot_escape` / :func:`md_escape`, never rendered as HTML."""
     if text is None or (isinstance(text, float) and text != text):
         return ""
-    s = str(text)
-    for _ in range(3):
-        if "&" not in s or (unescaped := html.unescape(s)) == s:
-            break
-        s = unescaped
-    if "<" in s:
-        s = _TAG.sub(" ", s)
-    return re.sub(r"\s+", " ", s).strip()
+    return re.sub(r"\s+", " ", strip_markup(str(text))).strip()
 
 
 def shorten(text: object, limit: int = 40) -> str:
