@@ -26,16 +26,22 @@ from prodemb.metrics import macro_f1  # noqa: E402
 from prodemb.taxonomy import split_paths  # noqa: E402
 
 
-def labelled_probs(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Node probabilities ``(n, N)``, true node matrix ``(n, N)`` and split of the bundle's
-    labelled products, as training scored them."""
+def labelled_truth(bundle: Bundle):
+    """The bundle's labelled products (rows of products.parquet), their true node matrix
+    ``(n, N)`` (bool) and their split ``(n,)``."""
     tax = bundle.taxonomy
     products = bundle.products
     labelled = products[products["split"].isin(["train", "validation", "test"])]
     by_name = {tax.name(i): tax.nodes[i] for i in range(tax.n_nodes)}
     paths = [[by_name[n] for n in split_paths(cell)] for cell in labelled["true_path"]]
-    y = tax.binarize(paths).astype(bool)
-    return bundle.predict_proba(labelled["text"].tolist()), y, labelled["split"].to_numpy()
+    return labelled, tax.binarize(paths).astype(bool), labelled["split"].to_numpy()
+
+
+def labelled_probs(bundle: Bundle) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node probabilities ``(n, N)``, true node matrix ``(n, N)`` and split of the bundle's
+    labelled products, as training scored them."""
+    labelled, y, split = labelled_truth(bundle)
+    return bundle.predict_proba(labelled["text"].tolist()), y, split
 
 
 def main(argv: list[str] | None = None) -> int:

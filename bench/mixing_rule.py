@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from decoding_rule import labelled_truth  # noqa: E402
 
 from prodemb import decoding as D  # noqa: E402
 from prodemb.bundle import Bundle  # noqa: E402
 from prodemb.metrics import macro_f1  # noqa: E402
-from prodemb.taxonomy import split_paths  # noqa: E402
 
 PRIORS = (0.0, 0.25, 0.5, 0.75, 1.0)
 MIXES = (0.25, 0.5, 0.75)
@@ -42,11 +42,8 @@ def setting_of(name: str) -> str:
 def scores(path: str) -> dict:
     """``{"chosen": "w/m", "grid": {"w/m": [validation, test]}}`` of one bundle."""
     b = Bundle.load(path)
-    tax, p = b.taxonomy, b.products
-    lab = p[p["split"].isin(["train", "validation", "test"])]
-    by_name = {tax.name(i): tax.nodes[i] for i in range(tax.n_nodes)}
-    y = tax.binarize([[by_name[n] for n in split_paths(c)] for c in lab["true_path"]]).astype(bool)
-    split = lab["split"].to_numpy()
+    tax = b.taxonomy
+    lab, y, split = labelled_truth(b)
     keep = split != "train"
     parts = b.classifier.predict_logits(b.tokenize(lab["text"].to_numpy()[keep].tolist()))
     yk, va, te = y[keep], split[keep] == "validation", split[keep] == "test"
