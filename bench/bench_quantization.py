@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from decoding_rule import labelled_truth  # noqa: E402
 
 from prodemb.bundle import Bundle  # noqa: E402
 from prodemb.metrics import macro_f1  # noqa: E402
-from prodemb.taxonomy import split_paths  # noqa: E402
 
 TARGET_F1_LOSS = 0.003
 
@@ -44,9 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     labelled = p[p["split"] != "unlabelled"]
     rng = np.random.default_rng(0)
     speed_tokens = bundle.tokenize(labelled["text"].to_numpy()[rng.integers(0, len(labelled), 8192)].tolist())
-    test = p[p["split"] == "test"]
-    by_name = {tax.name(i): tax.nodes[i] for i in range(tax.n_nodes)}
-    y = tax.binarize([[by_name[n] for n in split_paths(c)] for c in test["true_path"]])
+    labelled_rows, y_all, split = labelled_truth(bundle)
+    test, y = labelled_rows[split == "test"], y_all[split == "test"]
     test_tokens = bundle.tokenize(test["text"].tolist())
     clf = bundle.classifier
     float_model = clf.model
