@@ -101,6 +101,7 @@ DEFAULT_SEEDS = 5
 def quality_config(base: TrainConfig, keep_budget: bool) -> TrainConfig:
     config = TrainConfig.from_dict(base.to_dict())
     config.maps.methods = []
+    config.review.folds = 0  # the label review does not change the classifier
     if not keep_budget:
         config.classifier.max_train_minutes = 24 * 60.0
     return config

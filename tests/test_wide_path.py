@@ -338,9 +338,10 @@ def rare_leaf_data(seed=0, n_common=80):
 NEW_TEXTS = [["yellow", word, "cotton"] for word in RARE.values()]
 
 WIDE_VARIANTS = {
-    "plain": dict(),
-    "adjusted": dict(leaf_logit_adjust=1.0),
-    "adjusted_wide_heavy": dict(leaf_logit_adjust=1.0, wide_mix=0.75),
+    "plain": dict(leaf_prior_weight=0.0),
+    # Balanced leaf scores: none of the leaf prior put back (the default puts half back).
+    "adjusted": dict(leaf_logit_adjust=1.0, leaf_prior_weight=0.0),
+    "adjusted_wide_heavy": dict(leaf_logit_adjust=1.0, leaf_prior_weight=0.0, wide_mix=0.75),
 }
 
 
@@ -593,7 +594,8 @@ def test_leaf_logit_adjust_raises_an_ambiguous_rare_leaf():
         def record(epoch, c, seen=seen):
             seen.append(float(c.predict_proba(text)[0, blouse]))
 
-        cfg = small_config(epochs=8, leaf_logit_adjust=adjust)
+        # leaf_prior_weight 0: the scores as learned, none of the prior put back.
+        cfg = small_config(epochs=8, leaf_logit_adjust=adjust, leaf_prior_weight=0.0)
         clf = Classifier(cfg, seed=0).fit(tr, ytr, va, yva, taxonomy=tax, show_progress=False,
                                           on_epoch=record)
         kept[adjust] = float(clf.predict_proba(text)[0, blouse])
