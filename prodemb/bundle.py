@@ -399,7 +399,7 @@ class Bundle:
         (:attr:`Classification.embedding`), so the network does not run again.
 
         With an ANN index in the bundle (``prodemb index``, :attr:`ann_index`) the search
-        runs on it: exact for a flat index, approximate for HNSW / IVF-PQ; it may hold
+        runs on it: exact for a flat index, approximate for HNSW / IVF; it may hold
         products that products.parquet does not (``--embeddings``): those rows have their
         id and text, empty paths and missing scores. Without one, an exact scan of the bundle's products.
         """

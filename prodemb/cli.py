@@ -712,9 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bundle", required=True)
     s.add_argument("--embeddings", help="Parquet file or directory of shards from `prodemb "
                    "embed` (e.g. the whole catalogue); default: the bundle's own products")
-    s.add_argument("--kind", choices=["auto", "flat", "hnsw", "ivfpq"], default="auto",
+    s.add_argument("--kind", choices=["auto", "flat", "hnsw", "ivfsq", "ivfpq"], default="auto",
                    help="auto (default): exact below 200,000 products, HNSW below 4M, "
-                        "IVF-PQ above")
+                        "IVF with 8-bit scalar quantisation (ivfsq) above")
     s.add_argument("--threads", type=non_negative_int, default=0,
                    help="threads for building (default 0: all cores)")
     s.set_defaults(func=cmd_index)

@@ -9,13 +9,19 @@ every indexed row. Which FAISS index is built depends on ``n`` (:func:`choose_sp
   query (~5 ms at 200,000 x 128 on one core);
 * ``FLAT_MAX <= n < HNSW_MAX`` (4,000,000): HNSW over the full vectors (``HNSW32,Flat``),
   recall@10 near 1 at ``efSearch`` 64-128, memory ~``n * (4 d + 8 M)`` bytes (0.8 GB at 1M);
-* ``n >= HNSW_MAX``: IVF-PQ with re-ranking (``IVF{nlist},PQ{m}np,Refine(SQ8)``):
-  ``nlist ~ 2 sqrt(n)`` inverted lists, ``nprobe`` of them searched per query with
-  ``m = d / 4`` one-byte PQ codes per vector (32 bytes at d = 128); the best
-  ``k_factor_rf * k`` candidates are re-ranked with 8-bit scalar-quantised vectors
-  (``d`` bytes), because 32-byte PQ codes alone cannot order near-equal neighbours;
-  ~``m + d + 8`` bytes per vector, 1.7 GB at 10M: the kind a 100M catalogue needs
-  (split into shards of a few tens of millions, see docs/SCALING.md).
+* ``n >= HNSW_MAX``: IVF with 8-bit scalar quantisation (``IVF{nlist},SQ8``, kind
+  ``"ivfsq"``): ``nlist ~ 2 sqrt(n)`` inverted lists, ``nprobe`` of them searched per
+  query, each vector stored as one byte per dimension of its residual from its list's
+  centroid (per-dimension min-max ranges; FAISS's ``RS_optim`` ranges scored 0.95 at 1M
+  but found none of the true neighbours on a small clustered set); ~``d + 8`` bytes per
+  vector, 1.4 GB at 10M x 128: the kind a 100M catalogue needs (split into shards of a
+  few tens of millions, see docs/SCALING.md). At 1M demo-embedding vectors it found more
+  of the true neighbours than IVF-PQ with 8-bit re-ranking, in less memory and about
+  half the query time (recall@10 0.94 against 0.92 at 64 lists; 0.6 against 0.83 ms at
+  32);
+* ``"ivfpq"`` (forced only): IVF-PQ with re-ranking (``IVF{nlist},PQ{m}np,Refine(SQ8)``),
+  ``m = d / 4`` one-byte PQ codes for the candidate scan, the best ``k_factor_rf * k``
+  re-ranked with 8-bit vectors; kept to compare against.
 
 The chosen factory string and search parameters are recorded in the bundle's manifest
 (``index``); ``bench/bench_scale.py`` measures build time, memory, latency and recall@10
@@ -38,14 +44,16 @@ from .neighbours import l2_normalize
 
 #: Below this many vectors the index is exact (``IndexFlatIP``).
 FLAT_MAX = 200_000
-#: Below this many vectors (and from FLAT_MAX) HNSW over the full vectors; IVF-PQ above.
+#: Below this many vectors (and from FLAT_MAX) HNSW over the full vectors; IVF-SQ8 above.
 HNSW_MAX = 4_000_000
 #: HNSW graph degree and build / search beam widths.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 128
-#: IVF-PQ: lists searched per query, and training points per list (k-means sample).
+#: IVF: lists searched per query, and training points per list (k-means sample).
 IVF_NPROBE = 32
+#: IVF-SQ8: lists searched per query (at 1M, 32 lists: recall@10 0.950, 64: 0.955).
+IVFSQ_NPROBE = 64
 #: IVF-PQ: candidates re-ranked per query, as a multiple of k (the re-ranking, not the
 #: lists searched, limits recall on near-equal neighbours: bench/results/scale.json).
 IVF_K_FACTOR = 128
@@ -69,7 +77,7 @@ class IndexSpec:
     """Which FAISS index to build and how to search it.
 
     Attributes:
-        kind: ``"flat"`` (exact), ``"hnsw"`` or ``"ivfpq"``.
+        kind: ``"flat"`` (exact), ``"hnsw"``, ``"ivfsq"`` or ``"ivfpq"``.
         factory: the ``faiss.index_factory`` string, e.g. ``"IVF8192,PQ64"``.
         search: search parameters for ``faiss.ParameterSpace`` (``{"efSearch": 128}``,
             ``{"nprobe": 64}``; empty for flat).
@@ -91,29 +99,33 @@ class IndexSpec:
                    dict(d.get("build") or {}))
 
 
-KINDS = ("auto", "flat", "hnsw", "ivfpq")
+KINDS = ("auto", "flat", "hnsw", "ivfsq", "ivfpq")
 
 
 def choose_spec(n: int, dim: int, kind: str = "auto") -> IndexSpec:
     """The index for ``n`` vectors of ``dim`` dimensions (``kind="auto"``: by size, see the
-    module docstring; or force ``"flat"``, ``"hnsw"``, ``"ivfpq"``)."""
+    module docstring; or force ``"flat"``, ``"hnsw"``, ``"ivfsq"``, ``"ivfpq"``)."""
     if kind not in KINDS:
         raise ValueError(f"index kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "auto":
-        kind = "flat" if n < FLAT_MAX else "hnsw" if n < HNSW_MAX else "ivfpq"
+        kind = "flat" if n < FLAT_MAX else "hnsw" if n < HNSW_MAX else "ivfsq"
     if kind == "flat":
         return IndexSpec("flat", "Flat")
     if kind == "hnsw":
         return IndexSpec("hnsw", f"HNSW{HNSW_M},Flat", {"efSearch": HNSW_EF_SEARCH},
                          {"efConstruction": HNSW_EF_CONSTRUCTION})
-    # IVF-PQ: ~2 sqrt(n) lists (a power of two, at most n / 39 so that k-means has its 39
+    # IVF: ~2 sqrt(n) lists (a power of two, at most n / 39 so that k-means has its 39
     # points per centroid; k-means costs ~nlist^2 here, which keeps training minutes long at
-    # 10M); m = d / 4 sub-quantizers of 8 bits (the largest divisor of d up to d / 4) for
-    # the candidate scan, then 8-bit scalar-quantised vectors to re-rank the candidates.
+    # 10M).
     nlist = 2 ** round(math.log2(max(1.0, 2 * math.sqrt(max(n, 1)))))
     nlist = max(1, min(nlist, n // 39))
-    m = max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
     train = int(min(n, max(nlist * IVF_TRAIN_PER_LIST, 256 * 39)))
+    if kind == "ivfsq":
+        return IndexSpec("ivfsq", f"IVF{nlist},SQ8", {"nprobe": min(IVFSQ_NPROBE, nlist)},
+                         {"train_points": train})
+    # IVF-PQ: m = d / 4 sub-quantizers of 8 bits (the largest divisor of d up to d / 4)
+    # for the candidate scan, then 8-bit scalar-quantised vectors to re-rank them.
+    m = max(d for d in range(1, max(1, dim // 4) + 1) if dim % d == 0)
     # "np": no polysemous training of the codes (prodemb does not search by Hamming
     # distance; it costs minutes for nothing).
     return IndexSpec("ivfpq", f"IVF{nlist},PQ{m}np,Refine(SQ8)",
@@ -176,7 +188,7 @@ class AnnIndex:
 
         ``kind``: ``"auto"`` (by size, :func:`choose_spec`) or a forced kind; ``spec``
         overrides both. ``threads``: OpenMP threads for building (default: FAISS's, all
-        cores). IVF-PQ trains on a random sample of ``spec.build["train_points"]`` rows
+        cores). The IVF kinds train on a random sample of ``spec.build["train_points"]`` rows
         drawn with ``seed``.
         """
         faiss = import_faiss()
@@ -194,8 +206,8 @@ class AnnIndex:
             n_train = int(min(len(x), spec.build.get("train_points", len(x))))
             rows = np.random.default_rng(seed).choice(len(x), n_train, replace=False)
             index.train(x[np.sort(rows)])
-        # Added in blocks: one call would hold a second copy of a large input for IVF-PQ's
-        # residuals; the result is the same.
+        # Added in blocks: one call would hold a second copy of a large input for the IVF
+        # kinds' residuals; the result is the same.
         for start_row in range(0, len(x), 1_000_000):
             index.add(x[start_row: start_row + 1_000_000])
         _set_search(faiss, index, spec.search)
@@ -239,7 +251,7 @@ class AnnIndex:
         return self._row_of.get(str(product_id))
 
     def vector(self, row: int) -> np.ndarray:
-        """The stored vector of ``row``, ``(1, d)`` float32 (IVF-PQ: its PQ
+        """The stored vector of ``row``, ``(1, d)`` float32 (the IVF kinds: its quantised
         reconstruction, an approximation)."""
         try:
             vec = self.index.reconstruct(int(row))
@@ -375,7 +387,7 @@ def index_bundle(bundle: str, embeddings: str | None = None, kind: str = "auto",
         embeddings: a Parquet file or directory of shards from ``prodemb embed`` (columns
             ``id``, ``text``, ``embedding``), e.g. the whole catalogue; default: the
             bundle's own product embeddings.
-        kind: ``"auto"`` (by size) or ``"flat"``, ``"hnsw"``, ``"ivfpq"``.
+        kind: ``"auto"`` (by size) or ``"flat"``, ``"hnsw"``, ``"ivfsq"``, ``"ivfpq"``.
         threads: OpenMP threads for building (default all cores).
         progress: optional ``callable(str)`` told what is happening.
 

@@ -52,11 +52,14 @@ def test_kind_is_chosen_by_size():
     assert choose_spec(FLAT_MAX - 1, 128).kind == "flat"
     assert choose_spec(FLAT_MAX, 128).kind == "hnsw"
     big = choose_spec(HNSW_MAX, 128)
-    assert big.kind == "ivfpq"
-    nlist, m = map(int, re.fullmatch(r"IVF(\d+),PQ(\d+)np,Refine\(SQ8\)", big.factory).groups())
-    assert m == 32  # four dimensions per one-byte code; candidates re-ranked with SQ8
+    assert big.kind == "ivfsq"
+    nlist = int(re.fullmatch(r"IVF(\d+),SQ8", big.factory).group(1))
     assert nlist * 39 <= HNSW_MAX and big.search["nprobe"] <= nlist
-    assert big.search["k_factor_rf"] >= 10
+    # IVF-PQ is still there when asked for by name.
+    pq = choose_spec(HNSW_MAX, 128, kind="ivfpq")
+    nlist_pq, m = map(int, re.fullmatch(r"IVF(\d+),PQ(\d+)np,Refine\(SQ8\)", pq.factory).groups())
+    assert nlist_pq == nlist and m == 32  # four dimensions per one-byte code
+    assert pq.search["k_factor_rf"] >= 10
     # More vectors, more lists.
     assert int(choose_spec(10 * HNSW_MAX, 128).factory.split(",")[0][3:]) > nlist
     with pytest.raises(ValueError, match="kind"):
@@ -83,7 +86,7 @@ def test_flat_index_equals_exact_search():
     assert ann.row_of("p7") == 7 and ann.row_of("nope") is None
 
 
-@pytest.mark.parametrize("kind, floor", [("hnsw", 0.95), ("ivfpq", 0.85)])
+@pytest.mark.parametrize("kind, floor", [("hnsw", 0.95), ("ivfsq", 0.9), ("ivfpq", 0.85)])
 def test_approximate_index_recall(kind, floor, tmp_path):
     both = clustered(12_200)
     x, q = both[:12_000], both[12_000:]  # queries from the same clusters, not indexed
