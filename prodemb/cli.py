@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 import time
 import types
 import typing
@@ -66,21 +65,10 @@ def write_file_atomically(path: str, text: str) -> None:
     """Write ``text`` to ``path`` through a hidden temporary file in the same folder, moved
     into place only once fully written and flushed: on any error (a full disk) or
     interruption the temporary file is removed and ``path`` is untouched."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from .utils import atomic_output
+
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def disk_full_message(args: argparse.Namespace, exc: BaseException) -> str | None:
@@ -310,7 +298,7 @@ def cmd_predict(args) -> int:
         return cmd_ray(args, "predict")
     from .bundle import Bundle, set_inference_threads
     from .catalogue import iter_catalogue
-    from .utils import csv_safe_frame, progress
+    from .utils import atomic_output, csv_safe_frame, progress
 
     out = args.out
     check_file_output(out, {"--in": args.input}, bundle=args.bundle)
@@ -321,41 +309,31 @@ def cmd_predict(args) -> int:
     opts = opts.replace(label_column=None, level_columns=[], split_column=None)
     if args.duplicate_ids is None:  # one prediction per input row, a repeated id included
         opts = opts.replace(duplicate_ids="keep")
-    tmp = f"{out}.tmp-{os.getpid()}"
     bar = progress(desc="predict", unit=" products", disable=args.quiet)
     first = True
     is_parquet = out.endswith(".parquet")
-    writer = None
-    try:
-        for chunk in iter_catalogue(args.input, opts):
-            table = bundle.classify_frame(chunk["text"].tolist())
-            table.insert(0, "id", chunk["id"].to_numpy())
-            if is_parquet:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+    with atomic_output(out) as tmp:
+        writer = None
+        try:
+            for chunk in iter_catalogue(args.input, opts):
+                table = bundle.classify_frame(chunk["text"].tolist())
+                table.insert(0, "id", chunk["id"].to_numpy())
+                if is_parquet:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
 
-                t = pa.Table.from_pandas(table, preserve_index=False)
-                writer = writer or pq.ParquetWriter(tmp, t.schema)
-                writer.write_table(t)
-            else:
-                # Opened in a spreadsheet, a text such as "=HYPERLINK(...)" must stay text.
-                csv_safe_frame(table).to_csv(tmp, mode="w" if first else "a", header=first,
-                                             index=False)
-            first = False
-            bar.update(len(chunk))
-        if writer is not None:
-            writer.close()
-            writer = None
-        with open(tmp, "rb") as f:  # on disk before it takes the name
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if writer is not None:
-            with contextlib.suppress(Exception):
+                    t = pa.Table.from_pandas(table, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(tmp, t.schema)
+                    writer.write_table(t)
+                else:
+                    # Opened in a spreadsheet, a text such as "=HYPERLINK(...)" must stay text.
+                    csv_safe_frame(table).to_csv(tmp, mode="w" if first else "a",
+                                                 header=first, index=False)
+                first = False
+                bar.update(len(chunk))
+        finally:
+            if writer is not None:
                 writer.close()
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     bar.close()
     print(f"predictions written to {out}", file=sys.stderr)
     return 0

@@ -77,7 +77,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,6 +87,7 @@ import pyarrow.compute as pc
 from unidecode import unidecode
 
 from .taxonomy import LEVEL_SEPARATOR, PATH_SEPARATOR
+from .utils import atomic_output
 
 __all__ = [
     "COLUMNS",
@@ -1413,14 +1413,9 @@ def write_demo(
         return df
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
     rows = 0
     total = n_labelled + n_unlabelled
-    try:
+    with atomic_output(str(path)) as tmp:
         with tqdm(total=total, unit=" products", disable=not progress, desc=path.name) as bar:
             if suffix == ".csv":
                 chunks = iter_demo_chunks(n_labelled, n_unlabelled, seed, _WRITE_CHUNK,
@@ -1447,11 +1442,4 @@ def write_demo(
                         bar.update(table.num_rows)
         if mislabel_share:
             pd.concat(planted, ignore_index=True).to_csv(f"{path}.mislabelled.csv", index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return rows

@@ -17,7 +17,6 @@ file, a directory of shards or a glob into the list of files to read.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .catalogue import FORMATS, CatalogueError, detect_format
+from .utils import atomic_output
 
 #: Parquet metadata key of ``prodemb embed``'s output: the sha256 of the bundle's
 #: classifier weights, so that an index is not built from another model's embeddings.
@@ -69,31 +69,22 @@ def embed_file(bundle, path: str, out: str, options, progress=None) -> int:
 
     from .catalogue import iter_catalogue
 
-    tmp = f"{out}.tmp-{os.getpid()}"
-    writer = None
     rows = 0
-    try:
-        for chunk in iter_catalogue(path, options):
-            t = embed_table(bundle, chunk)
-            if writer is None:
-                schema = t.schema.with_metadata({EMBED_MODEL_KEY: model_fingerprint(bundle)})
-                writer = pq.ParquetWriter(tmp, schema, compression="zstd")
-            writer.write_table(t.replace_schema_metadata(writer.schema.metadata))
-            rows += t.num_rows
-            if progress is not None:
-                progress(t.num_rows)
-        writer.close()
+    with atomic_output(out) as tmp:
         writer = None
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        if writer is not None:
-            with contextlib.suppress(Exception):
+        try:
+            for chunk in iter_catalogue(path, options):
+                t = embed_table(bundle, chunk)
+                if writer is None:
+                    schema = t.schema.with_metadata({EMBED_MODEL_KEY: model_fingerprint(bundle)})
+                    writer = pq.ParquetWriter(tmp, schema, compression="zstd")
+                writer.write_table(t.replace_schema_metadata(writer.schema.metadata))
+                rows += t.num_rows
+                if progress is not None:
+                    progress(t.num_rows)
+        finally:
+            if writer is not None:
                 writer.close()
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
     return rows
 
 

@@ -79,6 +79,31 @@ def json_default(o):
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+@contextlib.contextmanager
+def atomic_output(path: str):
+    """Yield the name of a hidden temporary file beside ``path`` to write the output to;
+    when the block ends without error the file is flushed to disk and moved to ``path`` in
+    one step, on any error (a full disk) or interruption it is removed and ``path`` is
+    untouched. Close any writer of the file inside the block."""
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
+        yield tmp
+        with open(tmp, "rb") as f:  # on disk before it takes the name
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def csv_safe(value: object) -> object:
     """Neutralise spreadsheet formulas: a cell starting with = + - @ (or a tab/CR) gets a
     leading apostrophe, so a hostile product title opened in Excel stays text."""
