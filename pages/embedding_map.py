@@ -25,6 +25,7 @@ from prodemb import report  # noqa: E402
 
 MAX_POINTS = 100_000
 DEFAULT_POINTS = 30_000
+NEAREST_K = 10  # nearest products ringed around a clicked one
 
 bundle = ui.current_bundle()
 products, taxonomy = bundle.products, bundle.taxonomy
@@ -36,9 +37,10 @@ if not methods or products.empty:
     st.warning("This bundle has no map coordinates. Retrain it with maps enabled "
                "(config `maps.methods`, e.g. `[\"tsne\", \"umap\"]`).")
     st.stop()
-st.caption(f"{len(products):,} products of `{bundle.name}`, placed by the similarity of their "
-           "embeddings: neighbours on the map are products the model sees as alike. "
-           "Use the box or lasso tool (top right of the chart) to list products.")
+st.caption(f"The map of `{bundle.name}` holds {report.coverage_note(bundle.coverage())} "
+           "They are placed by the similarity of their embeddings: neighbours on the map are "
+           "products the model sees as alike. Click a point for its nearest products; use the "
+           "box or lasso tool (top right of the chart) to list products.")
 
 # ---------------------------------------------------------------------- controls
 SPLIT_LABELS = {"all": "All splits", "train": "Train", "validation": "Validation", "test": "Test"}
@@ -123,6 +125,14 @@ query = d3.text_input("Search products", key="q", bind="query-params", max_chars
                       placeholder=ui.search_placeholder(bundle),
                       help="Case-insensitive; also matches after cleaning (šál finds sal).")
 query = (query or "").strip()
+reproject = False
+if subtree and mode == "Filter":
+    reproject = st.toggle(
+        f"Re-project this subtree on its own ({ui.method_label(method)})", key="reproject",
+        help=f"{ui.method_label(method)} fitted on the subtree's products alone (at most "
+             f"{ui.REPROJECT_MAX:,}, a random sample), so its categories spread over the whole "
+             "plane instead of sharing a corner of the catalogue's map. Takes 10-40 s the first "
+             "time, then it is kept for everyone.")
 for notice in notices:
     st.warning(notice, icon=":material/link_off:")
 
@@ -136,6 +146,18 @@ if classified:
 base = ui.map_base(key, products)
 xcol, ycol = bundle.map_columns(method)
 xy = products[[xcol, ycol]].to_numpy(np.float32)
+reprojected = None  # rows of the subtree's own map
+if reproject:
+    try:
+        with st.spinner(f"Re-projecting the subtree's products with {ui.method_label(method)} "
+                        "(the first time only)…"):
+            reprojected, sub_xy = ui.reprojected_map(key, bundle, subtree, method)
+        xy = np.full_like(xy, np.nan)
+        xy[reprojected] = sub_xy
+    except Exception as e:  # the catalogue's map is still there
+        st.warning(f"The subtree could not be re-projected ({type(e).__name__}); showing it on "
+                   "the catalogue's map.")
+        reprojected = None
 mapped = ~np.isnan(xy).any(axis=1)
 # filtered to a subtree, the categories are coloured one level below it
 draw_by, draw_level, colour_note = ui.map_colouring(
@@ -165,8 +187,9 @@ if show_mine and classified:
         st.warning(f"Your product could not be placed on the map ({type(e).__name__}).")
 
 # ---------------------------------------------------------------------- summary line
-parts = [f"**{len(rows):,}** of {int(candidates.sum()):,} products shown"]
-if subtree:
+parts = [f"**{len(rows):,}** of {int(candidates.sum()):,} products shown"
+         + (" (a random sample)" if len(rows) < int(candidates.sum()) else "")]
+if subtree and reprojected is None:
     parts.append(f"{int((in_sub & mapped).sum()):,} in the subtree")
 if split != "all":
     parts.append(f"{SPLIT_LABELS[split].lower()} split only")
@@ -178,7 +201,11 @@ if query:
     else:
         parts.append(f"**{n_found:,}** match the search"
                      + (f" ({n_shown:,} of them in view)" if n_shown < n_found else ""))
-if mapped.sum() < n_total:
+if reprojected is not None:
+    n_sub = int(in_sub.sum())
+    parts.append(f"re-projected: {len(reprojected):,} of the subtree's {n_sub:,} products"
+                 + (" (a random sample)" if len(reprojected) < n_sub else ""))
+elif mapped.sum() < n_total:
     parts.append(f"{n_total - int(mapped.sum()):,} products have no map position")
 st.markdown(" · ".join(parts))
 if colour_note:
@@ -191,9 +218,17 @@ if len(rows) == 0 and mine is None:
     st.info("Nothing to show: no product matches these filters. Choose another subtree.")
     st.stop()
 
-view = repr((method, subtree, mode, split))  # a new view zooms to its points
+# A click on one point (the chart's state, kept from the rerun the click caused) rings
+# its nearest products on the map and lists them below.
+clicked = ui.clicked_product(st.session_state.get("map_chart"))
+focus = near = None
+if clicked is not None and clicked < n_total:
+    near = bundle.nearest_rows(clicked, NEAREST_K)
+    focus = (clicked, near[0])
+
+view = repr((method, subtree, mode, split, reprojected is not None))  # a new view zooms to its points
 fig = ui.catalogue_map_figure(xy, rows, labels, base["hover"], highlight, mine, str(classified or ""),
-                              universe=universe, view=view)
+                              universe=universe, view=view, focus=focus)
 event = st.plotly_chart(fig, key="map_chart", on_select="rerun",
                         selection_mode=("box", "lasso", "points"),
                         config={"scrollZoom": True, "displaylogo": False})
@@ -205,7 +240,23 @@ try:
 except (AttributeError, KeyError):
     points = []
 picked = [r for r in report.selected_rows(points) if 0 <= r < n_total]
-if picked:
+if focus is not None:  # (the redrawn chart starts with no selection: picked is empty)
+    near_rows, near_sims = near
+    st.subheader("Nearest products to the clicked one")
+    st.caption(f"Clicked: {ui.md_escape(report.truncate(ui.display_text(products['text'].iat[clicked]), 200))}"
+               f" · ringed on the map (those outside the view's positions are listed only); "
+               "click a ringed point to follow its own neighbours.")
+    clicked_table = ui.map_table(products, [clicked])
+    near_table = ui.map_table(products, near_rows)
+    near_table.insert(0, "similarity", np.round(near_sims.astype(float), 3))
+    st.dataframe(clicked_table, hide_index=True, width="stretch", key="clicked_table",
+                 column_config=ui.map_table_columns())
+    st.dataframe(near_table, hide_index=True, width="stretch", key="nearest_table",
+                 column_config={**ui.map_table_columns(),
+                                "similarity": st.column_config.NumberColumn(
+                                    "Similarity", format="%.3f",
+                                    help="Cosine similarity of the product embeddings")})
+elif picked:
     st.subheader(f"Selected products ({len(picked):,})")
     sel = ui.map_table(products, picked)
     st.dataframe(sel.head(2_000), hide_index=True, width="stretch", key="selection_table",
@@ -215,7 +266,8 @@ if picked:
     st.download_button("Download the selection (CSV)", sel.to_csv(index=False).encode("utf-8"),
                        file_name="selected_products.csv", mime="text/csv", key="selection_csv")
 else:
-    st.caption("Tip: draw a box or lasso around points to list those products here.")
+    st.caption("Tip: click a point to ring and list its nearest products; draw a box or "
+               "lasso around points to list those products here.")
 if query and found.any():
     hits = np.flatnonzero(found)
     with st.expander(f"Products matching the search ({len(hits):,})", expanded=not picked):

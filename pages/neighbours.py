@@ -14,6 +14,7 @@ from prodemb import ui
 # on a fresh server a deep link to this page starts it alone (see ui.ensure_frame).
 ui.ensure_frame()
 
+from prodemb import report  # noqa: E402
 from prodemb.bundle import UnknownWordError  # noqa: E402
 
 bundle = ui.current_bundle()
@@ -160,6 +161,7 @@ with products_tab:
                   else "a title and description", on_change=_on_product_change)
     kp = c3.number_input("How many", min_value=1, max_value=200, value=10, step=1,
                          key="neighbours_kp")
+    st.caption(report.coverage_note(bundle.coverage(), search=True))
     query = (st.session_state.get(PRODUCT_KEY) or "").strip()
     if not query:
         st.info("Enter a product id from the catalogue, or switch to **Text** and paste a product.")

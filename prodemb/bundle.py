@@ -560,6 +560,48 @@ class Bundle:
         index = CosineIndex(self.product_index.vectors[mapped], normalized=True)
         return place(embeddings, index, coords[mapped], k)
 
+    def nearest_rows(self, row: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` products of products.parquet nearest to its product at position
+        ``row`` (itself left out), by exact embedding cosine: ``(rows (k,), similarities
+        (k,))``, most similar first. For the map, whose points are these rows; nearest
+        products across a whole catalogue are :meth:`similar_products`."""
+        n = len(self.products)
+        if not isinstance(row, int | np.integer) or not 0 <= int(row) < n:
+            raise IndexError(f"row must be a product position from 0 to {n - 1}, got {_shown(row)}")
+        k = _count("k", k)
+        row = int(row)
+        rows, sims = self.product_index.search(self.product_index.vectors[row: row + 1], k,
+                                               exclude=np.array([row]))
+        return rows[0], sims[0]
+
+    def reproject(self, rows: np.ndarray, method: str = "umap", seed: int = 0) -> np.ndarray:
+        """A map of just the products at positions ``rows`` of products.parquet: t-SNE or
+        UMAP (``method``) fitted on their embeddings alone, float32 ``(len(rows), 2)``. A
+        subtree's categories, crowded together on the whole catalogue's map, spread out
+        over the whole plane. Seconds per thousand products (one core): cache the result."""
+        from .maps import fit_map
+
+        if method not in ("tsne", "umap"):
+            raise ValueError(f"method must be 'tsne' or 'umap', got {_shown(method)}")
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(self.products))):
+            raise IndexError(f"rows must be positions from 0 to {len(self.products) - 1}")
+        return fit_map(self.product_index.vectors[rows], method, seed)
+
+    def coverage(self) -> dict:
+        """How much of the catalogue the bundle's products (products.parquet: the map, the
+        neighbour search without an ANN index) hold: ``catalogue`` products read at
+        training, ``in_bundle``, ``labelled``, ``unlabelled_sample`` (the random sample of
+        unlabelled products embedded beside the labelled ones), and ``indexed``, the
+        products the ANN index searches (None without one). Counts missing from an older
+        manifest are None."""
+        data = self.manifest.get("data", {})
+        index = self.manifest.get("index") or {}
+        return {"catalogue": data.get("n_products"), "in_bundle": len(self.products),
+                "labelled": data.get("n_labelled"),
+                "unlabelled_sample": data.get("n_embedded_unlabelled"),
+                "indexed": index.get("n") if index else None}
+
     # ------------------------------------------------------------------ card
     def card(self) -> dict:
         """Facts for a model card: sizes, classes, levels, test macro-F1, date."""

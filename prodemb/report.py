@@ -424,6 +424,33 @@ def sample_points(candidates: np.ndarray, max_points: int, keep: np.ndarray | No
     return np.sort(chosen)
 
 
+def coverage_note(coverage: dict, search: bool = False) -> str:
+    """One Markdown sentence on which of the catalogue's products a page shows or (``search``)
+    searches, from :meth:`prodemb.bundle.Bundle.coverage`: e.g. "60,000 of the catalogue's
+    300,000 products: all 50,000 labelled and a random 10,000 of the 250,000 unlabelled"."""
+    catalogue, held = coverage.get("catalogue"), int(coverage["in_bundle"])
+    indexed = coverage.get("indexed")
+    if search and indexed:
+        if catalogue and indexed >= catalogue:
+            return f"Searching all {indexed:,} products of the catalogue (its ANN index)."
+        return (f"Searching the {indexed:,} products of the bundle's ANN index"
+                + (f" (the catalogue read at training held {catalogue:,})." if catalogue else "."))
+    labelled, sample = coverage.get("labelled"), coverage.get("unlabelled_sample")
+    if not catalogue or held >= catalogue:
+        sentence = f"All {held:,} products of the catalogue"
+    else:
+        sentence = f"{held:,} of the catalogue's {catalogue:,} products"
+        if labelled is not None and sample is not None and labelled + sample == held:
+            unlabelled = catalogue - labelled
+            sentence += (f": all {labelled:,} labelled and a random {sample:,} of the "
+                         f"{unlabelled:,} unlabelled")
+    if search and catalogue and held < catalogue:
+        sentence += (" (`prodemb embed` and `prodemb index --embeddings` make the whole "
+                     "catalogue searchable)")
+    return ("Searching " if search else "") + (sentence[0].lower() + sentence[1:] if search
+                                                and sentence.startswith("All") else sentence) + "."
+
+
 def truncate(text: object, limit: int = 120) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis; missing -> ``""``."""
     if not isinstance(text, str):

@@ -297,3 +297,75 @@ def test_map_lists_show_readable_text(bundle_path, bundle):
     assert not shown[0]["text"].str.contains("&[a-z]+;", regex=True).any()
     hover = [cd[1] for tr in figure(at)["data"] for cd in tr["customdata"][:300]]
     assert not [h for h in hover if "&amp;yacute;" in h or "&yacute;" in h]
+
+
+# ---------------------------------------------------------------------- click, re-project
+def small_subtree(bundle, lo: int = 60, hi: int = 400) -> str:
+    """A subtree with a few hundred products (quick to re-project)."""
+    from prodemb import report
+
+    for name in report.subtree_options(bundle.taxonomy):
+        if lo <= int(report.subtree_mask(bundle.products, name).sum()) <= hi:
+            return name
+    pytest.skip(f"no subtree with {lo}-{hi} products in this bundle")
+
+
+def test_reprojected_subtree_is_its_own_map(bundle_path, bundle):
+    from prodemb import report
+
+    if "tsne" not in bundle.map_methods:
+        pytest.skip("the bundle has no t-SNE map")
+    subtree = small_subtree(bundle)
+    at = run_page(bundle_path, {"subtree": subtree, "method": "tsne"})
+    before = points(figure(at))
+    at.toggle(key="reproject").set_value(True).run()
+    assert not at.exception and not at.error
+    rows, xs = points(figure(at))
+    in_sub = report.subtree_mask(bundle.products, subtree)
+    assert len(rows) == int(in_sub.sum()) and in_sub[rows].all()
+    assert set(rows.tolist()) == set(before[0].tolist())  # the same products ...
+    stored = bundle.products["tsne_x"].to_numpy()[rows]
+    assert not np.allclose(xs, stored)  # ... at new positions, from their own map
+    assert any("re-projected" in m.value for m in at.markdown)
+    # Off again: the catalogue's map.
+    at.toggle(key="reproject").set_value(False).run()
+    np.testing.assert_allclose(np.sort(points(figure(at))[1]), np.sort(before[1]))
+
+
+def test_reproject_is_offered_only_for_a_filtered_subtree(bundle_path, bundle):
+    assert not run_page(bundle_path).get("toggle") or \
+        "reproject" not in [t.key for t in run_page(bundle_path).toggle]
+    at = run_page(bundle_path, {"subtree": small_subtree(bundle)})
+    assert "reproject" in [t.key for t in at.toggle]
+
+
+def test_clicked_product_reads_one_clicked_point():
+    from prodemb import ui
+
+    def state(*rows):
+        return {"selection": {"points": [{"customdata": [r, "t", "a", "b"]} for r in rows]}}
+
+    assert ui.clicked_product(state(7)) == 7
+    assert ui.clicked_product(state(7, 9)) is None  # a box or lasso of several
+    assert ui.clicked_product(state(-1)) is None  # your own product (not in the catalogue)
+    assert ui.clicked_product(None) is None and ui.clicked_product({}) is None
+    assert ui.clicked_product({"selection": {"points": [{"x": 1}]}}) is None
+
+
+def test_focus_rings_the_nearest_products(bundle):
+    from prodemb import ui
+
+    p = bundle.products
+    method = bundle.map_methods[0]
+    xy = p[[f"{method}_x", f"{method}_y"]].to_numpy(np.float32)
+    rows = np.arange(0, len(p), 50)
+    clicked = int(rows[3])
+    near, sims = bundle.nearest_rows(clicked, 10)
+    labels = p["true_top"].astype(str)
+    fig = ui.catalogue_map_figure(xy, rows, labels, ui.map_base("k", p)["hover"],
+                                  np.zeros(len(p), bool), None, "", focus=(clicked, near))
+    traces = {t.name: t for t in fig.data}
+    ringed = traces["nearest to the clicked product (10)"]
+    assert [int(c[0]) for c in ringed.customdata] == near.tolist()
+    assert [int(c[0]) for c in traces["clicked product"].customdata] == [clicked]
+    assert clicked not in near.tolist() and (np.diff(sims) <= 1e-6).all()

@@ -80,6 +80,35 @@ def test_similar_products_by_id_and_text(bundle):
     assert by_text["similarity"].iloc[0] > 0.95  # the product itself is its own nearest
 
 
+def test_nearest_rows_are_the_similar_products_by_id(bundle):
+    rows, sims = bundle.nearest_rows(0, 5)
+    by_id = bundle.similar_products(bundle.products["id"].iloc[0], 5, by="id")
+    assert bundle.products["id"].iloc[rows].tolist() == by_id["id"].tolist()
+    np.testing.assert_allclose(sims, by_id["similarity"], atol=1e-6)
+    assert 0 not in rows.tolist()
+    for bad in (-1, len(bundle.products), 1.5, "3"):
+        with pytest.raises(IndexError, match="row"):
+            bundle.nearest_rows(bad)
+
+
+def test_reproject_maps_just_the_given_products(bundle):
+    rows = np.arange(0, min(60, len(bundle.products)))
+    coords = bundle.reproject(rows, "tsne")
+    assert coords.shape == (len(rows), 2) and np.isfinite(coords).all()
+    with pytest.raises(ValueError, match="method"):
+        bundle.reproject(rows, "pca")
+    with pytest.raises(IndexError):
+        bundle.reproject(np.array([len(bundle.products)]))
+
+
+def test_coverage_counts_what_the_bundle_holds(bundle):
+    c = bundle.coverage()
+    assert c["in_bundle"] == len(bundle.products)
+    assert c["catalogue"] == bundle.manifest["data"]["n_products"] >= c["in_bundle"]
+    assert c["labelled"] == bundle.manifest["data"]["n_labelled"]
+    assert c["indexed"] is None  # no ANN index in this bundle
+
+
 def test_place_on_map_lands_near_identical_product(bundle):
     for method in bundle.map_methods:
         x, y = bundle.map_columns(method)

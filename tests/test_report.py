@@ -304,3 +304,23 @@ def test_batch_download_neutralises_spreadsheet_formulas():
     out = batch_output(frame, preds)
     assert out["title"].tolist() == ["'=HYPERLINK(\"http://x\")", "šál", "'-2+3", "'@SUM(A1)"]
     assert out["predicted_score"].tolist() == [0.9, 0.8, 0.7, 0.6]
+
+
+def test_coverage_note_says_what_is_shown_and_searched():
+    from prodemb.report import coverage_note
+
+    c = {"catalogue": 300_000, "in_bundle": 60_000, "labelled": 50_000,
+         "unlabelled_sample": 10_000, "indexed": None}
+    assert coverage_note(c) == ("60,000 of the catalogue's 300,000 products: all 50,000 "
+                                "labelled and a random 10,000 of the 250,000 unlabelled.")
+    searched = coverage_note(c, search=True)
+    assert searched.startswith("Searching 60,000 of the catalogue's 300,000") and "prodemb index" in searched
+    assert coverage_note({**c, "indexed": 300_000}, search=True) == \
+        "Searching all 300,000 products of the catalogue (its ANN index)."
+    assert "the catalogue read at training held 300,000" in coverage_note({**c, "indexed": 1_000},
+                                                                           search=True)
+    whole = {**c, "catalogue": 60_000}
+    assert coverage_note(whole) == "All 60,000 products of the catalogue."
+    assert coverage_note(whole, search=True) == "Searching all 60,000 products of the catalogue."
+    # An older manifest without the counts: no claim about the catalogue.
+    assert coverage_note({"catalogue": None, "in_bundle": 500}) == "All 500 products of the catalogue."

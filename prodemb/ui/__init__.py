@@ -111,6 +111,9 @@ _WHERE = {
     "spelling_candidates": ".data",
     "subtree_choices": ".data",
     "subtree_rows": ".data",
+    "reprojected_map": ".data",
+    "clicked_product": ".data",
+    "REPROJECT_MAX": ".data",
     "text_languages": ".data",
     "word_count_languages": ".data",
     "top_level_names": ".data",
@@ -203,5 +206,5 @@ __all__ = [
     "explain_note", "find_product_id", "map_colouring", "map_table", "model_summary",
     "robust_range", "similar_words", "spelling_candidates", "text_languages",
     "threshold_delta", "top_level_names", "unique_words", "unknown_word_suggestions",
-    "words_to_try",
+    "words_to_try", "reprojected_map", "clicked_product", "REPROJECT_MAX",
 ]

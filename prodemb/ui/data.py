@@ -875,6 +875,33 @@ def subtree_rows(key, _products: pd.DataFrame, subtree: str) -> np.ndarray:
     return report.subtree_mask(_products, subtree)
 
 
+#: At most this many products of a subtree are re-projected on their own (t-SNE or UMAP
+#: of 3,000 embeddings: 10-35 s on this 2-core machine, then cached for every session).
+REPROJECT_MAX = 3_000
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def reprojected_map(key, _bundle, subtree: str, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """A map of the subtree's products alone (:meth:`prodemb.bundle.Bundle.reproject`):
+    ``(rows, coords (len(rows), 2))``, at most :data:`REPROJECT_MAX` rows (a fixed random
+    sample of the products whose true or predicted category is in the subtree)."""
+    in_sub = report.subtree_mask(_bundle.products, subtree)
+    rows = report.sample_points(in_sub, REPROJECT_MAX)
+    return rows, _bundle.reproject(rows, method)
+
+
+def clicked_product(state) -> int | None:
+    """The product row of a map selection that is one clicked point (the chart's widget
+    state: ``{"selection": {"points": [...]}}``), or None (nothing, a box or lasso of
+    several, your own product)."""
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError, AttributeError):
+        return None
+    rows = report.selected_rows(points or [])
+    return rows[0] if len(rows) == 1 and len(points) == 1 and rows[0] >= 0 else None
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def search_rows(key, _products: pd.DataFrame, _cleaned: pd.Series, query: str) -> np.ndarray:
     return report.search_mask(_products["text"], query, _cleaned)

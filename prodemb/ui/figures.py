@@ -237,12 +237,15 @@ def robust_range(values: np.ndarray, pad: float = 0.08, tail: float = 0.02) -> l
 
 def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, hover: np.ndarray,
                          highlight: np.ndarray, mine: dict | None, mine_text: str,
-                         universe=None, view: str = "map") -> go.Figure:
+                         universe=None, view: str = "map",
+                         focus: tuple[int, np.ndarray] | None = None) -> go.Figure:
     """Scatter of the sampled ``rows``; ``customdata`` of every point is its product row.
 
     ``universe``: the categories the colour groups come from (:func:`category_colours`);
     ``view``: a name of what is shown (method, filters): a new view zooms to its points
-    (:func:`robust_range`), the same view keeps the reader's zoom."""
+    (:func:`robust_range`), the same view keeps the reader's zoom. ``focus``: a clicked
+    product's row and its nearest products' rows, drawn on top (ringed), wherever they
+    are on the map (those without a position are left out)."""
     sub = labels.iloc[rows]
     sub = report.limit_groups(sub, MAX_GROUPS)
     order = report.group_order(sub)
@@ -273,6 +276,23 @@ def catalogue_map_figure(xy: np.ndarray, rows: np.ndarray, labels: pd.Series, ho
             name=f"highlighted ({len(h):,})", legendrank=2,
             customdata=point_data(h, hover), hovertemplate=HOVER_TEMPLATE,
             marker=dict(size=8, color=hcol, opacity=0.95, line=dict(width=0.8, color="#1b1f24"))))
+    if focus is not None:
+        clicked, near = focus
+        near = np.asarray(near, dtype=np.int64)
+        near = near[~np.isnan(xy[near]).any(axis=1)]
+        traces.append(dict(
+            type="scattergl", x=xy[near, 0], y=xy[near, 1], mode="markers",
+            name=f"nearest to the clicked product ({len(near)})", legendrank=3,
+            customdata=point_data(near, hover), hovertemplate=HOVER_TEMPLATE,
+            marker=dict(symbol="circle-open", size=13, color="#1b1f24", line=dict(width=2))))
+        if not np.isnan(xy[clicked]).any():
+            one = np.array([clicked])
+            traces.append(dict(
+                type="scattergl", x=xy[one, 0], y=xy[one, 1], mode="markers",
+                name="clicked product", legendrank=3, customdata=point_data(one, hover),
+                hovertemplate=HOVER_TEMPLATE,
+                marker=dict(symbol="diamond", size=14, color="#d1242f",
+                            line=dict(width=1.5, color="#1b1f24"))))
     if mine is not None:
         traces.append(dict(
             type="scattergl", x=[mine["x"]], y=[mine["y"]], mode="markers", name="your product",
