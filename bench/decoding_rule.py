@@ -23,7 +23,6 @@ import common  # noqa: E402
 from prodemb import decoding as D  # noqa: E402
 from prodemb.bundle import Bundle  # noqa: E402
 from prodemb.metrics import macro_f1  # noqa: E402
-from prodemb.taxonomy import split_paths  # noqa: E402
 
 
 def labelled_truth(bundle: Bundle):
@@ -32,8 +31,7 @@ def labelled_truth(bundle: Bundle):
     tax = bundle.taxonomy
     products = bundle.products
     labelled = products[products["split"].isin(["train", "validation", "test"])]
-    by_name = {tax.name(i): tax.nodes[i] for i in range(tax.n_nodes)}
-    paths = [[by_name[n] for n in split_paths(cell)] for cell in labelled["true_path"]]
+    paths = [tax.cell_paths(cell) for cell in labelled["true_path"]]
     return labelled, tax.binarize(paths).astype(bool), labelled["split"].to_numpy()
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from .catalogue import ReaderOptions, iter_catalogue
 from .metrics import evaluate, summary
 from .split import SPLITS
-from .taxonomy import format_path, split_paths
+from .taxonomy import format_path
 from .text import tokenize
 
 #: An evaluation that would leave out more than this share of the labelled rows is refused.
@@ -304,16 +304,17 @@ def evaluate_split(bundle, split: str = "test") -> dict:
     if not rows.any():
         raise EvaluationError(f"the bundle {bundle.name!r} has no {split} products")
     taxonomy = bundle.taxonomy
-    by_name = {taxonomy.name(i): taxonomy.nodes[i] for i in range(taxonomy.n_nodes)}
     paths = []
     for pid, cell in zip(labelled["id"].to_numpy()[rows], labelled["true_path"].to_numpy()[rows]):
-        names = split_paths(cell)
-        if not names or any(n not in by_name for n in names):
+        try:
+            paths.append(taxonomy.cell_paths(cell))
+        except KeyError:
+            paths.append([])
+        if not paths[-1]:
             from .bundle_format import BundleError
 
             raise BundleError(f"bundle {bundle.path!r}: products.parquet: product {pid!r} has "
                               f"the true path {cell!r}, which is not in the bundle's tree")
-        paths.append([by_name[n] for n in names])
     y = taxonomy.binarize(paths)
     probs = bundle.predict_proba(labelled["text"].tolist())[rows]
     pred = bundle.decoder.predict(probs)

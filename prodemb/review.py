@@ -76,16 +76,11 @@ class MergeProposal:
 
 # ---------------------------------------------------------------------- stored predictions
 def _node_sets(taxonomy: Taxonomy, cells: Sequence[str], what: str) -> list[list[tuple]]:
-    by_name = {taxonomy.name(i): taxonomy.nodes[i] for i in range(taxonomy.n_nodes)}
-    out = []
-    for cell in cells:
-        names = split_paths(cell)
-        unknown = [n for n in names if n not in by_name]
-        if unknown:
-            raise ReviewError(f"products.parquet: the {what} path {unknown[0]!r} is not in the "
-                              "bundle's tree")
-        out.append([by_name[n] for n in names])
-    return out
+    try:
+        return [taxonomy.cell_paths(cell) for cell in cells]
+    except KeyError as e:
+        raise ReviewError(f"products.parquet: the {what} path {e.args[0]!r} is not in the "
+                          "bundle's tree") from None
 
 
 def stored_paths(products: pd.DataFrame, taxonomy: Taxonomy,

@@ -81,6 +81,7 @@ class Taxonomy:
         if len(set(self.nodes)) != len(self.nodes):
             raise ValueError("duplicate node paths")
         self._index = {n: i for i, n in enumerate(self.nodes)}
+        self._by_name = {format_path(n): n for n in self.nodes}
         self.parents = np.full(len(self.nodes), -1, dtype=np.int64)
         self.children = [[] for _ in self.nodes]
         for i, n in enumerate(self.nodes):
@@ -141,6 +142,15 @@ class Taxonomy:
             return self._index[tuple(path)]
         except KeyError:
             raise KeyError(f"unknown category {format_path(path)!r}") from None
+
+    def cell_paths(self, cell: str) -> list[Path]:
+        """The paths of a path cell as the bundle stores them (display names joined by
+        :func:`format_paths`, e.g. products.parquet's ``true_path``); ``KeyError`` holding
+        the first display name that is not a node of this tree."""
+        try:
+            return [self._by_name[name] for name in split_paths(cell)]
+        except KeyError as e:
+            raise KeyError(e.args[0]) from None
 
     def name(self, node: int) -> str:
         """Display name of a node: its full path, ``"A > B > C"``."""

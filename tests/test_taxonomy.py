@@ -231,3 +231,14 @@ def test_roll_up_property(items, min_count):
     assert report["products_relabelled"] == sum(a != b for a, b in zip(items, new))
     # Rolling up again changes nothing.
     assert roll_up_rare_leaves(new, min_count)[0] == new
+
+
+def test_cell_paths_reads_a_stored_path_cell():
+    from prodemb.taxonomy import Taxonomy, format_paths
+
+    tax = Taxonomy.from_paths([("A", "B"), ("C",)])
+    assert tax.cell_paths(format_paths([("A", "B"), ("C",)])) == [("A", "B"), ("C",)]
+    assert tax.cell_paths("") == []
+    with pytest.raises(KeyError) as e:
+        tax.cell_paths(format_paths([("A", "X")]))
+    assert e.value.args[0] == "A > X"
