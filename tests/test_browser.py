@@ -11,59 +11,34 @@ exists or Chromium is missing.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from browser_helpers import app_server, launched_browser, screenshot_helpers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 SCARF_TEXT = "Pletený šál z merino vlny, sivý. Knitted merino wool scarf, warm, 180 cm"
 PAYLOAD = "<img src=x onerror=alert(1)>"
 
 
-def _helpers():
-    spec = importlib.util.spec_from_file_location("prodemb_screenshots", ROOT / "bench" / "screenshots.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def helpers():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install the Debian package: make browser)")
-    pytest.importorskip("playwright.sync_api")
-    return _helpers()
+    return screenshot_helpers()
 
 
 @pytest.fixture(scope="module")
 def server(helpers, bundle_path, tmp_path_factory):
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    port = helpers.free_port()
-    proc = helpers.start_app(bundle_path, port, log)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        helpers.stop_app(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+    with app_server(helpers, bundle_path, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(helpers):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = helpers.launch_browser(p)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_browser(helpers) as b:
+        yield b
 
 
 @pytest.fixture
@@ -184,6 +159,46 @@ def test_every_page_renders_warm(page, helpers, shots):
                 page.screenshot(path=str(shots / f"warm_{link.replace(' ', '_').lower()}.png"))
     assert page.dialogs == []
     assert page.outside == [], f"requests outside the app: {page.outside[:5]}"
+
+
+# The point of the map nearest the middle of its axes, in page pixels, and its product row.
+CENTRE_POINT_JS = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const cx = (xa.range[0] + xa.range[1]) / 2, cy = (ya.range[0] + ya.range[1]) / 2;
+  let best = null;
+  gd._fullData.forEach(tr => { if (!tr.customdata) return;
+    for (let i = 0; i < tr.x.length; i++) {
+      const d = Math.hypot((tr.x[i] - cx) / (xa.range[1] - xa.range[0]),
+                           (tr.y[i] - cy) / (ya.range[1] - ya.range[0]));
+      if (!best || d < best.d) best = {d, x: tr.x[i], y: tr.y[i], row: tr.customdata[i][0]};
+    } });
+  return {x: box.left + xa._offset + xa.l2p(best.x), y: box.top + ya._offset + ya.l2p(best.y),
+          row: best.row};
+}"""
+
+
+def test_click_a_map_point_rings_and_lists_its_nearest_products(page, helpers, bundle, shots):
+    nav = page.locator("[data-testid='stSidebarNav']")
+    if not nav.get_by_text("Embedding map").count() or not bundle.map_methods:
+        pytest.skip("no map in this bundle")
+    nav.get_by_text("Embedding map").click()
+    page.get_by_role("heading", name="Embedding map").wait_for(timeout=60_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    helpers.wait_rendered(page)
+    point = page.evaluate(CENTRE_POINT_JS)
+    page.mouse.click(point["x"], point["y"])
+    page.get_by_text("Nearest products to the clicked one").wait_for(timeout=60_000)
+    helpers.wait_rendered(page)
+    names = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData.map(t => t.name)")
+    assert "clicked product" in names and any(n.startswith("nearest to the clicked") for n in names)
+    clicked = page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
+                            ".find(t => t.name === 'clicked product').customdata[0][0]")
+    assert clicked == point["row"]
+    # the clicked product's row and its nearest products' table
+    assert page.locator("[data-testid='stDataFrame']").count() >= 2
+    no_exceptions(page)
+    page.screenshot(path=str(shots / "map_click_nearest.png"), full_page=True)
 
 
 def test_markup_in_text_is_shown_literally(page, helpers, shots):

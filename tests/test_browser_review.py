@@ -11,32 +11,20 @@ Screenshots go to pytest's temporary directory (printed with ``-s``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
+from browser_helpers import app_server, launched_browser, screenshot_helpers
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _helpers():
-    spec = importlib.util.spec_from_file_location("prodemb_screenshots", ROOT / "bench" / "screenshots.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def helpers():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"Chromium not found at {CHROMIUM} (install the Debian package: make browser)")
-    pytest.importorskip("playwright.sync_api")
-    return _helpers()
+    return screenshot_helpers()
 
 
 @pytest.fixture(scope="module")
@@ -70,29 +58,16 @@ def artifacts(bundle_path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(helpers, bundle_path, reviews_db, artifacts, tmp_path_factory):
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    port = helpers.free_port()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PRODEMB_REVIEWS_DB", str(reviews_db))   # the server's environment
-        mp.setenv("PRODEMB_ARTIFACTS", str(artifacts))     # the bundle is PRODEMB_BUNDLE
-        proc = helpers.start_app(bundle_path, port, log)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        helpers.stop_app(proc)
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+    # the bundle is PRODEMB_BUNDLE; the artifacts folder holds the one to compare with
+    with app_server(helpers, bundle_path, tmp_path_factory,
+                    {"PRODEMB_REVIEWS_DB": reviews_db, "PRODEMB_ARTIFACTS": artifacts}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(helpers):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=helpers.CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_browser(helpers) as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
