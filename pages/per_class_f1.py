@@ -47,18 +47,10 @@ split = st.segmented_control("Split", splits, default="test" if "test" in splits
                              required=True)
 split = split or splits[0]
 row = head.loc[split]
-c1, c2, c3, c4, c5 = st.columns(5)
-delta, delta_colour = ui.threshold_delta(row["macro-F1"], row["macro-F1 @0.5"])
-c1.metric("Macro-F1 (all nodes)", f"{row['macro-F1']:.3f}", delta=delta, delta_color=delta_colour,
-          delta_arrow="auto" if delta_colour == "normal" else "off",
-          help="Mean F1 over every category node with examples in this split; the small line "
-               "compares it with the same model with every decision threshold at 0.5.")
-c2.metric("Leaf macro-F1", f"{row['leaf macro-F1']:.3f}")
-c3.metric("Micro-F1", f"{row['micro-F1']:.3f}",
-          help="Pooled over all node decisions (equals hierarchical F1).")
-c4.metric("Exact match", f"{row['exact match']:.1%}",
-          help="Items whose predicted path set equals the true one.")
-c5.metric("Items", f"{int(row['items']):,}")
+ui.headline_metrics(row, delta=ui.threshold_delta(row["macro-F1"], row["macro-F1 @0.5"]),
+                    macro_help="Mean F1 over every category node with examples in this split; "
+                               "the small line compares it with the same model with every "
+                               "decision threshold at 0.5.")
 
 head = head.drop(columns=["hierarchical F1"], errors="ignore")  # equals micro-F1 here
 fmt = {c: st.column_config.NumberColumn(c, format="%.3f", width="small")

@@ -359,45 +359,42 @@ with tab_labels:
     subtree = None if subtree in (None, ui.ALL_CATEGORIES) else subtree
     size = l2.selectbox("Products per queue", QUEUE_SIZES, index=1, key="review_queue_size")
 
+    def queue_section(column: str, what: str, name: str, table, empty: str, table_key: str,
+                      columns: list[str], kind: str, **actions) -> None:
+        """One queue: the products of ``table`` (a cached queue of prodemb.ui.review) not
+        yet reviewed first, one selectable at a time, with its actions below."""
+        if not rv.has_column(products, column):
+            st.info(rv.RETRAIN_NOTE.format(what=what, queue=name), icon=":material/history:")
+            return
+        queue = rv.with_reviewed(table(key, products, subtree, int(size)), done)
+        if queue.empty:
+            st.info(empty)
+            return
+        event = st.dataframe(queue[[c for c in queue.columns if c in columns or c == "id"]],
+                             hide_index=True, width="stretch", key=table_key,
+                             on_select="rerun", selection_mode="single-row",
+                             column_order=columns, height=min(38 + 35 * len(queue), 420),
+                             column_config=PRODUCT_COLUMNS)
+        product_actions(queue, kind, rv.selected_id(queue, event.selection.rows), **actions)
+
     st.subheader("Labels the model doubts")
     st.caption("Labelled products whose label a model that never saw them (trained on the other "
                "folds of the catalogue) finds unlikely, most doubtful first, with the category it "
                "suggests instead. Relabel them, accept the prediction if the model is right, or keep "
                "the label if it is right after all (saved as an accept of the label: an accept "
                "always records “this category is right for this product”).")
-    if not rv.has_column(products, "label_doubt"):
-        st.info(rv.RETRAIN_NOTE.format(what="label doubts", queue="review queue"), icon=":material/history:")
-    else:
-        queue = rv.with_reviewed(rv.cached_review_table(key, products, subtree, int(size)), done)
-        if queue.empty:
-            st.info("No labelled product to review here.")
-        else:
-            event = st.dataframe(queue, hide_index=True, width="stretch", key="review_queue_table",
-                                 on_select="rerun", selection_mode="single-row",
-                         column_order=["id", "text", "true_path", "label_doubt", "doubt_suggests",
-                                       "reviewed", "pred_path", "pred_score", "split"],
-                         height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
-            product_actions(queue, "doubt", rv.selected_id(queue, event.selection.rows),
-                            keep_label=True)
+    queue_section("label_doubt", "label doubts", "review queue", rv.cached_review_table,
+                  "No labelled product to review here.", "review_queue_table",
+                  ["id", "text", "true_path", "label_doubt", "doubt_suggests", "reviewed",
+                   "pred_path", "pred_score", "split"], "doubt", keep_label=True)
 
     st.subheader("Products to label next")
     st.caption("Unlabelled products the model hesitates most about (the smallest margin between "
                "its two most probable categories): labelling these teaches it most.")
-    if not rv.has_column(products, "pred_margin"):
-        st.info(rv.RETRAIN_NOTE.format(what="prediction margins", queue="labelling queue"), icon=":material/history:")
-    else:
-        queue = rv.with_reviewed(rv.cached_labelling_table(key, products, subtree, int(size)), done)
-        if queue.empty:
-            st.info("No unlabelled product here.")
-        else:
-            event = st.dataframe(queue.drop(columns=["true_path", "split"], errors="ignore"),
-                                 hide_index=True, width="stretch", key="labelling_queue_table",
-                                 on_select="rerun", selection_mode="single-row",
-                         column_order=["id", "text", "pred_path", "pred_margin", "pred_score",
-                                       "reviewed"],
-                         height=min(38 + 35 * len(queue), 420), column_config=PRODUCT_COLUMNS)
-            product_actions(queue, "label", rv.selected_id(queue, event.selection.rows),
-                            accept_label="Accept prediction as label")
+    queue_section("pred_margin", "prediction margins", "labelling queue", rv.cached_labelling_table,
+                  "No unlabelled product here.", "labelling_queue_table",
+                  ["id", "text", "pred_path", "pred_margin", "pred_score", "reviewed"], "label",
+                  accept_label="Accept prediction as label")
 
 # ---------------------------------------------------------------------- corrections
 with tab_log:
@@ -614,15 +611,9 @@ with tab_eval:
             split = rv.UPLOAD_SPLIT
             head = ui.headline_table(ekey, m)
             row = head.loc[split]
-            e1, e2, e3, e4, e5 = st.columns(5)
-            e1.metric("Macro-F1 (all nodes)", f"{row['macro-F1']:.3f}",
-                      help="Mean F1 over every category node with products in the file.")
-            e2.metric("Leaf macro-F1", f"{row['leaf macro-F1']:.3f}")
-            e3.metric("Micro-F1", f"{row['micro-F1']:.3f}",
-                      help="Pooled over all node decisions (equals hierarchical F1).")
-            e4.metric("Exact match", f"{row['exact match']:.1%}",
-                      help="Products whose predicted path set equals the true one.")
-            e5.metric("Products scored", f"{int(row['items']):,}")
+            ui.headline_metrics(row, items="Products scored",
+                                macro_help="Mean F1 over every category node with products "
+                                           "in the file.")
             for note in res.get("warnings", []):
                 st.warning(ui.md_escape(note), icon=":material/warning:")
             if res.get("encoding") and encoding == "auto":

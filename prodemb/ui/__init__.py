@@ -112,6 +112,7 @@ _WHERE = {
     "subtree_choices": ".data",
     "subtree_rows": ".data",
     "reprojected_map": ".data",
+    "headline_metrics": ".data",
     "clicked_product": ".data",
     "REPROJECT_MAX": ".data",
     "text_languages": ".data",
@@ -207,4 +208,5 @@ __all__ = [
     "robust_range", "similar_words", "spelling_candidates", "text_languages",
     "threshold_delta", "top_level_names", "unique_words", "unknown_word_suggestions",
     "words_to_try", "reprojected_map", "clicked_product", "REPROJECT_MAX",
+    "headline_metrics",
 ]

@@ -736,6 +736,24 @@ def headline_table(key, _metrics) -> pd.DataFrame:
     return report.headline_table(_metrics)
 
 
+def headline_metrics(row: pd.Series, items: str = "Items", delta: tuple | None = None,
+                     macro_help: str = "Mean F1 over every category node with examples in "
+                                       "this split.") -> None:
+    """The five headline numbers of a :func:`headline_table` row as ``st.metric`` tiles:
+    macro-F1 (with ``delta``, ``(text, colour)`` of :func:`~prodemb.ui.text.threshold_delta`,
+    under it), leaf macro-F1, micro-F1, exact match and the count labelled ``items``."""
+    c1, c2, c3, c4, c5 = st.columns(5)
+    text, colour = delta or (None, "normal")
+    c1.metric("Macro-F1 (all nodes)", f"{row['macro-F1']:.3f}", delta=text, delta_color=colour,
+              delta_arrow="auto" if colour == "normal" else "off", help=macro_help)
+    c2.metric("Leaf macro-F1", f"{row['leaf macro-F1']:.3f}")
+    c3.metric("Micro-F1", f"{row['micro-F1']:.3f}",
+              help="Pooled over all node decisions (equals hierarchical F1).")
+    c4.metric("Exact match", f"{row['exact match']:.1%}",
+              help="Products whose predicted path set equals the true one.")
+    c5.metric(items, f"{int(row['items']):,}")
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def per_class_table(key, _metrics, split: str) -> pd.DataFrame:
     return report.per_class_table(_metrics["splits"][split])
