@@ -237,13 +237,16 @@ def _jsonl_chunks(path: str, opts: ReaderOptions) -> Iterator[pd.DataFrame]:
             obj["__row__"] = line_no
             rows.append(obj)
             if len(rows) >= opts.chunk_size:
-                yield _json_rows_to_frame(rows)
+                yield json_rows_to_frame(rows)
                 rows = []
     if rows:
-        yield _json_rows_to_frame(rows)
+        yield json_rows_to_frame(rows)
 
 
-def _json_rows_to_frame(rows: list[dict]) -> pd.DataFrame:
+def json_rows_to_frame(rows: list[dict]) -> pd.DataFrame:
+    """JSON Lines records (dicts) as a frame of strings, as the readers make them (a list,
+    several paths, kept as its JSON text); also what the Ray engine's JSON batches go
+    through."""
     df = pd.DataFrame(rows)
     for col in df.columns:
         if col == "__row__":
@@ -533,7 +536,7 @@ def iter_catalogue(path: str | os.PathLike, options: ReaderOptions | str | None 
     n_rows = 0
     for raw in _raw_chunks(path, opts, fmt):
         rows = raw.pop("__row__").to_numpy() if "__row__" in raw else None
-        chunk = _convert_chunk(raw, opts, path, row_offset, rows)
+        chunk = convert_chunk(raw, opts, path, row_offset, rows)
         row_offset += len(raw)
         chunk = _check_ids(chunk, opts, path, seen_ids)
         n_rows += len(chunk)
@@ -630,8 +633,12 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
-def _convert_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str, row_offset: int,
-                   rows: Sequence[int] | None) -> pd.DataFrame:
+def convert_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str, row_offset: int,
+                  rows: Sequence[int] | None) -> pd.DataFrame:
+    """A raw chunk of catalogue rows (any format's columns, as read) into prodemb's columns
+    (``id``, ``text``, ``paths``, ...) with ``opts``; ``path``, ``row_offset`` and ``rows``
+    (the file's row number of each raw row, or None) name rows in errors. Shared by the
+    local readers and the Ray engine, so both read a catalogue the same way."""
     raw.columns = [str(c).strip() for c in raw.columns]
     needed = list(opts.text_columns)
     if opts.id_column:

@@ -115,7 +115,7 @@ def raw_frame(batch: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """A Ray Data batch as the local reader's raw chunk: every column a string, ``""`` for
     a missing value (as :func:`prodemb.catalogue._raw_chunks`); JSONL arrives as lines
     (``read_text``) and is parsed here with the local reader's JSON rules."""
-    from .catalogue import _json_rows_to_frame
+    from .catalogue import json_rows_to_frame
     from .utils import json_loads_bounded
 
     if fmt == "jsonl":
@@ -127,7 +127,7 @@ def raw_frame(batch: pd.DataFrame, fmt: str) -> pd.DataFrame:
             if not isinstance(obj, dict):
                 raise CatalogueError("each line must be a JSON object", "<ray input>")
             rows.append(obj)
-        return _json_rows_to_frame(rows) if rows else pd.DataFrame()
+        return json_rows_to_frame(rows) if rows else pd.DataFrame()
     return batch.astype(object).where(batch.notna(), "").astype(str)
 
 
@@ -153,10 +153,10 @@ class BundleWorker:
         self.fmt, self.task, self.batch_size = fmt, task, batch_size
 
     def __call__(self, batch: pd.DataFrame):
-        from .catalogue import _convert_chunk
+        from .catalogue import convert_chunk
 
         raw = raw_frame(batch, self.fmt)
-        chunk = _convert_chunk(raw, self.options, "<ray input>", 0, None)
+        chunk = convert_chunk(raw, self.options, "<ray input>", 0, None)
         if self.task == "predict":
             return predict_frame(self.bundle, chunk, self.batch_size)
         return embed_table(self.bundle, chunk)
