@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -142,6 +143,8 @@ class ProductClassifier(nn.Module):
     def wide_logits(self, batch: Batch) -> torch.Tensor:
         """The wide path's contribution to ``[node logits ; leaf logits]``, ``(B, N + K)``."""
         c = self.config
+        if not torch.is_grad_enabled():
+            return self._wide_logits_numpy(batch)
         out = torch.zeros(batch.lengths.shape[0], c.n_labels + c.n_leaves)
         if not batch.wide_ids.numel():
             return out
@@ -160,6 +163,33 @@ class ProductClassifier(nn.Module):
                  + self.wide_outputs[pairs])
         values = torch.repeat_interleave(batch.wide_values[order], count)
         return _WideSum.apply(self.wide_weight, pairs, cells, values, out)
+
+    def _wide_logits_numpy(self, batch: Batch) -> torch.Tensor:
+        """:meth:`wide_logits` without gradients, the same sums in NumPy: its small ops cost
+        a microsecond where torch's cost several, which made the wide path 0.37 ms of a
+        pasted text's classification (0.15 ms here) and a third slower on batches."""
+        c = self.config
+        width = c.n_labels + c.n_leaves
+        n = int(batch.lengths.shape[0])
+        ids = batch.wide_ids.numpy()
+        if not len(ids):
+            return torch.zeros(n, width)
+        items, values = batch.wide_items.numpy(), batch.wide_values.numpy()
+        if len(ids) > 256:  # sorted queries make the search cache-friendly
+            order = np.argsort(ids, kind="stable")
+            ids, items, values = ids[order], items[order], values[order]
+        keys, offsets = self.wide_keys.numpy(), self.wide_offsets.numpy()
+        u = np.searchsorted(keys, ids).clip(max=c.wide_features - 1)
+        known = keys[u] == ids                         # features never seen in training: no pairs
+        u = u[known]
+        start = offsets[u]
+        count = offsets[u + 1] - start
+        # Pair indices start[g] .. start[g] + count[g] - 1 of every known feature g, flat.
+        pairs = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(count.sum())
+        cells = np.repeat(items[known] * width, count) + self.wide_outputs.numpy()[pairs]
+        weights = np.repeat(values[known], count) * self.wide_weight.detach().numpy()[pairs]
+        sums = np.bincount(cells, weights, minlength=n * width)
+        return torch.from_numpy(sums.astype(np.float32).reshape(n, width))
 
     def init_word_vectors(self, vectors: torch.Tensor, rows: torch.Tensor) -> None:
         """Copy pretrained vectors (``(k, word_dim)``) into the embedding rows ``rows``."""

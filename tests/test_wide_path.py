@@ -401,6 +401,25 @@ def test_wide_adjusted_model_predicts_rare_leaf_from_its_word(rare_data, wide_fi
         assert probs[i, k] > 1 / len(leaves), (variant, path, probs[i])
 
 
+def test_wide_logits_without_gradients_equal_the_trained_path(rare_data, wide_fits):
+    """Prediction sums the wide path in NumPy (no autograd); training in torch. Same sums."""
+    clf = wide_fits["plain"]
+    texts = rare_data[1][:40] + NEW_TEXTS + [[], ["unseen", "words"]]
+    for batch in (clf.encoder.encode(texts), clf.encoder.encode(texts[:1]),
+                  clf.encoder.encode([[]])):
+        with torch.no_grad():
+            fast = clf.model.wide_logits(batch)
+        with torch.enable_grad():
+            trained = clf.model.wide_logits(batch)
+        assert not fast.requires_grad
+        assert fast.shape == trained.shape and fast.dtype == trained.dtype
+        torch.testing.assert_close(fast, trained.detach(), atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        assert float(clf.model.wide_logits(clf.encoder.encode(texts)).abs().sum()) > 0
+    with torch.enable_grad():
+        assert clf.model.wide_logits(clf.encoder.encode(texts)).requires_grad  # training's path
+
+
 def test_wide_model_save_load_round_trip(tmp_path, rare_data):
     tax, tr, ytr, va, yva = rare_data
     # wide_mix and wide_char_ngrams must survive the round trip too, or the loaded model
