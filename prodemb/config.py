@@ -114,13 +114,13 @@ class ClassifierConfig:
     # leaf scores (rare leaves are not outweighed by their prior), 0 plain cross-entropy.
     leaf_logit_adjust: Number = 1.0
     # Share of the leaf prior added back at prediction time (prodemb.model.combine); None:
-    # chosen on validation from 0, 0.25, ..., 1 (prodemb.pipeline.tune_leaf_mixing).
-    # Fixed at 0.5 with wide_mix 0.5: re-decoding 12 trained bundles of the four benchmark
-    # settings (bench/mixing_rule.py), the fixed pair beat each model's own validation
-    # choice on fashion (+0.003 test leaf macro-F1), demo-longtail (+0.005) and
-    # fashion-small (+0.001, half the seed spread), and lost 0.005 on one demo bundle:
-    # with most leaves holding 0-1 validation products the choice fits noise.
-    leaf_prior_weight: Share | None = 0.5
+    # chosen on validation from 0, 0.25, ..., 1 (prodemb.pipeline.tune_leaf_mixing). How
+    # much prior a catalogue wants differs (the balanced demo 0.75, fashion-small 0): a
+    # fixed 0.5 / 0.5 pair, tried as the default at commit 56ced6b after re-decoding 12
+    # bundles favoured it, cost fashion-small 0.012 test leaf macro-F1 over 5 fresh seeds
+    # (the same networks re-decoded with the validation choice: 0.845 against 0.834;
+    # docs/quality.md, "Mixing weights"), so each model chooses again.
+    leaf_prior_weight: Share | None = None
     # A node's probability = w * its sigmoid + (1 - w) * the leaf softmax mass below it.
     # None: chosen on validation per model (prodemb.pipeline.tune_sigmoid_weight). 0.25 had
     # the best validation macro-F1 averaged over 7 models (5 fashion seeds, 2 demo); tuning
@@ -145,8 +145,8 @@ class ClassifierConfig:
     # The wide path has a leaf softmax of its own, trained with its own loss; the leaf
     # distribution is (1 - wide_mix) * the BiLSTM's + wide_mix * the wide path's. None:
     # chosen on validation per model from 0, 0.25, ..., 1 (prodemb.pipeline.tune_mix); see
-    # leaf_prior_weight for why both are fixed by default.
-    wide_mix: Share | None = 0.5
+    # leaf_prior_weight.
+    wide_mix: Share | None = None
     wide_prune: Number = 0.0  # after training, drop the wide pairs whose |weight| is below this
     # Loss: per-label positive weights from label frequency.
     #   "sqrt_inverse" (default): w = sqrt(n_neg / n_pos), rare classes count more without
