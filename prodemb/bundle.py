@@ -579,10 +579,10 @@ class Bundle:
         UMAP (``method``) fitted on their embeddings alone, float32 ``(len(rows), 2)``. A
         subtree's categories, crowded together on the whole catalogue's map, spread out
         over the whole plane. Seconds per thousand products (one core): cache the result."""
-        from .maps import fit_map
+        from .maps import METHODS, fit_map
 
-        if method not in ("tsne", "umap"):
-            raise ValueError(f"method must be 'tsne' or 'umap', got {_shown(method)}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {_shown(method)}")
         rows = np.asarray(rows, dtype=np.int64)
         if rows.ndim != 1 or (len(rows) and (rows.min() < 0 or rows.max() >= len(self.products))):
             raise IndexError(f"rows must be positions from 0 to {len(self.products) - 1}")

@@ -307,14 +307,15 @@ def evaluate_split(bundle, split: str = "test") -> dict:
     paths = []
     for pid, cell in zip(labelled["id"].to_numpy()[rows], labelled["true_path"].to_numpy()[rows]):
         try:
-            paths.append(taxonomy.cell_paths(cell))
+            cell_paths = taxonomy.cell_paths(cell)
         except KeyError:
-            paths.append([])
-        if not paths[-1]:
+            cell_paths = []
+        if not cell_paths:
             from .bundle_format import BundleError
 
             raise BundleError(f"bundle {bundle.path!r}: products.parquet: product {pid!r} has "
                               f"the true path {cell!r}, which is not in the bundle's tree")
+        paths.append(cell_paths)
     y = taxonomy.binarize(paths)
     probs = bundle.predict_proba(labelled["text"].tolist())[rows]
     pred = bundle.decoder.predict(probs)

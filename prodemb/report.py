@@ -437,18 +437,17 @@ def coverage_note(coverage: dict, search: bool = False) -> str:
                 + (f" (the catalogue read at training held {catalogue:,})." if catalogue else "."))
     labelled, sample = coverage.get("labelled"), coverage.get("unlabelled_sample")
     if not catalogue or held >= catalogue:
-        sentence = f"All {held:,} products of the catalogue"
+        sentence = f"all {held:,} products of the catalogue"
     else:
         sentence = f"{held:,} of the catalogue's {catalogue:,} products"
         if labelled is not None and sample is not None and labelled + sample == held:
             unlabelled = catalogue - labelled
             sentence += (f": all {labelled:,} labelled and a random {sample:,} of the "
                          f"{unlabelled:,} unlabelled")
-    if search and catalogue and held < catalogue:
-        sentence += (" (`prodemb embed` and `prodemb index --embeddings` make the whole "
-                     "catalogue searchable)")
-    return ("Searching " if search else "") + (sentence[0].lower() + sentence[1:] if search
-                                                and sentence.startswith("All") else sentence) + "."
+        if search:
+            sentence += (" (`prodemb embed` and `prodemb index --embeddings` make the whole "
+                         "catalogue searchable)")
+    return f"Searching {sentence}." if search else f"{sentence[0].upper()}{sentence[1:]}."
 
 
 def truncate(text: object, limit: int = 120) -> str:
