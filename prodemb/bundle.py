@@ -480,7 +480,7 @@ class Bundle:
         exclude = None if row is None and ann_row is None else \
             np.array([-1 if ann_row is None else ann_row])
         rows, sims = ann.search(query, k, exclude=exclude)
-        ids = ann.ids[rows[0]]
+        ids = ann.ids_at(rows[0])
         at = np.array([self._id_to_row.get(str(i), -1) for i in ids], dtype=np.int64)
         known = self.products.iloc[at[at >= 0]].reset_index(drop=True)
         if (at < 0).any():  # indexed from --embeddings, not among the bundle's products
@@ -491,7 +491,7 @@ class Bundle:
                                  index=range(int((at < 0).sum())))
             extra = extra.astype(self.products.dtypes.to_dict())
             extra["id"] = ids[at < 0].astype(str)
-            extra["text"] = ann.texts[rows[0][at < 0]].astype(str)
+            extra["text"] = ann.texts_at(rows[0][at < 0])
             if len(known):
                 order = np.concatenate([np.flatnonzero(at >= 0), np.flatnonzero(at < 0)])
                 out = pd.concat([known, extra], ignore_index=True)

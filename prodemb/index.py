@@ -59,6 +59,9 @@ IVFSQ_NPROBE = 64
 IVF_K_FACTOR = 128
 #: Both IVF kinds: training points per list (the k-means sample).
 IVF_TRAIN_PER_LIST = 40
+#: Rows per Parquet row group of the ids-and-texts file: the unit :meth:`AnnIndex.texts_at`
+#: reads (10 neighbours = at most 10 groups of ~1.5 MB of demo text).
+TEXT_ROW_GROUP = 10_000
 
 INSTALL_HINT = ("FAISS is not installed: install it with `pip install faiss-cpu==1.15.1` "
                 "(`make setup` does; pinned in requirements-scale.txt)")
@@ -146,26 +149,35 @@ class AnnIndex:
     Build with :meth:`build`, store with :meth:`write`, load with :meth:`read`; search with
     :meth:`search` (the interface of :class:`prodemb.neighbours.CosineIndex`).
 
+    The ids are held as one Arrow string array (at 300,000 products a few MB, where NumPy
+    object arrays of ids and texts took 145 MB); an index read from disk reads the texts
+    of the rows asked for (:meth:`texts_at`) from its Parquet file, one row group at a time.
+
     Attributes:
         index: the FAISS index (inner product on unit vectors = cosine).
-        ids: product id of every row, ``(n,)`` str (object array).
-        texts: product text of every row, ``(n,)`` (empty strings when unknown).
+        ids: product id of every row, ``(n,)`` Arrow string array (:meth:`ids_at`).
         spec: the :class:`IndexSpec` it was built with.
         build_seconds: time to build (train + add), seconds.
     """
 
     def __init__(self, index, ids, texts=None, spec: IndexSpec | None = None,
-                 build_seconds: float | None = None):
+                 build_seconds: float | None = None, texts_file: str | None = None):
+        import pyarrow as pa
+
         self.index = index
-        self.ids = np.asarray(ids, dtype=object)
-        self.texts = (np.asarray(texts, dtype=object) if texts is not None
-                      else np.full(len(self.ids), "", dtype=object))
-        if len(self.ids) != index.ntotal or len(self.texts) != index.ntotal:
+        self.ids = _string_array(ids)
+        # texts: given (an array, "" where unknown), or read on demand from texts_file
+        # (the Parquet file of :meth:`write`), or none at all (all "").
+        self._texts = _string_array(texts) if texts is not None else None
+        self._texts_file = texts_file
+        if self._texts is None and texts_file is None:
+            self._texts = pa.array([""] * len(self.ids), pa.string())
+        n_texts = len(self._texts) if self._texts is not None else len(self.ids)
+        if len(self.ids) != index.ntotal or n_texts != index.ntotal:
             raise ValueError(f"the index holds {index.ntotal} vectors but {len(self.ids)} ids "
-                             f"and {len(self.texts)} texts were given")
+                             f"and {n_texts} texts were given")
         self.spec = spec or IndexSpec("flat", "Flat")
         self.build_seconds = build_seconds
-        self._row_of: dict[str, int] | None = None
         self._exact = None  # the flat kind's exact scan (built on first search)
         self._direct_map = False
 
@@ -217,39 +229,65 @@ class AnnIndex:
     # ------------------------------------------------------------------ storage
     def write(self, index_path: str, ids_path: str) -> None:
         """Write the FAISS index (``faiss.write_index``, FAISS's binary format) and the ids
-        and texts (Parquet, row ``i`` = vector ``i``)."""
+        and texts (Parquet, row ``i`` = vector ``i``, in row groups of
+        :data:`TEXT_ROW_GROUP` rows so that :meth:`texts_at` reads little)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         faiss = import_faiss()
         faiss.write_index(self.index, index_path)
-        table = pa.table({"id": pa.array([str(i) for i in self.ids], pa.string()),
-                          "text": pa.array([str(t) for t in self.texts], pa.string())})
-        pq.write_table(table, ids_path, compression="zstd")
+        texts = self._texts if self._texts is not None else self.texts_at(np.arange(len(self)))
+        table = pa.table({"id": self.ids, "text": _string_array(texts)})
+        pq.write_table(table, ids_path, compression="zstd", row_group_size=TEXT_ROW_GROUP)
 
     @classmethod
     def read(cls, index_path: str, ids_path: str, spec: IndexSpec | None = None) -> AnnIndex:
         """An index written by :meth:`write` (``spec``: the manifest's, for the search
-        parameters; they are set again after reading)."""
+        parameters; they are set again after reading). The texts stay on disk until asked
+        for (:meth:`texts_at`)."""
         import pyarrow.parquet as pq
 
         faiss = import_faiss()
         index = faiss.read_index(index_path)
-        table = pq.read_table(ids_path, columns=["id", "text"])
+        ids = pq.read_table(ids_path, columns=["id"]).column("id")
         spec = spec or IndexSpec("flat", "Flat")
         _set_search(faiss, index, spec.search)
-        return cls(index, table.column("id").to_numpy(zero_copy_only=False),
-                   table.column("text").to_numpy(zero_copy_only=False), spec)
+        return cls(index, ids, spec=spec, texts_file=ids_path)
 
     # ------------------------------------------------------------------ lookup
     def row_of(self, product_id: str) -> int | None:
         """The row of ``product_id`` in the index (None if not indexed; the first row of
-        a repeated id)."""
-        if self._row_of is None:
-            self._row_of = {}
-            for i, pid in enumerate(self.ids):
-                self._row_of.setdefault(str(pid), i)
-        return self._row_of.get(str(product_id))
+        a repeated id). A scan of the ids in Arrow (a few ms at 300,000), not a dict of
+        them all in memory."""
+        import pyarrow.compute as pc
+
+        row = pc.index(self.ids, str(product_id)).as_py()
+        return None if row is None or row < 0 else int(row)
+
+    def ids_at(self, rows) -> np.ndarray:
+        """The ids of ``rows`` (``(m,)`` ints), ``(m,)`` object array of str."""
+        return np.asarray(self.ids.take(np.asarray(rows, dtype=np.int64)).to_pylist(),
+                          dtype=object)
+
+    def texts_at(self, rows) -> np.ndarray:
+        """The texts of ``rows`` (``(m,)`` ints), ``(m,)`` object array of str ("" where
+        unknown); read from the Parquet file's row groups holding them when the index
+        was read from disk."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._texts is not None:
+            return np.asarray(self._texts.take(rows).to_pylist(), dtype=object)
+        import pyarrow.parquet as pq
+
+        out = np.empty(len(rows), dtype=object)
+        with pq.ParquetFile(self._texts_file) as f:
+            starts = np.cumsum([0] + [f.metadata.row_group(g).num_rows
+                                      for g in range(f.num_row_groups)])
+            groups = np.searchsorted(starts, rows, side="right") - 1
+            for g in np.unique(groups):
+                texts = f.read_row_group(int(g), columns=["text"]).column("text")
+                at = groups == g
+                out[at] = texts.take(rows[at] - starts[g]).to_pylist()
+        return out
 
     def vector(self, row: int) -> np.ndarray:
         """The stored vector of ``row``, ``(1, d)`` float32 (the IVF kinds: its quantised
@@ -310,6 +348,17 @@ class AnnIndex:
     def memory_bytes(self) -> int:
         """The index's size in FAISS's serialised form, bytes (≈ its memory)."""
         return int(import_faiss().serialize_index(self.index).nbytes)
+
+
+def _string_array(values):
+    """``values`` (a list, NumPy array or Arrow array of str) as one Arrow string array."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values.cast(pa.string())
+    return pa.array([str(v) for v in values], pa.string())
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:

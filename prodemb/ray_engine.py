@@ -232,7 +232,8 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
         inputs: a file, a directory of shards or a glob (see
             :func:`prodemb.scoring.expand_inputs`).
         out: a new (or empty) directory for the shards; written under a hidden name
-            beside it and renamed when complete (local paths).
+            beside it and renamed when complete (local paths). One output row per input
+            row, in no fixed order across shards: join on the id.
         options: reader options (default: the bundle's, with duplicate ids kept: one
             output row per input row). An id column is required (rows cannot be numbered
             across shards read in parallel).
@@ -269,7 +270,9 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
     with ray_session(address) as ray:
         start = time.perf_counter()
         ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True  # shards in input order
+        # No preserve_order: rows are keyed by id (required above), and Ray 2.60 did not
+        # keep the input's order across output shards even with it set (2 of 3 runs of
+        # bench/bench_scale.py at 100,000 products), so the output promises none.
         ctx.enable_progress_bars = bool(progress)
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         if workers and workers > cpus:  # each actor holds a CPU: the rest would never start
@@ -286,7 +289,7 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
             logging.getLogger("ray.data").setLevel(logging.WARNING)
         ds = read_dataset(ray, files, fmt, options, read_cpus=0.1)
         # Ray reads small files into one block, which one actor would classify alone:
-        # blocks of a few batches (streaming, order kept) keep every worker busy.
+        # blocks of a few batches keep every worker busy.
         ds = ds.repartition(target_num_rows_per_block=4 * batch_size)
         ds = ds.map_batches(BundleWorker, fn_constructor_kwargs={
             "bundle": os.path.abspath(bundle), "options": options.to_dict(), "fmt": fmt,

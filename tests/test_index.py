@@ -100,7 +100,33 @@ def test_approximate_index_recall(kind, floor, tmp_path):
     ann.write(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"))
     back = AnnIndex.read(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"), ann.spec)
     np.testing.assert_array_equal(back.search(q, 10)[0], found)
-    assert list(back.ids[:3]) == ["0", "1", "2"]
+    assert list(back.ids_at([0, 1, 2])) == ["0", "1", "2"]
+
+
+def test_texts_are_read_from_disk_row_group_by_row_group(tmp_path, monkeypatch):
+    """A read index holds its ids, not its texts: texts_at reads the row groups holding
+    the rows asked for, in the order asked, repeats and all."""
+    import prodemb.index as index_module
+
+    monkeypatch.setattr(index_module, "TEXT_ROW_GROUP", 64)
+    x = np.random.default_rng(3).normal(size=(1000, 8)).astype(np.float32)
+    ids = [f"p{i % 990}" for i in range(1000)]  # p0..p9 twice
+    texts = [f"text {i} \u00e9" for i in range(1000)]
+    ann = AnnIndex.build(x, ids, texts)
+    ann.write(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"))
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(tmp_path / "i.parquet").num_row_groups == 16
+    back = AnnIndex.read(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"), ann.spec)
+    assert back._texts is None  # not loaded
+    rows = [999, 3, 500, 3, 64, 63]
+    assert list(back.texts_at(rows)) == [texts[r] for r in rows] == list(ann.texts_at(rows))
+    assert list(back.ids_at(rows)) == [ids[r] for r in rows]
+    assert back.row_of("p989") == 989 and back.row_of("p5") == 5 and back.row_of("x") is None
+    assert len(back.texts_at([])) == 0
+    # Written again from a read index: the same file contents.
+    back.write(str(tmp_path / "j.faiss"), str(tmp_path / "j.parquet"))
+    assert pq.read_table(tmp_path / "j.parquet").equals(pq.read_table(tmp_path / "i.parquet"))
 
 
 def test_recall_at_k():
