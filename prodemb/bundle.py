@@ -51,7 +51,7 @@ from .catalogue import ReaderOptions
 from .confidence import Calibrator, ConfidenceModel, Verdicts, nearest_similarity
 from .maps import place
 from .neighbours import CosineIndex, l2_normalize, suggest_words
-from .taxonomy import PATH_SEPARATOR, format_path, parse_path
+from .taxonomy import LEVEL_SEPARATOR, PATH_SEPARATOR, format_path, parse_path
 from .text import MAX_TOKENS, tokenize
 
 #: The allowed ``by`` of :meth:`Bundle.similar_products`.
@@ -401,7 +401,8 @@ class Bundle:
         With an ANN index in the bundle (``prodemb index``, :attr:`ann_index`) the search
         runs on it: exact for a flat index, approximate for HNSW / IVF; it may hold
         products that products.parquet does not (``--embeddings``): those rows have their
-        id and text, empty paths and missing scores. Without one, an exact scan of the bundle's products.
+        id, text and predicted path (``pred_path``, ``pred_score``, ``pred_top``, computed
+        from the text here), no true path, and missing values in the other columns. Without one, an exact scan of the bundle's products.
         """
         if by not in SIMILAR_BY:
             raise ValueError(f"by must be 'auto', 'id' or 'text', got {_shown(by)}")
@@ -492,6 +493,12 @@ class Bundle:
             extra = extra.astype(self.products.dtypes.to_dict())
             extra["id"] = ids[at < 0].astype(str)
             extra["text"] = ann.texts_at(rows[0][at < 0])
+            # Their predicted path now, from their text (one forward pass of at most k),
+            # as products.parquet holds it for the others; no true path is known.
+            found = self.classify(extra["text"].tolist())
+            extra["pred_path"] = [PATH_SEPARATOR.join(p for p, _ in c.paths) for c in found]
+            extra["pred_score"] = [round(c.paths[0][1], 4) if c.paths else 0.0 for c in found]
+            extra["pred_top"] = extra["pred_path"].str.split(LEVEL_SEPARATOR, regex=False).str[0]
             if len(known):
                 order = np.concatenate([np.flatnonzero(at >= 0), np.flatnonzero(at < 0)])
                 out = pd.concat([known, extra], ignore_index=True)

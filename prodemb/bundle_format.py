@@ -254,15 +254,22 @@ def _dump(path: str, obj) -> None:
 # ---------------------------------------------------------------------- reading
 def read_bundle(path: str, verify: bool = True) -> BundleContents:
     """Read bundle directory ``path``: the manifest (format and shape), every file's size
-    and sha256 against it (unless ``verify`` is false), then each file; any problem is a
-    :class:`BundleError` naming the file."""
+    and sha256 against it (unless ``verify`` is false; the ANN index files' sha256 only
+    when :attr:`prodemb.bundle.Bundle.ann_index` reads them), then each file; any problem
+    is a :class:`BundleError` naming the file."""
     manifest = read_manifest(path)
     if verify:
         unlisted = [f for f in BUNDLE_FILES if f not in manifest["files"]]
         if unlisted:
             raise BundleError(f"bundle {path!r}: the manifest does not list {', '.join(unlisted)}, "
                               "so it cannot be verified; retrain or restore the bundle")
-        verify_files(path, manifest)
+        # The ANN index (up to GBs at catalogue scale) is hashed when it is first used
+        # (Bundle.ann_index), not at every load: here only its presence and size.
+        lazy = (INDEX_FILE, INDEX_IDS)
+        files = manifest["files"]
+        verify_files(path, {"files": {n: e for n, e in files.items() if n not in lazy}})
+        verify_files(path, {"files": {n: e for n, e in files.items() if n in lazy}},
+                     hashes=False)
     with _reading(path, "taxonomy.json"):
         with open(os.path.join(path, "taxonomy.json"), encoding="utf-8") as f:
             taxonomy = Taxonomy.from_json(f.read())

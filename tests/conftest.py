@@ -39,13 +39,28 @@ TINY_MAP_FIT_POINTS = 1000
 def tiny_bundle(tmp_path_factory) -> Path:
     """A bundle trained end to end with ``configs/tiny.json`` (maps fitted on
     :data:`TINY_MAP_FIT_POINTS` products) on a 3,000 + 3,000 demo catalogue, once per
-    session (~35 s on 2 quiet cores, of which ~11 s compile UMAP's numba code, paid once
-    per process). Tests only read it; a test that changes a bundle copies it first."""
+    test run (~35 s on 2 quiet cores, of which ~11 s compile UMAP's numba code): with
+    pytest-xdist (``make test``) the first worker to need it trains it under a file lock
+    in the run's shared temp folder, the others wait and read it. Tests only read it; a
+    test that changes a bundle copies it first."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # not under xdist
+        return _train_tiny_bundle(tmp_path_factory.mktemp("tiny"))
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's
+    out = shared / "tiny"
+    with FileLock(str(shared / "tiny.lock")):
+        if not (out / "bundle" / "manifest.json").is_file():
+            out.mkdir(exist_ok=True)
+            _train_tiny_bundle(out)
+    return out / "bundle"
+
+
+def _train_tiny_bundle(tmp: Path) -> Path:
     from prodemb.config import TrainConfig
     from prodemb.demo import write_demo
     from prodemb.pipeline import train_bundle
 
-    tmp = tmp_path_factory.mktemp("tiny")
     data = tmp / "demo.csv"
     write_demo(data, n_labelled=3000, n_unlabelled=3000, seed=1, progress=False)
     config = TrainConfig.from_json_file(str(ROOT / "configs" / "tiny.json"))

@@ -25,6 +25,7 @@ from prodemb.index import (  # noqa: E402
     choose_spec,
     index_bundle,
     recall_at_k,
+    remove_index,
 )
 from prodemb.neighbours import CosineIndex, l2_normalize  # noqa: E402
 
@@ -41,9 +42,11 @@ def clustered(n: int, dim: int = 32, centres: int = 50, seed: int = 0) -> np.nda
 
 @pytest.fixture
 def demo_copy(tmp_path) -> Path:
-    """A copy of the shipped demo bundle (indexing replaces the bundle directory)."""
+    """A copy of the shipped demo bundle without its ANN index (indexing replaces the
+    bundle directory)."""
     out = tmp_path / "demo"
     shutil.copytree(DEMO, out)
+    remove_index(str(out))
     return out
 
 
@@ -170,7 +173,13 @@ def test_altered_index_is_refused(demo_copy):
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
+    # Loading checks the index files' sizes; their sha256 is checked when the index is
+    # first used (hashing GBs at every load would not do at catalogue scale).
+    b = Bundle.load(str(demo_copy))
     with pytest.raises(BundleError, match="ann_index.faiss was altered"):
+        b.similar_products("pleteny sal", 5, by="text")
+    path.write_bytes(bytes(data[:-10]))
+    with pytest.raises(BundleError, match="ann_index.faiss has"):
         Bundle.load(str(demo_copy))
 
 
@@ -209,7 +218,13 @@ def test_index_of_a_whole_catalogue_from_embeddings(demo_copy, tmp_path, capsys)
     near = b.similar_products("X1", 2)
     assert set(near["id"]) == {"X2", "X3"}
     assert set(near["text"]) <= {"kozena kabelka", "slnecne okuliare"}
-    assert (near["true_path"] == "").all() and near["pred_score"].isna().all()
+    assert (near["true_path"] == "").all() and near["split"].eq("").all()
+    # Their predicted path is the one classify gives their text.
+    for _, row in near.iterrows():
+        c = b.classify(row["text"])[0]
+        assert row["pred_path"] == " | ".join(p for p, _ in c.paths) != ""
+        assert row["pred_top"] == c.paths[0][0].split(" > ")[0]
+        assert row["pred_score"] == pytest.approx(c.paths[0][1], abs=1e-4)
     assert list(near.columns) == ["similarity", *b.products.columns]
     # A catalogue text finds its indexed product first.
     assert b.similar_products("slnecne okuliare", 1, by="text")["id"].tolist() == ["X3"]
