@@ -20,14 +20,26 @@
    search (``CosineIndex``), and recall / p50 over a sweep of the search parameter
    (``efSearch`` or ``nprobe``). Exact search latency at the same size beside it.
 
+3. **The demo bundle's nearest-product search** (``--skip-demo-search`` leaves it out):
+   which products the shipped ``artifacts/demo`` searches (``Bundle.coverage``) and, when
+   it holds an ANN index, how well: the catalogue it was trained on is generated again
+   (``prodemb demo-data``'s defaults) and embedded with the bundle (``prodemb embed``'s
+   code); for ``DEMO_QUERIES`` random products, the index's 10 neighbours against the exact
+   10 over all those embeddings: recall@10 by id, and the share of the found neighbours
+   whose exact cosine is within 0.001 of the true 10th (the demo holds many near-copies,
+   whose order among themselves is a coin toss); single-query latency of the index alone
+   and of ``Bundle.similar_products`` by id end to end (texts read, paths of products
+   outside products.parquet predicted), one thread; memory growth of loading the index.
+
 Targets (issue 15; judged by :func:`judge`, reported by ``bench/report.py``): Ray with 2
 workers >= 1.7x its 1-worker rate and >= 90 % of the local engine's rate on the same
 cores (the faster of its two runs); the ANN index recall@10 >= 0.95 and query p50 <= 2 ms at the largest size measured
 (the issue asks for 10M: ``--sizes 100000,1000000,10000000``, ~20 GB of RAM and most of
-an hour on this machine), index memory <= 2 GB at 10M.
+an hour on this machine), index memory <= 2 GB at 10M; the demo bundle's nearest-product
+search covers every product of its catalogue.
 
 Usage: ``.venv/bin/python bench/bench_scale.py [--products N] [--sizes 100000,1000000]
-[--skip-ray] [--skip-index] [--quick]``
+[--skip-ray] [--skip-index] [--skip-demo-search] [--quick]``
 """
 
 from __future__ import annotations
@@ -64,7 +76,10 @@ TARGETS = {
     "ann_recall_at_10": (0.95, ">="),
     "ann_query_p50_ms": (2.0, "<="),
     "ann_index_mb_10m": (2000.0, "<="),
+    "demo_search_coverage": (1.0, ">="),
 }
+#: Products whose neighbours the demo-search part checks against exact search.
+DEMO_QUERIES = 1000
 
 
 def judge(r: dict) -> dict:
@@ -95,6 +110,11 @@ def judge(r: dict) -> dict:
             add("ann_query_p50_ms", auto["query"]["p50_ms"], note)
             if top["n"] >= 10_000_000:
                 add("ann_index_mb_10m", auto["index_mb"], note)
+    demo = r.get("demo_search")
+    if demo and demo.get("catalogue"):
+        searched = demo.get("indexed") or demo["in_bundle"]
+        add("demo_search_coverage", round(searched / demo["catalogue"], 4),
+            f"{searched:,} of {demo['catalogue']:,} products")
     return out
 
 
@@ -306,6 +326,77 @@ def run_index(sizes: list[int], save=None) -> list[dict]:
     return results
 
 
+def run_demo_search(queries: int = DEMO_QUERIES) -> dict:
+    """Part 3: what the demo bundle's nearest-product search covers, and how well its
+    ANN index answers (module docstring)."""
+    import torch
+
+    from prodemb.bundle import Bundle
+    from prodemb.demo import write_demo
+    from prodemb.index import read_embeddings, recall_at_k
+    from prodemb.neighbours import CosineIndex, l2_normalize
+    from prodemb.scoring import embed_file
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    torch.set_num_threads(1)
+    bundle = Bundle.load(str(DEMO))
+    out = {"bundle": str(DEMO.relative_to(ROOT)), **bundle.coverage()}
+    before = rss_mb()
+    ann = bundle.ann_index
+    if ann is None:
+        log(f"  demo search: no ANN index; exact over {out['in_bundle']:,} products")
+        return out
+    out.update(kind=ann.spec.kind, factory=ann.spec.factory, search=ann.spec.search,
+               index_mb=round(ann.memory_bytes() / 1e6, 1),
+               rss_growth_mb=round(rss_mb() - before, 1))
+    data = CACHE / "demo_default.parquet"
+    if not data.exists():
+        data.parent.mkdir(parents=True, exist_ok=True)
+        write_demo(data, progress=False)
+    emb = CACHE / "demo_default_embeddings.parquet"
+    start = time.perf_counter()
+    if not emb.exists():
+        # As `prodemb embed` reads it: the bundle's reader options, one row per input row.
+        options = bundle.reader_options.replace(label_column=None, level_columns=[],
+                                                split_column=None, duplicate_ids="keep")
+        embed_file(bundle, str(data), str(emb), options)
+    out["embed_seconds"] = round(time.perf_counter() - start, 1)
+    ids, _, x = read_embeddings(str(emb))
+    if len(ids) != len(ann) or not (ann.ids_at(np.arange(len(ids))) == ids.astype(object)).all():
+        raise SystemExit("the demo catalogue generated again is not the one the bundle's index "
+                         "holds (other ids or order): rebuild with `make demo-artifacts`")
+    x = l2_normalize(x)
+    rows = np.random.default_rng(0).choice(len(x), min(queries, len(x)), replace=False)
+    truth, true_sims = CosineIndex(x, normalized=True).search(x[rows], K, exclude=rows)
+    found, _ = ann.search(x[rows], K, exclude=rows)
+    found_sims = np.einsum("qd,qkd->qk", x[rows], x[found])  # exact cosines of what was found
+    out["queries"] = len(rows)
+    out["recall_at_10"] = round(recall_at_k(found, truth), 4)
+    out["within_0_001_of_true_10th"] = round(float(
+        (found_sims >= true_sims[:, -1:] - 1e-3).mean()), 4)
+    out["true_10th_minus_1st_mean"] = round(float((true_sims[:, 0] - true_sims[:, -1]).mean()), 4)
+    secs = []
+    for r in rows[:200]:
+        t = time.perf_counter()
+        ann.search(x[r: r + 1], K, exclude=np.array([r]))
+        secs.append(time.perf_counter() - t)
+    out["index_query"] = percentiles(secs)
+    secs = []
+    for pid in ids[rows[:200]]:
+        t = time.perf_counter()
+        bundle.similar_products(str(pid), K, by="id")
+        secs.append(time.perf_counter() - t)
+    out["similar_products_by_id"] = percentiles(secs)
+    log(f"  demo search: {out['indexed']:,} of {out['catalogue']:,} products "
+        f"({out['kind']}), recall@10 {out['recall_at_10']:.3f}, "
+        f"{out['within_0_001_of_true_10th']:.1%} within 0.001 of the true 10th; "
+        f"similar_products p50 {out['similar_products_by_id']['p50_ms']:.1f} ms")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--products", type=int, default=100_000)
@@ -315,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--local-all-cores", action="store_true",
                     help="also time the local engine with --threads 0 (all cores)")
     ap.add_argument("--skip-index", action="store_true")
+    ap.add_argument("--skip-demo-search", action="store_true")
     ap.add_argument("--quick", action="store_true", help="10,000 products, 20,000 vectors")
     ap.add_argument("--append", action="store_true",
                     help="keep the parts of the existing result that this run does not "
@@ -337,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
             result["earlier"] = (before if isinstance(before, list) else [before]) + [mine]
             if args.skip_ray and old.get("engines"):
                 result["engines"] = old["engines"]
+            if args.skip_demo_search and old.get("demo_search"):
+                result["demo_search"] = old["demo_search"]
             earlier_index = [e for e in old.get("index") or [] if e["n"] not in sizes]
     work = CACHE / "scale_out"
     shutil.rmtree(work, ignore_errors=True)
@@ -355,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         save()
     if not args.skip_index:
         run_index(sizes, save)
+    if not args.skip_demo_search and not args.quick:
+        result["demo_search"] = run_demo_search()
     save()
     shutil.rmtree(work, ignore_errors=True)
     return 0
