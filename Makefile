@@ -16,8 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-scale.txt pyproject
 	$(PY) -m pip install --disable-pip-version-check -q --no-compile --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# Two malloc arenas: see prodemb/serving.py (bounded_allocators) for why.
 run: setup
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT)
+	MALLOC_ARENA_MAX=2 $(VENV)/bin/streamlit run app.py --server.port $(PORT)
 
 # The 21 browser tests (much of their time is waiting on Chromium and the app server) run
 # beside all the others, which pytest-xdist spreads over two workers, a test file per

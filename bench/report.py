@@ -561,7 +561,7 @@ def scale_section(r: dict | None) -> list[str]:
         out += [f"The shipped demo bundle's nearest-product search (the dashboard's Neighbours "
                 f"and Classify pages) covers {d['indexed']:,} of its catalogue's "
                 f"{d['catalogue']:,} products with `{d['factory']}` ({d['index_mb']:.0f} MB; "
-                f"{d['rss_growth_mb']:.0f} MB more resident memory once loaded). Against exact "
+                f"{d['rss_growth_mb']:.0f} MB more resident memory in a fresh process once loaded and searched). Against exact "
                 f"search over the catalogue embedded again, {d['queries']:,} random products: "
                 f"recall@10 {d['recall_at_10']:.3f} by id; {100 * d['within_0_001_of_true_10th']:.1f} % "
                 "of the neighbours found are within 0.001 cosine of the true 10th (the true 10 "

@@ -46,6 +46,9 @@ def free_port() -> int:
 def start_app(bundle: str | None, port: int, log_path: Path | None = None) -> subprocess.Popen:
     """``streamlit run app.py`` in the background; returns once it answers its health check."""
     env = dict(os.environ)
+    # As `make run` starts it: two malloc arenas from the start (prodemb.serving,
+    # bounded_allocators), not one per script thread that memory freed by a page stays in.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     if bundle:
         env["PRODEMB_BUNDLE"] = bundle
     streamlit = Path(sys.executable).parent / "streamlit"

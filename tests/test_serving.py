@@ -107,3 +107,24 @@ def test_classify_map_is_map_figure_with_shared_base(bundle, bundle_path):
     again, _ = ui.classify_map(bundle_path, method, point, label)
     assert json.dumps(_json(again)["data"][:-1]) == base
     assert "title" not in _json(again)["layout"] or _json(again)["layout"]["title"] != {"text": "changed"}
+
+
+def test_bounded_allocators_run_in_a_fresh_process():
+    """Arrow ends up on the system allocator (a Parquet read still works), and a second
+    call changes nothing; run in a child process, as it changes process-wide settings."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, pyarrow as pa, pyarrow.parquet as pq\n"
+        "from prodemb.serving import bounded_allocators\n"
+        "before = pa.default_memory_pool().backend_name\n"
+        "bounded_allocators(); bounded_allocators()\n"
+        "buf = io.BytesIO(); pq.write_table(pa.table({'a': ['x'] * 1000}), buf)\n"
+        "assert pq.read_table(io.BytesIO(buf.getvalue())).num_rows == 1000\n"
+        "print(before, pa.default_memory_pool().backend_name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == "system"

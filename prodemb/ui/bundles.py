@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from ..serving import single_threaded_blas
+from ..serving import bounded_allocators, single_threaded_blas
 from .text import md_escape, shorten
 
 if TYPE_CHECKING:
@@ -89,10 +89,12 @@ def default_bundle(paths: list[str]) -> str | None:
 @st.cache_resource(show_spinner="Loading the model bundle…", max_entries=4)
 def load_bundle(path: str) -> Bundle:
     """Load (and verify) a bundle once per server process. The server answers many
-    sessions at once: numpy's BLAS gets one thread per request (:mod:`prodemb.serving`)."""
+    sessions at once: numpy's BLAS gets one thread per request, and malloc a bounded number
+    of arenas (:mod:`prodemb.serving`)."""
     from ..bundle import Bundle
 
     single_threaded_blas()
+    bounded_allocators()
     return Bundle.load(path)
 
 
