@@ -485,20 +485,7 @@ class Bundle:
         at = np.array([self._id_to_row.get(str(i), -1) for i in ids], dtype=np.int64)
         known = self.products.iloc[at[at >= 0]].reset_index(drop=True)
         if (at < 0).any():  # indexed from --embeddings, not among the bundle's products
-            # Their id and text; no paths known: text columns "" (as for an unlabelled
-            # product), the others missing.
-            extra = pd.DataFrame({c: ("" if pd.api.types.is_string_dtype(t) else None)
-                                  for c, t in self.products.dtypes.items()},
-                                 index=range(int((at < 0).sum())))
-            extra = extra.astype(self.products.dtypes.to_dict())
-            extra["id"] = ids[at < 0].astype(str)
-            extra["text"] = ann.texts_at(rows[0][at < 0])
-            # Their predicted path now, from their text (one forward pass of at most k),
-            # as products.parquet holds it for the others; no true path is known.
-            found = self.classify(extra["text"].tolist())
-            extra["pred_path"] = [PATH_SEPARATOR.join(p for p, _ in c.paths) for c in found]
-            extra["pred_score"] = [round(c.paths[0][1], 4) if c.paths else 0.0 for c in found]
-            extra["pred_top"] = extra["pred_path"].str.split(LEVEL_SEPARATOR, regex=False).str[0]
+            extra = self._indexed_only_rows(ann, rows[0][at < 0])
             if len(known):
                 order = np.concatenate([np.flatnonzero(at >= 0), np.flatnonzero(at < 0)])
                 out = pd.concat([known, extra], ignore_index=True)
@@ -509,6 +496,60 @@ class Bundle:
             out = known
         out.insert(0, "similarity", sims[0].astype(float))
         return out
+
+    def _indexed_only_rows(self, ann, rows: np.ndarray) -> pd.DataFrame:
+        """Product rows (the columns of :attr:`products`) of the ANN index's ``rows``, for
+        products it holds that products.parquet does not (``prodemb index --embeddings``):
+        their id and text, and their predicted path computed here from the text (one
+        forward pass of ``len(rows)`` texts), as products.parquet holds it for the others;
+        no true path is known (text columns "", as for an unlabelled product), the other
+        columns missing."""
+        ids = ann.ids_at(rows)
+        extra = pd.DataFrame({c: ("" if pd.api.types.is_string_dtype(t) else None)
+                              for c, t in self.products.dtypes.items()}, index=range(len(rows)))
+        extra = extra.astype(self.products.dtypes.to_dict())
+        extra["id"] = ids.astype(str)
+        extra["text"] = ann.texts_at(rows)
+        found = self.classify(extra["text"].tolist())
+        extra["pred_path"] = [PATH_SEPARATOR.join(p for p, _ in c.paths) for c in found]
+        extra["pred_score"] = [round(c.paths[0][1], 4) if c.paths else 0.0 for c in found]
+        extra["pred_top"] = extra["pred_path"].str.split(LEVEL_SEPARATOR, regex=False).str[0]
+        return extra
+
+    def find_product(self, product_id: str, ignore_case: bool = False) -> str | None:
+        """The id of the catalogue product ``product_id`` names, or None: an id of
+        :attr:`products`, else of the ANN index (which may hold the whole catalogue). With
+        ``ignore_case``, also the same id in another case or with spaces around it."""
+        pid = str(product_id)
+        if pid in self._id_to_row:
+            return pid
+        ann = self.ann_index
+        if ann is not None and ann.row_of(pid) is not None:
+            return pid
+        if not ignore_case:
+            return None
+        q = pid.strip().casefold()
+        for known in self._id_to_row:  # a scan (a few ms at 60,000), no folded copy kept
+            if known.casefold() == q:
+                return known
+        if ann is not None:
+            row = ann.row_of(q, ignore_case=True)
+            if row is not None:
+                return str(ann.ids_at([row])[0])
+        return None
+
+    def product_frame(self, product_id: str) -> pd.DataFrame:
+        """The catalogue product ``product_id`` as a one-row frame of :attr:`products`'
+        columns: its row there, else (a product only the ANN index holds) its id, text and
+        predicted path (:meth:`_indexed_only_rows`); no rows if it is unknown."""
+        row = self.product_row(product_id)
+        if row is not None:
+            return self.products.iloc[[row]].reset_index(drop=True)
+        ann = self.ann_index
+        ann_row = ann.row_of(str(product_id)) if ann is not None else None
+        if ann_row is None:
+            return self.products.head(0)
+        return self._indexed_only_rows(ann, np.array([ann_row]))
 
     # ------------------------------------------------------------------ review
     def merge_proposals(self, min_rate: float | None = None) -> list:

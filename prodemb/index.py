@@ -256,13 +256,17 @@ class AnnIndex:
         return cls(index, ids, spec=spec, texts_file=ids_path)
 
     # ------------------------------------------------------------------ lookup
-    def row_of(self, product_id: str) -> int | None:
+    def row_of(self, product_id: str, ignore_case: bool = False) -> int | None:
         """The row of ``product_id`` in the index (None if not indexed; the first row of
-        a repeated id). A scan of the ids in Arrow (a few ms at 300,000), not a dict of
-        them all in memory."""
+        a repeated id; with ``ignore_case``, of the same id in any case, spaces around it
+        ignored). A scan of the ids in Arrow (a few ms at 300,000), not a dict of them
+        all in memory."""
         import pyarrow.compute as pc
 
-        row = pc.index(self.ids, str(product_id)).as_py()
+        if ignore_case:
+            row = pc.index(pc.utf8_lower(self.ids), str(product_id).strip().lower()).as_py()
+        else:
+            row = pc.index(self.ids, str(product_id)).as_py()
         return None if row is None or row < 0 else int(row)
 
     def ids_at(self, rows) -> np.ndarray:

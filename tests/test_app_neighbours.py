@@ -276,3 +276,20 @@ def test_product_texts_are_readable(page, bundle):
     at = page({"by": "text", "product": text[:1500]})
     t = table(at, {"similarity", "text", "true_path", "pred_path"})
     assert not t["text"].str.contains("&[a-z]+;", regex=True).any()
+
+
+def test_a_product_only_the_index_holds_can_be_searched_by_id(page, bundle):
+    """The demo's index holds its whole catalogue, products.parquet a sample: a neighbour
+    listed from outside the sample can be searched by its id (in any case) in turn."""
+    ann = bundle.ann_index
+    if ann is None or len(ann) <= len(bundle.products):
+        pytest.skip("this bundle's neighbour search holds only its own products")
+    outside = next(str(i) for i in ann.ids_at(range(len(ann))) if bundle.product_row(str(i)) is None)
+    at = page()
+    at.text_input(key="neighbours_query").set_value(outside.lower()).run()
+    assert_clean(at)
+    assert not at.warning
+    query = table(at, {"id", "text", "split"})
+    assert list(query["id"]) == [outside] and query["pred_path"].iloc[0]
+    t = table(at, {"similarity", "text", "true_path", "pred_path"})
+    assert list(t["id"]) == list(bundle.similar_products(outside, 10, by="id")["id"])

@@ -228,6 +228,17 @@ def test_index_of_a_whole_catalogue_from_embeddings(demo_copy, tmp_path, capsys)
     assert list(near.columns) == ["similarity", *b.products.columns]
     # A catalogue text finds its indexed product first.
     assert b.similar_products("slnecne okuliare", 1, by="text")["id"].tolist() == ["X3"]
+    # Such a product can be named by its id, in any case, and shown as a product row.
+    assert b.find_product("X2") == "X2" and b.find_product(" x2 ", ignore_case=True) == "X2"
+    assert b.find_product("x2") is None and b.find_product("X9", ignore_case=True) is None
+    one = b.product_frame("X2")
+    assert list(one.columns) == list(b.products.columns) and len(one) == 1
+    assert one["text"].iloc[0] == "kozena kabelka" and one["true_path"].iloc[0] == ""
+    assert one["pred_path"].iloc[0] == " | ".join(p for p, _ in b.classify("kozena kabelka")[0].paths)
+    assert b.product_frame("X9").empty
+    known = str(b.products["id"].iloc[0])
+    assert b.find_product(known.lower(), ignore_case=True) == known
+    assert b.product_frame(known)["id"].tolist() == [known]
 
 
 def test_embeddings_of_another_model_are_refused(demo_copy, tmp_path):

@@ -26,7 +26,7 @@ from ..serving import WORK
 from ..taxonomy import DISPLAY_SEPARATOR
 from ..text import tokenize
 from ..utils import csv_safe_frame
-from .bundles import fingerprint, load_bundle
+from .bundles import load_bundle
 from .figures import ELSEWHERE, FIXED_COLOURS, hover_lines, map_figure, star_trace
 from .text import FLAG_LABELS, STATUS_LABELS, display_text, md_escape, shorten
 
@@ -604,32 +604,17 @@ def sample_ids(bundle: Bundle, n: int = 3) -> list[str]:
     return [str(i) for i in bundle.products["id"].head(n)]
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _ids_folded(key) -> dict[str, str]:
-    bundle = load_bundle(key[0])
-    out: dict[str, str] = {}
-    for pid in bundle.products["id"].astype(str):
-        out.setdefault(pid.strip().casefold(), pid)
-    return out
-
-
 def find_product_id(bundle: Bundle, query: str) -> str | None:
-    """The id of the bundle's product that ``query`` names: the exact id, else the same id
+    """The id of the catalogue product that ``query`` names (the bundle's products or its
+    ANN index: :meth:`~prodemb.bundle.Bundle.find_product`): the exact id, else the same id
     in another case or with spaces around it (``p0000003`` finds ``P0000003``); None."""
-    q = (query or "").strip()
-    if bundle.product_row(q) is not None:
-        return q
-    if bundle.product_row(query) is not None:
-        return query
-    return _ids_folded(fingerprint(bundle, "products.parquet")).get(q.casefold())
+    return bundle.find_product(query or "", ignore_case=True)
 
 
 def product_summary(bundle: Bundle, product_id: str) -> pd.DataFrame:
-    """One product as a :func:`product_table` row (with its split)."""
-    row = bundle.product_row(product_id)
-    if row is None:
-        return product_table(bundle.products.head(0), split=True)
-    return product_table(bundle.products.iloc[[row]], split=True)
+    """One product as a :func:`product_table` row (with its split; a product only the ANN
+    index holds has none, and its predicted path is computed from its text)."""
+    return product_table(bundle.product_frame(product_id), split=True)
 
 
 # ---------------------------------------------------------------------- model card
