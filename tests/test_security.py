@@ -339,14 +339,17 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 240.0) -> None:
 
 
 def finish(proc: subprocess.Popen, sig: int | None = None) -> tuple[int, str]:
+    """Send ``sig`` (if any) and wait for the run to end: 60 s after a signal, or a whole
+    training run without one (240 s, as :func:`wait_for`: a loaded test machine)."""
     if sig is not None and proc.poll() is None:
         proc.send_signal(sig)
     try:
-        _out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60 if sig is not None else 240)
     except subprocess.TimeoutExpired:
         proc.kill()
         _out, err = proc.communicate()
-        pytest.fail(f"training did not stop after signal {sig}:\n{err[-2000:]}")
+        pytest.fail(f"training did not {'stop after signal ' + str(sig) if sig else 'finish'}"
+                    f":\n{err[-2000:]}")
     return proc.returncode, err
 
 
