@@ -529,7 +529,9 @@ class Bundle:
         if not ignore_case:
             return None
         q = pid.strip().casefold()
-        for known in self._id_to_row:  # a scan (a few ms at 60,000), no folded copy kept
+        # Scans, not folded copies kept in memory: an unknown id costs ~30 ms on the demo
+        # (60,000 products, 300,000 indexed).
+        for known in self._id_to_row:
             if known.casefold() == q:
                 return known
         if ann is not None:

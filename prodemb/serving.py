@@ -24,11 +24,11 @@ And one thing made its memory grow with use (``bench/bench_app.py``): glibc's ma
 every thread that allocates an arena of its own (up to 8 per core), and Streamlit runs
 each rerun in a thread, so memory freed by one page visit stayed reserved in that
 thread's arena: the server grew by ~40 MB per visit of the map page, to 832 MB after four
-rounds of the pages in one run, 682-819 MB in others. Arrow's mimalloc pool likewise keeps
-what Parquet reads freed. :func:`bounded_allocators` caps the arenas and hands Arrow's
+rounds of the pages in one run. Arrow's mimalloc pool likewise keeps what Parquet reads
+freed. :func:`bounded_allocators` caps the arenas and hands Arrow's
 allocations to the system allocator; it runs when the first bundle loads, after Streamlit's
-own threads have their arenas, so ``make run`` also starts the server with
-``MALLOC_ARENA_MAX=2`` (673 and 704 MB in two runs).
+own threads have their arenas (682 and 819 MB in two runs with only this), so ``make run``
+also starts the server with ``MALLOC_ARENA_MAX=2`` (673, 704 and 704 MB in three runs).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import threading
 
 from .utils import available_cores
 
-_blas_lock = threading.Lock()
+_settings_lock = threading.Lock()
 _blas_set = [False]
 
 
@@ -48,7 +48,7 @@ def single_threaded_blas() -> None:
     """Use one BLAS thread (numpy/scipy's OpenBLAS, process-wide), once per process: for a
     server that answers several requests at once, where more threads than cores per
     request only make them fight. Does nothing if ``threadpoolctl`` is missing."""
-    with _blas_lock:
+    with _settings_lock:
         if _blas_set[0]:
             return
         try:
@@ -68,7 +68,7 @@ def bounded_allocators(arenas: int = 2) -> None:
     """At most ``arenas`` malloc arenas (glibc only; elsewhere nothing) and Arrow on the
     system allocator, once per process: for a server whose requests run in many threads
     (module docstring). Threads that allocated before keep their arenas; later ones share."""
-    with _blas_lock:
+    with _settings_lock:
         if _alloc_set[0]:
             return
         _alloc_set[0] = True
