@@ -215,6 +215,9 @@ class Bundle:
         self.products = contents.products
         self.config = contents.config
         self.product_index = CosineIndex(contents.embeddings.astype(np.float32), normalized=False)
+        # The index holds the embeddings (float32, normalised): the stored float16 copy
+        # would be 15 MB more of the app's memory on the demo bundle.
+        contents.embeddings = None
         self.complete_paths = bool(self.manifest.get("complete_paths", True))
         self.max_tokens = int(self.config.get("train", {}).get("text", {}).get("max_tokens", MAX_TOKENS))
         self._id_to_row = {pid: i for i, pid in enumerate(self.products["id"].astype(str))}
@@ -235,8 +238,7 @@ class Bundle:
         #: Whether ``Classification.confidence`` is calibrated (False: the raw path score
         #: of a bundle trained before calibration, without a nearness test).
         self.calibrated = bool(calibrated)
-        self._nearness = l2_normalize(
-            self.contents.embeddings[model.nearness_rows].astype(np.float32))
+        self._nearness = self.product_index.vectors[model.nearness_rows]
 
     @property
     def thresholds(self) -> np.ndarray:

@@ -413,7 +413,7 @@ def confidence_for_bundle(bundle) -> tuple[ConfidenceModel, dict]:
     true = [set(split_paths(cell)) for cell in labelled["true_path"]]
     correct = np.array([bool(d) and format_path(d[0][0]) in t for d, t in zip(decoded, true)])
     split = labelled["split"].map({name: i for i, name in enumerate(SPLITS)}).to_numpy()
-    embeddings = l2_normalize(bundle.contents.embeddings[rows].astype(np.float32))
+    embeddings = bundle.product_index.vectors[rows]
     seed = int(bundle.config.get("train", {}).get("seed", 0))
     model, report = fit_confidence(bundle.classifier, tokens, decoded, correct, split, embeddings, seed)
     model.nearness_rows = rows[model.nearness_rows]  # positions among the labelled -> rows
