@@ -5,6 +5,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.prodemb-installed
 PORT   ?= 8501
+# Some shells and CI images set PYTHONDONTWRITEBYTECODE=1 (this sandbox does): every process
+# then compiles again every module it imports, and a process that imports torch, pandas,
+# streamlit and plotly starts in about twice the time. With pip's --no-compile below, the
+# bytecode is written on first import, by these commands, for the modules actually used.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup run test test-fast lint bench demo-artifacts demo-data screenshots clean browser
 

@@ -23,6 +23,12 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Bytecode cached as under `make bench` (the Makefile unexports PYTHONDONTWRITEBYTECODE):
+# run directly in a shell that sets it, every process a benchmark starts (the app server,
+# Ray workers, CLI runs) would compile its imports again and measure that instead.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

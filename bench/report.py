@@ -425,10 +425,14 @@ def speed_section(r: dict | None) -> list[str]:
                    f"{ft['classify_one']['p95_ms']:.2f} ms | same texts |")
     row("nearest words", "nearest_words", f"vocabulary {r['nearest_words']['vocabulary']:,}")
     row("nearest products of the bundle, by id", "nearest_products_bundle_by_id",
-        f"{r['nearest_products_bundle_by_id']['n_products']:,} products")
+        f"{r['nearest_products_bundle_by_id']['n_products']:,} products"
+        + (f", {r['nearest_products_bundle_by_id']['search']}"
+           if r['nearest_products_bundle_by_id'].get('search') else ""))
     row("nearest products of the bundle, by text (embeds the text)",
         "nearest_products_bundle_by_text",
-        f"{r['nearest_products_bundle_by_text']['n_products']:,} products")
+        f"{r['nearest_products_bundle_by_text']['n_products']:,} products"
+        + (f", {r['nearest_products_bundle_by_text']['search']}"
+           if r['nearest_products_bundle_by_text'].get('search') else ""))
     row("nearest products among 100,000", "nearest_products_100k",
         "exact cosine, 128-d float32, k = 10")
     row("nearest products among 1,000,000", "nearest_products_1000k",

@@ -275,3 +275,39 @@ def test_readable_texts_equal_display_text(bundle):
                        pd.Series([" lead", "trail ", "a\tb", "a\u00a0b", "x  y", None, "&amp;x"])],
                       ignore_index=True)
     assert ui.readable_texts(texts).tolist() == [ui.display_text(t) for t in texts]
+
+
+# Python's \s knows more white space than RE2's: each of these must be found by the
+# vectorised test of readable_texts exactly as by the regular expression it stands for.
+TRICKY_TEXTS = ["a\xa0b", "a  b", " a", "a ", "a\tb", "x&amp;y", "<p>x</p>", "plain text",
+                "a\u2009b", "a\x0bb", "a\x1cb", "a\x85b", "a\u3000b", "a\u200bb", "ok ok",
+                "nov&yacute; šál", "", "é" * 130, "a <b> & c " + "y" * 130, "word " * 30]
+
+
+def test_readable_texts_and_hover_heads_match_the_per_text_functions():
+    from prodemb.ui.data import hover_heads, readable_texts
+    from prodemb.ui.figures import hover_lines
+    from prodemb.ui.text import display_text
+
+    texts = pd.Series(TRICKY_TEXTS + [None, float("nan")])
+    shown = readable_texts(texts)
+    assert shown.tolist() == [display_text(t) for t in texts]
+    assert hover_heads(shown).tolist() == [hover_lines(t, "", "", float("nan"))[0]
+                                           for t in shown]
+
+
+def test_map_hover_lines_share_one_string_per_path_and_say_the_score():
+    from prodemb.ui.data import map_base
+    from prodemb.ui.figures import hover_lines
+    from prodemb.ui.text import display_text
+
+    products = pd.DataFrame({
+        "text": ["Red scarf", "Blue scarf", "Bag <b>", "Hat"],
+        "true_path": ["A > B", "A > B", "", "C"],
+        "pred_path": ["A > B", "A > C | A > B", "A > C", ""],
+        "pred_score": [0.914, 0.5, float("nan"), 0.2]})
+    hover = map_base("test-hover", products)["hover"]
+    want = [hover_lines(*row) for row in zip(products["text"].map(display_text), products["true_path"],
+                                             products["pred_path"], products["pred_score"])]
+    assert [tuple(h) for h in hover] == want
+    assert hover[0, 1] is hover[1, 1]
