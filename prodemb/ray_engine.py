@@ -101,9 +101,17 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
         "num_cpus": int(num_cpus or available_cores()),
         # A bounded object store: batches stream through it, and the machine is shared.
         "object_store_memory": 1024 ** 3}
-    with callers_signal_handlers():
-        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
-                 **kwargs)
+    # Ray's worker processes (started by the runtime with this process's environment)
+    # each import torch, pandas and prodemb: where PYTHONDONTWRITEBYTECODE is set they
+    # compile all of it again, seconds per worker, so a local runtime starts without it.
+    no_bytecode = None if address else os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        with callers_signal_handlers():
+            ray.init(include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False, **kwargs)
+    finally:
+        if no_bytecode is not None:
+            os.environ["PYTHONDONTWRITEBYTECODE"] = no_bytecode
     try:
         yield ray
     finally:
