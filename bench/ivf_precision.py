@@ -25,6 +25,30 @@ from bench_scale import DEMO, N_QUERIES, K, synthetic  # noqa: E402
 
 FACTORIES = ("IVF{nlist},Flat", "IVF{nlist},SQfp16", "IVF{nlist},SQ8",
              "IVF{nlist},PQ32np,Refine(SQ8)", "PCA64,IVF{nlist},SQfp16", "PCA80,IVF{nlist},SQfp16")
+#: Suffixes of a factory string (``--factories``) that set how the 8-bit scalar quantiser
+#: chooses each dimension's range: ``@quantiles:0.001`` (cut that share of the values at
+#: each end), ``@meanstd:3`` (mean +- 3 standard deviations), ``@optim``. A prefix ``L2:``
+#: searches by L2 distance instead of inner product (the same order on unit vectors, and
+#: the metric PCA needs: it centres the vectors, which changes inner products).
+RANGESTATS = {"minmax": "RS_minmax", "quantiles": "RS_quantiles", "meanstd": "RS_meanstd",
+              "optim": "RS_optim"}
+
+
+def make_index(faiss, dim: int, spec: str):
+    """A FAISS index from a factory string with the optional ``L2:`` prefix and ``@range``
+    suffix described at :data:`RANGESTATS`."""
+    metric = faiss.METRIC_INNER_PRODUCT
+    if spec.startswith("L2:"):
+        metric, spec = faiss.METRIC_L2, spec[3:]
+    factory, _, rng = spec.partition("@")
+    index = faiss.index_factory(dim, factory, metric)
+    if rng:
+        name, _, arg = rng.partition(":")
+        sq = faiss.downcast_index(faiss.extract_index_ivf(index)).sq
+        sq.rangestat = getattr(faiss.ScalarQuantizer, RANGESTATS[name])
+        if arg:
+            sq.rangestat_arg = float(arg)
+    return index
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--nlist", type=int, default=2048)
+    ap.add_argument("--factories", default=";".join(FACTORIES),
+                    help="';'-separated factory strings ({nlist} is replaced; see RANGESTATS "
+                         "for the L2: prefix and @range suffix)")
+    ap.add_argument("--out", default="ivf_precision", help="result file name")
     args = ap.parse_args(argv)
     base = l2_normalize(np.load(DEMO / "product_embeddings.npy", allow_pickle=False).astype(np.float32))
     x = synthetic(base, args.n, seed=1)
@@ -45,9 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         truth, _ = CosineIndex(x, normalized=True).search(queries, K, block=16)
     faiss.omp_set_num_threads(1)
     rows = []
-    for factory in (f.format(nlist=args.nlist) for f in FACTORIES):
+    factories = [f.strip() for f in args.factories.split(";") if f.strip()]
+    for factory in (f.format(nlist=args.nlist) for f in factories):
         start = time.perf_counter()
-        index = faiss.index_factory(x.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        index = make_index(faiss, x.shape[1], factory)
         index.train(x[np.random.default_rng(0).choice(args.n, min(args.n, args.nlist * 40),
                                                       replace=False)])
         index.add(x)
@@ -67,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                        f"p50 {row['p50_ms']:.2f} ms")
             rows.append(row)
         del index
-    common.write_result("ivf_precision", {"n": args.n, "nlist": args.nlist, "rows": rows})
+    common.write_result(args.out, {"n": args.n, "nlist": args.nlist, "rows": rows})
     return 0
 
 

@@ -56,7 +56,7 @@ def test_kind_is_chosen_by_size():
     assert choose_spec(FLAT_MAX, 128).kind == "hnsw"
     big = choose_spec(HNSW_MAX, 128)
     assert big.kind == "ivfsq"
-    nlist = int(re.fullmatch(r"IVF(\d+),SQ8", big.factory).group(1))
+    nlist = int(re.fullmatch(r"RR128,IVF(\d+),SQ8", big.factory).group(1))
     assert nlist * 39 <= HNSW_MAX and big.search["nprobe"] <= nlist
     # IVF-PQ is still there when asked for by name.
     pq = choose_spec(HNSW_MAX, 128, kind="ivfpq")
@@ -64,7 +64,7 @@ def test_kind_is_chosen_by_size():
     assert nlist_pq == nlist and m == 32  # four dimensions per one-byte code
     assert pq.search["k_factor_rf"] >= 10
     # More vectors, more lists.
-    assert int(choose_spec(10 * HNSW_MAX, 128).factory.split(",")[0][3:]) > nlist
+    assert int(re.search(r"IVF(\d+)", choose_spec(10 * HNSW_MAX, 128).factory).group(1)) > nlist
     with pytest.raises(ValueError, match="kind"):
         choose_spec(10, 8, "annoy")
 
@@ -104,6 +104,9 @@ def test_approximate_index_recall(kind, floor, tmp_path):
     back = AnnIndex.read(str(tmp_path / "i.faiss"), str(tmp_path / "i.parquet"), ann.spec)
     np.testing.assert_array_equal(back.search(q, 10)[0], found)
     assert list(back.ids_at([0, 1, 2])) == ["0", "1", "2"]
+    # A stored vector comes back close to the one indexed (the IVF kinds: quantised;
+    # ivfsq's random rotation undone).
+    assert float(back.vector(5)[0] @ l2_normalize(x[5:6])[0]) > 0.99
 
 
 def test_texts_are_read_from_disk_row_group_by_row_group(tmp_path, monkeypatch):
