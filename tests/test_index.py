@@ -298,3 +298,40 @@ def test_scale_benchmark_report_judges_the_targets():
     assert "| 1,000 | **auto** `HNSW` |" in text and "0.970" in text
     assert "1.90× the 1-worker rate (scaling efficiency 95 %) and 95 % of the faster" in text
     assert all("not run" in row for row in report.scale_target_rows(None))
+
+
+@pytest.mark.parametrize("data", ["random", "near_copies"])
+def test_two_stage_exact_scan_equals_the_float32_scan(data, monkeypatch):
+    """CosineIndex's float16 scan for candidates + float32 rescoring returns what the
+    float32 scan returns (its bound proves it, or it falls back): on random vectors and
+    on near-copies, whose scores differ by less than float16 can tell apart."""
+    import prodemb.neighbours as nb
+
+    pytest.importorskip("faiss")
+    monkeypatch.setattr(nb, "HALF_SCAN_MIN", 1000)
+    rng = np.random.default_rng(7)
+    if data == "random":
+        x = rng.standard_normal((5000, 32)).astype(np.float32)
+    else:  # 50 products, each copied 100 times with a tiny change
+        x = np.repeat(rng.standard_normal((50, 32)), 100, axis=0).astype(np.float32)
+        x += 1e-4 * rng.standard_normal(x.shape).astype(np.float32)
+    index = nb.CosineIndex(x)
+    q = x[rng.choice(len(x), 6, replace=False)] + 0.01 * rng.standard_normal((6, 32)).astype(np.float32)
+    exclude = np.array([3, -1, 10, -1, 4999, 0])
+    calls = []
+    real = nb.CosineIndex._scan
+    monkeypatch.setattr(nb.CosineIndex, "_scan", lambda self, *a: calls.append(1) or real(self, *a))
+    for k in (1, 10, 60):
+        got_rows, got_sims = index.search(q, k, exclude=exclude)
+        want_rows, want_sims = real(index, nb.l2_normalize(q), k, 256, exclude)
+        np.testing.assert_allclose(got_sims, want_sims, atol=1e-6)
+        # the same rows, except where scores tie to float precision
+        same = (got_rows == want_rows) | np.isclose(got_sims, want_sims, atol=1e-6)
+        assert same.all()
+        for i, ex in enumerate(exclude):
+            assert ex not in got_rows[i]
+    if data == "random":
+        assert not calls  # the bound held: no fallback on well-separated scores
+    else:
+        assert calls  # it could not prove the order of near-copies: the float32 scan ran
+    assert index._half is not None and index._half is not False
