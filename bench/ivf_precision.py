@@ -25,29 +25,25 @@ from bench_scale import DEMO, N_QUERIES, K, synthetic  # noqa: E402
 
 FACTORIES = ("IVF{nlist},Flat", "IVF{nlist},SQfp16", "IVF{nlist},SQ8",
              "IVF{nlist},PQ32np,Refine(SQ8)", "PCA64,IVF{nlist},SQfp16", "PCA80,IVF{nlist},SQfp16")
-#: Suffixes of a factory string (``--factories``) that set how the 8-bit scalar quantiser
-#: chooses each dimension's range: ``@quantiles:0.001`` (cut that share of the values at
-#: each end), ``@meanstd:3`` (mean +- 3 standard deviations), ``@optim``. A prefix ``L2:``
-#: searches by L2 distance instead of inner product (the same order on unit vectors, and
-#: the metric PCA needs: it centres the vectors, which changes inner products).
-RANGESTATS = {"minmax": "RS_minmax", "quantiles": "RS_quantiles", "meanstd": "RS_meanstd",
-              "optim": "RS_optim"}
+#: A factory string (``--factories``) may end in ``@name:arg``, how the 8-bit scalar
+#: quantiser chooses each dimension's range (``prodemb.index._set_sq_range``:
+#: ``@quantiles:0.001``, ``@meanstd:3``, ``@optim``), and start with ``L2:``, to search by L2
+#: distance instead of inner product (the same order on unit vectors, and the metric PCA
+#: needs: it centres the vectors, which changes inner products).
 
 
 def make_index(faiss, dim: int, spec: str):
     """A FAISS index from a factory string with the optional ``L2:`` prefix and ``@range``
-    suffix described at :data:`RANGESTATS`."""
+    suffix described above."""
+    from prodemb.index import _set_sq_range
+
     metric = faiss.METRIC_INNER_PRODUCT
     if spec.startswith("L2:"):
         metric, spec = faiss.METRIC_L2, spec[3:]
     factory, _, rng = spec.partition("@")
     index = faiss.index_factory(dim, factory, metric)
     if rng:
-        name, _, arg = rng.partition(":")
-        sq = faiss.downcast_index(faiss.extract_index_ivf(index)).sq
-        sq.rangestat = getattr(faiss.ScalarQuantizer, RANGESTATS[name])
-        if arg:
-            sq.rangestat_arg = float(arg)
+        _set_sq_range(faiss, index, rng)
     return index
 
 
@@ -62,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--nlist", type=int, default=2048)
     ap.add_argument("--factories", default=";".join(FACTORIES),
-                    help="';'-separated factory strings ({nlist} is replaced; see RANGESTATS "
+                    help="';'-separated factory strings ({nlist} is replaced; see make_index "
                          "for the L2: prefix and @range suffix)")
     ap.add_argument("--out", default="ivf_precision", help="result file name")
     args = ap.parse_args(argv)
