@@ -34,11 +34,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from decoding_rule import labelled_truth  # noqa: E402
-from mixing_rule import setting_of  # noqa: E402
+from mixing_rule import held_out_outputs, setting_of  # noqa: E402
 
 from prodemb import decoding as D  # noqa: E402
-from prodemb.bundle import Bundle  # noqa: E402
 from prodemb.classifier import leaf_argmax_macro_f1  # noqa: E402
 from prodemb.metrics import macro_f1  # noqa: E402
 from prodemb.pipeline import MIX_WEIGHTS  # noqa: E402
@@ -70,11 +68,8 @@ def criteria_scores(probs, y, tax, complete, y_known, leaf_ids, halves) -> dict[
 
 def scores(path: str, seed: int = 0) -> dict:
     """Per criterion: the weights it chooses (pipeline order) and their test leaf macro-F1."""
-    b = Bundle.load(path)
+    b, y, split, keep, parts = held_out_outputs(path)
     tax = b.taxonomy
-    lab, y, split = labelled_truth(b)
-    keep = split != "train"
-    parts = b.classifier.predict_logits(b.tokenize(lab["text"].to_numpy()[keep].tolist()))
     yk, va, te = y[keep], split[keep] == "validation", split[keep] == "test"
     y_known = y[split != "test"]
     leaf_ids = [int(i) for i in np.flatnonzero(tax.is_leaf)]
