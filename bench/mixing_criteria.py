@@ -41,7 +41,7 @@ from prodemb.classifier import leaf_argmax_macro_f1  # noqa: E402
 from prodemb.metrics import macro_f1  # noqa: E402
 from prodemb.pipeline import MIX_WEIGHTS  # noqa: E402
 
-CRITERIA = ("pipeline", "self", "crossfit", "argmax", "nll")
+CRITERIA = ("pipeline", "self", "crossfit", "argmax", "nll", "rare_train")
 
 
 def criteria_scores(probs, y, tax, complete, y_known, leaf_ids, halves) -> dict[str, float]:
@@ -68,10 +68,18 @@ def criteria_scores(probs, y, tax, complete, y_known, leaf_ids, halves) -> dict[
 
 def scores(path: str, seed: int = 0) -> dict:
     """Per criterion: the weights it chooses (pipeline order) and their test leaf macro-F1."""
-    b, y, split, keep, parts = held_out_outputs(path)
+    b, y, split, keep, parts, lab = held_out_outputs(path)
     tax = b.taxonomy
     yk, va, te = y[keep], split[keep] == "validation", split[keep] == "test"
     y_known = y[split != "test"]
+    # rare_train: the training products of leaves without any validation product join the
+    # scored products (the decoder is still fitted on validation alone): validation cannot
+    # see what a prior weight does to those leaves, their training products can.
+    absent = tax.is_leaf & ~yk[va].any(axis=0)
+    rare_rows = np.flatnonzero((split == "train") & y[:, absent].any(axis=1))
+    rare_parts = (b.classifier.predict_logits(b.tokenize(lab["text"].to_numpy()[rare_rows].tolist()))
+                  if len(rare_rows) else None)
+    y_rare = y[rare_rows]
     leaf_ids = [int(i) for i in np.flatnonzero(tax.is_leaf)]
     rng = np.random.default_rng(seed)
     halves = [rng.random(int(va.sum())) < 0.5 for _ in range(3)]
@@ -85,6 +93,12 @@ def scores(path: str, seed: int = 0) -> dict:
             probs = b.classifier.combine(parts)
             crit = criteria_scores(probs[va], yk[va], tax, b.complete_paths, y_known, leaf_ids, halves)
             dec = D.TreeDecoder(tax, b.complete_paths).fit(probs[va], yk[va], y_known=y_known)
+            if rare_parts is not None:
+                both = np.concatenate([probs[va], b.classifier.combine(rare_parts)])
+                crit["rare_train"] = macro_f1(np.concatenate([yk[va], y_rare]), dec.predict(both),
+                                              tax.is_leaf)
+            else:
+                crit["rare_train"] = crit["self"]
             cache[(w, mix)] = crit, macro_f1(yk[te], dec.predict(probs[te]), tax.is_leaf)
         return cache[(w, mix)]
 

@@ -40,20 +40,21 @@ def setting_of(name: str) -> str:
 
 
 def held_out_outputs(path: str):
-    """``(bundle, y, split, keep, parts)``: a bundle, its labelled products' truth ``y``
+    """``(bundle, y, split, keep, parts, lab)``: a bundle, its labelled products' truth ``y``
     ``(n, N)`` and ``split``, the mask ``keep`` of its validation and test products, and
     the network's raw outputs on those (:meth:`Classifier.predict_logits`), from which any
-    mixing weights can be decoded without running the network again."""
+    mixing weights can be decoded without running the network again, and the labelled
+    products' table ``lab``."""
     b = Bundle.load(path)
     lab, y, split = labelled_truth(b)
     keep = split != "train"
     parts = b.classifier.predict_logits(b.tokenize(lab["text"].to_numpy()[keep].tolist()))
-    return b, y, split, keep, parts
+    return b, y, split, keep, parts, lab
 
 
 def scores(path: str) -> dict:
     """``{"chosen": "w/m", "grid": {"w/m": [validation, test]}}`` of one bundle."""
-    b, y, split, keep, parts = held_out_outputs(path)
+    b, y, split, keep, parts, _ = held_out_outputs(path)
     tax = b.taxonomy
     yk, va, te = y[keep], split[keep] == "validation", split[keep] == "test"
     m = b.classifier.model.config
