@@ -176,7 +176,10 @@ class ProductClassifier(nn.Module):
             return torch.zeros(n, width)
         items, values = batch.wide_items.numpy(), batch.wide_values.numpy()
         if len(ids) > 256:  # sorted queries make the search cache-friendly
-            order = np.argsort(ids, kind="stable")
+            # NumPy's default sort (SIMD, ~5x a stable sort here). Order among equal ids
+            # is free: equal ids are one feature of different products, so they add into
+            # different cells, and each cell's sum keeps the same order.
+            order = np.argsort(ids)
             ids, items, values = ids[order], items[order], values[order]
         keys, offsets = self.wide_keys.numpy(), self.wide_offsets.numpy()
         u = np.searchsorted(keys, ids).clip(max=c.wide_features - 1)

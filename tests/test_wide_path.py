@@ -268,6 +268,23 @@ def test_wide_logits_equal_a_brute_force_sum():
     assert np.abs(got[5]).sum() > 0  # char n-grams seen in training count
 
 
+def test_wide_logits_of_a_large_batch_equal_a_brute_force_sum():
+    """Past 256 features a batch's features are sorted before the search: same sums."""
+    model, enc, tax, (keys, offsets, outputs) = random_wide_model()
+    weights = model.wide_weight.detach().numpy()
+    words = ["red", "knit", "hat", "bag", "blue", "wool", "zzz", "knitted", "bags", "loop"]
+    rng = np.random.default_rng(5)
+    texts = [list(rng.choice(words, rng.integers(0, 6))) for _ in range(300)]
+    batch = enc.encode(texts)
+    assert batch.wide_ids.numel() > 256
+    n_out = tax.n_nodes + len(tax.leaves)
+    with torch.no_grad():
+        got = model.wide_logits(batch).numpy()
+    want = brute_force_wide(batch, len(texts), n_out, keys, offsets, outputs, weights)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got).sum() > 0
+
+
 def test_wide_logits_ignore_features_never_seen_in_training():
     model, _, tax, (keys, offsets, outputs) = random_wide_model(1)
     weights = model.wide_weight.detach().numpy()
