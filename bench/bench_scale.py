@@ -189,14 +189,14 @@ def run_engines(n: int, work: Path, all_cores: bool = False) -> dict:
         return m
 
     def both(key: str, fn, **info) -> None:
-        small = timed(key, n_first, lambda: fn(first, n_first, f"{key}_small"))
-        big = timed(key, n, lambda: fn(None, n, key))
+        small = timed(key, n_first, lambda: fn(first, f"{key}_small"))
+        big = timed(key, n, lambda: fn(None, key))
         out[key] = info | big | {"small": small, "steady": steady(small, big)}
         log(f"  {key}: steady {out[key]['steady']['products_per_second']:,.0f} products/s, "
             f"{out[key]['steady']['fixed_seconds']:.1f} s fixed")
 
     def local(threads: int):
-        def go(src, size, name):
+        def go(src, name):
             rc = cli(["predict", "--bundle", str(DEMO), "--in", str(src or whole),
                       "--out", str(work / f"{name}.parquet"), "--threads", str(threads), "-q"])
             assert rc == 0, f"local predict failed ({rc})"
@@ -222,7 +222,7 @@ def run_engines(n: int, work: Path, all_cores: bool = False) -> dict:
     out["ray_version"] = ray.__version__
 
     def ray_job(task: str, workers: int):
-        def go(src, size, name):
+        def go(src, name):
             target = work / name
             shutil.rmtree(target, ignore_errors=True)
             summary = run(task, str(DEMO), str(src or shards), str(target), workers=workers)
@@ -250,14 +250,7 @@ def run_engines(n: int, work: Path, all_cores: bool = False) -> dict:
     out["ray_equals_local"] = {"identical": bool(same), "rows_differing": diff,
                                "same_row_order": bool(in_order)}
     log(f"  ray output equals the local engine's: {same} (rows in the input's order: {in_order})")
-    if out.get("ray_1") and out.get("ray_2"):
-        rate = {k: out[k]["steady"]["products_per_second"]
-                for k in ("local", "local_1_thread", "ray_1", "ray_2") if k in out}
-        speedup = rate["ray_2"] / rate["ray_1"]
-        out["ray_speedup_2_workers"] = round(speedup, 3)
-        out["ray_scaling_efficiency"] = round(speedup / 2, 3)
-        out["ray_share_of_local"] = round(rate["ray_2"] / max(
-            rate[k] for k in ("local", "local_1_thread") if k in rate), 3)
+    # The speed-up and the share of the local engine are judged from these rates (judge).
     return out
 
 

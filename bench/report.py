@@ -565,17 +565,15 @@ def scale_section(r: dict | None) -> list[str]:
             elif m:
                 out.append(f"| {label} | {m['seconds']:.1f} | {num(m['products_per_second'], 0)} |")
         out.append("")
-        if e.get("ray_1") and e.get("ray_2"):
+        judged = scale_targets(r)
+        if "ray_speedup_2_workers" in judged and "ray_share_of_local" in judged:
             same = e.get("ray_equals_local", {})
-
-            def rate(k):
-                return (e[k].get("steady") or e[k])["products_per_second"]
-            speedup = rate("ray_2") / rate("ray_1")
-            best = max(rate(k) for k in ("local", "local_1_thread") if e.get(k))
+            speedup = judged["ray_speedup_2_workers"]["value"]
             kind = "steady rate" if steady else "rate"
             out += [f"Ray {e.get('ray_version', '')}: 2 workers give "
                     f"{speedup:.2f}× the 1-worker {kind} (scaling efficiency "
-                    f"{50 * speedup:.0f} %) and {100 * rate('ray_2') / best:.0f} % "
+                    f"{50 * speedup:.0f} %) and "
+                    f"{100 * judged['ray_share_of_local']['value']:.0f} % "
                     f"of the faster local run's {kind}. "
                     "Ray's predictions equal the local engine's row for row: "
                     f"{'yes' if same.get('identical') else 'NO (' + str(same.get('rows_differing')) + ' rows differ)'}.",

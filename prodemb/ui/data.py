@@ -27,7 +27,15 @@ from ..taxonomy import DISPLAY_SEPARATOR
 from ..text import tokenize
 from ..utils import csv_safe_frame
 from .bundles import load_bundle
-from .figures import ELSEWHERE, FIXED_COLOURS, HOVER_CHARS, hover_lines, map_figure, star_trace
+from .figures import (
+    ELSEWHERE,
+    FIXED_COLOURS,
+    HOVER_CHARS,
+    map_figure,
+    path_lines,
+    scored,
+    star_trace,
+)
 from .text import FLAG_LABELS, STATUS_LABELS, display_text, md_escape, shorten
 
 #: Batch classification accepts at most this many rows per upload; more are cut off with a
@@ -821,16 +829,16 @@ def map_base(key, _products: pd.DataFrame) -> dict:
     # The path lines repeat (a few thousand distinct paths among 60,000 products on the
     # demo): each distinct one escaped once and kept as one string object (8 MB of the
     # server's memory, and most of the first visit's time).
-    trues: dict = {}
-    preds: dict = {}
+    lines: dict = {}  # (true, predicted) -> their lines, the predicted one without its score
+    shared: dict = {}  # one string object per distinct line (scores repeat too: "same (0.97)")
     for i, (true, pred, sc) in enumerate(zip(p["true_path"].tolist(), p["pred_path"].tolist(),
                                              score.tolist())):
-        if (true, pred) not in preds:
-            trues.setdefault(true, hover_lines("", true, pred, sc)[1])
-            preds[(true, pred)] = hover_lines("", true, pred, float("nan"))[2]
-        hover[i, 1] = trues[true]
-        shown = preds[(true, pred)]
-        hover[i, 2] = shown if sc != sc or shown == "(none)" else f"{shown} ({sc:.2f})"
+        if (true, pred) not in lines:
+            true_line, pred_line = path_lines(true, pred)
+            lines[(true, pred)] = (shared.setdefault(true_line, true_line), pred_line)
+        hover[i, 1], pred_line = lines[(true, pred)]
+        shown = scored(pred_line, sc)
+        hover[i, 2] = shared.setdefault(shown, shown)
     return {"hover": hover}
 
 

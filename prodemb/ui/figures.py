@@ -196,14 +196,28 @@ def show_paths(cell: object, first_only: bool = False) -> str:
 def hover_lines(text: object, true: object, pred: object, score: float) -> tuple[str, str, str]:
     """Escaped hover values: the text (cut to 120 characters), the true path and the
     predicted path (``same`` when it equals the true one)."""
-    head = plot_escape(report.truncate(text, HOVER_CHARS))
-    sc = f" ({score:.2f})" if score == score else ""
+    true_line, pred_line = path_lines(true, pred)
+    return plot_escape(report.truncate(text, HOVER_CHARS)), true_line, scored(pred_line, score)
+
+
+def path_lines(true: object, pred: object) -> tuple[str, str | None]:
+    """The escaped true-path line and predicted-path line of a hover label, the latter
+    without its score (:func:`scored`) and None when nothing is predicted. They depend on
+    the two paths only, so a map of many products makes each pair once."""
     labelled = isinstance(true, str) and bool(true)
     predicted = isinstance(pred, str) and bool(pred)
     if labelled and predicted and true == pred:
-        return head, show_paths(true), f"same{sc}"
-    return (head, show_paths(true) if labelled else "(unlabelled)",
-            f"{show_paths(pred, first_only=True)}{sc}" if predicted else "(none)")
+        return show_paths(true), "same"
+    return (show_paths(true) if labelled else "(unlabelled)",
+            show_paths(pred, first_only=True) if predicted else None)
+
+
+def scored(pred_line: str | None, score: float) -> str:
+    """A predicted-path line with its score (none for a missing score), ``(none)`` for no
+    prediction."""
+    if pred_line is None:
+        return "(none)"
+    return f"{pred_line} ({score:.2f})" if score == score else pred_line
 
 
 # The per-point strings travel in customdata ([row, text, true, predicted]) and the line
