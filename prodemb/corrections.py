@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -53,6 +54,21 @@ CREATE TABLE IF NOT EXISTS corrections (
 """
 #: A busy database (another session writing) is waited for this long, in seconds.
 BUSY_TIMEOUT = 30.0
+
+
+def _write_ahead_log(con: sqlite3.Connection) -> None:
+    """Switch ``con``'s database to WAL. The switch takes the whole file: when sessions
+    open a new database at the same moment SQLite answers "database is locked" at once,
+    without waiting, so this waits and tries again, up to :data:`BUSY_TIMEOUT`."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 class CorrectionsError(ValueError):
@@ -94,9 +110,19 @@ class CorrectionStore:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         try:
             con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
+            _write_ahead_log(con)
+            # A writer checks and creates the schema in one transaction: two sessions saving
+            # their first correction at once would otherwise see each other's table before
+            # its version was set, and refuse the database.
+            if create:
+                con.execute("BEGIN IMMEDIATE")
             version = con.execute("PRAGMA user_version").fetchone()[0]
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if create and not tables:
+                con.execute(_SCHEMA)
+                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if con.in_transaction:
+                con.execute("COMMIT")
         except sqlite3.DatabaseError as e:
             raise CorrectionsError(f"{self.path!r} is not a corrections database ({e})") from None
         if tables and ("corrections" not in tables or version != SCHEMA_VERSION):
@@ -104,10 +130,6 @@ class CorrectionStore:
             raise CorrectionsError(f"{self.path!r} is not a prodemb corrections database (schema "
                                    f"version {version}, tables {sorted(tables)}; expected version "
                                    f"{SCHEMA_VERSION} with a 'corrections' table)")
-        if not tables:
-            with con:
-                con.execute(_SCHEMA)
-                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         cols = [r[1] for r in con.execute("PRAGMA table_info(corrections)")]
         if tuple(cols) != COLUMNS:
             con.close()
