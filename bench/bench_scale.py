@@ -19,7 +19,7 @@
    1,000,000): the shipped demo bundle's 60,000 real product embeddings replicated with
    Gaussian noise (``NOISE`` = 0.3 expected norm per copy, then normalised) to the size;
    queries are 200 fresh noisy copies (not in the index). For the index kind chosen by
-   size (and IVF-SQ8 and IVF-PQ beside HNSW at 1M and above): build
+   size (and IVF-SQ8 and IVF-PQ beside HNSW at 1M, IVF-SQ8 beside IVF-RaBitQ from 4M): build
    seconds (all cores), index size (FAISS's serialised bytes) and resident memory growth,
    single-query latency p50/p95 on one thread (the app's setting), recall@10 against exact
    search (``CosineIndex``), and recall / p50 over a sweep of the search parameter
@@ -72,6 +72,7 @@ N_QUERIES = 200
 K = 10
 #: Search-parameter sweeps of the approximate indexes (``faiss.ParameterSpace`` strings).
 SWEEP = {"hnsw": ("efSearch=32", "efSearch=64", "efSearch=128", "efSearch=256"),
+         "ivfrabitq": ("nprobe=32", "nprobe=64", "nprobe=96", "nprobe=128"),
          "ivfsq": ("nprobe=16", "nprobe=32", "nprobe=64", "nprobe=128"),
          "ivfpq": ("nprobe=16,k_factor_rf=64", "nprobe=32,k_factor_rf=64",
                    "nprobe=32,k_factor_rf=128", "nprobe=64,k_factor_rf=128",
@@ -313,7 +314,8 @@ def run_index(sizes: list[int], save=None) -> list[dict]:
         entry = {"n": n, "dim": int(x.shape[1]), "vectors_mb": round(x.nbytes / 1e6, 1),
                  "exact_query": exact_query, "indexes": []}
         auto = choose_spec(n, x.shape[1]).kind
-        kinds = [auto] + {"hnsw": ["ivfsq", "ivfpq"]}.get(auto, [])
+        # Beside the size rule's choice, the kinds it was chosen over.
+        kinds = [auto] + {"hnsw": ["ivfsq", "ivfpq"], "ivfrabitq": ["ivfsq"]}.get(auto, [])
         ids = np.arange(n).astype(str)
         for kind in kinds:
             gc.collect()

@@ -477,7 +477,10 @@ class Bundle:
         if row is not None:
             query = self.product_index.vectors[row: row + 1]
         elif ann_row is not None:
-            query = ann.vector(ann_row)
+            # Indexed from `prodemb embed` of this model (index_bundle checks): embedding
+            # its text again gives the vector indexed, which RaBitQ codes do not.
+            text = "" if ann.reconstructs else str(ann.texts_at([ann_row])[0])
+            query = self.embed([text]) if text else ann.vector(ann_row)
         else:
             query = self._text_query(text_or_id, embedding)
         exclude = None if row is None and ann_row is None else \

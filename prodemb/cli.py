@@ -16,6 +16,7 @@ import types
 import typing
 
 from .catalogue import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, PRESETS, CatalogueError, ReaderOptions
+from .index import KINDS as INDEX_KINDS
 
 log = logging.getLogger("prodemb")
 
@@ -690,9 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bundle", required=True)
     s.add_argument("--embeddings", help="Parquet file or directory of shards from `prodemb "
                    "embed` (e.g. the whole catalogue); default: the bundle's own products")
-    s.add_argument("--kind", choices=["auto", "flat", "hnsw", "ivfsq", "ivfpq"], default="auto",
+    s.add_argument("--kind", choices=list(INDEX_KINDS), default="auto",
                    help="auto (default): exact below 200,000 products, HNSW below 4M, "
-                        "IVF with 8-bit scalar quantisation (ivfsq) above")
+                        "IVF with RaBitQ codes (ivfrabitq) above; ivfsq: IVF with 8-bit "
+                        "scalar quantisation (smaller, lower recall); ivfpq: IVF-PQ")
     s.add_argument("--threads", type=non_negative_int, default=0,
                    help="threads for building (default 0: all cores)")
     s.set_defaults(func=cmd_index)

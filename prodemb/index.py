@@ -9,14 +9,26 @@ every indexed row. Which FAISS index is built depends on ``n`` (:func:`choose_sp
   query (~5 ms at 200,000 x 128 on one core);
 * ``FLAT_MAX <= n < HNSW_MAX`` (4,000,000): HNSW over the full vectors (``HNSW32,Flat``),
   recall@10 near 1 at ``efSearch`` 64-128, memory ~``n * (4 d + 8 M)`` bytes (0.8 GB at 1M);
-* ``n >= HNSW_MAX``: IVF with 8-bit scalar quantisation after a random rotation
-  (``RR{d},IVF{nlist},SQ8``, kind ``"ivfsq"``): ``nlist ~ 2 sqrt(n)`` inverted lists, ``nprobe`` of them searched per
-  query, each vector stored as one byte per dimension of its residual from its list's
-  centroid (per-dimension ranges that leave out 0.1 % of the values at either end, after
+* ``n >= HNSW_MAX``: IVF with extended RaBitQ codes after a random rotation
+  (``RR{d},IVF{nlist},RaBitQ8``, kind ``"ivfrabitq"``): ``nlist ~ 2 sqrt(n)`` inverted lists,
+  ``nprobe`` (96) of them searched per query, each vector stored as the 8-bit RaBitQ code of
+  its residual from its list's centroid (one sign bit and 7 more bits per dimension plus a
+  few correction factors: ``d + 20`` bytes, with the id ~``d + 28`` bytes per vector, 1.6 GB
+  at 10M x 128). RaBitQ estimates inner products from its codes with a bounded error where
+  8-bit scalar quantisation rounds every dimension on its own: at 10M demo-embedding
+  vectors it finds more of the true neighbours at the same number of lists searched
+  (bench/results/scale.json; docs/SCALING.md). Queries are quantised to 4 bits for the
+  scan (FAISS's default; 8 bits found the same neighbours at 1M, raw float32 queries the same
+  and 30x slower). RaBitQ's codes do not give back a vector close to the one indexed
+  (:meth:`AnnIndex.vector`), so a product found only in the index is searched by its text,
+  embedded again. The kind a 100M catalogue needs (split into shards of a few tens of
+  millions, see docs/SCALING.md);
+* ``"ivfsq"`` (forced only, the choice from 4M before): IVF with 8-bit scalar quantisation after a random rotation
+  (``RR{d},IVF{nlist},SQ8``): each vector stored as one byte per dimension of its residual
+  from its list's centroid (per-dimension ranges that leave out 0.1 % of the values at either end, after
   the rotation: recall@10 0.957 against 0.942 with plain min-max ranges at 1M; FAISS's
   ``RS_optim`` ranges found none of the true neighbours on a small clustered set); ~``d + 8`` bytes per
-  vector, 1.4 GB at 10M x 128: the kind a 100M catalogue needs (split into shards of a
-  few tens of millions, see docs/SCALING.md). At 1M demo-embedding vectors it found more
+  vector, 1.4 GB at 10M x 128. The shipped demo bundle's index is of this kind. At 1M demo-embedding vectors it found more
   of the true neighbours than IVF-PQ with 8-bit re-ranking, in less memory and about
   half the query time (recall@10 0.94 against 0.92 at 64 lists; 0.6 against 0.83 ms at
   32);
@@ -45,7 +57,7 @@ from .neighbours import l2_normalize
 
 #: Below this many vectors the index is exact (``IndexFlatIP``).
 FLAT_MAX = 200_000
-#: Below this many vectors (and from FLAT_MAX) HNSW over the full vectors; IVF-SQ8 above.
+#: Below this many vectors (and from FLAT_MAX) HNSW over the full vectors; IVF-RaBitQ above.
 HNSW_MAX = 4_000_000
 #: HNSW graph degree and build / search beam widths.
 HNSW_M = 32
@@ -55,13 +67,16 @@ HNSW_EF_SEARCH = 128
 #: at 10M, bench/results/scale.json: 0.873 and 0.905).
 IVF_NPROBE = 32
 IVFSQ_NPROBE = 64
+#: Lists searched per query, IVF-RaBitQ (at 10M: 64 lists 0.94 recall@10 without the
+#: rotation, 96 lists 0.96 in 1.5 ms; scale.json has the sweep of the rotated kind).
+IVFRQ_NPROBE = 96
 #: IVF-SQ8: how each dimension's 8-bit range is chosen (FAISS's ScalarQuantizer RangeStat
 #: and its argument): cut 0.1 % of the training residuals at either end.
 IVFSQ_RANGE = "quantiles:0.001"
 #: IVF-PQ: candidates re-ranked per query, as a multiple of k (the re-ranking, not the
 #: lists searched, limits recall on near-equal neighbours: bench/results/scale.json).
 IVF_K_FACTOR = 128
-#: Both IVF kinds: training points per list (the k-means sample).
+#: The IVF kinds: training points per list (the k-means sample).
 IVF_TRAIN_PER_LIST = 40
 #: Rows per Parquet row group of the ids-and-texts file: the unit :meth:`AnnIndex.texts_at`
 #: reads (10 neighbours = at most 10 groups of ~150 kB of demo text; groups of 10,000 took
@@ -86,7 +101,7 @@ class IndexSpec:
     """Which FAISS index to build and how to search it.
 
     Attributes:
-        kind: ``"flat"`` (exact), ``"hnsw"``, ``"ivfsq"`` or ``"ivfpq"``.
+        kind: ``"flat"`` (exact), ``"hnsw"``, ``"ivfrabitq"``, ``"ivfsq"`` or ``"ivfpq"``.
         factory: the ``faiss.index_factory`` string, e.g. ``"IVF8192,PQ64"``.
         search: search parameters for ``faiss.ParameterSpace`` (``{"efSearch": 128}``,
             ``{"nprobe": 64}``; empty for flat).
@@ -108,16 +123,17 @@ class IndexSpec:
                    dict(d.get("build") or {}))
 
 
-KINDS = ("auto", "flat", "hnsw", "ivfsq", "ivfpq")
+KINDS = ("auto", "flat", "hnsw", "ivfrabitq", "ivfsq", "ivfpq")
 
 
 def choose_spec(n: int, dim: int, kind: str = "auto") -> IndexSpec:
     """The index for ``n`` vectors of ``dim`` dimensions (``kind="auto"``: by size, see the
-    module docstring; or force ``"flat"``, ``"hnsw"``, ``"ivfsq"``, ``"ivfpq"``)."""
+    module docstring; or force ``"flat"``, ``"hnsw"``, ``"ivfrabitq"``, ``"ivfsq"``,
+    ``"ivfpq"``)."""
     if kind not in KINDS:
         raise ValueError(f"index kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "auto":
-        kind = "flat" if n < FLAT_MAX else "hnsw" if n < HNSW_MAX else "ivfsq"
+        kind = "flat" if n < FLAT_MAX else "hnsw" if n < HNSW_MAX else "ivfrabitq"
     if kind == "flat":
         return IndexSpec("flat", "Flat")
     if kind == "hnsw":
@@ -129,6 +145,12 @@ def choose_spec(n: int, dim: int, kind: str = "auto") -> IndexSpec:
     nlist = 2 ** round(math.log2(max(1.0, 2 * math.sqrt(max(n, 1)))))
     nlist = max(1, min(nlist, n // 39))
     train = int(min(n, max(nlist * IVF_TRAIN_PER_LIST, 256 * 39)))
+    if kind == "ivfrabitq":
+        # RaBitQ's error bound assumes randomly rotated vectors; FAISS leaves the rotation
+        # to the caller (RR). With it, at 1M: recall@10 0.969 / 0.981 at 32 / 64 lists
+        # against 0.956 / 0.971 without.
+        return IndexSpec("ivfrabitq", f"RR{dim},IVF{nlist},RaBitQ8",
+                         {"nprobe": min(IVFRQ_NPROBE, nlist)}, {"train_points": train})
     if kind == "ivfsq":
         # A random rotation first (RR: orthogonal, so inner products are kept) spreads each
         # vector's energy evenly over the dimensions, and each dimension's 8-bit range
@@ -216,6 +238,13 @@ class AnnIndex:
     @property
     def exact(self) -> bool:
         return self.spec.kind == "flat"
+
+    @property
+    def reconstructs(self) -> bool:
+        """Whether :meth:`vector` gives back (nearly) the vector indexed. Not for RaBitQ
+        codes (a cosine of 0.98 on average to the original on the demo's embeddings, 0.88 at
+        worst, against 0.99999 for 8-bit scalar codes): search by the product's text instead."""
+        return self.spec.kind != "ivfrabitq"
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -322,7 +351,8 @@ class AnnIndex:
 
     def vector(self, row: int) -> np.ndarray:
         """The stored vector of ``row``, ``(1, d)`` float32 (the IVF kinds: its quantised
-        reconstruction, an approximation)."""
+        reconstruction, an approximation: close for ivfsq, far for ivfrabitq, see
+        :attr:`reconstructs`)."""
         try:
             vec = self.index.reconstruct(int(row))
         except RuntimeError:  # an IVF index without its direct map: make it once
@@ -468,7 +498,8 @@ def index_bundle(bundle: str, embeddings: str | None = None, kind: str = "auto",
         embeddings: a Parquet file or directory of shards from ``prodemb embed`` (columns
             ``id``, ``text``, ``embedding``), e.g. the whole catalogue; default: the
             bundle's own product embeddings.
-        kind: ``"auto"`` (by size) or ``"flat"``, ``"hnsw"``, ``"ivfsq"``, ``"ivfpq"``.
+        kind: ``"auto"`` (by size) or ``"flat"``, ``"hnsw"``, ``"ivfrabitq"``, ``"ivfsq"``,
+            ``"ivfpq"``.
         threads: OpenMP threads for building (default all cores).
         progress: optional ``callable(str)`` told what is happening.
 

@@ -55,9 +55,12 @@ def test_kind_is_chosen_by_size():
     assert choose_spec(FLAT_MAX - 1, 128).kind == "flat"
     assert choose_spec(FLAT_MAX, 128).kind == "hnsw"
     big = choose_spec(HNSW_MAX, 128)
-    assert big.kind == "ivfsq"
-    nlist = int(re.fullmatch(r"RR128,IVF(\d+),SQ8", big.factory).group(1))
+    assert big.kind == "ivfrabitq"
+    nlist = int(re.fullmatch(r"RR128,IVF(\d+),RaBitQ8", big.factory).group(1))
     assert nlist * 39 <= HNSW_MAX and big.search["nprobe"] <= nlist
+    # IVF-SQ8 (the choice before) when asked for by name, with the same lists.
+    sq = choose_spec(HNSW_MAX, 128, kind="ivfsq")
+    assert re.fullmatch(rf"RR128,IVF{nlist},SQ8", sq.factory) and sq.build["sq_range"]
     # IVF-PQ is still there when asked for by name.
     pq = choose_spec(HNSW_MAX, 128, kind="ivfpq")
     nlist_pq, m = map(int, re.fullmatch(r"IVF(\d+),PQ(\d+)np,Refine\(SQ8\)", pq.factory).groups())
@@ -89,7 +92,8 @@ def test_flat_index_equals_exact_search():
     assert ann.row_of("p7") == 7 and ann.row_of("nope") is None
 
 
-@pytest.mark.parametrize("kind, floor", [("hnsw", 0.95), ("ivfsq", 0.9), ("ivfpq", 0.85)])
+@pytest.mark.parametrize("kind, floor", [("hnsw", 0.95), ("ivfrabitq", 0.9), ("ivfsq", 0.9),
+                                         ("ivfpq", 0.85)])
 def test_approximate_index_recall(kind, floor, tmp_path):
     both = clustered(12_200)
     x, q = both[:12_000], both[12_000:]  # queries from the same clusters, not indexed
@@ -105,8 +109,10 @@ def test_approximate_index_recall(kind, floor, tmp_path):
     np.testing.assert_array_equal(back.search(q, 10)[0], found)
     assert list(back.ids_at([0, 1, 2])) == ["0", "1", "2"]
     # A stored vector comes back close to the one indexed (the IVF kinds: quantised;
-    # ivfsq's random rotation undone).
-    assert float(back.vector(5)[0] @ l2_normalize(x[5:6])[0]) > 0.99
+    # ivfsq's random rotation undone), except from RaBitQ codes, which say so.
+    cos = float(back.vector(5)[0] @ l2_normalize(x[5:6])[0])
+    assert back.reconstructs == (kind != "ivfrabitq")
+    assert cos > 0.99 if back.reconstructs else cos > 0.5
 
 
 def test_texts_are_read_from_disk_row_group_by_row_group(tmp_path, monkeypatch):
@@ -242,6 +248,18 @@ def test_index_of_a_whole_catalogue_from_embeddings(demo_copy, tmp_path, capsys)
     known = str(b.products["id"].iloc[0])
     assert b.find_product(known.lower(), ignore_case=True) == known
     assert b.product_frame(known)["id"].tolist() == [known]
+    # RaBitQ codes do not give back the vector indexed: such a product is searched by its
+    # text embedded again, which is the vector `prodemb embed` indexed.
+    assert main(["index", "--bundle", str(demo_copy), "--embeddings", str(emb), "--kind",
+                 "ivfrabitq", "-q"]) == 0
+    b = Bundle.load(str(demo_copy))
+    assert b.ann_index.spec.kind == "ivfrabitq" and not b.ann_index.reconstructs
+    b.ann_index.vector = None  # not called
+    again = b.similar_products("X1", 2)
+    assert set(again["id"]) == {"X2", "X3"}
+    exact_sims = dict(zip(near["id"], near["similarity"]))
+    for pid, sim in zip(again["id"], again["similarity"]):
+        assert sim == pytest.approx(exact_sims[pid], abs=0.05)
 
 
 def test_embeddings_of_another_model_are_refused(demo_copy, tmp_path):
