@@ -10,7 +10,9 @@ else ``artifacts/demo``), in this process, with prodemb's default of one torch t
   thread (the app's and ``prodemb predict``'s default; result key ``batch``, the batch
   target is judged on this one) and with all cores (``--threads 0``, for a machine that
   is otherwise idle; ``batch_all_cores``, reported without a target); then both again
-  beside one CPU-bound process (``batch_loaded``: what a busy server sees);
+  beside one CPU-bound process (``batch_loaded``: what a busy server sees); and where the
+  one-thread batch time goes (``batch_breakdown``: the network's forward pass, the BiLSTM
+  alone and its floating-point rate, so the products/s the BiLSTM alone allows);
 * fastText beside it: a supervised fastText model trained on the same train split with
   the hyper-parameters autotune chose in ``quality_demo.json`` (defaults otherwise),
   top-1 prediction of the same cleaned texts one line at a time (fastText's own API);
@@ -130,6 +132,52 @@ def repeated_throughput(fn, n: int, repeats: int) -> dict:
             "runs_products_per_second": [round(r, 1) for r in rates]}
 
 
+def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeats: int) -> dict:
+    """Where ``Bundle.classify``'s batch time goes: the whole, the network (embeddings,
+    BiLSTM, pooling, heads, wide path, mixing; the encoding of the texts not included) and
+    the BiLSTM alone, timed inside the
+    real calls (the median run), with the BiLSTM's arithmetic: ``2 * 4H * (D + H)``
+    floating-point operations per token and direction (input and recurrent products; the
+    gates' element-wise work left out), so ``n / lstm_seconds`` is the most products per
+    second this network can reach on one thread however fast the rest becomes."""
+    model = bundle.classifier.model
+    spent = {"network": 0.0, "lstm": 0.0}
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - t
+        return wrapper
+    # Classifier._run calls these three (not forward); as instance attributes they shadow
+    # the class's methods until deleted.
+    for name in ("embed", "heads", "combine"):
+        setattr(model, name, timed("network", getattr(model, name)))
+    model.lstm.forward = timed("lstm", model.lstm.forward)
+    runs = []
+    try:
+        for _ in range(repeats):
+            spent.update(network=0.0, lstm=0.0)
+            t = time.perf_counter()
+            run_batch()
+            runs.append((time.perf_counter() - t, spent["network"], spent["lstm"]))
+    finally:
+        del model.embed, model.heads, model.combine, model.lstm.forward  # the class's again
+    total, network, lstm = sorted(runs)[len(runs) // 2]
+    c = model.config
+    flop = 2 * 4 * c.lstm_hidden * (c.word_dim + c.lstm_hidden) * 2 * sum(tokens_per_text)
+    return {"n": n, "total_seconds": round(total, 3), "network_seconds": round(network, 3),
+            "lstm_seconds": round(lstm, 3), "lstm_share": round(lstm / total, 3),
+            "rest_share": round((total - network) / total, 3),
+            "tokens_per_text_mean": round(float(np.mean(tokens_per_text)), 2),
+            "lstm_gflop_per_product": round(flop / n / 1e9, 5),
+            "lstm_gflop_per_second": round(flop / lstm / 1e9, 1),
+            "lstm_only_products_per_second": round(n / lstm, 1),
+            "hidden": c.lstm_hidden, "word_dim": c.word_dim}
+
+
 def fasttext_params() -> tuple[dict, str]:
     path = RESULTS / "quality_demo.json"
     if path.exists():
@@ -191,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     result["batch"] = repeated_throughput(run_batch, len(batch), args.repeats)
     result["batch"]["batch_size"] = 2048
     result["batch"]["threads"] = torch.get_num_threads()
+    result["batch_breakdown"] = bd = time_breakdown(
+        bundle, run_batch, [len(t) for t in bundle.tokenize(batch)], len(batch), args.repeats)
+    log(f"  of which the network {bd['network_seconds'] / bd['total_seconds']:.0%}, the BiLSTM "
+        f"{bd['lstm_share']:.0%} ({bd['lstm_gflop_per_second']:.0f} GFLOP/s; alone "
+        f"{bd['lstm_only_products_per_second']:,.0f} products/s)")
     log(f"  {result['batch']['products_per_second']:,.0f} products/s "
         f"({torch.get_num_threads()} thread, the default of the app and of prodemb predict)")
     # `prodemb predict` (a batch job with the machine to itself) uses every core.
