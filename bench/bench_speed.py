@@ -4,7 +4,8 @@ On the demo bundle (``--bundle``; default: the bundle of ``bench/bench_training.
 else ``artifacts/demo``), in this process, with prodemb's default of one torch thread:
 
 * classify one product (``Bundle.classify([text])``: cleaning, BiLSTM, decoding):
-  p50 / p95 latency over distinct test-split texts;
+  p50 / p95 latency over distinct test-split texts, and the BiLSTM's share of it
+  (``classify_one_breakdown``, as ``batch_breakdown`` below);
 * batch throughput: ``Bundle.classify`` over 20,000 texts in batches of 2,048 (what
   ``classify_frame`` and the app's batch upload do), products per second, with one torch
   thread (the app's and ``prodemb predict``'s default; result key ``batch``, the batch
@@ -175,6 +176,8 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
             "lstm_gflop_per_product": round(flop / n / 1e9, 5),
             "lstm_gflop_per_second": round(flop / lstm / 1e9, 1),
             "lstm_only_products_per_second": round(n / lstm, 1),
+            "ms_per_product": round(1000 * total / n, 4),
+            "lstm_ms_per_product": round(1000 * lstm / n, 4),
             "hidden": c.lstm_hidden, "word_dim": c.word_dim}
 
 
@@ -230,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     log("classify one product")
     result["classify_one"] = repeated_latency(lambda s: bundle.classify([s]), single, args.repeats)
     log(f"  p50 {result['classify_one']['p50_ms']:.2f} ms, p95 {result['classify_one']['p95_ms']:.2f} ms")
+    # One text at a time the BiLSTM runs its steps one after the other on a single row:
+    # its share of the latency says what the 0.5 ms target of issue 15 leaves to the rest.
+    result["classify_one_breakdown"] = bd = time_breakdown(
+        bundle, lambda: [bundle.classify([s]) for s in single],
+        [len(t) for t in bundle.tokenize(single)], len(single), args.repeats)
+    log(f"  of which the BiLSTM {bd['lstm_ms_per_product']:.2f} ms per product "
+        f"({bd['lstm_share']:.0%}), the network {bd['network_seconds'] / bd['total_seconds']:.0%}")
 
     log(f"batch classification of {n_batch:,} products")
 

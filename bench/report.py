@@ -479,6 +479,20 @@ def speed_section(r: dict | None) -> list[str]:
                    f"{r['prodemb_vs_fasttext_throughput']:.3f} |")
     elif ft.get("skipped"):
         out.append(f"| fastText | skipped: {ft['skipped']} |")
+    bd, one = r.get("batch_breakdown"), r.get("classify_one_breakdown")
+    if bd:
+        text = (f"Where the one-thread time goes (timed inside the calls): in the batches the "
+                f"network takes {bd['network_seconds'] / bd['total_seconds']:.0%} and the "
+                f"BiLSTM alone {bd['lstm_share']:.0%} ({bd['tokens_per_text_mean']:.1f} tokens "
+                f"per text, {bd['lstm_gflop_per_product'] * 1e3:.1f} MFLOP per product, "
+                f"{bd['lstm_gflop_per_second']:.0f} GFLOP/s); the BiLSTM alone allows "
+                f"{num(bd['lstm_only_products_per_second'], 0)} products/s on this core, "
+                f"whatever the rest costs.")
+        if one:
+            text += (f" One product at a time: {one['ms_per_product']:.2f} ms, of which the "
+                     f"BiLSTM {one['lstm_ms_per_product']:.2f} ms (its steps run one after "
+                     f"another on one row).")
+        out += ["", text]
     out += ["", f"Run: {provenance(r)}.", ""]
     return out
 

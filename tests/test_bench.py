@@ -349,3 +349,46 @@ def test_quality_on_any_file(quality, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "prodemb against the peers on My Shop.csv" in out
     assert "TF-IDF + linear SVM" in out and "best peer" in out
+
+
+def test_speed_time_breakdown_times_inside_the_real_calls():
+    """bench_speed's breakdown wraps the network's methods while it runs and leaves the
+    model as it was: the same predictions after, the parts nested in the whole."""
+    from prodemb.bundle import Bundle
+
+    speed = _load("bench_speed")
+    bundle = Bundle.load(str(ROOT / "artifacts" / "demo"))
+    texts = bundle.products["text"].head(300).tolist()
+    before = bundle.classify(texts[:20])
+    r = speed.time_breakdown(bundle, lambda: bundle.classify(texts), [3] * len(texts),
+                             len(texts), repeats=1)
+    assert 0 < r["lstm_seconds"] <= r["network_seconds"] <= r["total_seconds"]
+    assert 0 < r["lstm_share"] < 1 and 0 <= r["rest_share"] < 1
+    # 2 directions x 3 tokens x 2 x 4H(D + H) floating-point operations per product.
+    c = bundle.classifier.model.config
+    assert r["lstm_gflop_per_product"] == pytest.approx(
+        2 * 3 * 2 * 4 * c.lstm_hidden * (c.word_dim + c.lstm_hidden) / 1e9, rel=1e-3)
+    model = bundle.classifier.model
+    assert not {"embed", "heads", "combine"} & set(vars(model)) and "forward" not in vars(model.lstm)
+    assert [c.paths for c in bundle.classify(texts[:20])] == [c.paths for c in before]
+
+
+def test_speed_section_says_where_the_time_goes(report):
+    bd = {"n": 100, "total_seconds": 1.0, "network_seconds": 0.6, "lstm_seconds": 0.4,
+          "lstm_share": 0.4, "rest_share": 0.4, "tokens_per_text_mean": 20.0,
+          "lstm_gflop_per_product": 0.0097, "lstm_gflop_per_second": 120.0,
+          "lstm_only_products_per_second": 12000.0, "ms_per_product": 1.6,
+          "lstm_ms_per_product": 0.45}
+    r = {"bundle": "artifacts/demo", "n_bundle_products": 10, "torch_threads": 1, "repeats": 3,
+         "classify_one": {"p50_ms": 1.6, "p95_ms": 2.0, "n_per_run": 300},
+         "nearest_words": {"p50_ms": 1.0, "p95_ms": 1.0, "vocabulary": 10},
+         "nearest_products_bundle_by_id": {"p50_ms": 1, "p95_ms": 1, "n_products": 10},
+         "nearest_products_bundle_by_text": {"p50_ms": 1, "p95_ms": 1, "n_products": 10},
+         "batch": {"products_per_second": 4000.0, "threads": 1, "batch_size": 2048},
+         "batch_breakdown": bd, "classify_one_breakdown": bd,
+         "command": "python bench/bench_speed.py", "date": "2026-12-02T18:00:00",
+         "machine": {"git_commit": "abc", "cores": 2},
+         "load_average": {"start": [0.1], "end": [0.1]}}
+    text = "\n".join(report.speed_section(r))
+    assert "the BiLSTM alone allows 12,000 products/s" in text
+    assert "of which the BiLSTM 0.45 ms" in text and "9.7 MFLOP per product" in text
