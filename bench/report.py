@@ -486,8 +486,9 @@ def speed_section(r: dict | None) -> list[str]:
                 f"BiLSTM alone {bd['lstm_share']:.0%} ({bd['tokens_per_text_mean']:.1f} tokens "
                 f"per text, {bd['lstm_gflop_per_product'] * 1e3:.1f} MFLOP per product, "
                 f"{bd['lstm_gflop_per_second']:.0f} GFLOP/s); the BiLSTM alone allows "
-                f"{num(bd['lstm_only_products_per_second'], 0)} products/s on this core, "
-                f"whatever the rest costs.")
+                f"{num(bd['lstm_only_products_per_second'], 0)} products/s on this core and "
+                f"the whole network {num(bd['n'] / bd['network_seconds'], 0)}, whatever the "
+                f"rest costs.")
         if one:
             text += (f" One product at a time: {one['ms_per_product']:.2f} ms, of which the "
                      f"BiLSTM {one['lstm_ms_per_product']:.2f} ms (its steps run one after "
