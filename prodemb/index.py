@@ -67,10 +67,10 @@ HNSW_EF_SEARCH = 128
 #: at 10M, bench/results/scale.json: 0.873 and 0.905).
 IVF_NPROBE = 32
 IVFSQ_NPROBE = 64
-#: Lists searched per query, IVF-RaBitQ: at 10M x 128 (8,192 lists) recall@10 rises
-#: from 0.951 at 64 lists to 0.972 at 96 while query time grows with the lists (1.99 and
-#: 2.07-2.64 ms in one run, bench/results/scale.json of commit 7c0bb48); 80 sits between,
-#: leaving room on both sides of issue 15's targets (0.95, 2 ms) on this noisy host.
+#: Lists searched per query, IVF-RaBitQ: at 10M x 128 (8,192 lists) recall@10 0.951 at 64
+#: lists, 0.960 at 80, 0.972 at 96 (bench/results/scale.json), while query time grows with
+#: the lists and moves by tens of percent between passes on this host (1.6-2.8 ms at 80-96
+#: lists); 80 leaves room on both of issue 15's targets (recall 0.95, p50 2 ms).
 IVFRQ_NPROBE = 80
 #: IVF-SQ8: how each dimension's 8-bit range is chosen (FAISS's ScalarQuantizer RangeStat
 #: and its argument): cut 0.1 % of the training residuals at either end.
