@@ -198,6 +198,11 @@ def test_speed_targets_one_thread_batch(report):
     speed["batch"]["threads"] = 2
     assert "not measured" in _row(report.targets_section({"speed": speed}), "one thread")
     assert "not run" in _row(report.targets_section({}), "one thread")
+    # Issue 15's stricter targets are judged on the same measurements, in rows of their own.
+    speed["batch"]["threads"] = 1
+    rows = report.targets_section({"speed": speed})
+    assert "≤ 0.5 ms" in _row(rows, "issue 15's latency") and "**MISSED**" in _row(rows, "issue 15's latency")
+    assert "≥ 10,000 products/s" in _row(rows, "issue 15's throughput")
 
 
 def test_quality_section_train_sentence_and_titles(report):
