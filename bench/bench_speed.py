@@ -142,10 +142,10 @@ def repeated_throughput(fn, n: int, repeats: int) -> dict:
 def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeats: int) -> dict:
     """Where ``Bundle.classify``'s batch time goes: the whole, the network (embeddings,
     BiLSTM, pooling, heads, wide path, mixing; the encoding of the texts not included) and
-    the BiLSTM alone, timed inside the
-    real calls (the median run), with the BiLSTM's arithmetic: ``2 * 4H * (D + H)``
-    floating-point operations per token and direction (input and recurrent products; the
-    gates' element-wise work left out), so ``n / lstm_seconds`` is the most products per
+    the BiLSTM alone, timed inside the real calls (the median run), with the BiLSTM's
+    arithmetic: two floating-point operations per weight of its input and recurrent
+    matrices per token (``2 * 4H * (D + H)`` per direction and layer; the gates'
+    element-wise work left out), so ``n / lstm_seconds`` is the most products per
     second this network can reach on one thread however fast the rest becomes."""
     model = bundle.classifier.model
     spent = {"network": 0.0, "lstm": 0.0}
@@ -174,7 +174,11 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
         del model.embed, model.heads, model.combine, model.lstm.forward  # the class's again
     total, network, lstm = sorted(runs)[len(runs) // 2]
     c = model.config
-    flop = 2 * 4 * c.lstm_hidden * (c.word_dim + c.lstm_hidden) * 2 * sum(tokens_per_text)
+    # Two operations per weight of the input and recurrent matrices (every layer and
+    # direction) per token: 2 * 2 * 4H(D + H) for the one-layer BiLSTM.
+    weights = sum(w.numel() for name, w in model.lstm.named_parameters()
+                  if name.startswith("weight"))
+    flop = 2 * weights * sum(tokens_per_text)
     return {"n": n, "total_seconds": round(total, 3), "network_seconds": round(network, 3),
             "lstm_seconds": round(lstm, 3), "lstm_share": round(lstm / total, 3),
             "rest_share": round((total - network) / total, 3),
