@@ -230,6 +230,10 @@ class TrainingLoss:
         return loss
 
 
+#: Seed of network k of an ensemble: the classifier's seed + k * this.
+NETWORK_SEED_STEP = 1000
+
+
 class Classifier:
     """Word2Vec-initialised BiLSTM over the whole category tree.
 
@@ -242,7 +246,11 @@ class Classifier:
         self.config = config or ClassifierConfig()
         self.seed = seed
         self.encoder: TokenEncoder | None = None
+        # The first network; its last hidden layer is the product embedding.
         self.model: ProductClassifier | None = None
+        # Further networks (``config.members - 1``), trained alike with seeds seed + 1000, ...:
+        # the node probabilities are the mean over all networks.
+        self.extra_models: list[ProductClassifier] = []
         self.history: list[dict] = []
         self.kept_epoch: int | None = None
 
@@ -258,16 +266,41 @@ class Classifier:
         given, is called after each epoch; a dict it returns is added to that epoch's
         ``history`` record (diagnostics such as per-split scores). With ``show_progress``
         a bar per epoch and a line after it are printed; otherwise the lines are logged.
+
+        With ``config.members`` k > 1, k networks are trained one after the other, alike
+        but for their seeds (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first).
         """
         c = self.config
         if c.keep not in ("best", "last"):
             raise ValueError(f"classifier keep must be 'best' or 'last', got {c.keep!r}")
-        say = (lambda msg: print(msg, flush=True)) if show_progress else log.info
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         torch.set_num_threads(c.threads or available_cores())
         train_tokens = list(train_tokens)
+        say = (lambda msg: print(msg, flush=True)) if show_progress else log.info
+        networks, histories = [], []
+        for k in range(c.members):
+            # Seeds 1,000 apart: classifiers of neighbouring seeds share no network.
+            seed = self.seed + NETWORK_SEED_STEP * k
+            if c.members > 1:
+                say(f"network {k + 1} of {c.members} (seed {seed})")
+            self._fit_network(seed, train_tokens, y_train, val_tokens, y_val,
+                              word_vectors, taxonomy, show_progress, on_epoch if k == 0 else None)
+            networks.append(self.model)
+            histories.append((self.history, self.kept_epoch))
+        # The first network's history is the one reported (the others' are alike).
+        self.model, self.extra_models = networks[0], networks[1:]
+        self.history, self.kept_epoch = histories[0]
+        return self
+
+    def _fit_network(self, seed: int, train_tokens: list, y_train: np.ndarray, val_tokens: Tokens,
+                     y_val: np.ndarray, word_vectors: WordVectors | None, taxonomy: Taxonomy | None,
+                     show_progress: bool, on_epoch) -> None:
+        """Build and train one network (``self.model``) with ``seed``."""
+        c = self.config
+        say = (lambda msg: print(msg, flush=True)) if show_progress else log.info
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
         leaf_ids = list(taxonomy.leaves) if taxonomy is not None else []
+        self.extra_models = []  # validation during training judges this network alone
         self._build(train_tokens, y_train, word_vectors, taxonomy)
         loss_of = self._loss(y_train, leaf_ids)
         optimizers, clipped = self._optimizers()
@@ -355,7 +388,6 @@ class Classifier:
         self.model.load_state_dict({k: v.half().float() if v.is_floating_point() else v
                                     for k, v in self.model.state_dict().items()})
         self.model.eval()
-        return self
 
     def _build(self, train_tokens: list, y_train: np.ndarray, word_vectors: WordVectors | None,
                taxonomy: Taxonomy | None) -> None:
@@ -467,7 +499,7 @@ class Classifier:
         self._check()
         was_training = self.model.training
         if was_training:  # eval() walks every module: 0.2 ms of a 2 ms single classification
-            self.model.eval()
+            self.model.eval()  # (the extra networks are only ever in eval mode)
         tokens = list(tokens)
         c = self.model.config
         parts = ("proba", "embed") if what == "both" else (what,)
@@ -484,41 +516,62 @@ class Classifier:
                 if "embed" in out:
                     out["embed"][idx] = emb.numpy()
                 if "proba" in out:
-                    out["proba"][idx] = self.model.combine(*self.model.heads(emb, batch)).numpy()
+                    proba = self.model.combine(*self.model.heads(emb, batch))
+                    for net in self.extra_models:  # the same encoded batch for every network
+                        proba += net.combine(*net.heads(net.embed(batch), batch))
+                    out["proba"][idx] = (proba / self.n_networks).numpy()
         if was_training:
             self.model.train()
         return out
 
     @torch.inference_mode()
     def predict_logits(self, tokens: Tokens, batch_size: int = 512) -> list[np.ndarray | None]:
-        """The model's raw outputs for each text: node logits ``(n, N)`` and the BiLSTM's and
-        the wide path's leaf logits ``(n, K)`` (None where absent). With
-        :meth:`combine` they give :meth:`predict_proba` under other mixing weights without
-        running the network again (used to choose the weights on validation)."""
+        """The networks' raw outputs for each text: node logits ``(n, N)`` and the BiLSTM's
+        and the wide path's leaf logits ``(n, K)`` (None where absent), these three for each
+        network in turn. With :meth:`combine` they give :meth:`predict_proba` under other
+        mixing weights without running the networks again (used to choose the weights on
+        validation)."""
         self._check()
         self.model.eval()
         tokens = list(tokens)
-        parts: list[list[np.ndarray]] = [[], [], []]
+        networks = [self.model, *self.extra_models]
+        if not tokens:  # no texts: empty outputs of the right widths
+            c = self.model.config
+            return ([np.zeros((0, c.n_labels), np.float32)] + [
+                np.zeros((0, c.n_leaves), np.float32) if present else None
+                for present in (c.n_leaves > 0, c.n_leaves > 0 and c.wide_pairs > 0)]) * len(networks)
+        parts: list[list[np.ndarray]] = [[] for _ in range(3 * len(networks))]
         order = np.argsort([len(t) for t in tokens], kind="stable")
         for start in range(0, len(order), batch_size):
             idx = order[start: start + batch_size]
-            for k, out in enumerate(self.model(self.encoder.encode([tokens[i] for i in idx]))):
-                if out is not None:
-                    parts[k].append(out.numpy())
+            batch = self.encoder.encode([tokens[i] for i in idx])
+            for n, net in enumerate(networks):
+                for k, out in enumerate(net(batch)):
+                    if out is not None:
+                        parts[3 * n + k].append(out.numpy())
         inverse = np.argsort(order, kind="stable")
-        if not tokens:  # no texts: empty outputs of the right widths
-            c = self.model.config
-            return [np.zeros((0, c.n_labels), np.float32)] + [
-                np.zeros((0, c.n_leaves), np.float32) if present else None
-                for present in (c.n_leaves > 0, c.n_leaves > 0 and c.wide_pairs > 0)]
         return [np.concatenate(p)[inverse] if p else None for p in parts]
 
     def combine(self, parts: list[np.ndarray | None]) -> np.ndarray:
-        """Node probabilities ``(n, N)`` from :meth:`predict_logits` with the model's
-        current weights (``sigmoid_weight``, ``wide_mix``, ``leaf_prior_weight``)."""
+        """Node probabilities ``(n, N)`` from :meth:`predict_logits` with the networks'
+        current weights (``sigmoid_weight``, ``wide_mix``, ``leaf_prior_weight``): the mean
+        over the networks."""
+        networks = [self.model, *self.extra_models]
         with torch.inference_mode():
-            return self.model.combine(*(None if p is None else torch.from_numpy(p)
-                                        for p in parts)).numpy()
+            probs = sum(net.combine(*(None if p is None else torch.from_numpy(p)
+                                      for p in parts[3 * n: 3 * n + 3]))
+                        for n, net in enumerate(networks))
+            return (probs / len(networks)).numpy()
+
+    @property
+    def n_networks(self) -> int:
+        return 1 + len(self.extra_models)
+
+    def set_weight(self, name: str, value: float) -> None:
+        """Set the mixing weight ``name`` (``sigmoid_weight``, ``wide_mix`` or
+        ``leaf_prior_weight``) of every network."""
+        for net in [self.model, *self.extra_models]:
+            setattr(net.config, name, value)
 
     def predict_proba(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
         """Node probabilities, float32 ``(n_items, n_labels)``."""
@@ -538,11 +591,18 @@ class Classifier:
     def save(self, directory: str) -> list[str]:
         """Write ``classifier.safetensors`` (float16) and ``classifier.json``."""
         self._check()
-        state = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
-                 for k, v in self.model.state_dict().items()}
+        state = {}
+        # The first network's weights under their own names (as before ensembles), network
+        # k's under "network<k>.".
+        for n, net in enumerate([self.model, *self.extra_models]):
+            prefix = f"network{n}." if n else ""
+            state.update({prefix + k: (v.detach().to(torch.float16) if v.is_floating_point()
+                                       else v.detach()).contiguous()
+                          for k, v in net.state_dict().items()})
         save_file(state, os.path.join(directory, "classifier.safetensors"))
         with open(os.path.join(directory, "classifier.json"), "w", encoding="utf-8") as f:
             json.dump({"model": self.model.config.to_dict(), "encoder": self.encoder.to_dict(),
+                       "extra_models": [net.config.to_dict() for net in self.extra_models],
                        "seed": self.seed, "config": dataclasses.asdict(self.config)},
                       f, ensure_ascii=False)
         return ["classifier.safetensors", "classifier.json"]
@@ -557,13 +617,19 @@ class Classifier:
             config = TrainConfig.from_dict({"classifier": meta["config"]}).classifier
         self = cls(config, seed=meta.get("seed", 0))
         self.encoder = TokenEncoder.from_dict(meta["encoder"])
-        self.model = ProductClassifier(ModelConfig(**meta["model"]))
         state = load_file(os.path.join(directory, "classifier.safetensors"))
-        missing, unexpected = self.model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=False)
-        # Bundles from before leaf_prior_weight have no leaf prior; weight 0 does not use it.
-        if unexpected or set(missing) - {"leaf_log_prior"}:
-            raise ValueError(f"classifier weights do not match the model: missing {missing}, "
-                             f"unexpected {unexpected}")
-        self.model.eval()
+        networks = []
+        for n, config in enumerate([meta["model"], *meta.get("extra_models", [])]):
+            net = ProductClassifier(ModelConfig(**config))
+            prefix = f"network{n}." if n else ""
+            own = {k[len(prefix):]: v for k, v in state.items()
+                   if (k.startswith(prefix) if n else not k.startswith("network"))}
+            missing, unexpected = net.load_state_dict(
+                {k: v.float() if v.is_floating_point() else v for k, v in own.items()}, strict=False)
+            # Bundles from before leaf_prior_weight have no leaf prior; weight 0 does not use it.
+            if unexpected or set(missing) - {"leaf_log_prior"}:
+                raise ValueError(f"classifier weights of network {n} do not match the model: "
+                                 f"missing {missing}, unexpected {unexpected}")
+            networks.append(net.eval())
+        self.model, self.extra_models = networks[0], networks[1:]
         return self

@@ -98,6 +98,9 @@ class SplitConfig:
 @dataclass(config=VALIDATED)
 class ClassifierConfig:
     # Architecture (see prodemb/model.py).
+    # Networks trained alike but for their seeds, their node probabilities averaged
+    # (the first one's last hidden layer is the product embedding).
+    members: Positive = 1
     lstm_hidden: Positive = 128  # per direction
     lstm_layers: Positive = 1
     embedding_dim: Positive = 128  # the product embedding (last hidden layer)

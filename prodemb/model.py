@@ -205,11 +205,18 @@ class ProductClassifier(nn.Module):
         if self.subword_emb is not None and batch.sub_offsets.numel():
             sub = self.subword_emb(batch.sub_ids, batch.sub_offsets)   # (n_types, D)
             x = x + sub[batch.sub_types]
-        x = self.drop(x)
+        # Dropout is the identity in eval mode: not called (each call of a small op costs
+        # microseconds that add up for a single text, once per network of an ensemble).
+        if self.training:
+            x = self.drop(x)
         lengths = batch.lengths
+        if len(lengths) == 1:  # one text: no padding, nothing to group
+            h, _ = self.lstm(x)                                       # (1, T, 2H)
+            pooled = torch.cat([h.amax(dim=1), h.mean(dim=1)], dim=1)
+            return torch.tanh(self.fc(self.drop(pooled) if self.training else pooled))
         distinct = torch.unique(lengths)
-        # One length (a single pasted text, too) or few: no packing, whose bookkeeping
-        # cost as much as the LSTM itself for one text.
+        # One length or few: no packing, whose bookkeeping cost as much as the LSTM itself
+        # for one text.
         if len(distinct) == 1 or len(distinct) * 8 <= len(lengths):
             pooled = self._pool_by_length(x, lengths, distinct)
         else:
@@ -220,7 +227,7 @@ class ProductClassifier(nn.Module):
             max_pool = h.masked_fill(~mask, float("-inf")).amax(dim=1)
             mean_pool = (h * mask).sum(dim=1) / lengths[:, None].to(h.dtype)
             pooled = torch.cat([max_pool, mean_pool], dim=1)          # (B, 4H)
-        return torch.tanh(self.fc(self.drop(pooled)))                 # (B, E)
+        return torch.tanh(self.fc(self.drop(pooled) if self.training else pooled))  # (B, E)
 
     def _pool_by_length(self, x: torch.Tensor, lengths: torch.Tensor,
                         distinct: torch.Tensor) -> torch.Tensor:
@@ -246,7 +253,7 @@ class ProductClassifier(nn.Module):
               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """:meth:`forward`'s outputs from the product embedding ``(B, E)`` of ``batch``
         (so a caller that needs both runs the BiLSTM once)."""
-        h = self.drop(embedding)
+        h = self.drop(embedding) if self.training else embedding
         node_logits = self.out(h)
         leaf_logits = self.leaf_out(h) if self.leaf_out is not None else None
         wide_leaf = None

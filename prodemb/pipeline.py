@@ -612,16 +612,15 @@ def tune_mix(clf: Classifier, name: str, grid, tokens, y: np.ndarray, taxonomy: 
     where its linear memory carries the rare leaves, and lower on the demo, where the
     BiLSTM alone is stronger.
     """
-    config = clf.model.config
     parts = clf.predict_logits(tokens)
     best, best_f1 = 0.5, -1.0
     for w in sorted(grid, key=lambda v: abs(v - 0.5)):
-        setattr(config, name, w)
+        clf.set_weight(name, w)  # every network of an ensemble alike
         probs = clf.combine(parts)
         f1 = macro_f1(y, TreeDecoder(taxonomy, complete).fit(probs, y).predict(probs))
         if f1 > best_f1 + 1e-6:
             best, best_f1 = w, f1
-    setattr(config, name, best)
+    clf.set_weight(name, best)
     return best
 
 
