@@ -146,8 +146,10 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
     arithmetic: two floating-point operations per weight of its input and recurrent
     matrices per token (``2 * 4H * (D + H)`` per direction and layer; the gates'
     element-wise work left out), so ``n / lstm_seconds`` is the most products per
-    second this network can reach on one thread however fast the rest becomes."""
-    model = bundle.classifier.model
+    second this network can reach on one thread however fast the rest becomes. For an
+    ensemble, every network's time and weights together."""
+    networks = [bundle.classifier.model, *bundle.classifier.extra_models]  # an ensemble's all
+    model = networks[0]
     spent = {"network": 0.0, "lstm": 0.0}
 
     def timed(name, fn):
@@ -160,9 +162,10 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
         return wrapper
     # Classifier._run calls these three (not forward); as instance attributes they shadow
     # the class's methods until deleted.
-    for name in ("embed", "heads", "combine"):
-        setattr(model, name, timed("network", getattr(model, name)))
-    model.lstm.forward = timed("lstm", model.lstm.forward)
+    for net in networks:
+        for name in ("embed", "heads", "combine"):
+            setattr(net, name, timed("network", getattr(net, name)))
+        net.lstm.forward = timed("lstm", net.lstm.forward)
     runs = []
     try:
         for _ in range(repeats):
@@ -171,12 +174,13 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
             run_batch()
             runs.append((time.perf_counter() - t, spent["network"], spent["lstm"]))
     finally:
-        del model.embed, model.heads, model.combine, model.lstm.forward  # the class's again
+        for net in networks:
+            del net.embed, net.heads, net.combine, net.lstm.forward  # the class's again
     total, network, lstm = sorted(runs)[len(runs) // 2]
     c = model.config
     # Two operations per weight of the input and recurrent matrices (every layer and
     # direction) per token: 2 * 2 * 4H(D + H) for the one-layer BiLSTM.
-    weights = sum(w.numel() for name, w in model.lstm.named_parameters()
+    weights = sum(w.numel() for net in networks for name, w in net.lstm.named_parameters()
                   if name.startswith("weight"))
     flop = 2 * weights * sum(tokens_per_text)
     return {"n": n, "total_seconds": round(total, 3), "network_seconds": round(network, 3),
@@ -188,7 +192,7 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
             "lstm_only_products_per_second": round(n / lstm, 1),
             "ms_per_product": round(1000 * total / n, 4),
             "lstm_ms_per_product": round(1000 * lstm / n, 4),
-            "hidden": c.lstm_hidden, "word_dim": c.word_dim}
+            "hidden": c.lstm_hidden, "word_dim": c.word_dim, "networks": len(networks)}
 
 
 def fasttext_params() -> tuple[dict, str]:
@@ -210,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bundle")
     ap.add_argument("--quick", action="store_true", help="fewer calls and products")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tag", default="", help="suffix of the result file name, for another "
+                    "bundle than the demo's (e.g. --tag _ensemble writes speed_ensemble.json, "
+                    "which the report ignores)")
     args = ap.parse_args(argv)
     n_single = 60 if args.quick else 300
     n_batch = 4000 if args.quick else 20_000
@@ -361,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         del vecs, index
 
     result["targets"] = judge(result)
-    common.write_result("speed_quick" if args.quick else "speed", result)
+    common.write_result(("speed_quick" if args.quick else "speed") + args.tag, result)
     return 0
 
 

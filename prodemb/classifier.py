@@ -230,6 +230,9 @@ class TrainingLoss:
         return loss
 
 
+#: Buffers an ensemble's networks share (ProductClassifier.share_wide_pairs).
+SHARED_BUFFERS = {"wide_keys", "wide_offsets", "wide_outputs", "leaf_to_nodes", "leaf_log_prior"}
+
 #: Seed of network k of an ensemble: the classifier's seed + k * this.
 NETWORK_SEED_STEP = 1000
 
@@ -288,6 +291,8 @@ class Classifier:
             histories.append((self.history, self.kept_epoch))
         # The first network's history is the one reported (the others' are alike).
         self.model, self.extra_models = networks[0], networks[1:]
+        for net in self.extra_models:
+            net.share_wide_pairs(self.model)
         self.history, self.kept_epoch = histories[0]
         return self
 
@@ -592,13 +597,16 @@ class Classifier:
         """Write ``classifier.safetensors`` (float16) and ``classifier.json``."""
         self._check()
         state = {}
+        first = self.model.state_dict()
         # The first network's weights under their own names (as before ensembles), network
-        # k's under "network<k>.".
+        # k's under "network<k>."; what network k shares with the first (its wide pairs,
+        # ProductClassifier.share_wide_pairs) is stored once, as the first's.
         for n, net in enumerate([self.model, *self.extra_models]):
             prefix = f"network{n}." if n else ""
             state.update({prefix + k: (v.detach().to(torch.float16) if v.is_floating_point()
                                        else v.detach()).contiguous()
-                          for k, v in net.state_dict().items()})
+                          for k, v in net.state_dict().items()
+                          if not (n and v.data_ptr() == first[k].data_ptr())})
         save_file(state, os.path.join(directory, "classifier.safetensors"))
         with open(os.path.join(directory, "classifier.json"), "w", encoding="utf-8") as f:
             json.dump({"model": self.model.config.to_dict(), "encoder": self.encoder.to_dict(),
@@ -626,10 +634,17 @@ class Classifier:
                    if (k.startswith(prefix) if n else not k.startswith("network"))}
             missing, unexpected = net.load_state_dict(
                 {k: v.float() if v.is_floating_point() else v for k, v in own.items()}, strict=False)
+            if n:  # what was stored once, as the first network's
+                for k in SHARED_BUFFERS & set(missing):
+                    setattr(net, k, getattr(networks[0], k))
+                missing = [k for k in missing if k not in SHARED_BUFFERS]
             # Bundles from before leaf_prior_weight have no leaf prior; weight 0 does not use it.
             if unexpected or set(missing) - {"leaf_log_prior"}:
                 raise ValueError(f"classifier weights of network {n} do not match the model: "
                                  f"missing {missing}, unexpected {unexpected}")
+            net.store_tables_half()  # for prediction only: half the memory, same values
+            if networks:
+                net.share_wide_pairs(networks[0])
             networks.append(net.eval())
         self.model, self.extra_models = networks[0], networks[1:]
         return self

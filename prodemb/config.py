@@ -98,12 +98,12 @@ class SplitConfig:
 @dataclass(config=VALIDATED)
 class ClassifierConfig:
     # Architecture (see prodemb/model.py).
-    # Networks trained alike but for their seeds, their node probabilities averaged
-    # (the first one's last hidden layer is the product embedding).
-    members: Positive = 1
     lstm_hidden: Positive = 128  # per direction
     lstm_layers: Positive = 1
     embedding_dim: Positive = 128  # the product embedding (last hidden layer)
+    # Networks trained alike but for their seeds, their node probabilities averaged
+    # (the first one's last hidden layer is the product embedding).
+    members: Positive = 1
     dropout: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.3
     subword_buckets: Whole = 65536  # hashed char n-gram buckets added to word vectors; 0: off
     subword_ngrams: NgramRange = (3, 5)

@@ -36,6 +36,8 @@ class Batch:
             ``(n_features,)`` (empty if the wide path is off); ``wide_items`` ``(n_features,)``
             is the item of each, ``wide_values`` ``(n_features,)`` its value, 1/sqrt(number
             of the item's features), so that every item's feature vector has unit length.
+        wide_plan: set by the wide path at prediction (prodemb.model): its lookups for
+            this batch, reused by the other networks of an ensemble.
     """
 
     ids: torch.Tensor
@@ -46,6 +48,7 @@ class Batch:
     wide_ids: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     wide_items: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     wide_values: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    wide_plan: tuple | None = None
 
 
 @dataclass

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .encoding import Batch
@@ -134,6 +135,49 @@ class ProductClassifier(nn.Module):
         weights get them too, but are optimised apart: see prodemb.classifier)."""
         return [self.word_emb.weight] + ([self.subword_emb.weight] if self.subword_emb is not None else [])
 
+    def store_tables_half(self) -> None:
+        """Keep the embedding tables (most of the network's memory: 65,536 x 100 subword
+        vectors are 26 MB in float32) in float16, as the bundle stores them, for
+        prediction only. The rows a batch uses are converted to float32 when looked up,
+        which gives the same values as a float32 table (half to float is exact)."""
+        for emb in (self.word_emb, self.subword_emb):
+            if emb is not None:
+                emb.weight.requires_grad_(False)
+                emb.weight.data = emb.weight.data.half()
+
+    def share_wide_pairs(self, other: ProductClassifier) -> bool:
+        """Use ``other``'s wide-path pairs (keys, offsets, outputs), the leaf-to-node map
+        and the leaf prior where they are equal to this network's (networks of one
+        ensemble are built from the same training data): one copy in memory, and the
+        wide path's lookups are done once per batch for all (see :meth:`wide_logits`)."""
+        def equal(names):
+            return all(hasattr(self, n) and hasattr(other, n) and
+                       torch.equal(getattr(self, n), getattr(other, n)) for n in names)
+
+        shared = False
+        for group in (("wide_keys", "wide_offsets", "wide_outputs"), ("leaf_to_nodes",),
+                      ("leaf_log_prior",)):
+            if equal(group):  # the wide pairs all or none: the reused lookups need all three
+                for n in group:
+                    setattr(self, n, getattr(other, n))
+                shared = shared or group[0] == "wide_keys"
+        return shared
+
+    def _word_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        w = self.word_emb.weight
+        if w.dtype == torch.float16:  # store_tables_half: the rows in float32, same values
+            return F.embedding(ids, w).float()
+        return self.word_emb(ids)
+
+    def _subword_vectors(self, batch: Batch) -> torch.Tensor:
+        w = self.subword_emb.weight
+        if w.dtype == torch.float16:
+            # The used rows in float32, averaged by the same kernel in the same order as
+            # the float32 table would be: the same sums.
+            rows = F.embedding(batch.sub_ids, w).float()
+            return F.embedding_bag(torch.arange(len(rows)), rows, batch.sub_offsets, mode="mean")
+        return self.subword_emb(batch.sub_ids, batch.sub_offsets)
+
     def set_wide_pairs(self, keys: torch.Tensor, offsets: torch.Tensor, outputs: torch.Tensor) -> None:
         """Install the wide path's (feature, output) pairs (see the buffers in ``__init__``)."""
         self.wide_keys.copy_(keys)
@@ -174,6 +218,14 @@ class ProductClassifier(nn.Module):
         ids = batch.wide_ids.numpy()
         if not len(ids):
             return torch.zeros(n, width)
+        # Networks of an ensemble share their pairs (share_wide_pairs): the lookups below
+        # are done by the first and reused by the others on the same batch.
+        plan = getattr(batch, "wide_plan", None)
+        if plan is not None and plan[0] is self.wide_keys:
+            _, pairs, cells, values = plan
+            weights = values * self.wide_weight.detach().numpy()[pairs]
+            return torch.from_numpy(np.bincount(cells, weights, minlength=n * width)
+                                    .astype(np.float32).reshape(n, width))
         items, values = batch.wide_items.numpy(), batch.wide_values.numpy()
         if len(ids) > 256:  # sorted queries make the search cache-friendly
             # NumPy's default sort (SIMD, ~5x a stable sort here). Order among equal ids
@@ -190,7 +242,9 @@ class ProductClassifier(nn.Module):
         # Pair indices start[g] .. start[g] + count[g] - 1 of every known feature g, flat.
         pairs = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(count.sum())
         cells = np.repeat(items[known] * width, count) + self.wide_outputs.numpy()[pairs]
-        weights = np.repeat(values[known], count) * self.wide_weight.detach().numpy()[pairs]
+        values = np.repeat(values[known], count)
+        batch.wide_plan = (self.wide_keys, pairs, cells, values)
+        weights = values * self.wide_weight.detach().numpy()[pairs]
         sums = np.bincount(cells, weights, minlength=n * width)
         return torch.from_numpy(sums.astype(np.float32).reshape(n, width))
 
@@ -201,9 +255,9 @@ class ProductClassifier(nn.Module):
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The product embedding (output of the last hidden layer), shape ``(B, E)``."""
-        x = self.word_emb(batch.ids)                                   # (B, T, D)
+        x = self._word_vectors(batch.ids)                              # (B, T, D)
         if self.subword_emb is not None and batch.sub_offsets.numel():
-            sub = self.subword_emb(batch.sub_ids, batch.sub_offsets)   # (n_types, D)
+            sub = self._subword_vectors(batch)                         # (n_types, D)
             x = x + sub[batch.sub_types]
         # Dropout is the identity in eval mode: not called (each call of a small op costs
         # microseconds that add up for a single text, once per network of an ensemble).
