@@ -259,7 +259,8 @@ class Classifier:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train_tokens: Tokens, y_train: np.ndarray, val_tokens: Tokens, y_val: np.ndarray,
-            word_vectors: WordVectors | None = None, taxonomy: Taxonomy | None = None,
+            word_vectors: WordVectors | list[WordVectors] | None = None,
+            taxonomy: Taxonomy | None = None,
             show_progress: bool = True, on_epoch=None) -> Classifier:
         """Train on ``train_tokens`` with 0/1 labels ``y_train`` ``(n, L)``, validating each
         epoch on ``(val_tokens, y_val)``.
@@ -271,7 +272,10 @@ class Classifier:
         a bar per epoch and a line after it are printed; otherwise the lines are logged.
 
         With ``config.members`` k > 1, k networks are trained one after the other, alike
-        but for their seeds (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first).
+        but for their seeds (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first)
+        and, given a list of ``word_vectors``, network i starts from the i-th (the
+        vocabulary is the first's). Networks that share one Word2Vec run are too alike to
+        gain from averaging (docs/quality.md, "Ensembles").
         """
         c = self.config
         if c.keep not in ("best", "last"):
@@ -279,6 +283,9 @@ class Classifier:
         torch.set_num_threads(c.threads or available_cores())
         train_tokens = list(train_tokens)
         say = (lambda msg: print(msg, flush=True)) if show_progress else log.info
+        # One set of word vectors per network (each its own Word2Vec) or one for all.
+        vectors = (list(word_vectors) if isinstance(word_vectors, (list, tuple))
+                   else [word_vectors])
         networks, histories = [], []
         for k in range(c.members):
             # Seeds 1,000 apart: classifiers of neighbouring seeds share no network.
@@ -286,7 +293,8 @@ class Classifier:
             if c.members > 1:
                 say(f"network {k + 1} of {c.members} (seed {seed})")
             self._fit_network(seed, train_tokens, y_train, val_tokens, y_val,
-                              word_vectors, taxonomy, show_progress, on_epoch if k == 0 else None)
+                              vectors[k % len(vectors)], taxonomy, show_progress,
+                              on_epoch if k == 0 else None, vocabulary=vectors[0])
             networks.append(self.model)
             histories.append((self.history, self.kept_epoch))
         # The first network's history is the one reported (the others' are alike).
@@ -298,15 +306,18 @@ class Classifier:
 
     def _fit_network(self, seed: int, train_tokens: list, y_train: np.ndarray, val_tokens: Tokens,
                      y_val: np.ndarray, word_vectors: WordVectors | None, taxonomy: Taxonomy | None,
-                     show_progress: bool, on_epoch) -> None:
-        """Build and train one network (``self.model``) with ``seed``."""
+                     show_progress: bool, on_epoch, vocabulary: WordVectors | None = None) -> None:
+        """Build and train one network (``self.model``) with ``seed``, its word embeddings
+        started from ``word_vectors``, its vocabulary that of ``vocabulary`` (default:
+        ``word_vectors``; the networks of an ensemble share one encoder)."""
         c = self.config
         say = (lambda msg: print(msg, flush=True)) if show_progress else log.info
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         leaf_ids = list(taxonomy.leaves) if taxonomy is not None else []
         self.extra_models = []  # validation during training judges this network alone
-        self._build(train_tokens, y_train, word_vectors, taxonomy)
+        self._build(train_tokens, y_train, word_vectors, taxonomy,
+                    vocabulary if vocabulary is not None else word_vectors)
         loss_of = self._loss(y_train, leaf_ids)
         optimizers, clipped = self._optimizers()
 
@@ -395,11 +406,13 @@ class Classifier:
         self.model.eval()
 
     def _build(self, train_tokens: list, y_train: np.ndarray, word_vectors: WordVectors | None,
-               taxonomy: Taxonomy | None) -> None:
-        """The encoder (vocabulary, hashing) and the network, with its wide path's pairs,
-        Word2Vec rows and output biases set from the training data."""
+               taxonomy: Taxonomy | None, vocabulary: WordVectors | None = None) -> None:
+        """The encoder (vocabulary, hashing: from ``vocabulary``'s words, default
+        ``word_vectors``'s) and the network, with its wide path's pairs, Word2Vec rows
+        (``word_vectors``) and output biases set from the training data."""
         c = self.config
-        self.encoder = TokenEncoder.build(word_vectors.words if word_vectors is not None else [],
+        vocabulary = vocabulary if vocabulary is not None else word_vectors
+        self.encoder = TokenEncoder.build(vocabulary.words if vocabulary is not None else [],
                                           train_tokens, min_count=2,
                                           subword_buckets=c.subword_buckets,
                                           ngram_range=tuple(c.subword_ngrams),
@@ -432,8 +445,11 @@ class Classifier:
             with torch.no_grad():  # start at the leaf priors (minus what the loss adds)
                 self.model.leaf_out.bias.copy_(log_prior - c.leaf_logit_adjust * log_prior)
         if word_vectors is not None:
-            rows = torch.tensor([self.encoder.index[w] for w in word_vectors.words])
-            self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors), rows)
+            # By word: another Word2Vec run of an ensemble may order (or keep) words apart.
+            rows = np.array([self.encoder.index.get(w, -1) for w in word_vectors.words])
+            known = rows >= 0
+            self.model.init_word_vectors(torch.from_numpy(word_vectors.vectors[known]),
+                                         torch.from_numpy(rows[known]))
             if c.freeze_word_vectors:
                 self.model.word_emb.weight.requires_grad_(False)
         # Start every output at its (weighted) label prior instead of 0.5: with hundreds

@@ -37,7 +37,7 @@ from .bundle_format import (
     write_bundle,
 )
 from .catalogue import ReaderOptions, iter_catalogue
-from .classifier import Classifier
+from .classifier import NETWORK_SEED_STEP, Classifier
 from .confidence import ConfidenceModel, calibration_report, nearest_similarity, nearness_rows
 from .config import TrainConfig
 from .decoding import TreeDecoder
@@ -227,6 +227,12 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
                            f"{passes} passes"):
         word_vectors = word2vec_on_tokens(tokens, config, show_progress,
                                           workdir=_work_dir(out, "w2v"))
+        # An ensemble's further networks each start from a Word2Vec run of their own
+        # (seeds 1,000 apart, as the networks'): averaging gains little without it.
+        ensemble_vectors = [word_vectors] + [
+            word2vec_on_tokens(tokens, dataclasses.replace(config, seed=seed + NETWORK_SEED_STEP * k),
+                               show_progress, workdir=_work_dir(out, "w2v"))
+            for k in range(1, config.classifier.members)]
         configured = list(config.word2vec.probe_words)
         probe_words = choose_probe_words(word_vectors, configured, n=max(4, len(configured)),
                                          tokens=lab_tokens, groups=[ps[0][0] for ps in paths])
@@ -248,7 +254,7 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
                              "encoding their texts, then the epochs"):
         clf = Classifier(config.classifier, seed=seed).fit(
             [lab_tokens[i] for i in tr], y[tr], [lab_tokens[i] for i in va], y[va],
-            word_vectors=word_vectors,
+            word_vectors=ensemble_vectors,
             taxonomy=taxonomy,
             show_progress=show_progress)
 

@@ -89,3 +89,63 @@ def test_an_ensemble_is_saved_and_loaded_whole(fitted, data, tmp_path):
     names = load_file(str(tmp_path / "one" / "classifier.safetensors"))
     assert names and not any(k.startswith("network") for k in names)
     assert Classifier.load(str(tmp_path / "one")).n_networks == 1
+
+
+def test_each_network_can_start_from_its_own_word_vectors(data):
+    """Given one Word2Vec run per network, network i starts from the i-th; the vocabulary
+    (one encoder for all) is the first's, and a word the other run lacks keeps its random
+    start there."""
+    from prodemb.word2vec import WordVectors
+
+    tax, tr, ytr, va, yva = data
+    words = sorted({w for t in tr for w in t})
+    rng = np.random.default_rng(0)
+    dim = 8
+    first = WordVectors(words, rng.normal(size=(len(words), dim)).astype(np.float32),
+                        np.ones(len(words)))
+    # The second run in another order and without the first word.
+    second_words = words[::-1][:-1]
+    second = WordVectors(second_words, rng.normal(size=(len(second_words), dim)).astype(np.float32),
+                         np.ones(len(second_words)))
+    cfg = tiny_config(wide=True, members=2, epochs=0)  # not trained: the initial tables
+    clf = Classifier(cfg, seed=0).fit(tr, ytr, va, yva, word_vectors=[first, second],
+                                      taxonomy=tax, show_progress=False)
+    enc = clf.encoder
+    assert enc.words[2:2 + len(words)] == words  # the first run's vocabulary
+    for net, wv in ((clf.model, first), (clf.extra_models[0], second)):
+        table = net.word_emb.weight.detach().numpy()
+        for w, v in zip(wv.words, wv.vectors):
+            np.testing.assert_allclose(table[enc.index[w]], v.astype(np.float16).astype(np.float32))
+    missing = clf.extra_models[0].word_emb.weight.detach().numpy()[enc.index[words[0]]]
+    assert not np.allclose(missing, first.vectors[0].astype(np.float16).astype(np.float32))
+
+
+def test_a_two_network_bundle_trains_loads_and_predicts_what_training_recorded(tmp_path):
+    """End to end: ``prodemb train`` with ``classifier.members = 2`` (tiny config, no maps):
+    two Word2Vec runs, two networks in the bundle, and the loaded bundle's predictions are
+    the ones its training recorded for its products."""
+    from pathlib import Path
+
+    from prodemb.bundle import Bundle
+    from prodemb.config import TrainConfig
+    from prodemb.demo import write_demo
+    from prodemb.pipeline import train_bundle
+    from prodemb.taxonomy import PATH_SEPARATOR, format_paths
+
+    root = Path(__file__).resolve().parents[1]
+    data = tmp_path / "demo.csv"
+    write_demo(data, n_labelled=600, n_unlabelled=200, seed=3, progress=False)
+    config = TrainConfig.from_json_file(str(root / "configs" / "tiny.json"))
+    config.classifier.members = 2
+    config.maps.methods = []
+    out = tmp_path / "bundle"
+    train_bundle(str(data), str(out), None, config, show_progress=False)
+    b = Bundle.load(str(out))
+    assert b.classifier.n_networks == 2
+    words = [net.word_emb.weight.float() for net in (b.classifier.model, b.classifier.extra_models[0])]
+    assert not np.allclose(words[0].numpy(), words[1].numpy())  # two Word2Vec starts, trained apart
+    products = b.products[b.products["split"] != "unlabelled"]
+    decoded = b.decode(b.predict_proba(products["text"].tolist()))
+    assert [format_paths(p for p, _ in d) for d in decoded] == products["pred_path"].tolist()
+    top = b.classify_frame(products["text"].tolist())["category"].fillna("")
+    assert top.tolist() == products["pred_path"].str.split(PATH_SEPARATOR, regex=False).str[0].fillna("").tolist()
