@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle")
     ap.add_argument("--rounds", type=int, default=3, help="timed rounds over all pages")
+    ap.add_argument("--tag", default="", help="suffix of the result file name, for another "
+                    "bundle (e.g. --tag _x writes app_x.json, which the report ignores)")
     ap.add_argument("--quick", action="store_true", help="one timed round")
     ap.add_argument("--no-loaded", action="store_true",
                     help="skip the repeat with one CPU-bound background process")
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     h = helpers()
     if not os.path.exists(h.CHROMIUM):
         print(f"Chromium not found at {h.CHROMIUM}; run `make browser`", file=sys.stderr)
-        common.write_result("app_quick" if args.quick else "app",
+        common.write_result(("app_quick" if args.quick else "app") + args.tag,
                             {"skipped": f"Chromium not found at {h.CHROMIUM}"})
         return 0
     from bench_speed import find_bundle
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: {t['value']} (target {t['op']} {t['target']}, "
             f"{'met' if t['met'] else 'MISSED'})"
             + ("" if beside is None else f"; with a background process {beside}"))
-    common.write_result("app_quick" if args.quick else "app", result)
+    common.write_result(("app_quick" if args.quick else "app") + args.tag, result)
     return 0
 
 

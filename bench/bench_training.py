@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="training config (JSON overrides of the default; "
                     "default: configs/demo.json, as make demo-artifacts)")
     ap.add_argument("--out", help="bundle directory (default: the benchmark cache)")
+    ap.add_argument("--tag", default="", help="suffix of the result file name, for another "
+                    "config (e.g. --tag _x writes training_x.json, which the report ignores)")
     args = ap.parse_args(argv)
 
     from prodemb.pipeline import train_bundle
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"  {name:12s} {secs:8.1f} s")
     log(f"total {total:.1f} s (target <= {TARGET_SECONDS} s); epochs {len(history)}/{c.epochs}"
         + (" (stopped by the time budget)" if budget_hit else ""))
-    common.write_result("training_quick" if args.quick else "training", result)
+    common.write_result(("training_quick" if args.quick else "training") + args.tag, result)
     return 0
 
 
