@@ -37,7 +37,7 @@ def wide_encoder(char_ngrams=(0, 0), buckets=BIG) -> TokenEncoder:
 def small_config(**changes) -> ClassifierConfig:
     """A tiny, explicit config: every setting the tests depend on is pinned here, so a
     change of a default elsewhere does not change what these tests exercise."""
-    settings = dict(lstm_hidden=32, embedding_dim=32, subword_buckets=4096, dropout=0.3,
+    settings = dict(members=1, lstm_hidden=32, embedding_dim=32, subword_buckets=4096, dropout=0.3,
                     batch_size=32, learning_rate=0.01, epochs=4, min_steps=0, max_epochs=100,
                     average_epochs=0.0, patience=100, leaf_softmax=True, leaf_weight="none",
                     leaf_logit_adjust=0.0, sigmoid_weight=0.25, pos_weight="sqrt_inverse",

@@ -690,6 +690,10 @@ def model_summary(config: dict) -> str:
              f"BiLSTM (2 × {clf['lstm_hidden']})" if clf.get("lstm_hidden") else "BiLSTM"]
     if clf.get("wide", False):
         parts.append("wide path")
+    networks = clf.get("members", 1)
+    if networks > 1:  # an ensemble: that many such networks, each with its own Word2Vec run
+        return (f"{networks} networks averaged, each " + " + ".join(parts)
+                + ", over every node of the category tree")
     return " + ".join(parts) + ", over every node of the category tree"
 
 
