@@ -163,18 +163,30 @@ def test_every_page_renders_warm(page, helpers, shots):
 
 # The point of the map nearest the middle of its axes, in page pixels, and its product row.
 CENTRE_POINT_JS = """() => {
+  // The point nearest the plot's centre that no other point lies within ~10 px of, so a
+  // click there can only hit it (a point drawn later at the same pixels would win).
   const gd = document.querySelector('.js-plotly-plot');
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-  const cx = (xa.range[0] + xa.range[1]) / 2, cy = (ya.range[0] + ya.range[1]) / 2;
-  let best = null;
-  gd._fullData.forEach(tr => { if (!tr.customdata) return;
+  const cx = xa.l2p((xa.range[0] + xa.range[1]) / 2), cy = ya.l2p((ya.range[0] + ya.range[1]) / 2);
+  const cell = 10, counts = new Map(), points = [];
+  gd._fullData.forEach(tr => { if (!tr.x) return;
     for (let i = 0; i < tr.x.length; i++) {
-      const d = Math.hypot((tr.x[i] - cx) / (xa.range[1] - xa.range[0]),
-                           (tr.y[i] - cy) / (ya.range[1] - ya.range[0]));
-      if (!best || d < best.d) best = {d, x: tr.x[i], y: tr.y[i], row: tr.customdata[i][0]};
+      const px = xa.l2p(tr.x[i]), py = ya.l2p(tr.y[i]);
+      const key = Math.floor(px / cell) + ',' + Math.floor(py / cell);
+      counts.set(key, (counts.get(key) || 0) + 1);
+      if (tr.customdata) points.push({px, py, row: tr.customdata[i][0]});
     } });
-  return {x: box.left + xa._offset + xa.l2p(best.x), y: box.top + ya._offset + ya.l2p(best.y),
-          row: best.row};
+  const alone = p => { const gx = Math.floor(p.px / cell), gy = Math.floor(p.py / cell);
+    let n = 0;
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++)
+      n += counts.get((gx + dx) + ',' + (gy + dy)) || 0;
+    return n === 1; };
+  let best = null;
+  for (const p of points) {
+    const d = Math.hypot(p.px - cx, p.py - cy);
+    if ((!best || d < best.d) && alone(p)) best = {d, ...p};
+  }
+  return {x: box.left + xa._offset + best.px, y: box.top + ya._offset + best.py, row: best.row};
 }"""
 
 

@@ -691,10 +691,9 @@ def model_summary(config: dict) -> str:
     if clf.get("wide", False):
         parts.append("wide path")
     networks = clf.get("members", 1)
-    if networks > 1:  # an ensemble: that many such networks, each with its own Word2Vec run
-        return (f"{networks} networks averaged, each " + " + ".join(parts)
-                + ", over every node of the category tree")
-    return " + ".join(parts) + ", over every node of the category tree"
+    # An ensemble: that many such networks, each with its own Word2Vec run, averaged.
+    averaged = f" ({networks} networks averaged)" if networks > 1 else ""
+    return " + ".join(parts) + averaged + ", over every node of the category tree"
 
 
 # ---------------------------------------------------------------------- Per-class F1
