@@ -148,7 +148,7 @@ def time_breakdown(bundle, run_batch, tokens_per_text: list[int], n: int, repeat
     element-wise work left out), so ``n / lstm_seconds`` is the most products per
     second this network can reach on one thread however fast the rest becomes. For an
     ensemble, every network's time and weights together."""
-    networks = [bundle.classifier.model, *bundle.classifier.extra_models]  # an ensemble's all
+    networks = bundle.classifier.networks  # an ensemble's all
     model = networks[0]
     spent = {"network": 0.0, "lstm": 0.0}
 

@@ -230,9 +230,6 @@ class TrainingLoss:
         return loss
 
 
-#: Buffers an ensemble's networks share (ProductClassifier.share_wide_pairs).
-SHARED_BUFFERS = {"wide_keys", "wide_offsets", "wide_outputs", "leaf_to_nodes", "leaf_log_prior"}
-
 #: Seed of network k of an ensemble: the classifier's seed + k * this.
 NETWORK_SEED_STEP = 1000
 
@@ -555,7 +552,7 @@ class Classifier:
         self._check()
         self.model.eval()
         tokens = list(tokens)
-        networks = [self.model, *self.extra_models]
+        networks = self.networks
         if not tokens:  # no texts: empty outputs of the right widths
             c = self.model.config
             return ([np.zeros((0, c.n_labels), np.float32)] + [
@@ -577,7 +574,7 @@ class Classifier:
         """Node probabilities ``(n, N)`` from :meth:`predict_logits` with the networks'
         current weights (``sigmoid_weight``, ``wide_mix``, ``leaf_prior_weight``): the mean
         over the networks."""
-        networks = [self.model, *self.extra_models]
+        networks = self.networks
         with torch.inference_mode():
             probs = sum(net.combine(*(None if p is None else torch.from_numpy(p)
                                       for p in parts[3 * n: 3 * n + 3]))
@@ -585,13 +582,18 @@ class Classifier:
             return (probs / len(networks)).numpy()
 
     @property
+    def networks(self) -> list[ProductClassifier]:
+        """Every network: the first (the embedding's), then the extra ones."""
+        return [self.model, *self.extra_models]
+
+    @property
     def n_networks(self) -> int:
-        return 1 + len(self.extra_models)
+        return len(self.networks)
 
     def set_weight(self, name: str, value: float) -> None:
         """Set the mixing weight ``name`` (``sigmoid_weight``, ``wide_mix`` or
         ``leaf_prior_weight``) of every network."""
-        for net in [self.model, *self.extra_models]:
+        for net in self.networks:
             setattr(net.config, name, value)
 
     def predict_proba(self, tokens: Tokens, batch_size: int = 512) -> np.ndarray:
@@ -617,7 +619,7 @@ class Classifier:
         # The first network's weights under their own names (as before ensembles), network
         # k's under "network<k>."; what network k shares with the first (its wide pairs,
         # ProductClassifier.share_wide_pairs) is stored once, as the first's.
-        for n, net in enumerate([self.model, *self.extra_models]):
+        for n, net in enumerate(self.networks):
             prefix = f"network{n}." if n else ""
             state.update({prefix + k: (v.detach().to(torch.float16) if v.is_floating_point()
                                        else v.detach()).contiguous()
@@ -651,9 +653,9 @@ class Classifier:
             missing, unexpected = net.load_state_dict(
                 {k: v.float() if v.is_floating_point() else v for k, v in own.items()}, strict=False)
             if n:  # what was stored once, as the first network's
-                for k in SHARED_BUFFERS & set(missing):
+                for k in ProductClassifier.SHARED_BUFFERS & set(missing):
                     setattr(net, k, getattr(networks[0], k))
-                missing = [k for k in missing if k not in SHARED_BUFFERS]
+                missing = [k for k in missing if k not in ProductClassifier.SHARED_BUFFERS]
             # Bundles from before leaf_prior_weight have no leaf prior; weight 0 does not use it.
             if unexpected or set(missing) - {"leaf_log_prior"}:
                 raise ValueError(f"classifier weights of network {n} do not match the model: "

@@ -145,23 +145,22 @@ class ProductClassifier(nn.Module):
                 emb.weight.requires_grad_(False)
                 emb.weight.data = emb.weight.data.half()
 
-    def share_wide_pairs(self, other: ProductClassifier) -> bool:
+    #: Buffers the networks of one ensemble can share, in groups shared whole (the wide
+    #: path's reused lookups need all three of its pairs' buffers).
+    SHARED_GROUPS = (("wide_keys", "wide_offsets", "wide_outputs"), ("leaf_to_nodes",),
+                     ("leaf_log_prior",))
+    SHARED_BUFFERS = frozenset(n for group in SHARED_GROUPS for n in group)
+
+    def share_wide_pairs(self, other: ProductClassifier) -> None:
         """Use ``other``'s wide-path pairs (keys, offsets, outputs), the leaf-to-node map
         and the leaf prior where they are equal to this network's (networks of one
         ensemble are built from the same training data): one copy in memory, and the
         wide path's lookups are done once per batch for all (see :meth:`wide_logits`)."""
-        def equal(names):
-            return all(hasattr(self, n) and hasattr(other, n) and
-                       torch.equal(getattr(self, n), getattr(other, n)) for n in names)
-
-        shared = False
-        for group in (("wide_keys", "wide_offsets", "wide_outputs"), ("leaf_to_nodes",),
-                      ("leaf_log_prior",)):
-            if equal(group):  # the wide pairs all or none: the reused lookups need all three
+        for group in self.SHARED_GROUPS:
+            if all(hasattr(self, n) and hasattr(other, n)
+                   and torch.equal(getattr(self, n), getattr(other, n)) for n in group):
                 for n in group:
                     setattr(self, n, getattr(other, n))
-                shared = shared or group[0] == "wide_keys"
-        return shared
 
     def _word_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         w = self.word_emb.weight
@@ -264,14 +263,13 @@ class ProductClassifier(nn.Module):
         if self.training:
             x = self.drop(x)
         lengths = batch.lengths
-        if len(lengths) == 1:  # one text: no padding, nothing to group
+        distinct = torch.unique(lengths) if len(lengths) > 1 else None
+        if distinct is None:  # one text: no padding, nothing to group
             h, _ = self.lstm(x)                                       # (1, T, 2H)
             pooled = torch.cat([h.amax(dim=1), h.mean(dim=1)], dim=1)
-            return torch.tanh(self.fc(self.drop(pooled) if self.training else pooled))
-        distinct = torch.unique(lengths)
-        # One length or few: no packing, whose bookkeeping cost as much as the LSTM itself
-        # for one text.
-        if len(distinct) == 1 or len(distinct) * 8 <= len(lengths):
+        elif len(distinct) == 1 or len(distinct) * 8 <= len(lengths):
+            # One length or few: no packing, whose bookkeeping cost as much as the LSTM
+            # itself for one text.
             pooled = self._pool_by_length(x, lengths, distinct)
         else:
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
