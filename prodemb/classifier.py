@@ -268,11 +268,12 @@ class Classifier:
         ``history`` record (diagnostics such as per-split scores). With ``show_progress``
         a bar per epoch and a line after it are printed; otherwise the lines are logged.
 
-        With ``config.members`` k > 1, k networks are trained one after the other, alike
-        but for their seeds (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first)
+        With ``config.members`` k > 1, k networks are trained alike but for their seeds (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first)
         and, given a list of ``word_vectors``, network i starts from the i-th (the
         vocabulary is the first's). Networks that share one Word2Vec run are too alike to
-        gain from averaging (docs/quality.md, "Ensembles").
+        gain from averaging (docs/quality.md, "Ensembles"). With ``config.parallel_members``
+        and a free core per network (``threads`` each), networks 2, 3, ... train in
+        processes of their own while network 1 trains here; the weights are the same.
         """
         c = self.config
         if c.keep not in ("best", "last"):
@@ -283,23 +284,45 @@ class Classifier:
         # One set of word vectors per network (each its own Word2Vec) or one for all.
         vectors = (list(word_vectors) if isinstance(word_vectors, (list, tuple))
                    else [word_vectors])
-        networks, histories = [], []
-        for k in range(c.members):
-            # Seeds 1,000 apart: classifiers of neighbouring seeds share no network.
-            seed = self.seed + NETWORK_SEED_STEP * k
-            if c.members > 1:
-                say(f"network {k + 1} of {c.members} (seed {seed})")
-            self._fit_network(seed, train_tokens, y_train, val_tokens, y_val,
-                              vectors[k % len(vectors)], taxonomy, show_progress,
-                              on_epoch if k == 0 else None, vocabulary=vectors[0])
-            networks.append(self.model)
-            histories.append((self.history, self.kept_epoch))
+        seeds = [self.seed + NETWORK_SEED_STEP * k for k in range(c.members)]  # no shared network
+        starts = [vectors[k % len(vectors)] for k in range(c.members)]
+        # Networks 2.. in processes of their own while the machine has cores for them; the
+        # rest (and always the first, whose epochs on_epoch sees) here, one after the other.
+        side = self._side_processes()
+        others = [_SideNetwork(c, seeds[k], train_tokens, y_train, list(val_tokens), y_val,
+                               starts[k], taxonomy, vectors[0]) for k in range(1, side + 1)]
+        try:
+            if others:
+                names = ", ".join(str(k + 1) for k in range(1, side + 1))
+                say(f"network{'s' * (side > 1)} {names} of {c.members} train in a separate "
+                    "process at the same time as network 1")
+            trained = {}
+            for k in [0, *range(side + 1, c.members)]:
+                if c.members > 1:
+                    say(f"network {k + 1} of {c.members} (seed {seeds[k]})")
+                self._fit_network(seeds[k], train_tokens, y_train, val_tokens, y_val, starts[k],
+                                  taxonomy, show_progress, on_epoch if k == 0 else None,
+                                  vocabulary=vectors[0])
+                trained[k] = (self.model, self.history, self.kept_epoch)
+            for k, other in enumerate(others, start=1):
+                trained[k] = other.result(lambda: say(f"waiting for network {k + 1} of {c.members}"))
+        finally:
+            for other in others:
+                other.stop()
         # The first network's history is the one reported (the others' are alike).
-        self.model, self.extra_models = networks[0], networks[1:]
+        self.model, self.history, self.kept_epoch = trained[0]
+        self.extra_models = [trained[k][0] for k in range(1, c.members)]
         for net in self.extra_models:
             net.share_wide_pairs(self.model)
-        self.history, self.kept_epoch = histories[0]
         return self
+
+    def _side_processes(self) -> int:
+        """How many networks train in processes of their own beside this one: while there
+        are ``threads`` free cores for each (``parallel_members``)."""
+        c = self.config
+        if not c.parallel_members or c.members < 2 or not c.threads:
+            return 0
+        return max(0, min(c.members, available_cores() // c.threads) - 1)
 
     def _fit_network(self, seed: int, train_tokens: list, y_train: np.ndarray, val_tokens: Tokens,
                      y_val: np.ndarray, word_vectors: WordVectors | None, taxonomy: Taxonomy | None,
@@ -666,3 +689,71 @@ class Classifier:
             networks.append(net.eval())
         self.model, self.extra_models = networks[0], networks[1:]
         return self
+
+
+
+class _SideNetwork:
+    """One network of an ensemble trained in a spawned process of its own, exactly as
+    :meth:`Classifier._fit_network` would train it here (same seed, threads and data, so
+    the same weights); :meth:`result` waits for it, :meth:`stop` ends it early."""
+
+    def __init__(self, config: ClassifierConfig, seed: int, *data):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
+        self.seed = seed
+        self.receive, send = ctx.Pipe(duplex=False)
+        self.process = ctx.Process(target=_fit_side_network, args=(send, config, seed, *data),
+                                   daemon=True, name=f"prodemb network seed {seed}")
+        self.process.start()
+        send.close()
+
+    def result(self, on_wait=None) -> tuple[ProductClassifier, list[dict], int | None]:
+        """The trained network, its history and kept epoch; ``on_wait()`` is called once
+        if it is not ready yet. Raises RuntimeError if its training failed or the process
+        died (for instance killed for memory)."""
+        if not self.receive.poll() and on_wait is not None:
+            on_wait()
+        while not self.receive.poll(1.0):
+            if not self.process.is_alive() and not self.receive.poll():
+                raise RuntimeError(f"the training process of the network with seed {self.seed} "
+                                   f"stopped without a result (exit code {self.process.exitcode})")
+        try:
+            status, payload = self.receive.recv()
+        except EOFError:
+            raise RuntimeError(f"the training process of the network with seed {self.seed} "
+                               f"stopped without a result (exit code {self.process.exitcode})") from None
+        self.process.join()
+        if status != "ok":
+            raise RuntimeError(f"training the network with seed {self.seed} failed:\n{payload}")
+        config, state, history, kept_epoch = payload
+        net = ProductClassifier(ModelConfig(**config))
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        return net.eval(), history, kept_epoch
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+        self.receive.close()
+
+
+def _fit_side_network(send, config: ClassifierConfig, seed: int, train_tokens: list,
+                      y_train: np.ndarray, val_tokens: list, y_val: np.ndarray,
+                      word_vectors: WordVectors | None, taxonomy: Taxonomy | None,
+                      vocabulary: WordVectors | None) -> None:
+    """The body of a :class:`_SideNetwork`'s process: sends ("ok", (model config, weights
+    as arrays, history, kept epoch)) or ("error", traceback)."""
+    import traceback
+
+    try:
+        torch.set_num_threads(config.threads)
+        clf = Classifier(config, seed=seed)
+        clf._fit_network(seed, train_tokens, y_train, val_tokens, y_val, word_vectors, taxonomy,
+                         False, None, vocabulary=vocabulary)
+        state = {k: v.detach().numpy().copy() for k, v in clf.model.state_dict().items()}
+        send.send(("ok", (clf.model.config.to_dict(), state, clf.history, clf.kept_epoch)))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        send.send(("error", traceback.format_exc()))
+    finally:
+        send.close()

@@ -111,6 +111,10 @@ class ClassifierConfig:
     # of one run were too alike to gain), their node probabilities averaged; the first
     # one's last hidden layer is the product embedding.
     members: Positive = 2
+    # Train the networks side by side, one process each, when the machine has `threads`
+    # cores for each (2 cores, 2 networks: the classifier stage takes about half the
+    # time); the weights are the same as trained one after the other.
+    parallel_members: Flag = True
     dropout: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.3
     subword_buckets: Whole = 65536  # hashed char n-gram buckets added to word vectors; 0: off
     subword_ngrams: NgramRange = (3, 5)

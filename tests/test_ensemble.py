@@ -5,6 +5,7 @@ the bundle's other weights; the mixing weights set alike on every network."""
 from __future__ import annotations
 
 import copy
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from test_model_tuning import tiny_config
 from test_wide_path import rare_leaf_data
 
 import prodemb.pipeline as pipeline
-from prodemb.classifier import Classifier
+from prodemb.classifier import Classifier, _SideNetwork
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Sparse invariant checks are implicitly disabled:UserWarning")
@@ -29,8 +30,31 @@ def fitted(data):
     tax, tr, ytr, va, yva = data
     kw = dict(taxonomy=tax, show_progress=False)
     single = {s: Classifier(tiny_config(wide=True), seed=s).fit(tr, ytr, va, yva, **kw) for s in (3, 1003)}
-    pair = Classifier(tiny_config(wide=True, members=2), seed=3).fit(tr, ytr, va, yva, **kw)
+    # The second network trains in a process of its own (as on any machine with 2 cores).
+    with mock.patch("prodemb.classifier.available_cores", return_value=2):
+        pair = Classifier(tiny_config(wide=True, members=2), seed=3).fit(tr, ytr, va, yva, **kw)
     return single, pair
+
+
+def test_networks_train_side_by_side_only_with_a_core_for_each():
+    def side(cores, **changes):
+        with mock.patch("prodemb.classifier.available_cores", return_value=cores):
+            return Classifier(tiny_config(**changes))._side_processes()
+
+    assert side(2, members=2) == 1 and side(8, members=3) == 2 and side(2, members=3) == 1
+    assert side(1, members=2) == 0 and side(8, members=1) == 0
+    assert side(8, members=2, parallel_members=False) == 0
+    assert side(8, members=2, threads=0) == 0  # each network wants every core
+    assert side(3, members=2, threads=2) == 0 and side(4, members=2, threads=2) == 1
+
+
+def test_a_network_whose_process_dies_is_an_error_not_a_hang(data):
+    tax, tr, ytr, va, yva = data
+    other = _SideNetwork(tiny_config(epochs=50), 5, tr, ytr, va, yva, None, tax, None)
+    other.process.kill()
+    with pytest.raises(RuntimeError, match="stopped without a result"):
+        other.result()
+    other.stop()
 
 
 def test_an_ensemble_is_the_mean_of_its_networks_trained_alone(fitted, data):
@@ -120,6 +144,7 @@ def test_each_network_can_start_from_its_own_word_vectors(data):
     assert not np.allclose(missing, first.vectors[0].astype(np.float16).astype(np.float32))
 
 
+@pytest.mark.slow
 def test_a_two_network_bundle_trains_loads_and_predicts_what_training_recorded(tmp_path):
     """End to end: ``prodemb train`` with ``classifier.members = 2`` (tiny config, no maps):
     two Word2Vec runs, two networks in the bundle, and the loaded bundle's predictions are
