@@ -252,7 +252,10 @@ def test_languages_come_from_the_text():
 
 def test_model_card_says_what_the_model_is(bundle):
     summary = ui.model_summary(bundle.config)
-    assert summary.startswith("Word2Vec") and "BiLSTM" in summary
+    assert "Word2Vec" in summary and "BiLSTM" in summary
+    members = bundle.config["train"]["classifier"].get("members", 1)
+    assert summary.startswith(f"{members} networks averaged, each Word2Vec" if members > 1
+                              else "Word2Vec")
     if bundle.config["train"]["classifier"].get("wide"):
         assert "wide path" in summary
     card = bundle.card()

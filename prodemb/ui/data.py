@@ -683,7 +683,8 @@ def bundle_languages(key) -> list[str]:
 def model_summary(config: dict) -> str:
     """What the model is, from the bundle's training configuration: ``Word2Vec (100-d) +
     BiLSTM (2 × 128) + wide path`` (word vectors, a bidirectional LSTM, and the wide path of
-    hashed words and character n-grams), with their sizes."""
+    hashed words and character n-grams), with their sizes; an ensemble starts ``2 networks
+    averaged, each``."""
     train = (config or {}).get("train", {})
     w2v, clf = train.get("word2vec", {}), train.get("classifier", {})
     parts = [f"Word2Vec ({w2v['vector_size']}-d)" if w2v.get("vector_size") else "Word2Vec",
@@ -692,8 +693,8 @@ def model_summary(config: dict) -> str:
         parts.append("wide path")
     networks = clf.get("members", 1)
     # An ensemble: that many such networks, each with its own Word2Vec run, averaged.
-    averaged = f" ({networks} networks averaged)" if networks > 1 else ""
-    return " + ".join(parts) + averaged + ", over every node of the category tree"
+    ensemble = f"{networks} networks averaged, each " if networks > 1 else ""
+    return ensemble + " + ".join(parts) + ", over every node of the category tree"
 
 
 # ---------------------------------------------------------------------- Per-class F1
