@@ -657,6 +657,11 @@ def convert_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str, row_offset:
         hint = ""
         if len(raw.columns) == 1 and any(d in str(raw.columns[0]) for d in ";\t|,"):
             hint = " (only one column was found: is the delimiter right?)"
+        elif set(missing) & set(opts.text_columns) and set(opts.text_columns) & set(raw.columns):
+            # A file with a title and no description, read with the default text columns.
+            present = [c for c in opts.text_columns if c in raw.columns]
+            hint = (f" (the product text is read from {', '.join(opts.text_columns)}; to read it "
+                    f"from {', '.join(present)} only: --text-columns {','.join(present)})")
         raise CatalogueError(f"missing column(s) {', '.join(repr(c) for c in missing)}; "
                              f"the file has {shown}{hint}", path)
     row_numbers = (list(rows) if rows is not None

@@ -360,3 +360,11 @@ def test_split_labelled_warns_when_a_cleaned_text_straddles_splits(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="prodemb"):
         split_labelled(catalogue, labelled, y, tokens, config, "s.csv")
     assert any("2 cleaned text" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_with_a_title_and_no_description_is_told_how_to_read_it(tmp_path):
+    f = write(tmp_path / "t.csv", "id,title,category\n1,wool scarf,A > B\n")
+    with pytest.raises(CatalogueError, match=r"missing column\(s\) 'description'.*"
+                       r"to read it from title only: --text-columns title\)"):
+        read_catalogue(f)
+    assert read_catalogue(f, text_columns=["title"])["text"].tolist() == ["wool scarf"]
