@@ -20,8 +20,8 @@ What a new user does to judge prodemb on their own catalogue, with nothing tuned
 Unlike ``bench_quality.py`` nothing is tuned for either system on a shared validation
 split: this is the out-of-the-box comparison of issue 10 ("used the plain way").
 
+    .venv/bin/python bench/bench_plain.py                   # fashion, demo-longtail
     .venv/bin/python bench/bench_plain.py --setting fashion
-    .venv/bin/python bench/bench_plain.py --setting demo-longtail
 """
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ from prodemb.metrics import evaluate  # noqa: E402
 from prodemb.taxonomy import Taxonomy, format_path, parse_path, split_paths  # noqa: E402
 
 
-def holdout_files(setting: str, holdout: float, seed: int, work: Path
+def holdout_files(setting: str, holdout: float, seed: int, work: Path, quick: bool = False
                   ) -> tuple[Path, Path, pd.DataFrame]:
     """The training file, the held-out file (no categories) and the held-out truth."""
-    path, reader = common.setting(setting)
+    path, reader = ((common.demo_catalogue(3000, 3000, seed=1), common.PRESETS["demo"])
+                    if quick else common.setting(setting))
     if path is None:
         raise SystemExit(f"{setting}: catalogue not found")
     cat = read_catalogue(path, reader)
@@ -99,24 +100,18 @@ def score(taxonomy: Taxonomy, truth: list[str], predicted: list[str]) -> dict:
             "empty": round(float((depth == 0).mean()), 4)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--setting", choices=["demo-longtail", "fashion", "demo", "fashion-small"],
-                    default="fashion")
-    ap.add_argument("--holdout", type=float, default=0.2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="prodemb predict --threads")
-    ap.add_argument("--tag", default="")
-    args = ap.parse_args(argv)
-
-    work = CACHE / "plain" / f"{args.setting}-{args.seed}"
+def plain(setting: str, args) -> None:
+    """One setting: train, predict, the SVM, the scores."""
+    work = CACHE / "plain" / f"{setting}-{args.seed}{'-quick' * args.quick}"
     work.mkdir(parents=True, exist_ok=True)
-    train_file, held_file, held = holdout_files(args.setting, args.holdout, args.seed, work)
+    train_file, held_file, held = holdout_files(setting, args.holdout, args.seed, work, args.quick)
     bundle, predictions = work / "bundle", work / "predictions.parquet"
     prodemb = [sys.executable, "-m", "prodemb.cli"]
     # The file has a title and no description: the one flag its error message asks for.
     train_seconds = run([*prodemb, "train", "--data", str(train_file), "--out", str(bundle),
-                         "--text-columns", "title", "--force"])
+                         "--text-columns", "title", "--force",
+                         *(["--config", str(common.ROOT / "configs" / "tiny.json")] if args.quick
+                           else [])])
     predict_seconds = run([*prodemb, "predict", "--bundle", str(bundle), "--in", str(held_file),
                            "--out", str(predictions), "--threads", str(args.threads)])
     pred = pd.read_parquet(predictions)
@@ -134,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         "tfidf_linear_svm": {**score(taxonomy, truth, svm), "seconds": svm_seconds},
     }
     margin = systems["prodemb"]["leaf_macro_f1"] - systems["tfidf_linear_svm"]["leaf_macro_f1"]
-    common.write_result(f"plain_{args.setting.replace('-', '_')}{args.tag}", {
-        "setting": args.setting, "holdout": args.holdout, "seed": args.seed,
+    common.write_result(f"plain_{setting.replace('-', '_')}{'_quick' * args.quick}{args.tag}", {
+        "setting": setting, "holdout": args.holdout, "seed": args.seed,
         "n_held_out": len(held), "n_training_rows": int(len(pd.read_parquet(train_file))),
         "tree": {"nodes": taxonomy.n_nodes, "leaves": int(taxonomy.is_leaf.sum())},
         "systems": systems, "margin_leaf_macro_f1": round(margin, 4)})
@@ -143,6 +138,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:18s} leaf macro-F1 {r['leaf_macro_f1']:.4f}  macro-F1 {r['macro_f1']:.4f}  "
               f"above the true depth {r['stops_above_true_depth']:.1%}")
     print(f"prodemb - SVM: {margin:+.4f} test leaf macro-F1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--setting", nargs="+", choices=list(common.SETTINGS),
+                    default=["fashion", "demo-longtail"])
+    ap.add_argument("--holdout", type=float, default=0.2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="prodemb predict --threads")
+    ap.add_argument("--tag", default="")
+    ap.add_argument("--quick", action="store_true",
+                    help="a small demo catalogue and configs/tiny.json (a smoke run, minutes)")
+    args = ap.parse_args(argv)
+    for setting in (["demo"] if args.quick else args.setting):
+        plain(setting, args)
     return 0
 
 

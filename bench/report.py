@@ -823,6 +823,31 @@ def sessions_section(r: dict | None) -> list[str]:
     return out
 
 
+#: The settings ``bench/bench_plain.py`` is run on (``make bench``).
+PLAIN = ("fashion", "demo-longtail", "demo")  # demo: the --quick smoke run
+
+
+def plain_section(results: dict[str, dict | None]) -> list[str]:
+    """prodemb used the plain way against a plain TF-IDF + linear SVM (``bench_plain.py``)."""
+    out = ["### Used the plain way (`bench/bench_plain.py`)", "",
+           "A random 20 % of the labelled products held out; `prodemb train` with the default "
+           "config on the rest of the file, `prodemb predict` on the held-out products, their "
+           "`category` column scored; against TF-IDF + `LinearSVC(C=1)` trained on the same "
+           "products, nothing tuned for either. One training run each.", ""]
+    rows = [(k, r) for k, r in results.items() if r and "systems" in r]
+    if not rows:
+        return out + ["_Not run yet._", ""]
+    out += ["| catalogue | held out | prodemb leaf macro-F1 | SVM leaf macro-F1 | margin | "
+            "prodemb stops above the true depth | SVM | run |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for k, r in rows:
+        p, v = r["systems"]["prodemb"], r["systems"]["tfidf_linear_svm"]
+        out.append(f"| {k} | {r['n_held_out']:,} | {f3(p['leaf_macro_f1'])} | "
+                   f"{f3(v['leaf_macro_f1'])} | {r['margin_leaf_macro_f1']:+.3f} | "
+                   f"{p['stops_above_true_depth']:.1%} | {v['stops_above_true_depth']:.1%} | "
+                   f"{r['date'][:10]}, `{r['machine']['git_commit']}` |")
+    return out + [""]
+
+
 def how_section(quick: bool) -> list[str]:
     return [
         "## How the numbers are made", "",
@@ -895,7 +920,8 @@ def review_section(r: dict | None) -> list[str]:
 
 def build(quick: bool) -> str:
     names = (*map(result_name, QUALITY), "speed", "training", "word2vec_3m", "app", "sessions",
-             "maps", "word_vectors", "confidence", "decoding_rule", "review", "scale")
+             "maps", "word_vectors", "confidence", "decoding_rule", "review", "scale",
+             *(f"plain_{k.replace('-', '_')}" for k in PLAIN))
     results = {n: load(n, quick) for n in names}
     machine = next((r["machine"] for r in results.values() if r and "machine" in r), None)
     lines = ["# Benchmarks", "",
@@ -913,6 +939,7 @@ def build(quick: bool) -> str:
     lines += ["## Quality against peers", ""]
     for setting, title in QUALITY.items():
         lines += quality_section(results[result_name(setting)], title, setting)
+    lines += plain_section({k: results[f"plain_{k.replace('-', '_')}"] for k in PLAIN})
     lines += speed_section(results["speed"])
     lines += scale_section(results["scale"])
     lines += training_section(results["training"], results["word2vec_3m"])

@@ -11,10 +11,12 @@ Steps, in order (each a separate process, so one failing does not stop the rest)
 6. ``word2vec``  bench/bench_word2vec.py  Word2Vec on 3,000,000 demo texts
 7. ``quality``   bench/bench_quality.py   prodemb against peers on demo, demo-longtail,
                                          fashion and fashion-small
-8. ``vectors``   bench/bench_vectors.py   Word2Vec health of the quality bundles
-9. ``review``    bench/bench_review.py    label review: planted wrong labels found
-10. ``scale``    bench/bench_scale.py     Ray engine throughput, FAISS index build / recall / latency
-11. ``report``   bench/report.py          BENCHMARKS.md from bench/results/*.json
+8. ``plain``     bench/bench_plain.py     prodemb used the plain way (train, predict, the
+                                         category column) against TF-IDF + LinearSVC
+9. ``vectors``   bench/bench_vectors.py   Word2Vec health of the quality bundles
+10. ``review``   bench/bench_review.py    label review: planted wrong labels found
+11. ``scale``    bench/bench_scale.py     Ray engine throughput, FAISS index build / recall / latency
+12. ``report``   bench/report.py          BENCHMARKS.md from bench/results/*.json
 
 The speed and app steps use the bundle that the training step writes; the sessions
 step the shipped ``artifacts/demo``. The full run
@@ -48,6 +50,7 @@ STEPS = {
     "sessions": "bench_sessions.py",
     "word2vec": "bench_word2vec.py",
     "quality": "bench_quality.py",
+    "plain": "bench_plain.py",
     "vectors": "bench_vectors.py",
     "review": "bench_review.py",
     "scale": "bench_scale.py",
