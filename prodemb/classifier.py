@@ -305,7 +305,7 @@ class Classifier:
                                   vocabulary=vectors[0])
                 trained[k] = (self.model, self.history, self.kept_epoch)
             for k, other in enumerate(others, start=1):
-                trained[k] = other.result(lambda: say(f"waiting for network {k + 1} of {c.members}"))
+                trained[k] = other.result(lambda k=k: say(f"waiting for network {k + 1} of {c.members}"))
         finally:
             for other in others:
                 other.stop()
