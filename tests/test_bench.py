@@ -398,3 +398,29 @@ def test_speed_section_says_where_the_time_goes(report):
     text = "\n".join(report.speed_section(r))
     assert "the BiLSTM alone allows 12,000 products/s on this core and the whole network 167," in text
     assert "of which the BiLSTM 0.45 ms" in text and "9.7 MFLOP per product" in text
+
+
+def test_plain_way_scores_the_one_predicted_path(report):
+    plain = _load("bench_plain")
+    from prodemb.taxonomy import Taxonomy
+
+    tax = Taxonomy.from_paths([("A", "a1"), ("A", "a2"), ("B", "b1"), ("C",)])
+    truth = ["A > a1", "A > a2", "B > b1", "C", "A > a1"]
+    exact = plain.score(tax, truth, ["A > a1", "A > a2", "B > b1", "C", "A > a1"])
+    assert exact["leaf_macro_f1"] == 1.0 and exact["stops_above_true_depth"] == 0.0
+    # One path predicted for a product filed under two: the other one is missed.
+    two = plain.score(tax, truth[:4] + ["A > a1 | B > b1"], truth)
+    assert two["leaf_macro_f1"] == pytest.approx((1 + 1 + 2 / 3 + 1) / 4, abs=1e-4)
+    # Stopping at "A" is no leaf; an empty prediction is nothing at all.
+    coarse = plain.score(tax, truth, ["A", "A > a2", "B > b1", "", "A > a1"])
+    assert coarse["stops_above_true_depth"] == pytest.approx(0.4)
+    assert coarse["empty"] == pytest.approx(0.2)
+    assert coarse["leaf_macro_f1"] < 1.0
+    # The table of BENCHMARKS.md: one row per setting run, a note when none was.
+    assert report.plain_section({"fashion": None})[-2] == "_Not run yet._"
+    row = {"systems": {"prodemb": {"leaf_macro_f1": 0.9, "stops_above_true_depth": 0.01},
+                       "tfidf_linear_svm": {"leaf_macro_f1": 0.88, "stops_above_true_depth": 0}},
+           "n_held_out": 8889, "margin_leaf_macro_f1": 0.02, "date": "2026-12-03T10:00",
+           "machine": {"git_commit": "abc1234"}}
+    table = report.plain_section({"fashion": row})
+    assert "| fashion | 8,889 | 0.900 | 0.880 | +0.020 | 1.0% | 0.0% | 2026-12-03, `abc1234` |" in table
