@@ -73,12 +73,12 @@ def run(cmd: list[str]) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def svm_predictions(train_file: Path, held: pd.DataFrame) -> tuple[list[str], float]:
-    """The plain pipeline: TF-IDF + LinearSVC(C=1) over path ends (each product's first path)."""
+def svm_predictions(train: pd.DataFrame, held: pd.DataFrame) -> tuple[list[str], float]:
+    """The plain pipeline: TF-IDF + LinearSVC(C=1) over path ends (each product's first path)
+    of the training file's labelled rows ``train``."""
     from sklearn.svm import LinearSVC
 
     start = time.perf_counter()
-    train = pd.read_parquet(train_file)
     train = train[train["category"] != ""]
     y = [split_paths(c)[0] for c in train["category"]]
     features = TfidfFeatures()
@@ -117,9 +117,10 @@ def plain(setting: str, args) -> None:
     pred = pd.read_parquet(predictions)
     if pred["id"].astype(str).tolist() != held["id"].tolist():
         raise SystemExit("prodemb predict did not return the held-out products in order")
-    svm, svm_seconds = svm_predictions(train_file, held)
+    train = pd.read_parquet(train_file)
+    svm, svm_seconds = svm_predictions(train, held)
 
-    every_path = [parse_path(p) for c in pd.read_parquet(train_file)["category"].tolist()
+    every_path = [parse_path(p) for c in train["category"].tolist()
                   + held["category"].tolist() for p in split_paths(c)]
     taxonomy = Taxonomy.from_paths(every_path)
     truth = held["category"].tolist()
@@ -131,7 +132,7 @@ def plain(setting: str, args) -> None:
     margin = systems["prodemb"]["leaf_macro_f1"] - systems["tfidf_linear_svm"]["leaf_macro_f1"]
     common.write_result(f"plain_{setting.replace('-', '_')}{'_quick' * args.quick}{args.tag}", {
         "setting": setting, "holdout": args.holdout, "seed": args.seed,
-        "n_held_out": len(held), "n_training_rows": int(len(pd.read_parquet(train_file))),
+        "n_held_out": len(held), "n_training_rows": len(train),
         "tree": {"nodes": taxonomy.n_nodes, "leaves": int(taxonomy.is_leaf.sum())},
         "systems": systems, "margin_leaf_macro_f1": round(margin, 4)})
     for name, r in systems.items():

@@ -268,8 +268,8 @@ class Classifier:
         ``history`` record (diagnostics such as per-split scores). With ``show_progress``
         a bar per epoch and a line after it are printed; otherwise the lines are logged.
 
-        With ``config.members`` k > 1, k networks are trained alike but for their seeds (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first)
-        and, given a list of ``word_vectors``, network i starts from the i-th (the
+        With ``config.members`` k > 1, k networks are trained alike but for their seeds
+        (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first) and, given a list of ``word_vectors``, network i starts from the i-th (the
         vocabulary is the first's). Networks that share one Word2Vec run are too alike to
         gain from averaging (docs/quality.md, "Ensembles"). With ``config.parallel_members``
         and a free core per network (``threads`` each), networks 2, 3, ... train in
@@ -691,7 +691,6 @@ class Classifier:
         return self
 
 
-
 class _SideNetwork:
     """One network of an ensemble trained in a spawned process of its own, exactly as
     :meth:`Classifier._fit_network` would train it here (same seed, threads and data, so
@@ -716,13 +715,11 @@ class _SideNetwork:
             on_wait()
         while not self.receive.poll(1.0):
             if not self.process.is_alive() and not self.receive.poll():
-                raise RuntimeError(f"the training process of the network with seed {self.seed} "
-                                   f"stopped without a result (exit code {self.process.exitcode})")
+                raise self._died()
         try:
             status, payload = self.receive.recv()
         except EOFError:
-            raise RuntimeError(f"the training process of the network with seed {self.seed} "
-                               f"stopped without a result (exit code {self.process.exitcode})") from None
+            raise self._died() from None
         self.process.join()
         if status != "ok":
             raise RuntimeError(f"training the network with seed {self.seed} failed:\n{payload}")
@@ -730,6 +727,10 @@ class _SideNetwork:
         net = ProductClassifier(ModelConfig(**config))
         net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         return net.eval(), history, kept_epoch
+
+    def _died(self) -> RuntimeError:
+        return RuntimeError(f"the training process of the network with seed {self.seed} "
+                            f"stopped without a result (exit code {self.process.exitcode})")
 
     def stop(self) -> None:
         if self.process.is_alive():
