@@ -275,6 +275,8 @@ class Classifier:
         and a free core per network (``threads`` each), networks 2, 3, ... train in
         processes of their own while network 1 trains here; the weights are the same.
         """
+        from .side_training import SideNetwork
+
         c = self.config
         if c.keep not in ("best", "last"):
             raise ValueError(f"classifier keep must be 'best' or 'last', got {c.keep!r}")
@@ -289,7 +291,7 @@ class Classifier:
         # Networks 2.. in processes of their own while the machine has cores for them; the
         # rest (and always the first, whose epochs on_epoch sees) here, one after the other.
         side = self._side_processes()
-        others = [_SideNetwork(c, seeds[k], train_tokens, y_train, list(val_tokens), y_val,
+        others = [SideNetwork(c, seeds[k], train_tokens, y_train, list(val_tokens), y_val,
                                starts[k], taxonomy, vectors[0]) for k in range(1, side + 1)]
         try:
             if others:
@@ -689,72 +691,3 @@ class Classifier:
             networks.append(net.eval())
         self.model, self.extra_models = networks[0], networks[1:]
         return self
-
-
-class _SideNetwork:
-    """One network of an ensemble trained in a spawned process of its own, exactly as
-    :meth:`Classifier._fit_network` would train it here (same seed, threads and data, so
-    the same weights); :meth:`result` waits for it, :meth:`stop` ends it early."""
-
-    def __init__(self, config: ClassifierConfig, seed: int, *data):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        self.seed = seed
-        self.receive, send = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(target=_fit_side_network, args=(send, config, seed, *data),
-                                   daemon=True, name=f"prodemb network seed {seed}")
-        self.process.start()
-        send.close()
-
-    def result(self, on_wait=None) -> tuple[ProductClassifier, list[dict], int | None]:
-        """The trained network, its history and kept epoch; ``on_wait()`` is called once
-        if it is not ready yet. Raises RuntimeError if its training failed or the process
-        died (for instance killed for memory)."""
-        if not self.receive.poll() and on_wait is not None:
-            on_wait()
-        while not self.receive.poll(1.0):
-            if not self.process.is_alive() and not self.receive.poll():
-                raise self._died()
-        try:
-            status, payload = self.receive.recv()
-        except EOFError:
-            raise self._died() from None
-        self.process.join()
-        if status != "ok":
-            raise RuntimeError(f"training the network with seed {self.seed} failed:\n{payload}")
-        config, state, history, kept_epoch = payload
-        net = ProductClassifier(ModelConfig(**config))
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-        return net.eval(), history, kept_epoch
-
-    def _died(self) -> RuntimeError:
-        return RuntimeError(f"the training process of the network with seed {self.seed} "
-                            f"stopped without a result (exit code {self.process.exitcode})")
-
-    def stop(self) -> None:
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join()
-        self.receive.close()
-
-
-def _fit_side_network(send, config: ClassifierConfig, seed: int, train_tokens: list,
-                      y_train: np.ndarray, val_tokens: list, y_val: np.ndarray,
-                      word_vectors: WordVectors | None, taxonomy: Taxonomy | None,
-                      vocabulary: WordVectors | None) -> None:
-    """The body of a :class:`_SideNetwork`'s process: sends ("ok", (model config, weights
-    as arrays, history, kept epoch)) or ("error", traceback)."""
-    import traceback
-
-    try:
-        torch.set_num_threads(config.threads)
-        clf = Classifier(config, seed=seed)
-        clf._fit_network(seed, train_tokens, y_train, val_tokens, y_val, word_vectors, taxonomy,
-                         False, None, vocabulary=vocabulary)
-        state = {k: v.detach().numpy().copy() for k, v in clf.model.state_dict().items()}
-        send.send(("ok", (clf.model.config.to_dict(), state, clf.history, clf.kept_epoch)))
-    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
-        send.send(("error", traceback.format_exc()))
-    finally:
-        send.close()

@@ -14,7 +14,8 @@ from test_model_tuning import tiny_config
 from test_wide_path import rare_leaf_data
 
 import prodemb.pipeline as pipeline
-from prodemb.classifier import Classifier, _SideNetwork
+from prodemb.classifier import Classifier
+from prodemb.side_training import SideNetwork
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Sparse invariant checks are implicitly disabled:UserWarning")
@@ -50,11 +51,32 @@ def test_networks_train_side_by_side_only_with_a_core_for_each():
 
 def test_a_network_whose_process_dies_is_an_error_not_a_hang(data):
     tax, tr, ytr, va, yva = data
-    other = _SideNetwork(tiny_config(epochs=50), 5, tr, ytr, va, yva, None, tax, None)
+    other = SideNetwork(tiny_config(epochs=50), 5, tr, ytr, va, yva, None, tax, None)
     other.process.kill()
     with pytest.raises(RuntimeError, match="stopped without a result"):
         other.result()
     other.stop()
+
+
+def test_a_side_network_does_not_run_the_callers_main_script_again(data, tmp_path, monkeypatch):
+    """Training started from a Streamlit page or a test runner: the page is the parent's
+    ``__main__``, and a side network's process must not import it again (multiprocessing's
+    spawn did, and the page's code ran, failed and left the training hanging)."""
+    import sys
+    import types
+
+    tax, tr, ytr, va, yva = data
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the page ran again')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    other = SideNetwork(tiny_config(), 5, tr, ytr, va, yva, None, tax, None)
+    try:
+        net, history, kept_epoch = other.result()
+    finally:
+        other.stop()
+    assert len(history) == 3 and net.config.n_labels == ytr.shape[1]
 
 
 def test_an_ensemble_is_the_mean_of_its_networks_trained_alone(fitted, data):
@@ -148,7 +170,8 @@ def test_each_network_can_start_from_its_own_word_vectors(data):
 def test_a_two_network_bundle_trains_loads_and_predicts_what_training_recorded(tmp_path):
     """End to end: ``prodemb train`` with ``classifier.members = 2`` (tiny config, no maps):
     two Word2Vec runs, two networks in the bundle, and the loaded bundle's predictions are
-    the ones its training recorded for its products."""
+    the ones its training recorded for its products. The second network trains in a
+    process of its own, as on any machine with two cores."""
     from pathlib import Path
 
     from prodemb.bundle import Bundle
@@ -162,9 +185,11 @@ def test_a_two_network_bundle_trains_loads_and_predicts_what_training_recorded(t
     write_demo(data, n_labelled=600, n_unlabelled=200, seed=3, progress=False)
     config = TrainConfig.from_json_file(str(root / "configs" / "tiny.json"))
     config.classifier.members = 2
+    config.classifier.parallel_members = True  # the second network in a process of its own
     config.maps.methods = []
     out = tmp_path / "bundle"
-    train_bundle(str(data), str(out), None, config, show_progress=False)
+    with mock.patch("prodemb.classifier.available_cores", return_value=2):
+        train_bundle(str(data), str(out), None, config, show_progress=False)
     b = Bundle.load(str(out))
     assert b.classifier.n_networks == 2
     words = [net.word_emb.weight.float() for net in (b.classifier.model, b.classifier.extra_models[0])]
