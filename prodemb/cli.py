@@ -832,6 +832,7 @@ def _main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .bundle import BundleError
     from .pipeline import TrainingError
+    from .side_training import SideNetworkError
 
     # SIGTERM (kill) and SIGHUP (terminal closed) unwind like Ctrl-C, so that temporary
     # files, the Word2Vec corpus and the output lock are removed. A signal the caller
@@ -844,6 +845,11 @@ def _main(argv: list[str] | None = None) -> int:
                 previous[sig] = signal.signal(sig, _terminate)
     try:
         return closing_progress_bars(args.func, args)
+    except SideNetworkError as e:
+        print(f"prodemb {args.command}: error: {e}", file=sys.stderr)
+        if args.verbose and e.details:
+            print(e.details, file=sys.stderr)
+        return 1
     except (CatalogueError, BundleError, TrainingError, ValueError, KeyError, OSError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"prodemb {args.command}: error: {disk_full_message(args, e) or msg}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """One network of an ensemble trained in a process of its own (``classifier.parallel_members``).
 
-The process is a fresh ``python -m prodemb.side_training DIR``, not a multiprocessing
+The process is a fresh ``python -m prodemb.side_training DIR PARENT_PID``, not a multiprocessing
 child: multiprocessing's spawn re-imports the parent's ``__main__`` (a Streamlit page, a
 test runner's bootstrap) in the child, and fork copies torch's thread pools. The job and
 the result pass through files in DIR in plain formats (JSON, ``.npy``, safetensors), so
@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,15 @@ from .taxonomy import Taxonomy
 from .word2vec import WordVectors
 
 
+class SideNetworkError(RuntimeError):
+    """A side network's training failed or its process died (killed for memory, for
+    instance). ``details``: the process's traceback or its last output."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
 class SideNetwork:
     """Trains one network with ``seed`` in a process of its own, exactly as
     :meth:`prodemb.classifier.Classifier._fit_network` would here (same seed, threads and
@@ -46,38 +56,42 @@ class SideNetwork:
                  val_tokens, y_val: np.ndarray, word_vectors: WordVectors | None,
                  taxonomy: Taxonomy | None, vocabulary: WordVectors | None):
         self.seed = seed
+        self.name = f"with seed {seed}"
         self.directory = tempfile.mkdtemp(prefix=f"prodemb-network-{seed}-")
         _write_job(self.directory, config, seed, train_tokens, y_train, val_tokens, y_val,
                    word_vectors, taxonomy, vocabulary)
         self._stderr = open(os.path.join(self.directory, "stderr.txt"), "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "prodemb.side_training", self.directory],
+            [sys.executable, "-m", "prodemb.side_training", self.directory, str(os.getpid())],
             stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=subprocess.STDOUT)
 
     def result(self, on_wait=None) -> tuple[ProductClassifier, list[dict], int | None]:
         """The trained network, its history and kept epoch; ``on_wait()`` is called once
-        if it is not ready yet. Raises RuntimeError if its training failed or the process
-        died (for instance killed for memory)."""
+        if it is not ready yet. Raises :class:`SideNetworkError` if its training failed or
+        the process died (for instance killed for memory)."""
         if self.process.poll() is None and on_wait is not None:
             on_wait()
         code = self.process.wait()
         error = os.path.join(self.directory, "error.txt")
         if os.path.exists(error):
             with open(error, encoding="utf-8") as f:
-                raise RuntimeError(f"training the network with seed {self.seed} failed:\n"
-                                   f"{f.read()}")
+                details = f.read()
+            last = details.strip().splitlines()[-1] if details.strip() else "no message"
+            raise SideNetworkError(f"training network {self.name} failed: {last}", details)
         if code != 0 or not os.path.exists(os.path.join(self.directory, "network.json")):
-            raise RuntimeError(f"the training process of the network with seed {self.seed} "
-                               f"stopped without a result (exit code {code})"
-                               + self._output_tail())
+            how = (f"was ended by signal {-code} ({_signal_name(-code)})" if code < 0
+                   else f"stopped without a result (exit code {code})")
+            raise SideNetworkError(f"the process training network {self.name} {how}; to "
+                                   "train the networks one after the other in one process, "
+                                   "set classifier.parallel_members to false",
+                                   self._output_tail())
         return _read_result(self.directory)
 
     def _output_tail(self, chars: int = 2000) -> str:
         self._stderr.flush()
         with open(os.path.join(self.directory, "stderr.txt"), encoding="utf-8",
                   errors="replace") as f:
-            text = f.read()[-chars:].strip()
-        return f"; its last output:\n{text}" if text else ""
+            return f.read()[-chars:].strip()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -85,6 +99,13 @@ class SideNetwork:
             self.process.wait()
         self._stderr.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown"
 
 
 def _write_job(directory: str, config: ClassifierConfig, seed: int, train_tokens, y_train,
@@ -145,7 +166,28 @@ def train_job(directory: str) -> None:
                    "kept_epoch": clf.kept_epoch}, f, default=float)
 
 
+def _end_with_parent(directory: str, parent: int) -> None:
+    """End this process, and remove its job directory, when the parent process dies (on
+    Linux; a ``prodemb train`` killed with SIGKILL must not leave a network training on its
+    own). The parent's own :meth:`SideNetwork.stop` ends it with SIGTERM as well."""
+    def end(signum, frame):
+        shutil.rmtree(directory, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)  # and end by the signal, as without this handler
+        os.kill(os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, end)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the process ends when its training does
+        return
+    if os.getppid() != parent:  # the parent died before prctl
+        end(signal.SIGTERM, None)
+
+
 if __name__ == "__main__":
+    _end_with_parent(sys.argv[1], int(sys.argv[2]))
     try:
         train_job(sys.argv[1])
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises it

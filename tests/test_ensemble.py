@@ -15,7 +15,7 @@ from test_wide_path import rare_leaf_data
 
 import prodemb.pipeline as pipeline
 from prodemb.classifier import Classifier
-from prodemb.side_training import SideNetwork
+from prodemb.side_training import SideNetwork, SideNetworkError
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Sparse invariant checks are implicitly disabled:UserWarning")
@@ -53,7 +53,7 @@ def test_a_network_whose_process_dies_is_an_error_not_a_hang(data):
     tax, tr, ytr, va, yva = data
     other = SideNetwork(tiny_config(epochs=50), 5, tr, ytr, va, yva, None, tax, None)
     other.process.kill()
-    with pytest.raises(RuntimeError, match="stopped without a result"):
+    with pytest.raises(SideNetworkError, match=r"ended by signal 9 \(SIGKILL\).*parallel_members"):
         other.result()
     other.stop()
 
@@ -77,6 +77,54 @@ def test_a_side_network_does_not_run_the_callers_main_script_again(data, tmp_pat
     finally:
         other.stop()
     assert len(history) == 3 and net.config.n_labels == ytr.shape[1]
+
+
+def test_a_side_network_ends_when_its_parent_is_killed(tmp_path):
+    """``prodemb train`` killed with SIGKILL: its side network's process ends too and
+    removes its job directory, instead of training on alone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; sys.path.insert(0, 'tests')\n"
+        "from test_model_tuning import tiny_config\n"
+        "from test_wide_path import rare_leaf_data\n"
+        "from prodemb.side_training import SideNetwork\n"
+        "tax, tr, ytr, va, yva = rare_leaf_data(0, n_common=40)\n"
+        "other = SideNetwork(tiny_config(epochs=100000), 5, tr, ytr, va, yva, None, tax, None)\n"
+        "print(other.process.pid, other.directory, flush=True)\n"
+        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    pid, directory = parent.stdout.readline().split()
+    try:
+        # Wait until the side process is past its start-up (it has begun training).
+        for _ in range(600):
+            if os.path.exists(os.path.join(directory, "stderr.txt")) and _alive(int(pid)):
+                break
+            time.sleep(0.1)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        for _ in range(600):  # poll, up to a minute, for the process to end
+            if not _alive(int(pid)):
+                break
+            time.sleep(0.1)
+        assert not _alive(int(pid)), "the side network trains on after its parent was killed"
+        assert not os.path.exists(directory)
+    finally:
+        if _alive(int(pid)):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_an_ensemble_is_the_mean_of_its_networks_trained_alone(fitted, data):
@@ -199,3 +247,38 @@ def test_a_two_network_bundle_trains_loads_and_predicts_what_training_recorded(t
     assert [format_paths(p for p, _ in d) for d in decoded] == products["pred_path"].tolist()
     top = b.classify_frame(products["text"].tolist())["category"].fillna("")
     assert top.tolist() == products["pred_path"].str.split(PATH_SEPARATOR, regex=False).str[0].fillna("").tolist()
+
+
+def test_train_reports_a_failed_side_network_in_one_line(tmp_path, capsys):
+    """``prodemb train`` whose second network's process dies: an error naming the way out,
+    no traceback, and no bundle."""
+    import json
+    from pathlib import Path
+
+    from prodemb.cli import main
+    from prodemb.demo import write_demo
+    from prodemb.side_training import SideNetwork
+
+    root = Path(__file__).resolve().parents[1]
+    config = json.loads((root / "configs" / "tiny.json").read_text())
+    config["classifier"].update(members=2, parallel_members=True, epochs=1)
+    config["maps"]["methods"] = []
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    data = tmp_path / "demo.csv"
+    write_demo(data, n_labelled=300, n_unlabelled=0, seed=3, progress=False)
+
+    def killed(self, on_wait=None):
+        self.process.kill()
+        return original(self, on_wait)
+
+    original = SideNetwork.result
+    with mock.patch("prodemb.classifier.available_cores", return_value=2), \
+            mock.patch.object(SideNetwork, "result", killed):
+        code = main(["train", "--data", str(data), "--out", str(tmp_path / "bundle"),
+                     "--config", str(tmp_path / "config.json"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "prodemb train: error: the process training network with seed 1000 was ended by " \
+           "signal 9 (SIGKILL)" in err and "parallel_members to false" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "bundle").exists()
