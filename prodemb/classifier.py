@@ -296,8 +296,10 @@ class Classifier:
         try:
             if others:
                 names = ", ".join(str(k + 1) for k in range(1, side + 1))
-                say(f"network{'s' * (side > 1)} {names} of {c.members} train in a separate "
-                    "process at the same time as network 1")
+                where = ("trains in a process of its own" if side == 1
+                         else "train in processes of their own")
+                say(f"network{'s' * (side > 1)} {names} of {c.members} {where}, at the same "
+                    "time as network 1")
             trained = {}
             for k in [0, *range(side + 1, c.members)]:
                 if c.members > 1:
