@@ -37,7 +37,8 @@ if not methods or products.empty:
     st.warning("This bundle has no map coordinates. Retrain it with maps enabled "
                "(config `maps.methods`, e.g. `[\"tsne\", \"umap\"]`).")
     st.stop()
-st.caption(f"The map of `{bundle.name}` holds {report.coverage_note(bundle.coverage())} "
+held = report.coverage_note(bundle.coverage())  # a sentence: "All 500 products ..."
+st.caption(f"The map of `{bundle.name}` holds {held[0].lower()}{held[1:]} "
            "They are placed by the similarity of their embeddings: neighbours on the map are "
            "products the model sees as alike. Click a point for its nearest products; use the "
            "box or lasso tool (top right of the chart) to list products.")
