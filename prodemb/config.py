@@ -112,8 +112,9 @@ class ClassifierConfig:
     # one's last hidden layer is the product embedding.
     members: Positive = 2
     # Train the networks side by side, one process each, when the machine has `threads`
-    # cores for each (2 cores, 2 networks: the classifier stage takes about half the
-    # time); the weights are the same as trained one after the other.
+    # cores for each; the weights are the same as trained one after the other. Demo
+    # bundle, 2 cores, 2 networks: classifier stage 214 s against 365 s one after the
+    # other (bench/results/training.json, training_h64x2.json).
     parallel_members: Flag = True
     dropout: Annotated[float, Strict(), Field(ge=0, lt=1)] = 0.3
     subword_buckets: Whole = 65536  # hashed char n-gram buckets added to word vectors; 0: off
