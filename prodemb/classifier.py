@@ -269,11 +269,12 @@ class Classifier:
         a bar per epoch and a line after it are printed; otherwise the lines are logged.
 
         With ``config.members`` k > 1, k networks are trained alike but for their seeds
-        (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first) and, given a list of ``word_vectors``, network i starts from the i-th (the
-        vocabulary is the first's). Networks that share one Word2Vec run are too alike to
-        gain from averaging (docs/quality.md, "Ensembles"). With ``config.parallel_members``
-        and a free core per network (``threads`` each), networks 2, 3, ... train in
-        processes of their own while network 1 trains here; the weights are the same.
+        (``seed``, ``seed + 1000``, ...; ``on_epoch`` sees the first) and, given a list of
+        ``word_vectors``, network i starts from the i-th (the vocabulary is the first's).
+        Networks that share one Word2Vec run are too alike to gain from averaging
+        (docs/quality.md, "Ensembles"). With ``config.parallel_members`` and a free core per
+        network (``threads`` each), networks 2, 3, ... train in processes of their own while
+        network 1 trains here; the weights are the same.
         """
         from .side_training import SideNetwork
 

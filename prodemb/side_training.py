@@ -56,7 +56,6 @@ class SideNetwork:
                  val_tokens, y_val: np.ndarray, word_vectors: WordVectors | None,
                  taxonomy: Taxonomy | None, vocabulary: WordVectors | None):
         self.seed = seed
-        self.name = f"with seed {seed}"
         self.directory = tempfile.mkdtemp(prefix=f"prodemb-network-{seed}-")
         _write_job(self.directory, config, seed, train_tokens, y_train, val_tokens, y_val,
                    word_vectors, taxonomy, vocabulary)
@@ -77,18 +76,18 @@ class SideNetwork:
             with open(error, encoding="utf-8") as f:
                 details = f.read()
             last = details.strip().splitlines()[-1] if details.strip() else "no message"
-            raise SideNetworkError(f"training network {self.name} failed: {last}", details)
+            raise SideNetworkError(f"training network with seed {self.seed} failed: {last}",
+                                   details)
         if code != 0 or not os.path.exists(os.path.join(self.directory, "network.json")):
             how = (f"was ended by signal {-code} ({_signal_name(-code)})" if code < 0
                    else f"stopped without a result (exit code {code})")
-            raise SideNetworkError(f"the process training network {self.name} {how}; to "
-                                   "train the networks one after the other in one process, "
-                                   "set classifier.parallel_members to false",
+            raise SideNetworkError(f"the process training network with seed {self.seed} {how}; "
+                                   "to train the networks one after the other in one "
+                                   "process, set classifier.parallel_members to false",
                                    self._output_tail())
         return _read_result(self.directory)
 
     def _output_tail(self, chars: int = 2000) -> str:
-        self._stderr.flush()
         with open(os.path.join(self.directory, "stderr.txt"), encoding="utf-8",
                   errors="replace") as f:
             return f.read()[-chars:].strip()
