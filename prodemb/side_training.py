@@ -122,7 +122,9 @@ def _write_job(directory: str, config: ClassifierConfig, seed: int, train_tokens
            "val_tokens": [list(t) for t in val_tokens],
            "taxonomy": None if taxonomy is None else taxonomy.to_json(),
            "start": vectors(word_vectors, "start"),
-           "vocabulary": vectors(vocabulary, "vocabulary")}
+           # One copy when the start vectors are the vocabulary (a shared Word2Vec run).
+           "vocabulary": ({"same_as": "start"} if vocabulary is word_vectors is not None
+                          else vectors(vocabulary, "vocabulary"))}
     with open(os.path.join(directory, "job.json"), "w", encoding="utf-8") as f:
         json.dump(job, f)
 
@@ -153,10 +155,12 @@ def train_job(directory: str) -> None:
     taxonomy = None if job["taxonomy"] is None else Taxonomy.from_json(job["taxonomy"])
     y_train = np.load(os.path.join(directory, "y_train.npy"), allow_pickle=False)
     y_val = np.load(os.path.join(directory, "y_val.npy"), allow_pickle=False)
+    start = _read_vectors(directory, "start", job["start"])
+    vocabulary = (start if job["vocabulary"] == {"same_as": "start"}
+                  else _read_vectors(directory, "vocabulary", job["vocabulary"]))
     clf = Classifier(config, seed=job["seed"])
     clf._fit_network(job["seed"], job["train_tokens"], y_train, job["val_tokens"], y_val,
-                     _read_vectors(directory, "start", job["start"]), taxonomy, False, None,
-                     vocabulary=_read_vectors(directory, "vocabulary", job["vocabulary"]))
+                     start, taxonomy, False, None, vocabulary=vocabulary)
     state = {k: v.detach().clone().contiguous() for k, v in clf.model.state_dict().items()}
     save_file(state, os.path.join(directory, "network.safetensors"))
     # network.json last: its presence says the result is complete.

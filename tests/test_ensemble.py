@@ -214,6 +214,33 @@ def test_each_network_can_start_from_its_own_word_vectors(data):
     assert not np.allclose(missing, first.vectors[0].astype(np.float16).astype(np.float32))
 
 
+def test_a_side_network_given_one_vector_set_for_start_and_vocabulary_stores_it_once(data):
+    """A shared Word2Vec run (the same vectors as start and vocabulary): the job holds one
+    copy, and the side network is the one trained here from the same vectors."""
+    import os
+
+    import torch
+
+    from prodemb.word2vec import WordVectors
+
+    tax, tr, ytr, va, yva = data
+    words = sorted({w for t in tr for w in t})
+    wv = WordVectors(words, np.random.default_rng(0).normal(size=(len(words), 8)).astype(np.float32),
+                     np.ones(len(words)))
+    cfg = tiny_config(wide=True)
+    other = SideNetwork(cfg, 5, tr, ytr, va, yva, wv, tax, wv)
+    try:
+        assert os.path.exists(os.path.join(other.directory, "start.npy"))
+        assert not os.path.exists(os.path.join(other.directory, "vocabulary.npy"))
+        net, _, _ = other.result()
+    finally:
+        other.stop()
+    here = Classifier(cfg, seed=5)
+    here._fit_network(5, tr, ytr, va, yva, wv, tax, False, None, vocabulary=wv)
+    for name, value in here.model.state_dict().items():
+        torch.testing.assert_close(net.state_dict()[name], value, rtol=0, atol=0)
+
+
 @pytest.mark.slow
 def test_a_two_network_bundle_trains_loads_and_predicts_what_training_recorded(tmp_path):
     """End to end: ``prodemb train`` with ``classifier.members = 2`` (tiny config, no maps):
