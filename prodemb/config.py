@@ -174,9 +174,10 @@ class ClassifierConfig:
     # optimiser steps, longer, up to `max_epochs` (a small training set: its rare products
     # must be seen often enough to be fitted; Fashion with 20 % of its training products
     # rose from 0.71 to 0.80 test leaf macro-F1 with 36 instead of 12 epochs). 4,000
-    # rather than 2,000 steps: Fashion's train leaf macro-F1 0.936 -> 0.954 and demo-longtail's
-    # test +0.02 (docs/quality.md, "Longer training for the train fit"); the cap of 34 keeps
-    # fashion-small at the 34 epochs it had, since 40 cost it 0.01 test macro-F1.
+    # rather than 2,000 steps: Fashion's train leaf macro-F1 0.936 -> 0.955 and demo-longtail's
+    # test 0.641 -> 0.654, 5 seeds each (docs/quality.md, "Comparison at one commit with
+    # min_steps 4,000"); the cap of 34 keeps fashion-small at the 34 epochs it had, since 40
+    # cost it 0.01 test leaf macro-F1 ("Longer training for the train fit").
     epochs: Whole = 12  # 0 with min_steps 0: not trained (the model as initialised)
     min_steps: Whole = 4000
     max_epochs: Positive = 34

@@ -123,7 +123,8 @@ def _write_job(directory: str, config: ClassifierConfig, seed: int, train_tokens
            "taxonomy": None if taxonomy is None else taxonomy.to_json(),
            "start": vectors(word_vectors, "start"),
            # One copy when the start vectors are the vocabulary (a shared Word2Vec run).
-           "vocabulary": ({"same_as": "start"} if vocabulary is word_vectors is not None
+           "vocabulary": ({"same_as": "start"}
+                          if vocabulary is not None and vocabulary is word_vectors
                           else vectors(vocabulary, "vocabulary"))}
     with open(os.path.join(directory, "job.json"), "w", encoding="utf-8") as f:
         json.dump(job, f)
