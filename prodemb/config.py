@@ -72,7 +72,7 @@ class Word2VecConfig:
     min_corpus_tokens: Whole = 5_000_000
     negative: Whole = 5
     sample: Number = 1e-3  # gensim's default; 1e-4 discarded most of a small corpus
-    workers: Whole = 0  # 0: all available cores
+    workers: Whole = 0  # 0: all available cores, shared by an ensemble's runs (side by side)
     probe_words: list[str] = field(default_factory=lambda: ["nike", "scarf", "kabelka", "cierna"])
 
 

@@ -24,6 +24,8 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -57,7 +59,7 @@ from .taxonomy import (
     split_paths,
 )
 from .text import tokenize
-from .utils import StageTimer, progress, sha256_file
+from .utils import StageTimer, available_cores, progress, sha256_file
 from .word2vec import (
     WordVectors,
     choose_probe_words,
@@ -225,14 +227,12 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     lab_tokens = [tokens[i] for i in labelled]
     with timer("word2vec", f"{n_tokens:,} tokens of {len(catalogue):,} products, "
                            f"{passes} passes"):
-        word_vectors = word2vec_on_tokens(tokens, config, show_progress,
-                                          workdir=_work_dir(out, "w2v"))
         # An ensemble's further networks each start from a Word2Vec run of their own
         # (seeds 1,000 apart, as the networks'): averaging gains little without it.
-        ensemble_vectors = [word_vectors] + [
-            word2vec_on_tokens(tokens, dataclasses.replace(config, seed=seed + NETWORK_SEED_STEP * k),
-                               show_progress, workdir=_work_dir(out, "w2v"))
-            for k in range(1, config.classifier.members)]
+        ensemble_vectors = word2vec_runs(
+            tokens, config, [seed + NETWORK_SEED_STEP * k for k in range(config.classifier.members)],
+            show_progress, workdir=_work_dir(out, "w2v"))
+        word_vectors = ensemble_vectors[0]
         configured = list(config.word2vec.probe_words)
         probe_words = choose_probe_words(word_vectors, configured, n=max(4, len(configured)),
                                          tokens=lab_tokens, groups=[ps[0][0] for ps in paths])
@@ -428,26 +428,45 @@ def confidence_for_bundle(bundle) -> tuple[ConfidenceModel, dict]:
 
 def word2vec_on_tokens(tokens: list[list[str]], config: TrainConfig,
                        show_progress: bool = True, workdir: str | None = None) -> WordVectors:
-    """Word2Vec (``config.word2vec``, seed ``config.seed``) on every product's tokens.
+    """Word2Vec (``config.word2vec``, seed ``config.seed``) on every product's tokens: one
+    run of :func:`word2vec_runs`."""
+    return word2vec_runs(tokens, config, [config.seed], show_progress, workdir)[0]
+
+
+def word2vec_runs(tokens: list[list[str]], config: TrainConfig, seeds: Sequence[int],
+                  show_progress: bool = True, workdir: str | None = None) -> list[WordVectors]:
+    """One Word2Vec run (``config.word2vec``) per seed of ``seeds`` on every product's
+    tokens, in the order of ``seeds``.
 
     The number of passes is ``config.word2vec.epochs``, raised for a small corpus until
     ``min_corpus_tokens`` tokens are read (at most 50 passes).
 
-    The tokens are written to a corpus file for gensim, in the directory ``workdir``
+    The runs go side by side, in threads, and share the worker threads (``workers``, 0:
+    all cores) evenly, at least one each. gensim trains without the GIL, and its workers
+    scale poorly: on 2 cores, two runs of one worker each side by side took two thirds of
+    the time of two runs of two workers one after the other (the demo bundle's Word2Vec
+    stage, ``bench/bench_training.py``). A run of one worker is also reproducible (the
+    same vectors for the same seed, whatever runs beside it); with more workers, a run's
+    updates interleave in an order the OS decides.
+
+    The tokens are written once to a corpus file for gensim, in the directory ``workdir``
     (created, and removed with the corpus afterwards, also on an exception or Ctrl-C) or,
     without it, in a temporary directory of TMPDIR. :func:`train_bundle` passes a hidden
     directory beside the bundle, so that a run killed outright (SIGKILL) leaves the
     cleaned catalogue text there, where the next run to the same bundle removes it,
     not in TMPDIR for good."""
     w2v = config.word2vec
+    seeds = list(seeds)
     w2v = dataclasses.replace(w2v, epochs=word2vec_passes(sum(len(t) for t in tokens), w2v))
+    if len(seeds) > 1:
+        w2v.workers = max(1, (w2v.workers or available_cores()) // len(seeds))
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="prodemb-w2v-") as tmp:
-            return _word2vec_in(tmp, tokens, w2v, config.seed, show_progress)
+            return _word2vec_in(tmp, tokens, w2v, seeds, show_progress)
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     try:
-        return _word2vec_in(workdir, tokens, w2v, config.seed, show_progress)
+        return _word2vec_in(workdir, tokens, w2v, seeds, show_progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -460,15 +479,38 @@ def word2vec_passes(n_tokens: int, w2v) -> int:
     return w2v.epochs
 
 
-def _word2vec_in(directory: str, tokens: list[list[str]], w2v, seed: int,
-                 show_progress: bool) -> WordVectors:
+def _word2vec_in(directory: str, tokens: list[list[str]], w2v, seeds: list[int],
+                 show_progress: bool) -> list[WordVectors]:
     corpus = os.path.join(directory, "corpus.txt")
     with open(corpus, "w", encoding="ascii") as f:
         for toks in tokens:
             if toks:
                 f.write(" ".join(toks))
                 f.write("\n")
-    return train_word2vec(corpus, w2v, seed=seed, show_progress=show_progress)
+    if len(seeds) == 1:
+        return [train_word2vec(corpus, w2v, seed=seeds[0], show_progress=show_progress)]
+    results: list = [None] * len(seeds)
+
+    def run(k: int) -> None:
+        try:
+            results[k] = train_word2vec(corpus, w2v, seed=seeds[k], show_progress=show_progress,
+                                        desc=f"word2vec run {k + 1} of {len(seeds)}, epochs")
+        except BaseException as e:  # handed to the caller below
+            results[k] = e
+
+    # Daemon threads, joined with a timeout: Ctrl-C or SIGTERM (raised in this, the main
+    # thread) unwinds the training at once instead of waiting for the runs to end.
+    threads = [threading.Thread(target=run, args=(k,), name=f"word2vec-{k + 1}", daemon=True)
+               for k in range(len(seeds))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return results
 
 
 def apply_corrections_file(catalogue: pd.DataFrame, source: str) -> tuple[pd.DataFrame, dict]:

@@ -97,12 +97,13 @@ def stable_hash(text: str) -> int:
 
 
 def train_word2vec(corpus_file: str, config: Word2VecConfig, seed: int = 0,
-                   show_progress: bool = True) -> WordVectors:
-    """Train Word2Vec on a file of cleaned texts, one per line, tokens separated by spaces."""
+                   show_progress: bool = True, desc: str = "word2vec epochs") -> WordVectors:
+    """Train Word2Vec on a file of cleaned texts, one per line, tokens separated by spaces
+    (``desc``: the progress bar's label)."""
     from gensim.models import Word2Vec
     from gensim.models.callbacks import CallbackAny2Vec
 
-    bar = progress(total=config.epochs, desc="word2vec epochs", disable=not show_progress)
+    bar = progress(total=config.epochs, desc=desc, disable=not show_progress)
 
     class _Epochs(CallbackAny2Vec):
         def on_epoch_end(self, model):  # noqa: D102

@@ -748,3 +748,94 @@ def test_word2vec_on_an_empty_corpus_keeps_epochs(w2v_calls):
     config.word2vec.min_corpus_tokens = 1000
     pipeline.word2vec_on_tokens([[], []], config, show_progress=False)
     assert w2v_calls[0]["config"].epochs == config.word2vec.epochs
+
+
+def test_word2vec_runs_go_side_by_side_and_share_the_workers(monkeypatch, tmp_path):
+    """An ensemble's Word2Vec runs (one per network) train at once, in threads, on one
+    corpus file; the cores are split between them and the results keep the seeds' order
+    even when a later run ends first."""
+    import threading
+    import time
+
+    calls, both_running = [], threading.Barrier(2, timeout=10)
+
+    def fake(corpus_file, config, seed=0, show_progress=True, desc=""):
+        calls.append({"corpus": corpus_file, "workers": config.workers, "seed": seed, "desc": desc})
+        both_running.wait()  # deadlocks (BrokenBarrierError) if the runs went one after the other
+        time.sleep(0.2 if seed == 7 else 0)
+        return f"vectors {seed}"
+
+    monkeypatch.setattr(pipeline, "train_word2vec", fake)
+    monkeypatch.setattr(pipeline, "available_cores", lambda: 4)
+    config = TrainConfig(seed=7)
+    out = pipeline.word2vec_runs(W2V_TOKENS, config, [7, 1007], show_progress=False,
+                                 workdir=str(tmp_path / "w2v"))
+    assert out == ["vectors 7", "vectors 1007"]
+    assert {c["workers"] for c in calls} == {2}  # 4 cores for 2 runs
+    assert len({c["corpus"] for c in calls}) == 1  # the corpus is written once
+    assert {c["desc"] for c in calls} == {"word2vec run 1 of 2, epochs", "word2vec run 2 of 2, epochs"}
+    assert not (tmp_path / "w2v").exists()
+    assert config.word2vec.workers == 0  # the caller's config is not changed
+
+
+def test_a_failed_word2vec_run_fails_the_training(monkeypatch, tmp_path):
+    def fake(corpus_file, config, seed=0, show_progress=True, desc=""):
+        if seed == 1000:
+            raise MemoryError("run 2")
+        return "vectors"
+
+    monkeypatch.setattr(pipeline, "train_word2vec", fake)
+    with pytest.raises(MemoryError, match="run 2"):
+        pipeline.word2vec_runs(W2V_TOKENS, TrainConfig(), [0, 1000], show_progress=False,
+                               workdir=str(tmp_path / "w2v"))
+    assert not (tmp_path / "w2v").exists()
+
+
+def test_word2vec_runs_side_by_side_are_reproducible():
+    """With one worker each (2 runs on 2 cores: the default on the reference machine) the
+    runs give the same vectors as the same runs alone, one after the other: gensim's runs
+    of one worker are deterministic, and the threads do not disturb each other."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    tokens = [list(rng.choice(words, 8)) for _ in range(400)]
+    config = TrainConfig(seed=3)
+    config.word2vec.vector_size, config.word2vec.epochs = 16, 3
+    config.word2vec.min_corpus_tokens, config.word2vec.workers = 0, 2
+    together = pipeline.word2vec_runs(tokens, config, [3, 1003], show_progress=False)
+    config.word2vec.workers = 1
+    alone = [pipeline.word2vec_runs(tokens, config, [s], show_progress=False)[0] for s in (3, 1003)]
+    for a, b in zip(together, alone):
+        assert a.words == b.words
+        np.testing.assert_array_equal(a.vectors, b.vectors)
+    assert not np.array_equal(together[0].vectors, together[1].vectors)
+
+
+def test_a_training_is_replayed_exactly(tmp_path):
+    """The same catalogue, config and seed give the same bundle, bit for bit: the
+    ensemble's two Word2Vec runs go side by side with one worker each (workers = 2), and
+    the networks train deterministically. Was: Word2Vec ran each run on all cores, and
+    gensim's threads made every training a fresh random draw (docs/quality.md)."""
+    import json
+
+    from reliability_helpers import TINY_CONFIG
+
+    from prodemb.demo import write_demo
+    from prodemb.utils import sha256_file
+
+    data = tmp_path / "catalogue.csv"
+    write_demo(data, n_labelled=600, n_unlabelled=300, seed=3, progress=False)
+    config = json.loads(TINY_CONFIG.read_text())
+    config["maps"], config["review"] = {"methods": []}, {"folds": 0}
+    config["classifier"]["epochs"] = 3
+    config["word2vec"]["workers"] = 2
+    bundles = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        pipeline.train_bundle(str(data), str(out), None, TrainConfig.from_dict(config),
+                              show_progress=False)
+        bundles.append(out)
+    a, b = bundles
+    assert sha256_file(str(a / "classifier.safetensors")) == sha256_file(str(b / "classifier.safetensors"))
+    assert sha256_file(str(a / "word_vectors.npy")) == sha256_file(str(b / "word_vectors.npy"))
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert ma["splits"]["test"]["leaf_macro_f1"] == mb["splits"]["test"]["leaf_macro_f1"]
