@@ -32,6 +32,7 @@ class Batch:
         sub_offsets: start of each bag in ``sub_ids``, int64 ``(n_types,)``: one bag per
             distinct token of the batch, the first (empty) for padding and ``<unk>``.
         sub_types: the bag of each token position, int64 ``(batch, max_len)``.
+        type_ids: the word id of each distinct token (bag), int64 ``(n_types,)``.
         wide_ids: the distinct hashed word unigrams and bigrams of every item, flat int64
             ``(n_features,)`` (empty if the wide path is off); ``wide_items`` ``(n_features,)``
             is the item of each, ``wide_values`` ``(n_features,)`` its value, 1/sqrt(number
@@ -45,6 +46,7 @@ class Batch:
     sub_ids: torch.Tensor
     sub_offsets: torch.Tensor
     sub_types: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
+    type_ids: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     wide_ids: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     wide_items: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
     wide_values: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
@@ -153,7 +155,7 @@ class TokenEncoder:
             sub_ids = torch.zeros(0, dtype=torch.int64)
             sub_offsets = torch.zeros(0, dtype=torch.int64)
         batch = Batch(torch.as_tensor(ids), torch.as_tensor(lengths), sub_ids, sub_offsets,
-                      torch.as_tensor(position_types))
+                      torch.as_tensor(position_types), torch.as_tensor(type_ids))
         if self.wide_buckets:
             feats = [self._wide_set(t) for t in tokens_list]
             counts = np.fromiter((len(f) for f in feats), dtype=np.int64, count=len(feats))

@@ -254,10 +254,18 @@ class ProductClassifier(nn.Module):
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The product embedding (output of the last hidden layer), shape ``(B, E)``."""
-        x = self._word_vectors(batch.ids)                              # (B, T, D)
         if self.subword_emb is not None and batch.sub_offsets.numel():
             sub = self._subword_vectors(batch)                         # (n_types, D)
-            x = x + sub[batch.sub_types]
+            if not self.training and batch.type_ids.numel():
+                # Each distinct token's vector once, then one gather (B, T, D): the same
+                # sums as per position, with one (B, T, D) lookup instead of two and an
+                # addition per distinct token instead of per position. Padding positions
+                # get type 0's vector; no path below reads them.
+                x = (self._word_vectors(batch.type_ids) + sub)[batch.sub_types]
+            else:
+                x = self._word_vectors(batch.ids) + sub[batch.sub_types]  # (B, T, D)
+        else:
+            x = self._word_vectors(batch.ids)                          # (B, T, D)
         # Dropout is the identity in eval mode: not called (each call of a small op costs
         # microseconds that add up for a single text, once per network of an ensemble).
         if self.training:

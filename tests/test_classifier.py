@@ -186,3 +186,24 @@ def test_fit_decoding_keeps_the_better_of_stopping_and_going_on():
         assert f1 >= macro_f1(y, other.predict(probs)) - 1e-6
     # A complete catalogue is always decoded down to a leaf.
     assert TreeDecoder(tax, complete=True).fit(probs, y).complete
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_prediction_looks_each_distinct_token_up_once_with_the_same_values(half):
+    """At prediction the embedding adds each distinct token's word and n-gram vectors once
+    and gathers them per position; training adds them per position. Both give the same
+    floats, for batches of one length, of many lengths (packed) and with unknown words."""
+    tokens, y = toy_data(2, 200)
+    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=1, batch_size=32, subword_buckets=64)
+    clf = Classifier(cfg, seed=0).fit(tokens[:150], y[:150], tokens[150:], y[150:], show_progress=False)
+    net = clf.model.eval()
+    if half:
+        net.store_tables_half()
+    texts = [t[:k] + ["zzz"] * (k % 2) for k, t in zip(range(1, 40), tokens[150:])] + [[]] + [tokens[0]] * 3
+    for batch_texts in (texts, texts[-3:], texts[:1]):
+        batch = clf.encoder.encode(batch_texts)
+        with torch.inference_mode():
+            fused = net.embed(batch)
+            batch.type_ids = torch.zeros(0, dtype=torch.int64)  # the per-position path
+            plain = net.embed(batch)
+        assert torch.equal(fused, plain)
