@@ -268,7 +268,8 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         mixing = tune_leaf_mixing(clf, config.classifier, [lab_tokens[i] for i in va], y[va],
                                   taxonomy, complete)
         stage.note(f"predicting the {len(lab_tokens):,} labelled products")
-        probs = clf.predict_proba(lab_tokens)
+        # Their embeddings from the same pass, for the embeddings stage below.
+        probs, lab_embeddings = clf.predict_proba_and_transform(lab_tokens)
         stage.note("tuning the per-node thresholds on validation and scoring every split")
         # Sibling leaves both filed for one product in training or validation may be
         # offered together; other sibling pairs compete (TreeDecoder.siblings).
@@ -303,10 +304,8 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
                                     replace=False)) if len(unlabelled) else unlabelled
         stage.note(f"{len(labelled):,} labelled and {len(sample):,} unlabelled products")
         emb_rows = np.concatenate([labelled, sample])
-        emb_tokens = lab_tokens + [tokens[i] for i in sample]
-        embeddings = l2_normalize(clf.transform(emb_tokens))
-        probs_sample = clf.predict_proba([tokens[i] for i in sample]) if len(sample) else \
-            np.zeros((0, taxonomy.n_nodes), np.float32)
+        probs_sample, sample_embeddings = clf.predict_proba_and_transform([tokens[i] for i in sample])
+        embeddings = l2_normalize(np.concatenate([lab_embeddings, sample_embeddings]))
         decoded_sample = decoder.decode(probs_sample)
         # "Correct" as a category manager reads it: the top predicted path is a true path.
         correct = np.array([bool(d) and d[0][0] in set(ps) for d, ps in zip(decoded_tuned, paths)])
