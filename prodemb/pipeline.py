@@ -442,9 +442,9 @@ def word2vec_runs(tokens: list[list[str]], config: TrainConfig, seeds: Sequence[
 
     The runs go side by side, in threads, and share the worker threads (``workers``, 0:
     all cores) evenly, at least one each. gensim trains without the GIL, and its workers
-    scale poorly: on 2 cores, two runs of one worker each side by side took two thirds of
-    the time of two runs of two workers one after the other (the demo bundle's Word2Vec
-    stage, ``bench/bench_training.py``). A run of one worker is also reproducible (the
+    scale poorly: on 2 cores the demo bundle's two runs took 96.9 s side by side with one
+    worker each, against 119.6 s one after the other with two workers each
+    (``bench/bench_training.py``; docs/quality.md). A run of one worker is also reproducible (the
     same vectors for the same seed, whatever runs beside it); with more workers, a run's
     updates interleave in an order the OS decides.
 
