@@ -14,10 +14,12 @@ from __future__ import annotations
 import numpy as np
 
 from .metrics import macro_f1
-from .taxonomy import Taxonomy
+from .taxonomy import Taxonomy, cut_paths
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 EXTRA_PATH_GRID = (1.01, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3)  # 1.01: never a second path
+#: Paths per product when the decoder is tuned and scored (:meth:`TreeDecoder.predict`).
+MAX_PATHS = 3
 #: A node needs this many validation products to get a threshold of its own; rarer nodes
 #: share their level's. A threshold tuned on one to nine products fits those products: on
 #: the long-tail demo (most leaves have 0-2 validation products) validation leaf macro-F1
@@ -80,10 +82,14 @@ def tune_extra_path_min(taxonomy: Taxonomy, probs: np.ndarray, y: np.ndarray,
                         siblings: set[tuple[int, int]] | None = None) -> float:
     """The ``extra_path_min`` of :meth:`Taxonomy.decode` that maximises validation macro-F1
     (with the sibling rule of :class:`TreeDecoder` when ``siblings`` is given)."""
+    # The paths are found once; each cut-off only keeps fewer of them (decoding each anew
+    # took most of the time of choosing the mixing weights, which fit a decoder per
+    # candidate).
+    scored = TreeDecoder(taxonomy, complete, thresholds, None, siblings).scored_ends(probs)
     best, best_f1 = EXTRA_PATH_GRID[0], -1.0
     for value in EXTRA_PATH_GRID:
-        decoder = TreeDecoder(taxonomy, complete, thresholds, value, siblings)
-        pred = taxonomy.decode_to_matrix(decoder.decode(probs))
+        pred = taxonomy.ends_to_matrix([[e for e, _ in cut_paths(s, MAX_PATHS, value)]
+                                        for s in scored])
         f1 = macro_f1(y, pred)
         if f1 > best_f1 + 1e-6:
             best, best_f1 = value, f1
@@ -208,39 +214,44 @@ class TreeDecoder:
         self.thresholds = thresholds
         return self
 
-    def decode(self, probs: np.ndarray, max_paths: int = 3):
+    def decode(self, probs: np.ndarray, max_paths: int = MAX_PATHS):
         """Per item, up to ``max_paths`` ``(path, score)``, most probable first
         (:meth:`Taxonomy.decode`)."""
+        nodes = self.taxonomy.nodes
+        return [[(nodes[e], score) for e, score in cut_paths(s, max_paths, self.extra_path_min)]
+                for s in self.scored_ends(probs)]
+
+    def scored_ends(self, probs: np.ndarray) -> list[list[tuple[int, float]]]:
+        """Per item, ``(end node id, score)`` of every path before the cut
+        (:meth:`Taxonomy.scored_ends`), after the sibling rule. Cutting every path first
+        and then applying the rule keeps the same paths: the rule drops a path only for
+        an earlier kept one, so it keeps a prefix's paths whatever follows the prefix."""
         if self.thresholds is None:
             raise RuntimeError("TreeDecoder is not fitted")
+        scored = self.taxonomy.scored_ends(probs, self.thresholds, complete=bool(self.complete))
         if self.siblings is None:
-            return self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
-                                        max_paths=max_paths, extra_path_min=self.extra_path_min)
-        # Every path above the cut-off, then the sibling rule, then at most max_paths.
-        decoded = self.taxonomy.decode(probs, self.thresholds, complete=bool(self.complete),
-                                       max_paths=self.taxonomy.n_nodes,
-                                       extra_path_min=self.extra_path_min)
-        return [self._without_rival_siblings(paths)[:max_paths] for paths in decoded]
+            return scored
+        return [self._without_rival_siblings(s) for s in scored]
 
-    def _without_rival_siblings(self, paths: list) -> list:
-        """``paths`` (most probable first) without a later path whose end is a sibling of
+    def _without_rival_siblings(self, scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """``scored`` (most probable first) without a later path whose end is a sibling of
         an earlier kept path's end, unless the pair co-occurs in the catalogue."""
-        if len(paths) < 2:
-            return paths
-        tax, parents = self.taxonomy, self.taxonomy.parents
-        kept, ends = [paths[0]], [tax.index(paths[0][0])]
-        for path, score in paths[1:]:
-            end = tax.index(path)
+        if len(scored) < 2:
+            return scored
+        parents = self.taxonomy.parents
+        kept = scored[:1]
+        for end, score in scored[1:]:
             rival = any(parents[end] >= 0 and parents[end] == parents[e]
-                        and (min(e, end), max(e, end)) not in self.siblings for e in ends)
+                        and (min(e, end), max(e, end)) not in self.siblings for e, _ in kept)
             if not rival:
-                kept.append((path, score))
-                ends.append(end)
+                kept.append((end, score))
         return kept
 
     def predict(self, probs: np.ndarray) -> np.ndarray:
         """0/1 node matrix of the decoded paths, ``(n, n_nodes)``."""
-        return self.taxonomy.decode_to_matrix(self.decode(probs))
+        return self.taxonomy.ends_to_matrix(
+            [[e for e, _ in cut_paths(s, MAX_PATHS, self.extra_path_min)]
+             for s in self.scored_ends(probs)])
 
     def settings(self) -> dict:
         """What the bundle's manifest keeps besides the thresholds (``decoding``); the

@@ -15,6 +15,7 @@ same set of paths always gives the same ids.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,13 @@ class Taxonomy:
                 self.children[p].append(i)
         self.levels = np.array([len(n) for n in self.nodes], dtype=np.int64)
         self._roots = [i for i in range(len(self.nodes)) if self.parents[i] < 0]
+        # Each node's path as node ids, top level first: a tuple per node, and an
+        # (n_nodes, depth) array padded with -1 (decoding and binarising look them up).
+        self._lineages = [tuple(self._index[n[:d]] for d in range(1, len(n) + 1))
+                          for n in self.nodes]
+        self._lineage = np.full((len(self.nodes), max(self.levels, default=1)), -1, dtype=np.int64)
+        for i, lineage in enumerate(self._lineages):
+            self._lineage[i, : len(lineage)] = lineage
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -158,11 +166,7 @@ class Taxonomy:
 
     def ancestors(self, node: int) -> list[int]:
         """Ids from the top-level node down to ``node`` itself."""
-        out = []
-        while node >= 0:
-            out.append(node)
-            node = int(self.parents[node])
-        return out[::-1]
+        return list(self._lineages[node])
 
     def descendants(self, node: int) -> list[int]:
         """Ids of ``node`` and every node below it."""
@@ -179,11 +183,19 @@ class Taxonomy:
 
         Raises ``KeyError`` for a path that is not in the tree.
         """
-        y = np.zeros((len(paths_per_item), self.n_nodes), dtype=np.uint8)
-        for row, paths in enumerate(paths_per_item):
-            for path in paths:
-                for depth in range(1, len(path) + 1):
-                    y[row, self.index(path[:depth])] = 1
+        return self.ends_to_matrix([[self.index(path) for path in paths] for paths in paths_per_item])
+
+    def ends_to_matrix(self, ends_per_item: Sequence[Sequence[int]]) -> np.ndarray:
+        """0/1 matrix, shape ``(n_items, n_nodes)``, uint8: every node on the paths that end
+        at the given node ids (a list of ids per item)."""
+        counts = np.fromiter(map(len, ends_per_item), dtype=np.int64, count=len(ends_per_item))
+        ends = np.fromiter(itertools.chain.from_iterable(ends_per_item), dtype=np.int64,
+                           count=int(counts.sum()))
+        y = np.zeros((len(ends_per_item), self.n_nodes), dtype=np.uint8)
+        lineage = self._lineage[ends]                                  # (n_ends, depth)
+        rows = np.broadcast_to(np.repeat(np.arange(len(counts)), counts)[:, None], lineage.shape)
+        on_path = lineage >= 0
+        y[rows[on_path], lineage[on_path]] = 1
         return y
 
     def node_set_to_paths(self, node_ids: Iterable[int]) -> list[Path]:
@@ -235,12 +247,20 @@ class Taxonomy:
         Returns, per item, a list of ``(path, score)`` where ``score`` is the lowest
         node probability along the path (a path is as sure as its weakest node).
         """
+        return [[(self.nodes[e], score) for e, score in cut_paths(scored, max_paths, extra_path_min)]
+                for scored in self.scored_ends(probs, thresholds, complete)]
+
+    def scored_ends(self, probs: np.ndarray, thresholds: np.ndarray | float = 0.5,
+                    complete: bool = True) -> list[list[tuple[int, float]]]:
+        """:meth:`decode` before any path is cut: per item, the end node id and score of
+        every path the top-down decoding reaches, most probable first (ties in the order
+        reached). :func:`cut_paths` keeps what :meth:`decode` keeps."""
         probs = np.asarray(probs, dtype=np.float32)
         if probs.ndim != 2 or probs.shape[1] != self.n_nodes:
             raise ValueError(f"probs must have shape (n, {self.n_nodes}), got {probs.shape}")
         t = np.broadcast_to(np.asarray(thresholds, dtype=np.float32), (self.n_nodes,))
         passed = probs >= t
-        roots = self.roots
+        roots, children, lineages = self.roots, self.children, self._lineages
         out = []
         for row, ok_row in zip(probs, passed):
             # Python lists and a set: per-element numpy indexing made this loop the
@@ -253,17 +273,16 @@ class Taxonomy:
                 stack = [max(roots, key=lambda r: p[r])]
             while stack:
                 node = stack.pop()
-                kids = [c for c in self.children[node] if c in ok]
+                kids = [c for c in children[node] if c in ok]
                 if kids:
                     stack.extend(kids)
-                elif complete and self.children[node]:
-                    stack.append(max(self.children[node], key=lambda c: p[c]))
+                elif complete and children[node]:
+                    stack.append(max(children[node], key=lambda c: p[c]))
                 else:
                     ends.append(node)
-            scored = [(e, min(p[a] for a in self.ancestors(e))) for e in ends]
+            scored = [(e, min(p[a] for a in lineages[e])) for e in ends]
             scored.sort(key=lambda es: -es[1])
-            kept = scored[:1] + [es for es in scored[1:max_paths] if es[1] >= extra_path_min]
-            out.append([(self.nodes[e], s) for e, s in kept])
+            out.append(scored)
         return out
 
     def decode_to_matrix(self, decoded: Sequence[Sequence[tuple[Path, float]]]) -> np.ndarray:
@@ -287,6 +306,15 @@ class Taxonomy:
 
     def __hash__(self) -> int:
         return hash(tuple(self.nodes))
+
+
+def cut_paths(scored: list[tuple[int, float]], max_paths: int, extra_path_min: float
+              ) -> list[tuple[int, float]]:
+    """The paths :meth:`Taxonomy.decode` keeps of one item's :meth:`Taxonomy.scored_ends`
+    (most probable first): the first, then the next ones scoring at least
+    ``extra_path_min``, at most ``max_paths`` in all. As ``scored`` is sorted, what passes
+    the cut-off is a prefix of it."""
+    return scored[:1] + [es for es in scored[1:max_paths] if es[1] >= extra_path_min]
 
 
 # ---------------------------------------------------------------------- long tails
