@@ -351,9 +351,11 @@ class Classifier:
         repeats = repeat_factors(y_train, c.repeat_threshold)
         steps_per_epoch = max(1, -(-int(round(repeats.sum())) // c.batch_size))
         epochs = max(c.epochs, min(c.max_epochs, -(-c.min_steps // steps_per_epoch)))
-        # Linear decay from the full rate to 20% of it over the planned epochs.
+        # Linear decay from the full rate to `final_learning_rate_share` of it over the
+        # planned epochs.
+        drop = 1 - c.final_learning_rate_share
         schedulers = [torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda e: 1 - 0.8 * e / max(epochs - 1, 1)) for opt in optimizers]
+            opt, lambda e: 1 - drop * e / max(epochs - 1, 1)) for opt in optimizers]
         # Exponential moving average of the weights, over about `average_epochs` epochs; it
         # is what is validated and kept. One run's scores move from epoch to epoch and
         # seed to seed mostly by a few rare leaves flipping; the average moves less.

@@ -190,6 +190,9 @@ class ClassifierConfig:
     repeat_threshold: Number = 20.0
     batch_size: Positive = 128
     learning_rate: Rate = 4e-3
+    # The rate decays linearly, epoch by epoch, to this share of it in the last planned
+    # epoch (all optimisers, the wide path's too).
+    final_learning_rate_share: Share = 0.2
     weight_decay: Number = 0.0
     # Which weights are kept: "best", those of the epoch with the best validation leaf
     # macro-F1 (most probable leaf), or "last", those at the end of training. With rare
