@@ -395,13 +395,15 @@ class Classifier:
                 seen += len(idx)
                 bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
             bar.close()
+            learning_rate = optimizers[0].param_groups[0]["lr"]  # of this epoch, for the record
             for scheduler in schedulers:
                 scheduler.step()
 
             # Validate (and keep) the averaged weights once there are any.
             judged = averaged.module if averaged is not None and step >= EMA_EVERY else self.model
             record, score = self._validate(judged, val_tokens, y_val, pos_weight, leaf_ids)
-            record = {"epoch": epoch, "train_loss": round(total / max(seen, 1), 5), **record,
+            record = {"epoch": epoch, "learning_rate": learning_rate,
+                      "train_loss": round(total / max(seen, 1), 5), **record,
                       "seconds": round(time.perf_counter() - start, 1)}
             if on_epoch is not None:
                 trained, self.model = self.model, judged

@@ -93,6 +93,16 @@ def toy_data(seed=0, n=600):
     return tokens, y
 
 
+def test_learning_rate_decays_linearly_to_the_final_share():
+    tokens, y = toy_data(n=200)
+    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=3, min_steps=0, batch_size=64,
+                           subword_buckets=64, learning_rate=1e-2, final_learning_rate_share=0.5,
+                           wide=False, members=1)
+    clf = Classifier(cfg, seed=0).fit(tokens[:150], y[:150], tokens[150:], y[150:],
+                                      show_progress=False)
+    assert [r["learning_rate"] for r in clf.history] == pytest.approx([1e-2, 0.75e-2, 0.5e-2])
+
+
 def test_fit_predict_transform_save_load(tmp_path):
     tokens, y = toy_data()
     cfg = ClassifierConfig(lstm_hidden=16, embedding_dim=8, epochs=8, batch_size=32,
