@@ -275,15 +275,37 @@ def _csv_chunks(path: str, opts: ReaderOptions, sep: str) -> Iterator[pd.DataFra
     except UnicodeDecodeError as e:
         row = _first_undecodable_row(path, opts.encoding)
         raise CatalogueError(f"bytes that are not valid {opts.encoding} ({e.reason}); "
-                             "re-save the file as UTF-8 or pass encoding=", path, row) from None
+                             "re-save the file as UTF-8 or pass encoding= (--encoding), e.g. "
+                             "cp1252 or cp1250 for a file saved on Windows", path, row) from None
     except pd.errors.EmptyDataError:
         raise CatalogueError("the file is empty (no header row)", path) from None
     except pd.errors.ParserError as e:
         raise CatalogueError(f"not a well-formed {'TSV' if sep == chr(9) else 'CSV'} file: "
                              f"{str(e).strip()}. "
-                             "Check the delimiter and the quoting", path) from None
+                             "Check the delimiter and the quoting"
+                             f"{_delimiter_hint(path, opts.encoding, sep)}", path) from None
     except csv.Error as e:
         raise CatalogueError(f"not a well-formed CSV file: {e}", path) from None
+
+
+def _delimiter_hint(path: str, encoding: str, sep: str) -> str:
+    """When the header row has no ``sep`` but another common delimiter, the hint to pass
+    it: a semicolon file whose cells hold commas (decimal commas, a European shop's
+    export) fails in the parser, before the missing-column check could say so."""
+    try:
+        with open(path, encoding=encoding, errors="replace", newline="") as f:
+            header = f.readline(100_000)
+    except (OSError, LookupError):
+        return ""
+    if sep in header:
+        return ""
+    counts = {d: header.count(d) for d in ";\t|," if d != sep}
+    found = max(counts, key=counts.get)
+    if not counts[found]:
+        return ""
+    fix = ("format='tsv' (--format tsv)" if found == "\t"
+           else f"delimiter={found!r} (--delimiter {found!r})")
+    return f" (the header row has no {sep!r} but {counts[found]} {found!r}: pass {fix})"
 
 
 def _first_undecodable_row(path: str, encoding: str) -> int | None:

@@ -116,10 +116,24 @@ def test_wrong_delimiter_hint(tmp_path):
         read_catalogue(write(tmp_path / "d.csv", "id;title;description;category\n1;a;b;A > B\n"))
 
 
+def test_wrong_delimiter_hint_when_cells_hold_commas(tmp_path):
+    """A semicolon export with decimal commas fails in the CSV parser (a row with more
+    commas than the first), before the missing-column check: the error still names the
+    delimiter to pass."""
+    data = ("Artikelnummer;Bezeichnung;Kategoriepfad;Preis\r\n"
+            "A-1;Knit scarf;Accessories > Scarves;19,99\r\n"
+            "A-2;Belt, leather, brown;Accessories > Belts;1.299,00\r\n")
+    with pytest.raises(CatalogueError, match=r"header row has no ',' but 3 ';'.*--delimiter ';'"):
+        read_catalogue(write(tmp_path / "shop.csv", data))
+    tabs = "id\ttitle\tcategory\n1\ta,b\tA > B\n2\ta,b,c\tA > B\n"
+    with pytest.raises(CatalogueError, match=r"--format tsv"):
+        read_catalogue(write(tmp_path / "tabs.csv", tabs))
+
+
 def test_undecodable_bytes_name_row(tmp_path):
     data = (b"id,title,description,category\n1,ok,,A > B\n2,ok,,A > B\n") + \
         b"3,bad \xff\xfe byte,,A > B\n"
-    with pytest.raises(CatalogueError, match=r"row 3.*not valid utf-8"):
+    with pytest.raises(CatalogueError, match=r"row 3.*not valid utf-8.*--encoding.*cp1252"):
         read_catalogue(write(tmp_path / "u.csv", data))
 
 
