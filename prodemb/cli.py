@@ -206,6 +206,13 @@ def bundle_reader(args: argparse.Namespace, bundle, command: str, fields: tuple[
     stderr) which of the bundle's options among ``fields`` are in use and not the defaults,
     so that a user sees how the file is read."""
     base = bundle.reader_options.replace(**fixed)
+    path = getattr(args, "input", None) or args.data
+    if other_format(path, reader_options(args, base).format, bundle):
+        # The encoding and delimiter describe the bundle's own catalogue file: a file of
+        # another format (the JSON Lines copy of a Windows-1252 CSV; JSON Lines is UTF-8)
+        # is read with the defaults unless flags say otherwise.
+        defaults = ReaderOptions()
+        base = base.replace(encoding=defaults.encoding, delimiter=defaults.delimiter)
     opts = reader_options(args, base)
     from .evaluation import option_flags
 
@@ -215,6 +222,19 @@ def bundle_reader(args: argparse.Namespace, bundle, command: str, fields: tuple[
         print(f"prodemb {command}: reading {getattr(args, 'input', None) or args.data} with the "
               f"bundle's reader options {used} (flags given here override them)", file=sys.stderr)
     return opts
+
+
+def other_format(path: str, fmt: str | None, bundle) -> bool:
+    """Whether the file at ``path`` (read as ``fmt``, else by its name) has another format
+    than the catalogue the bundle was trained on; False when either cannot be told."""
+    from .catalogue import detect_format
+
+    trained = (bundle.manifest.get("data") or {}).get("file")
+    try:
+        return bool(trained) and (detect_format(path, fmt)
+                                  != detect_format(trained, bundle.reader_options.format))
+    except CatalogueError:
+        return False
 
 
 #: The bundle's reader options that ``predict`` uses (and names) by default.
@@ -248,7 +268,10 @@ def cmd_train(args) -> int:
     if args.split_seed is not None:
         config.split.seed = args.split_seed
     if args.epochs is not None:
+        # The flag asks for that many epochs: min_steps (which lengthens the training of a
+        # small catalogue to 4,000 optimiser steps, up to 34 epochs) would override it.
         config.classifier.epochs = args.epochs
+        config.classifier.min_steps = 0
     if args.min_leaf_count is not None:
         config.min_leaf_count = args.min_leaf_count
     manifest = train_bundle(args.data, args.out, reader_options(args), config,
@@ -647,8 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "config field split.seed); fix it to compare models trained with "
                         "other seeds on the same test products")
     s.add_argument("--epochs", type=non_negative_int,
-                   help="classifier epochs (default: the config's, 12; config field "
-                        "classifier.epochs)")
+                   help="train the classifier for exactly this many epochs (default: the "
+                        "config's classifier.epochs, 12, lengthened for a small catalogue to "
+                        "classifier.min_steps optimiser steps, at most max_epochs, 34)")
     s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",
                    help="roll leaves with fewer than N labelled products up into their "
                         "parent before training, repeatedly (default 0: the tree as labelled)")

@@ -178,6 +178,28 @@ def test_train_flags_are_checked_like_the_config(capsys, tmp_path, flag):
     assert flag[0] in capsys.readouterr().err
 
 
+def test_epochs_flag_trains_that_many_epochs(monkeypatch, tmp_path):
+    """`prodemb train --epochs 3` means 3 epochs: without it the config's min_steps turned
+    3 into 34 epochs on a 15,000-product catalogue. The config file's epochs keep min_steps."""
+    import prodemb.pipeline
+    from prodemb.cli import main
+
+    seen = []
+
+    def fake_train(data, out, options, config, **kwargs):
+        seen.append(config.classifier)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(prodemb.pipeline, "train_bundle", fake_train)
+    out = str(tmp_path / "m")
+    assert main(["train", "--data", "x.csv", "--out", out, "--epochs", "3", "-q"]) == 2
+    assert (seen[-1].epochs, seen[-1].min_steps) == (3, 0)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"classifier": {"epochs": 3}}))
+    assert main(["train", "--data", "x.csv", "--out", out, "--config", str(config), "-q"]) == 2
+    assert (seen[-1].epochs, seen[-1].min_steps) == (3, ClassifierConfig().min_steps)
+
+
 # ---------------------------------------------------------------------- reader flags
 def subcommand(name: str):
     return build_parser()._subparsers._group_actions[0].choices[name]
@@ -240,3 +262,30 @@ def test_bad_reader_flag_is_a_usage_error(capsys, flag, value):
     assert e.value.code == 2
     assert flag in capsys.readouterr().err
 
+
+
+def test_bundle_encoding_and_delimiter_apply_to_files_of_its_format_only(capsys):
+    """A bundle trained on a Windows-1252, semicolon CSV reads another CSV that way, but the
+    JSON Lines copy of that catalogue as UTF-8 (it read "für" as "fÃ¼r" before, silently
+    changing the texts and the scores); a flag given still wins."""
+    import types
+
+    from prodemb.cli import bundle_reader
+
+    trained = ReaderOptions(text_columns=["Bezeichnung"], id_column="Artikelnummer",
+                            encoding="cp1252", delimiter=";")
+    bundle = types.SimpleNamespace(reader_options=trained,
+                                   manifest={"data": {"file": "feed.csv"}})
+
+    def read(*argv):
+        args = build_parser().parse_args(["predict", "--bundle", "b", "--out", "o.csv", *argv])
+        return bundle_reader(args, bundle, "predict", ("text_columns", "encoding", "delimiter"))
+
+    csv_opts = read("--in", "holdout.csv")
+    assert (csv_opts.encoding, csv_opts.delimiter) == ("cp1252", ";")
+    assert "--encoding cp1252 --delimiter ';'" in capsys.readouterr().err
+    jsonl = read("--in", "holdout.jsonl")
+    assert (jsonl.encoding, jsonl.delimiter, jsonl.text_columns) == ("utf-8", ",", ["Bezeichnung"])
+    assert "cp1252" not in capsys.readouterr().err
+    assert read("--in", "holdout.jsonl", "--encoding", "latin-1").encoding == "latin-1"
+    assert read("--in", "holdout.txt", "--format", "csv").encoding == "cp1252"
