@@ -96,6 +96,20 @@ def test_latin1_text_is_read_as_latin1_when_its_words_say_so():
     assert used == "latin-1" and "légère" in text
 
 
+def test_a_tie_goes_to_the_encoding_of_the_bundles_catalogue():
+    """A bundle trained on a Windows-1252 export: an upload whose known words read alike in
+    every candidate is read as Windows-1252, not Windows-1250 ("Crème" stayed "Crčme" and
+    the page said "Read as Windows-1250")."""
+    data = "Bezeichnung;Preis\r\nKurta – Crème ‘Slim’;12,50\r\nT-Shirt für Herren;9,99\r\n"
+    vocabulary = {"kurta", "slim", "shirt", "fur", "herren"}
+    text, used = ui.decode_upload(data.encode("cp1252"), "auto", vocabulary, "cp1252")
+    assert used == "cp1252" and text == data
+    assert ui.UPLOAD_ENCODINGS[used] == "Windows-1252 (Western European)"  # named, and a choice
+    assert ui.decode_upload(data.encode("cp1252"), "auto", vocabulary)[1] == "cp1250"
+    latin = "title\nrobe crème\n"
+    assert ui.decode_upload(latin.encode("latin-1"), "auto", {"robe"}, "latin-1") == (latin, "latin-1")
+
+
 def test_a_chosen_encoding_is_used_or_refused():
     data = SLOVAK_CSV.encode("cp1250")
     assert ui.decode_upload(data, "cp1250")[1] == "cp1250"

@@ -375,7 +375,7 @@ def guess_text_columns(frame: pd.DataFrame, hints: tuple[str, ...] = ()) -> list
 #: Encodings a batch upload can be read in (label -> Python codec); "auto" detects it.
 UPLOAD_ENCODINGS = {"auto": "Detect automatically", "utf-8": "UTF-8",
                     "utf-8-sig": "UTF-8 with BOM", "cp1250": "Windows-1250 (Central European)",
-                    "latin-1": "Latin-1 (ISO-8859-1)"}
+                    "cp1252": "Windows-1252 (Western European)", "latin-1": "Latin-1 (ISO-8859-1)"}
 
 
 def _known_words(text: str, vocabulary) -> int:
@@ -392,8 +392,9 @@ def decode_upload(data: bytes, encoding: str = "auto", vocabulary=None,
     order mark, else UTF-8, else the single-byte encoding (Windows-1250, ``fallback``, e.g.
     the bundle's own, or Latin-1) under which more of the file's words are in
     ``vocabulary`` (the model's words: ``čierna`` read as Windows-1250 is the known word
-    ``cierna``, read as Latin-1 it is ``eierna``); a tie goes to Windows-1250, what Excel
-    writes on a Central European Windows. Latin-1 decodes any bytes, so auto never fails.
+    ``cierna``, read as Latin-1 it is ``eierna``); a tie goes to ``fallback``, else to
+    Windows-1250, what Excel writes on a Central European Windows. Latin-1 decodes any
+    bytes, so auto never fails.
 
     Bytes that are no text (an Excel workbook, a binary file) are returned as they are,
     with ``None``, for :func:`prodemb.catalogue.read_texts` to say what they are. Raises
@@ -408,15 +409,15 @@ def decode_upload(data: bytes, encoding: str = "auto", vocabulary=None,
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    candidates = ["cp1250"]
+    candidates = ["cp1250", "latin-1"]
     if fallback:
         try:
             name = codecs.lookup(fallback).name
         except LookupError:
             name = None
-        if name and name not in ("utf-8", "utf-8-sig", "cp1250", "iso8859-1"):
-            candidates.append(fallback)
-    candidates.append("latin-1")
+        if name and name not in ("utf-8", "utf-8-sig"):
+            # first, so that a tie goes to the encoding the bundle's catalogue was read in
+            candidates = [fallback] + [c for c in candidates if codecs.lookup(c).name != name]
     best, best_score = None, -1
     sample = data[:200_000]
     for enc in candidates:
