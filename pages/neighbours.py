@@ -96,8 +96,11 @@ st.caption("What the model has learnt: words used in similar contexts (Word2Vec)
 if link_notice:
     st.warning(link_notice, icon=":material/link_off:")
 
-words_tab, products_tab = st.tabs([":material/match_word: Similar words",
-                                   ":material/inventory_2: Similar products"])
+# A product link (?product=, ?by=) opens the page on the products tab, where its answer is.
+PRODUCTS_TAB = ":material/inventory_2: Similar products"
+words_tab, products_tab = st.tabs(
+    [":material/match_word: Similar words", PRODUCTS_TAB],
+    default=PRODUCTS_TAB if st.session_state.get("neighbours_linked_product") else None)
 
 # ---------------------------------------------------------------------- words
 with words_tab:

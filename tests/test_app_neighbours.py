@@ -293,3 +293,28 @@ def test_a_product_only_the_index_holds_can_be_searched_by_id(page, bundle):
     assert list(query["id"]) == [outside] and query["pred_path"].iloc[0]
     t = table(at, {"similarity", "text", "true_path", "pred_path"})
     assert list(t["id"]) == list(bundle.similar_products(outside, 10, by="id")["id"])
+
+
+def opened_tab(at) -> int:
+    """Index of the tab the page opens on (its tab container's default)."""
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    for node in walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is not None and type(node).__name__ == "Block" and proto.HasField("tab_container"):
+            return proto.tab_container.default_tab_index
+    raise AssertionError("no tabs on the page")
+
+
+def test_a_product_link_opens_the_products_tab(page, bundle):
+    """A bookmarked ``?product=ID`` opened on the words tab (the nearest words of the
+    default word), its answer hidden behind the other tab."""
+    from prodemb import ui
+
+    assert opened_tab(page()) == 0
+    assert opened_tab(page({"word": "nike"})) == 0
+    assert opened_tab(page({"product": ui.default_product_id(bundle)})) == 1
+    assert opened_tab(page({"by": "text", "product": "pletený šál"})) == 1
