@@ -762,7 +762,7 @@ def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
 def _bad_path(reason: str, opts: ReaderOptions, path: str, row: int, column: str) -> list[Path]:
     if opts.bad_paths == "error":
         raise CatalogueError(f"malformed category path: {reason}. Fix the cell, or pass "
-                             "bad_paths='skip' to treat such products as unlabelled",
+                             "bad_paths='skip' (--bad-paths skip) to treat such products as unlabelled",
                              path, row, column)
     warnings.warn(str(CatalogueError(f"malformed category path skipped: {reason}", path, row, column)),
                   stacklevel=3)

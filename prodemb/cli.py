@@ -14,6 +14,7 @@ import sys
 import time
 import types
 import typing
+import warnings
 
 from .catalogue import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, PRESETS, CatalogueError, ReaderOptions
 from .index import KINDS as INDEX_KINDS
@@ -867,6 +868,13 @@ def _main(argv: list[str] | None = None) -> int:
         if sig is not None and signal.getsignal(sig) == signal.SIG_DFL:
             with contextlib.suppress(ValueError):
                 previous[sig] = signal.signal(sig, _terminate)
+    # A reader's warning (a duplicate id dropped, a malformed path skipped) reads like the
+    # command's own warnings, without the source file and line of the code that raised it;
+    # another kind (a library's FutureWarning, ...) keeps its name.
+    plain_warning = warnings.formatwarning
+    warnings.formatwarning = (
+        lambda message, category, filename, lineno, line=None: f"prodemb {args.command}: "
+        f"warning: {'' if category is UserWarning else category.__name__ + ': '}{message}\n")
     try:
         return closing_progress_bars(args.func, args)
     except SideNetworkError as e:
@@ -892,6 +900,7 @@ def _main(argv: list[str] | None = None) -> int:
               "files removed, nothing half-written left", file=sys.stderr)
         return 128 + e.signum
     finally:
+        warnings.formatwarning = plain_warning
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

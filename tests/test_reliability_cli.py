@@ -206,3 +206,16 @@ def test_neighbours_word(capsys, tiny_bundle, name):
     assert "Traceback" not in err
     assert (code == 0 and out.strip()) or (code == 1 and "not in the vocabulary" in err), (code, err)
     assert len(err) < 1_000
+
+
+def test_reader_warnings_are_plain_lines(tmp_path):
+    """A reader warning (duplicate ids dropped) is one `prodemb check: warning:` line, not
+    Python's `/path/prodemb/evaluation.py:207: UserWarning:` with the source line after it."""
+    data = tmp_path / "dup.csv"
+    data.write_text("id,title,description,category\nP1,scarf,,A > B\nP1,belt,,A > C\n")
+    proc = subprocess.run([PRODEMB, "check", "-q", "--data", str(data)], capture_output=True,
+                          text=True, env=cli_env(PYTHONWARNINGS="default"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "prodemb check: warning: dup.csv, column 'id': duplicate product id 'P1' (1 "
+        "duplicate(s) in this chunk); keeping the first of each"], proc.stderr
