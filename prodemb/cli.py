@@ -214,6 +214,13 @@ def bundle_reader(args: argparse.Namespace, bundle, command: str, fields: tuple[
         # is read with the defaults unless flags say otherwise.
         defaults = ReaderOptions()
         base = base.replace(encoding=defaults.encoding, delimiter=defaults.delimiter)
+    elif "encoding" not in given_reader_flags(args) and is_utf8_text(path, base.encoding):
+        # A Windows-1252 bundle and a new export saved as UTF-8 (Excel's "CSV UTF-8"):
+        # read as Windows-1252 its "für" became "fÃ¼r" without a word said.
+        print(f"prodemb {command}: {path} is UTF-8 text: reading it as UTF-8, not in the "
+              f"bundle's encoding {base.encoding} (--encoding {base.encoding} reads it so)",
+              file=sys.stderr)
+        base = base.replace(encoding="utf-8")
     opts = reader_options(args, base)
     from .evaluation import option_flags
 
@@ -223,6 +230,30 @@ def bundle_reader(args: argparse.Namespace, bundle, command: str, fields: tuple[
         print(f"prodemb {command}: reading {getattr(args, 'input', None) or args.data} with the "
               f"bundle's reader options {used} (flags given here override them)", file=sys.stderr)
     return opts
+
+
+def is_utf8_text(path: str, encoding: str, sample: int = 1 << 20) -> bool:
+    """Whether ``path`` is a file that reads as UTF-8 (its first ``sample`` bytes; a byte
+    order mark, or non-ASCII bytes that are valid UTF-8) while ``encoding`` is another one.
+    Pure ASCII reads alike in both: False."""
+    import codecs
+
+    try:
+        if codecs.lookup(encoding).name.startswith("utf"):
+            return False
+        with open(path, "rb") as f:
+            head = f.read(sample)
+    except (OSError, LookupError):
+        return False  # a glob, a directory, an unknown codec: the reader will say
+    if head.startswith(codecs.BOM_UTF8):
+        return True
+    if head.isascii():
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut character
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def other_format(path: str, fmt: str | None, bundle) -> bool:

@@ -289,3 +289,35 @@ def test_bundle_encoding_and_delimiter_apply_to_files_of_its_format_only(capsys)
     assert "cp1252" not in capsys.readouterr().err
     assert read("--in", "holdout.jsonl", "--encoding", "latin-1").encoding == "latin-1"
     assert read("--in", "holdout.txt", "--format", "csv").encoding == "cp1252"
+
+
+def test_a_utf8_file_is_read_as_utf8_by_a_windows_1252_bundle(tmp_path, capsys):
+    """The shop's next export saved as UTF-8 (with or without Excel's byte order mark) is
+    read as UTF-8, not in the bundle's cp1252 ("für" became "fÃ¼r" silently, and a mark
+    made the id column 'ï»¿Artikelnummer'); a Windows-1252 or ASCII file keeps the bundle's
+    encoding, and --encoding still decides."""
+    import codecs
+    import types
+
+    from prodemb.cli import bundle_reader
+
+    trained = ReaderOptions(text_columns=["Bezeichnung"], id_column="Artikelnummer",
+                            encoding="cp1252", delimiter=";")
+    bundle = types.SimpleNamespace(reader_options=trained, manifest={"data": {"file": "feed.csv"}})
+    text = "Artikelnummer;Bezeichnung\r\nA-1;T-Shirt für Herren – Größe M\r\n"
+    files = {"utf8": text.encode("utf-8"), "bom": codecs.BOM_UTF8 + text.encode("utf-8"),
+             "cp1252": text.encode("cp1252"), "ascii": b"Artikelnummer;Bezeichnung\r\nA-1;Shirt\r\n"}
+
+    def encoding(name, *flags):
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(files[name])
+        args = build_parser().parse_args(["predict", "--bundle", "b", "--in", str(path), "--out",
+                                          str(tmp_path / "o.csv"), *flags])
+        return bundle_reader(args, bundle, "predict", ("encoding",)).encoding
+
+    assert encoding("utf8") == "utf-8"
+    assert "utf8.csv is UTF-8 text" in capsys.readouterr().err
+    assert encoding("bom") == "utf-8"
+    assert encoding("cp1252") == "cp1252"
+    assert encoding("ascii") == "cp1252"
+    assert encoding("utf8", "--encoding", "cp1252") == "cp1252"
