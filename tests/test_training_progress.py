@@ -1,6 +1,6 @@
 """What ``prodemb train`` shows while it runs and what it reports about Word2Vec.
 
-- every stage is announced (``[3/8] split: ...``) and a stage without a progress bar gets
+- every stage is announced (``[3/9] split: ...``) and a stage without a progress bar gets
   heartbeat lines with the elapsed time (:class:`prodemb.utils.StageTimer`);
 - the end of training prints a table of stage times;
 - metrics.json holds the mean cosine of random word pairs and a probe table whose words
@@ -192,3 +192,24 @@ def test_a_read_error_starts_on_its_own_line(capsys, tmp_path, progress_on):
     assert code == 2
     last = [line for line in err.replace("\r", "\n").splitlines() if line.strip()][-1]
     assert last.startswith("prodemb train: error: "), err
+
+
+def test_readme_shows_the_stages_and_epoch_cap_of_the_code():
+    """README's "What prodemb train shows" matches the stages and the epoch cap of the code."""
+    import re
+    from pathlib import Path
+
+    from prodemb.config import ClassifierConfig
+    from prodemb.pipeline import STAGE_LABELS, STAGES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### What `prodemb train` shows"):]
+    section = section[:section.index("**Word2Vec's health check**")]
+    n = len(STAGES)
+    announced = re.findall(r"^\[(\d+)/(\d+)\] ([^:\n]+)", section, flags=re.MULTILINE)
+    assert [(int(i), int(k), label) for i, k, label in announced] == [
+        (i, n, STAGE_LABELS[s]) for i, s in enumerate(STAGES, 1)]
+    cap = ClassifierConfig().max_epochs
+    assert {int(k) for k in re.findall(r"^epoch \d+/(\d+)", section, flags=re.MULTILINE)} == {cap}
+    assert not re.search(r"\b(eight|[0-9]+) stages\b", section) or f"{n} stages" in section
+    assert not re.search(r"classifier's \d+\s+epochs", readme)
