@@ -874,7 +874,16 @@ def main(argv: list[str] | None = None) -> int:
     if not isinstance(sys.stderr, LineGuard):
         guard = sys.stderr = LineGuard(sys.stderr)
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # The reader of stdout went away (`prodemb info | head`): stop quietly, as a
+        # command killed by SIGPIPE would, with stdout pointed at devnull so that the
+        # interpreter's final flush does not complain either.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     finally:
         if guard is not None:
             guard.end_line()
@@ -908,6 +917,8 @@ def _main(argv: list[str] | None = None) -> int:
         f"warning: {'' if category is UserWarning else category.__name__ + ': '}{message}\n")
     try:
         return closing_progress_bars(args.func, args)
+    except BrokenPipeError:
+        raise  # stdout closed by its reader: main() exits quietly
     except SideNetworkError as e:
         print(f"prodemb {args.command}: error: {e}", file=sys.stderr)
         if args.verbose and e.details:

@@ -219,3 +219,18 @@ def test_reader_warnings_are_plain_lines(tmp_path):
     assert proc.stderr.splitlines() == [
         "prodemb check: warning: dup.csv, column 'id': duplicate product id 'P1' (1 "
         "duplicate(s) in this chunk); keeping the first of each"], proc.stderr
+
+
+def test_output_piped_into_a_reader_that_stops_early(tmp_path):
+    """``prodemb check ... | head``: when the reader closes the pipe the command stops
+    quietly with 141 (128 + SIGPIPE), no ``error: [Errno 32] Broken pipe``, no traceback."""
+    data = tmp_path / "shop.csv"
+    data.write_text("id,title,description,category\n" + "".join(
+        f"P{i},a product title number {i},a cup,Home > Kitchen > Cups\n" for i in range(3000)))
+    proc = subprocess.Popen([PRODEMB, "check", "--data", str(data), "-n", "3000", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env())
+    proc.stdout.close()  # more than a pipe's buffer is printed, so a write meets the closed end
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert err == "", err
