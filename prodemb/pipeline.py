@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -124,7 +125,8 @@ def train_bundle(data: str, out: str, options: ReaderOptions | None = None,
     the ``true_path`` column of products.parquet then all use the rolled-up paths, not the
     catalogue's. The roll-up report is in metrics.json (``label_roll_up``) and the manifest
     (``labels``). A plain-words warning about many rare leaves (:func:`rare_leaf_warning`)
-    is logged and kept in the manifest (``warnings``).
+    is a UserWarning (``prodemb train: warning: ...`` in the CLI) and kept in the manifest
+    (``warnings``).
 
     ``corrections``: a reviewers' corrections database or its CSV export
     (:mod:`prodemb.corrections`): relabels and accepted merges are applied to the catalogue's
@@ -219,7 +221,8 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     warnings_: list[str] = []
     rare = rare_leaf_warning(taxonomy, y, config.min_leaf_count)
     if rare:
-        log.warning("%s", rare)
+        # A warning like the reader's (the CLI prints 'prodemb train: warning: ...').
+        warnings.warn(rare, stacklevel=2)
         warnings_.append(rare)
 
     n_tokens = sum(len(t) for t in tokens)
@@ -240,7 +243,7 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         w2v_report = {**word2vec_diagnostics(word_vectors, probe_words, configured),
                       "epochs": passes, "corpus_tokens": n_tokens}
     if w2v_report["warning"]:
-        log.warning("%s", w2v_report["warning"])
+        warnings.warn(w2v_report["warning"], stacklevel=2)
         warnings_.append(w2v_report["warning"])
 
     how = "from the split column" if "split" in catalogue else \

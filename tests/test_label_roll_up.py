@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -131,20 +130,21 @@ def _bench_common():
     return mod
 
 
-def test_training_with_min_leaf_count(tmp_path, caplog):
-    """One fast run: the roll-up reaches the bundle, the warning is logged once and kept in
-    the manifest, and the benchmarks' split reads the same labels and split."""
+def test_training_with_min_leaf_count(tmp_path, recwarn):
+    """One fast run: the roll-up reaches the bundle, the warning is a UserWarning once (the
+    CLI prints it as 'prodemb train: warning: ...', not as a timestamped log line) and kept
+    in the manifest, and the benchmarks' split reads the same labels and split."""
     from prodemb.demo import write_demo
 
     data = tmp_path / "demo.parquet"
     write_demo(data, n_labelled=600, n_unlabelled=0, seed=0, progress=False)
     out = tmp_path / "bundle"
     config = fast_config(tmp_path / "tiny_no_maps.json")
-    with caplog.at_level(logging.WARNING, logger="prodemb"):
-        assert cli.main(["train", "--data", str(data), "--out", str(out), "--config",
-                         str(config), "--min-leaf-count", "2", "-q"]) == 0
-    rare = [r.getMessage() for r in caplog.records if "have fewer than 5" in r.getMessage()]
-    assert len(rare) == 1
+    assert cli.main(["train", "--data", str(data), "--out", str(out), "--config",
+                     str(config), "--min-leaf-count", "2", "-q"]) == 0
+    rare = [str(w.message) for w in recwarn if "have fewer than 5" in str(w.message)]
+    assert len(rare) == 1 and all(w.category is UserWarning for w in recwarn
+                                  if "have fewer than 5" in str(w.message))
     manifest = json.loads((out / "manifest.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     roll_up = manifest["labels"]["roll_up"]
