@@ -604,6 +604,9 @@ def cmd_check(args) -> int:
     labelled = sum(1 for ps in paths if ps)
     name = os.path.basename(args.data)
     print(f"{name}: {len(df):,} products, {labelled:,} labelled, {len(df) - labelled:,} unlabelled")
+    n_dup = int(df.attrs.get("duplicate_ids_dropped", 0))
+    n_empty = int((df["text"].astype(str).str.strip() == "").sum())
+    print(f"rows dropped as a repeated id: {n_dup:,}; products with empty text: {n_empty:,}")
     if labelled:
         tree = Taxonomy.from_paths(p for ps in paths for p in ps)
         depths = {}

@@ -196,12 +196,16 @@ def read_counted(data, opts: ReaderOptions, show_progress: bool = False
     - ``emptied``: every path was dropped, so the product counts as unlabelled.
 
     The file is read with those three options relaxed and they are applied here, exactly as
-    the reader applies them (cut, then drop), so that their effect can be counted."""
-    from .catalogue import MAX_DEPTH_LIMIT
+    the reader applies them (cut, then drop), so that their effect can be counted. Likewise
+    rows dropped as a repeated id (``duplicate_ids="warn"``, with the reader's warning): their
+    number is ``df.attrs["duplicate_ids_dropped"]``."""
+    from .catalogue import MAX_DEPTH_LIMIT, _check_ids
     from .utils import progress
 
+    dedupe = opts.duplicate_ids == "warn" and bool(opts.id_column)
     raw_opts = opts.replace(min_depth=1, ignore_paths=[],
-                            max_depth=MAX_DEPTH_LIMIT if opts.max_depth else None)
+                            max_depth=MAX_DEPTH_LIMIT if opts.max_depth else None,
+                            duplicate_ids="keep" if dedupe else opts.duplicate_ids)
     bar = progress(desc="read", unit=" products", disable=not show_progress)
     frames = []
     for chunk in iter_catalogue(data, raw_opts):
@@ -209,6 +213,9 @@ def read_counted(data, opts: ReaderOptions, show_progress: bool = False
         bar.update(len(chunk))
     bar.close()
     df = pd.concat(frames, ignore_index=True)
+    n_read = len(df)
+    if dedupe:
+        df = _check_ids(df, opts, str(data), set())
     ignored = set(opts.ignore_paths)
     raw_paths = df["paths"].tolist()
     n = len(df)
@@ -231,6 +238,7 @@ def read_counted(data, opts: ReaderOptions, show_progress: bool = False
         masks["emptied"][i] = not kept
         paths.append(sorted(kept))
     df["paths"] = paths
+    df.attrs["duplicate_ids_dropped"] = n_read - len(df)
     return df, masks
 
 

@@ -321,16 +321,30 @@ def test_check_reads_a_catalogue_as_train_would(capsys, tmp_path):
     df = read_catalogue(data, ReaderOptions(**SHOP_OPTIONS))
     lines = out.splitlines()
     assert lines[0] == "shop.csv: 250 products, 200 labelled, 50 unlabelled"
+    assert lines[1] == "rows dropped as a repeated id: 0; products with empty text: 0"
     assert re.match(r"category tree: \d+ nodes, \d+ leaves, depth 3 \(paths with 2 levels: \d+, "
-                    r"3 levels: \d+\)", lines[1])
-    assert re.match(r"--max-depth 3: cut the paths of \d+ products", lines[2])
+                    r"3 levels: \d+\)", lines[2])
+    assert re.match(r"--max-depth 3: cut the paths of \d+ products", lines[3])
     assert re.match(r"--min-depth 2 / --ignore-paths: dropped paths of \d+ products \(0 of them "
-                    r"left without a path, so unlabelled\)", lines[3])
+                    r"left without a path, so unlabelled\)", lines[4])
     first = df[df["paths"].map(len) > 0].iloc[0]
-    assert lines[5].startswith(f"  {first['id']}  ") and " > ".join(first["paths"][0]) in lines[5]
+    assert lines[6].startswith(f"  {first['id']}  ") and " > ".join(first["paths"][0]) in lines[6]
     # Without the flags the default columns are missing: a clear error naming the file's.
     code, _, err = run(capsys, ["check", "--data", str(data), "-q"])
     assert code == 2
     assert err.strip().splitlines()[-1] == (
         "prodemb check: error: shop.csv: missing column(s) 'title', 'description', 'id', "
         "'category'; the file has 'sku', 'name', 'details', 'categories'")
+
+
+def test_check_counts_repeated_ids_and_empty_texts(capsys, tmp_path):
+    """check's summary says how many rows were dropped as a repeated id (the first row of
+    each id is kept, as train does) and how many products have no text."""
+    data = tmp_path / "dup.csv"
+    data.write_text("id,title,description,category\n"
+                    "P1,wool scarf,,A > B\nP2,,,A > C\nP1,belt,,A > C\nP3, , ,\nP1,cap,,A > B\n")
+    code, out, err = run(capsys, ["check", "--data", str(data), "-q"])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "dup.csv: 3 products, 2 labelled, 1 unlabelled"
+    assert lines[1] == "rows dropped as a repeated id: 2; products with empty text: 2"
