@@ -513,6 +513,26 @@ def parse_path_cell(cell: str, opts: ReaderOptions) -> list[Path]:
     return sorted(set(paths))
 
 
+def flat_paths_warning(paths: Sequence[Sequence[Path]], opts: ReaderOptions) -> str | None:
+    """A plain-words warning when the labels look like the levels of one path read as
+    several one-level paths (a JSON list of levels, ``["Apparel", "Topwear", "Tshirts"]``,
+    with ``path_separator="json"``): most labelled products have two or more paths, every
+    one of them one level deep. ``None`` when the labels do not look like that."""
+    labelled = [ps for ps in paths if ps]
+    flat = [ps for ps in labelled if len(ps) >= 2 and all(len(p) == 1 for p in ps)]
+    if not labelled or len(flat) * 2 <= len(labelled):
+        return None
+    example = ", ".join(repr(p[0]) for p in flat[0][:4]) + (", ..." if len(flat[0]) > 4 else "")
+    how = (f"each part between {opts.path_separator!r} is a path of its own (--path-separator)"
+           if opts.path_separator and opts.path_separator != "json" else
+           "each item of a JSON list is a path of its own")
+    return (f"{len(flat):,} of {len(labelled):,} labelled products have two or more category "
+            f"paths, all one level deep (e.g. {example}): {how}, not a level, so the tree is "
+            "flat. If these are the levels of one path, write each path as one text with a "
+            f"separator between levels ('A > B > C', --level-separator, now "
+            f"{opts.level_separator!r}) or give one column per level (--level-columns).")
+
+
 def _finish_path(parts: tuple[str, ...], opts: ReaderOptions) -> list[Path]:
     if opts.max_depth:
         parts = parts[: opts.max_depth]

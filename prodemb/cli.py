@@ -16,7 +16,14 @@ import types
 import typing
 import warnings
 
-from .catalogue import DEFAULT_MAX_DEPTH, MAX_DEPTH_LIMIT, PRESETS, CatalogueError, ReaderOptions
+from .catalogue import (
+    DEFAULT_MAX_DEPTH,
+    MAX_DEPTH_LIMIT,
+    PRESETS,
+    CatalogueError,
+    ReaderOptions,
+    flat_paths_warning,
+)
 from .index import KINDS as INDEX_KINDS
 
 log = logging.getLogger("prodemb")
@@ -613,9 +620,13 @@ def cmd_check(args) -> int:
         for ps in paths:
             for p in ps:
                 depths[len(p)] = depths.get(len(p), 0) + 1
-        shown = ", ".join(f"{d} levels: {n:,}" for d, n in sorted(depths.items()))
+        shown = ", ".join(f"{d} level{'' if d == 1 else 's'}: {n:,}"
+                          for d, n in sorted(depths.items()))
         print(f"category tree: {tree.n_nodes:,} nodes, {len(tree.leaves):,} leaves, depth "
               f"{tree.depth} (paths with {shown})")
+        flat = flat_paths_warning(paths, opts)
+        if flat:
+            warn(args, flat)
     if masks["cut"].any():
         print(f"--max-depth {opts.max_depth}: cut the paths of {int(masks['cut'].sum()):,} products")
     if masks["dropped"].any():

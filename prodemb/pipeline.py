@@ -39,7 +39,7 @@ from .bundle_format import (
     remove_leftovers,
     write_bundle,
 )
-from .catalogue import ReaderOptions, iter_catalogue
+from .catalogue import ReaderOptions, flat_paths_warning, iter_catalogue
 from .classifier import NETWORK_SEED_STEP, Classifier
 from .confidence import ConfidenceModel, calibration_report, nearest_similarity, nearness_rows
 from .config import TrainConfig
@@ -219,6 +219,10 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
              len(catalogue), len(labelled), taxonomy.n_nodes, len(taxonomy.leaves), taxonomy.depth)
     y = taxonomy.binarize(paths)
     warnings_: list[str] = []
+    flat = flat_paths_warning(catalogue["paths"].tolist(), options)
+    if flat:
+        warnings.warn(flat, stacklevel=2)
+        warnings_.append(flat)
     rare = rare_leaf_warning(taxonomy, y, config.min_leaf_count)
     if rare:
         # A warning like the reader's (the CLI prints 'prodemb train: warning: ...').

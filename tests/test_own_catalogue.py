@@ -348,3 +348,27 @@ def test_check_counts_repeated_ids_and_empty_texts(capsys, tmp_path):
     lines = out.splitlines()
     assert lines[0] == "dup.csv: 3 products, 2 labelled, 1 unlabelled"
     assert lines[1] == "rows dropped as a repeated id: 2; products with empty text: 2"
+
+
+def test_check_warns_when_a_json_list_of_levels_reads_as_flat_paths(capsys, tmp_path):
+    """A JSON list of LEVELS with --path-separator json is several one-level paths: check
+    says so and how to write levels; the depth line says '1 level', not '1 levels'."""
+    from prodemb.catalogue import ReaderOptions, flat_paths_warning
+
+    data = tmp_path / "levels.jsonl"
+    rows = [{"id": f"P{i}", "title": f"item {i}", "description": "",
+             "category": ["Apparel", "Topwear", ["Tshirts", "Shirts"][i % 2]]} for i in range(6)]
+    rows.append({"id": "P9", "title": "belt", "description": "", "category": ["Accessories"]})
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = run(capsys, ["check", "--data", str(data), "--path-separator", "json", "-q"])
+    assert code == 0, err
+    assert "depth 1 (paths with 1 level: 19)" in out
+    warning = [line for line in err.splitlines() if "warning:" in line]
+    assert len(warning) == 1 and warning[0].startswith(
+        "prodemb check: warning: 6 of 7 labelled products have two or more category paths, "
+        "all one level deep (e.g. 'Apparel', 'Topwear', 'Tshirts')"), err
+    assert "--level-separator" in warning[0] and "--level-columns" in warning[0]
+    # Real paths, one per product or several with levels, give no warning.
+    opts = ReaderOptions(path_separator="json")
+    assert flat_paths_warning([[("A", "B")], [("A", "C"), ("D",)], []], opts) is None
+    assert flat_paths_warning([[("A",), ("B",)], [("C",)]], opts) is None  # not most
