@@ -452,7 +452,9 @@ def cmd_embed(args) -> int:
     opts = bundle_reader(args, bundle, "embed", PREDICT_READER_FIELDS, split_column=None)
     opts = opts.replace(label_column=None, level_columns=[], split_column=None)
     if args.duplicate_ids is None:
-        opts = opts.replace(duplicate_ids="keep")
+        # One vector per id, as train keeps one product per id: a later row with the same
+        # id is dropped with the reader's warning (the index finds products by their id).
+        opts = opts.replace(duplicate_ids="warn")
     bar = progress(desc="embed", unit=" products", disable=args.quiet)
     rows = embed_file(bundle, args.input, args.out, opts, progress=bar.update)
     bar.close()

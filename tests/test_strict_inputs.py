@@ -196,6 +196,22 @@ def test_predict_keeps_every_row_of_a_repeated_id_in_order(capsys, tmp_path, tin
     assert_refused(code, err, "predict", r"duplicate product id 'P1'")
 
 
+
+def test_embed_keeps_the_first_row_of_a_repeated_id_as_train_does(tmp_path, tiny_bundle):
+    """Was: embed kept every row, so a product under a repeated id got a vector the index
+    could never find by that id. Now the later rows are dropped with the reader's warning."""
+    from prodemb.cli import main
+
+    rows = [("P1", "knitted wool scarf"), ("P2", "leather belt"), ("P1", "running shoes"),
+            ("P3", "winter boots"), ("P2", "beanie hat")]
+    data = write(tmp_path / "shop.csv", HEADER + "".join(f"{i},{t},,\n" for i, t in rows))
+    out = tmp_path / "emb.parquet"
+    with pytest.warns(UserWarning, match=r"duplicate product id 'P1'.*keeping the first"):
+        assert main(["embed", "--bundle", str(tiny_bundle), "--in", str(data), "--out",
+                     str(out), "-q"]) == 0
+    emb = pd.read_parquet(out)
+    assert list(zip(emb["id"], emb["text"])) == [rows[0], rows[1], rows[3]]
+
 # ====================================================================== 3. formula cells
 def test_predict_csv_neutralises_formulas_like_the_dashboard(capsys, tmp_path, tiny_bundle):
     """Was: ``=HYPERLINK(...)`` went into the predictions CSV as it was; the dashboard's
