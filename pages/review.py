@@ -145,6 +145,11 @@ PRODUCT_COLUMNS = {
     "label_doubt": st.column_config.ProgressColumn(
         "Doubt", min_value=0.0, max_value=1.0, format="%.3f", width=80,
         help="How much a model that never saw this product doubts its label (1: sure it is wrong)"),
+    "doubt_odds": st.column_config.NumberColumn(
+        "Odds against", format="compact", width=90,
+        help="How many times likelier that model finds another category than the label "
+             "(1.2M: 1.2 million to one). It tells apart doubts that all show as 1.000; the "
+             "queue's order is the same. 16.8M means at least that"),
     "doubt_suggests": st.column_config.TextColumn("Suggested category", width=220),
     "pred_margin": st.column_config.NumberColumn(
         "Margin", format="%.3f", width=80,
@@ -385,7 +390,7 @@ with tab_labels:
                "always records “this category is right for this product”).")
     queue_section("label_doubt", "label doubts", "review queue", rv.cached_review_table,
                   "No labelled product to review here.", "review_queue_table",
-                  ["id", "text", "true_path", "label_doubt", "doubt_suggests", "reviewed",
+                  ["id", "text", "true_path", "label_doubt", "doubt_odds", "doubt_suggests", "reviewed",
                    "pred_path", "pred_score", "split"], "doubt", keep_label=True)
 
     st.subheader("Products to label next")

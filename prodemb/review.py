@@ -319,17 +319,35 @@ def label_doubts(texts: Sequence[str], labels: Sequence[str], folds: int = 3, se
     return doubt, suggestion
 
 
+#: The largest odds against a label :func:`odds_against` gives: ``label_doubt`` is stored
+#: as float32, which cannot tell a label's probability below 2**-24 from 0.
+MAX_ODDS_AGAINST = float(2 ** 24)
+
+
+def odds_against(doubt) -> np.ndarray:
+    """The odds against the label, ``doubt / (1 - doubt)`` (``label_doubt`` is ``1 - p``):
+    how many times likelier the out-of-fold model finds some other category than the
+    label. Doubts of 0.99999 and 0.9999999 both show as 1.000 but are odds of about
+    100,000 and 10,000,000 against; the order is the doubt's. At most
+    :data:`MAX_ODDS_AGAINST` (a doubt of 1 in float32); NaN stays NaN."""
+    d = np.asarray(doubt, dtype=np.float64)
+    return d / np.maximum(1.0 - d, 1.0 / MAX_ODDS_AGAINST)
+
+
 def review_queue(products: pd.DataFrame, subtree: str | None = None, n: int = 50) -> pd.DataFrame:
     """Labelled products whose label the out-of-fold model doubts most (``label_doubt``
     column of a bundle's products, :func:`label_doubts`), optionally only those whose true
-    path is in ``subtree`` (a display path), at most ``n`` rows, most doubted first."""
+    path is in ``subtree`` (a display path), at most ``n`` rows, most doubted first, with
+    ``doubt_odds``, the odds against the label (:func:`odds_against`), which tells apart
+    doubts that all round to 1.000."""
     if "label_doubt" not in products:
         return products.iloc[:0]
     rows = products[products["split"].isin(["train", "validation", "test"])
                     & products["label_doubt"].notna()]
     if subtree:
         rows = rows[_in_subtree(rows["true_path"], subtree)]
-    return rows.sort_values("label_doubt", ascending=False, kind="stable").head(n)
+    rows = rows.sort_values("label_doubt", ascending=False, kind="stable").head(n)
+    return rows.assign(doubt_odds=odds_against(rows["label_doubt"]))
 
 
 def labelling_queue(products: pd.DataFrame, subtree: str | None = None, n: int = 50) -> pd.DataFrame:
@@ -406,4 +424,4 @@ def proposals_table(proposals: Sequence[MergeProposal]) -> pd.DataFrame:
 
 __all__ = ["MergeProposal", "ReviewError", "merge_proposals", "what_if_merge", "merged_path",
            "confused_products", "proposals_table", "stored_paths", "MIN_MERGE_RATE",
-           "label_doubts", "review_queue", "labelling_queue", "leaf_margin", "compare_bundles"]
+           "label_doubts", "odds_against", "review_queue", "labelling_queue", "leaf_margin", "compare_bundles"]

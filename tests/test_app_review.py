@@ -183,7 +183,7 @@ def test_queues_from_stored_columns():
               pred_margin=[0.5, 0.1, 0.3, 0.9, 0.05, 0.2])
     q = rv.review_table(f, None, 50)
     assert q["id"].tolist() == ["P2", "P3", "P1"]                     # most doubted first
-    assert {"label_doubt", "doubt_suggests"} <= set(q.columns)
+    assert {"label_doubt", "doubt_odds", "doubt_suggests"} <= set(q.columns)
     assert rv.review_table(f, SCARVES, 1)["id"].tolist() == ["P2"]
     assert rv.review_table(f, "Hats", 50).empty
     lab = rv.labelling_table(f, None, 50)
@@ -470,6 +470,7 @@ def test_queues_when_the_bundle_has_them(bundle_path, bundle, db):
     at = run_page(bundle_path)
     queue = table(at, "review_queue_table")
     assert queue["id"].tolist() == rv.review_table(bundle.products, None, 50)["id"].tolist()
+    assert queue["doubt_odds"].is_monotonic_decreasing  # tells apart doubts shown as 1.000
     labelling = table(at, "labelling_queue_table")
     assert labelling["id"].tolist() == rv.labelling_table(bundle.products, None, 50)["id"].tolist()
     at.selectbox(key="review_subtree").set_value(SCARVES if is_demo(bundle) else

@@ -120,3 +120,18 @@ def test_compare_bundles_lists_deltas_and_changed_predictions():
     assert head["leaf_macro_f1"]["delta"] > 0
     with pytest.raises(R.ReviewError):
         R.compare_bundles({"splits": {}}, frame_a, metrics(frame_b), frame_b)
+
+
+def test_review_queue_shows_odds_that_tell_apart_doubts_rounding_to_one():
+    """Doubts stored as float32 that all show as 1.000 get odds against the label that
+    differ; the queue's order stays the doubt's."""
+    doubt = np.array([0.5, 0.99999, 0.9999999, 1.0, 0.99, 0.9999], dtype=np.float32)
+    frame = products([("train", A, A)] * len(doubt)).assign(label_doubt=doubt)
+    q = R.review_queue(frame)
+    assert q["id"].tolist() == ["P3", "P2", "P1", "P5", "P4", "P0"]    # by doubt, unchanged
+    assert q["label_doubt"].round(3).iloc[:4].eq(1.0).all()            # the old, tied display
+    odds = q["doubt_odds"].to_numpy()
+    assert (np.diff(odds) < 0).all() and odds[0] == R.MAX_ODDS_AGAINST
+    assert 5e6 < odds[1] < 1e7 and odds[2] == pytest.approx(1e5, rel=1e-2)
+    assert odds[-1] == pytest.approx(1.0) and odds[-2] == pytest.approx(99.0, rel=1e-4)
+    assert np.isnan(R.odds_against([np.nan])).all()

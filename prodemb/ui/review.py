@@ -307,10 +307,11 @@ def has_column(products: pd.DataFrame, column: str) -> bool:
 
 def review_table(products: pd.DataFrame, subtree: str | None, n: int) -> pd.DataFrame:
     """The review queue (:func:`prodemb.review.review_queue`) as a table: the product
-    columns plus ``label_doubt`` and ``doubt_suggests`` (the category the out-of-fold
-    model suggests instead), most doubted first."""
+    columns plus ``label_doubt``, ``doubt_odds`` (the odds against the label) and
+    ``doubt_suggests`` (the category the out-of-fold model suggests instead), most doubted
+    first."""
     return products_table(review.review_queue(products, subtree, n),
-                          extra=("label_doubt", "doubt_suggests"))
+                          extra=("label_doubt", "doubt_odds", "doubt_suggests"))
 
 
 def labelling_table(products: pd.DataFrame, subtree: str | None, n: int) -> pd.DataFrame:
