@@ -16,6 +16,7 @@ from prodemb import ui
 ui.ensure_frame()
 
 from prodemb import report  # noqa: E402
+from prodemb.review import MIN_MERGE_RATE  # noqa: E402
 
 MAX_HINTS = 6
 SPLIT_LABELS = {"train": "Train", "validation": "Validation", "test": "Test"}
@@ -169,13 +170,16 @@ with left:
 with right:
     threshold = st.slider("Merge-hint threshold", 0.0, 0.6, 0.15, 0.01, key="merge_threshold",
                           format="%.2f",
-                          help="Suggest merging two classes when this share of their items "
-                               "(a→b + b→a) / (support a + support b) is confused with each other.")
+                          help="Suggest merging two classes when each is mistaken for the other "
+                               "at least once and this share of their items, (a→b + b→a) / "
+                               "(support a + support b), is confused with each other: the rule "
+                               f"of the Review page's merge proposals (which uses {MIN_MERGE_RATE:.0%} "
+                               "on the validation and test products together).")
     hints = report.merge_hints(taxonomy, split_metrics, threshold, subtree=focus)
     where = ui.md_escape(focus) if focus else "the tree"
     if hints.empty:
-        st.success(f"No pair in {where} is confused above {threshold:.0%}: "
-                   "no merge suggested.", icon=":material/check_circle:")
+        st.success(f"No pair in {where} is confused both ways, in {threshold:.0%} or more of its "
+                   "items: no merge suggested.", icon=":material/check_circle:")
     for h in hints.head(MAX_HINTS).itertuples():
         a, b = report.relative_name(h.a, focus), report.relative_name(h.b, focus)
         st.warning(f"**Consider merging {ui.md_escape(a)} and {ui.md_escape(b)}**: {h.rate:.0%} of their "

@@ -287,12 +287,18 @@ def confused_pairs(taxonomy: Taxonomy, split_metrics: Mapping,
 
 def merge_hints(taxonomy: Taxonomy, split_metrics: Mapping, threshold: float = 0.15,
                 subtree: str | None = None, min_total: int = 1) -> pd.DataFrame:
-    """Pairs worth merging: mutual confusion rate (a_as_b + b_as_a) / (support_a + support_b)
-    strictly above ``threshold`` and at least ``min_total`` confusions. Highest rate first."""
+    """Pairs worth merging by the rule of the Review page's merge proposals
+    (:func:`prodemb.review.worth_merging`): each class predicted for the other's items at
+    least once, and the confusion rate (a_as_b + b_as_a) / (support_a + support_b) at
+    least ``threshold``; also at least ``min_total`` confusions. Highest rate first."""
+    from .review import worth_merging
+
     df = confused_pairs(taxonomy, split_metrics, subtree)
     if df.empty:
         return df
-    df = df[(df["rate"] > threshold) & (df["total"] >= min_total)]
+    keep = [worth_merging(ab, ba, sa + sb, threshold) for ab, ba, sa, sb in
+            zip(df["a_as_b"], df["b_as_a"], df["support_a"], df["support_b"])]
+    df = df[np.array(keep, dtype=bool) & (df["total"] >= min_total)]
     return df.sort_values(["rate", "total"], ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -115,6 +115,17 @@ def merged_path(leaves: Sequence[str]) -> str:
     return format_path([*common, name])
 
 
+def worth_merging(a_as_b: int, b_as_a: int, support: int, min_rate: float = MIN_MERGE_RATE) -> bool:
+    """The merge rule shared by the Review page's proposals (:func:`merge_proposals`) and
+    the Per-class F1 page's hints (:func:`prodemb.report.merge_hints`): two categories are
+    worth merging when each was predicted for the other's products at least once and the
+    confusions both ways are at least ``min_rate`` of their ``support`` (the products of
+    both). A one-way confusion (10 Flats predicted as Heels, none back) is the model
+    leaning to one class, not two classes it cannot tell apart: no merge."""
+    return bool(a_as_b > 0 and b_as_a > 0 and support > 0
+                and (a_as_b + b_as_a) / support >= min_rate)
+
+
 def merge_proposals(products: pd.DataFrame, taxonomy: Taxonomy, min_rate: float = MIN_MERGE_RATE,
                     splits: Sequence[str] = EVIDENCE_SPLITS) -> list[MergeProposal]:
     """Groups of leaves confused with each other, the most confused group first.
@@ -146,7 +157,7 @@ def merge_proposals(products: pd.DataFrame, taxonomy: Taxonomy, min_rate: float 
         seen.add((a, b))
         ab, ba = pairs.get((a, b), 0), pairs.get((b, a), 0)
         denom = support[a] + support[b]
-        if ab and ba and denom and (ab + ba) / denom >= min_rate:
+        if worth_merging(ab, ba, denom, min_rate):
             links.append((a, b, ab, ba, denom))
             parent[find(a)] = find(b)
     groups: dict[int, set[int]] = {}
@@ -424,4 +435,4 @@ def proposals_table(proposals: Sequence[MergeProposal]) -> pd.DataFrame:
 
 __all__ = ["MergeProposal", "ReviewError", "merge_proposals", "what_if_merge", "merged_path",
            "confused_products", "proposals_table", "stored_paths", "MIN_MERGE_RATE",
-           "label_doubts", "odds_against", "review_queue", "labelling_queue", "leaf_margin", "compare_bundles"]
+           "label_doubts", "odds_against", "worth_merging", "review_queue", "labelling_queue", "leaf_margin", "compare_bundles"]

@@ -149,9 +149,40 @@ def test_confused_pairs_and_merge_hints(tax, split):
     hints = report.merge_hints(tax, split, threshold=0.15)
     assert list(zip(hints["a"], hints["b"])) == [("A > S > K", "A > S > L")]
     assert report.merge_hints(tax, split, threshold=0.3).empty
-    assert len(report.merge_hints(tax, split, threshold=0.0)) == 3
+    # L -> X and X -> K are one-way confusions: never a hint, as never a Review proposal.
+    assert list(zip(*report.merge_hints(tax, split, threshold=0.0)[["a", "b"]].T.values)) == \
+        [("A > S > K", "A > S > L")]
     assert len(report.merge_hints(tax, split, threshold=0.0, subtree="A > S")) == 1
     assert report.merge_hints(tax, split, threshold=0.0, min_total=2)["total"].min() >= 2
+
+
+def test_merge_hints_and_review_proposals_share_one_rule():
+    """Was: Per-class F1 suggested merging Flats and Heels (0 Flats -> Heels, 10 back) while
+    Review said nothing to merge. Both now use prodemb.review.worth_merging."""
+    from prodemb.review import merge_proposals, worth_merging
+
+    tax = Taxonomy.from_paths([("Shoes", "Flats"), ("Shoes", "Heels"), ("Shoes", "Boots")])
+    flats, heels, boots = (tax.index(("Shoes", n)) for n in ("Flats", "Heels", "Boots"))
+    support = {"Shoes > Flats": 30, "Shoes > Heels": 40, "Shoes > Boots": 30}
+    split = {"per_class": per_class(tax, support),
+             "confusion": [[flats, flats, 30], [heels, heels, 30], [heels, flats, 10],
+                           [boots, boots, 30]]}
+    assert report.merge_hints(tax, split, threshold=0.1).empty
+    rows = [("test", "Shoes > Flats", "Shoes > Flats")] * 30 + \
+        [("test", "Shoes > Heels", "Shoes > Heels")] * 30 + \
+        [("test", "Shoes > Heels", "Shoes > Flats")] * 10
+    products = pd.DataFrame([{"id": f"P{i}", "split": s, "text": "", "true_path": t,
+                              "pred_path": p, "pred_score": 0.5} for i, (s, t, p) in enumerate(rows)])
+    assert merge_proposals(products, tax, min_rate=0.1) == []
+    assert not worth_merging(0, 10, 70, 0.1) and worth_merging(1, 10, 70, 0.1)
+    # One confusion back makes it a hint and a proposal alike.
+    split["confusion"].append([flats, heels, 1])
+    assert len(report.merge_hints(tax, split, threshold=0.1)) == 1
+    rows.append(("test", "Shoes > Flats", "Shoes > Heels"))
+    products = pd.DataFrame([{"id": f"P{i}", "split": s, "text": "", "true_path": t,
+                              "pred_path": p, "pred_score": 0.5} for i, (s, t, p) in enumerate(rows)])
+    assert [p.leaves for p in merge_proposals(products, tax, min_rate=0.1)] == [
+        ["Shoes > Flats", "Shoes > Heels"]]
 
 
 def test_default_subtree(tax, split):
