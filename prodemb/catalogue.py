@@ -799,7 +799,7 @@ def _check_ids(chunk: pd.DataFrame, opts: ReaderOptions, path: str, seen: set[st
     if dup_mask.any():
         first = int(dup_mask.argmax())
         n_dup = int(dup_mask.sum())
-        msg = f"duplicate product id {ids[first]!r} ({n_dup} duplicate(s) in this chunk)"
+        msg = f"duplicate product id {ids[first]!r} ({n_dup} row(s) with an id read before)"
         if opts.duplicate_ids == "error":
             raise CatalogueError(msg + "; pass duplicate_ids='warn' to keep the first of each",
                                  path, None, opts.id_column)

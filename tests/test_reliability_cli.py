@@ -217,8 +217,8 @@ def test_reader_warnings_are_plain_lines(tmp_path):
                           text=True, env=cli_env(PYTHONWARNINGS="default"), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.splitlines() == [
-        "prodemb check: warning: dup.csv, column 'id': duplicate product id 'P1' (1 "
-        "duplicate(s) in this chunk); keeping the first of each"], proc.stderr
+        "prodemb check: warning: dup.csv, column 'id': duplicate product id 'P1' (1 row(s) "
+        "with an id read before); keeping the first of each"], proc.stderr
 
 
 def test_output_piped_into_a_reader_that_stops_early(tmp_path):
