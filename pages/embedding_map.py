@@ -264,7 +264,7 @@ elif picked:
                  column_config=ui.map_table_columns())
     if len(sel) > 2_000:
         st.caption("The first 2,000 are listed; download all of them below.")
-    st.download_button("Download the selection (CSV)", sel.to_csv(index=False).encode("utf-8"),
+    st.download_button("Download the selection (CSV)", ui.map_selection_csv(products, picked),
                        file_name="selected_products.csv", mime="text/csv", key="selection_csv")
 else:
     st.caption("Tip: click a point to ring and list its nearest products; draw a box or "

@@ -369,3 +369,21 @@ def test_focus_rings_the_nearest_products(bundle):
     assert [int(c[0]) for c in ringed.customdata] == near.tolist()
     assert [int(c[0]) for c in traces["clicked product"].customdata] == [clicked]
     assert clicked not in near.tolist() and (np.diff(sims) <= 1e-6).all()
+
+
+def test_selection_download_neutralises_formulas():
+    """The map's "Download the selection" CSV: catalogue texts and ids that a spreadsheet
+    would run as formulas come back as text, like every other download."""
+    import io
+
+    import pandas as pd
+
+    from prodemb import ui
+
+    products = pd.DataFrame({"id": ["P1", "=1+1", "P3"],
+                             "text": ["knit scarf", '=HYPERLINK("http://x")', "@SUM(A1)"],
+                             "path": ["A > B", "A > C", "A > B"], "split": ["train"] * 3})
+    back = pd.read_csv(io.BytesIO(ui.map_selection_csv(products, [1, 2])), dtype=str,
+                       keep_default_na=False)
+    assert back["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]
+    assert back["id"].tolist() == ["'=1+1", "P3"]

@@ -886,6 +886,13 @@ def map_table(products: pd.DataFrame, rows) -> pd.DataFrame:
     return out
 
 
+def map_selection_csv(products: pd.DataFrame, rows) -> bytes:
+    """The map's product list of ``rows`` (:func:`map_table`) as UTF-8 CSV for a
+    spreadsheet: a catalogue text or id that starts like a formula (``=``, ``+``, ``@``...)
+    is neutralised (:func:`~prodemb.utils.csv_safe_frame`), as in every other download."""
+    return csv_safe_frame(map_table(products, rows)).to_csv(index=False).encode("utf-8")
+
+
 def map_colouring(by: str, level: int, subtree: str | None, depth: int) -> tuple[str, int, str | None]:
     """``(colour option, level, note)`` the map is drawn with. Filtered to a subtree, the
     categories above or at the subtree's level are one colour: the map is then coloured by
