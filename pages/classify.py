@@ -268,11 +268,12 @@ def batch_section() -> None:
                         done / max(total, 1), text=f"Classified {done:,} of {total:,}"))
                 bar.empty()
                 result = ui.batch_output(frame, out)
-                st.session_state["batch_result"] = (job, result,
-                                                    result.to_csv(index=False).encode("utf-8"))
+                delimiter = frame.attrs.get("delimiter", ",")
+                st.session_state["batch_result"] = (job, result, ui.batch_csv(result, delimiter),
+                                                    delimiter)
             stored = st.session_state.get("batch_result")
             if stored and stored[0] == job:
-                _, result, csv_bytes = stored
+                _, result, csv_bytes, delimiter = stored
                 counts = ui.verdict_counts(result)
                 status = counts[counts["kind"] == "status"].set_index("name")["rows"]
                 m1, m2, m3, m4, m5 = st.columns(5)
@@ -307,9 +308,10 @@ def batch_section() -> None:
                 d1.download_button("Download predictions (CSV)", csv_bytes,
                                    file_name=ui.batch_file_name(upload.name), mime="text/csv",
                                    icon=":material/download:", key="batch_download",
-                                   on_click="ignore", type="primary")
+                                   on_click="ignore", type="primary",
+                                   help=ui.batch_csv_note(delimiter))
                 d2.download_button(f"Download the review queue ({len(queue):,} flagged rows)",
-                                   queue.to_csv(index=False).encode("utf-8"),
+                                   ui.batch_csv(queue, delimiter),
                                    file_name=ui.batch_file_name(upload.name, "review"),
                                    mime="text/csv", icon=":material/flag:", key="batch_review",
                                    on_click="ignore", disabled=queue.empty,

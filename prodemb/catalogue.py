@@ -834,7 +834,8 @@ def read_texts(buffer: bytes | str, text_columns: Sequence[str] | None = None,
 
     Used by the app's batch upload; ``text_columns`` are checked if given. Bytes are read
     as UTF-8 (a byte order mark is dropped), else in ``encoding`` (the dashboard passes
-    the encoding the bundle's catalogue was read with).
+    the encoding the bundle's catalogue was read with). The delimiter found is kept in
+    ``df.attrs["delimiter"]``.
     """
     if isinstance(buffer, bytes):
         if buffer.startswith(b"PK\x03\x04"):
@@ -884,4 +885,5 @@ def read_texts(buffer: bytes | str, text_columns: Sequence[str] | None = None,
         missing = [c for c in text_columns if c not in df.columns]
         if missing:
             raise CatalogueError(f"missing column(s) {missing}; the file has {list(df.columns)}", name)
+    df.attrs["delimiter"] = sniff_sep  # so a download can be written as the file came
     return df

@@ -280,6 +280,29 @@ def test_batch_csv_classifies_and_offers_download(app_env, bundle):
     assert ui.batch_file_name("products.csv") == "products_predictions.csv"
 
 
+def test_batch_download_is_written_as_the_upload_came(app_env, bundle):
+    """A semicolon export (as a German or Slovak Excel saves it) comes back separated by
+    semicolons, in UTF-8 with a byte order mark so that the same Excel shows "š" and "ü"
+    (without the mark it reads UTF-8 as its Windows code page)."""
+    import pandas as pd
+
+    from prodemb import ui
+
+    upload_csv = "sku;name;price\n1;Pletený šál;12,50\n2;Kožená kabelka für Damen;99,00\n"
+    at = upload(classify_page(), "shop.csv", upload_csv.encode("utf-8"))
+    at.button(key="batch_button").click().run()
+    assert_clean(at)
+    data = at.session_state["batch_result"][2]
+    assert data.startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(io.BytesIO(data), sep=";", dtype=str, encoding="utf-8-sig")
+    assert list(back["sku"]) == ["1", "2"] and list(back["price"]) == ["12,50", "99,00"]
+    assert list(back["name"]) == ["Pletený šál", "Kožená kabelka für Damen"]
+    assert "predicted_category" in back.columns
+    assert "semicolons" in at.download_button(key="batch_download").help
+    comma = ui.batch_csv(pd.DataFrame({"a": ["x"], "b": ["y"]}))
+    assert comma.decode("utf-8-sig") == "a,b\nx,y\n"
+
+
 def test_batch_column_choice(app_env, bundle):
     csv = "sku;name\n1;Pletený šál\n2;Kožená kabelka\n"
     at = upload(classify_page(), "x.csv", csv.encode("utf-8"))

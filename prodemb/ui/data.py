@@ -458,6 +458,22 @@ def batch_output(frame: pd.DataFrame, predictions: pd.DataFrame) -> pd.DataFrame
     return csv_safe_frame(out)
 
 
+def batch_csv(result: pd.DataFrame, delimiter: str = ",") -> bytes:
+    """A batch result (:func:`batch_output`) or its review queue as CSV bytes for a
+    spreadsheet: separated by ``delimiter`` (the upload's, so a semicolon export opens in
+    the same Excel it came from), UTF-8 with a byte order mark (without one, Excel reads
+    UTF-8 as the Windows code page: "für" shows as "fÃ¼r")."""
+    return result.to_csv(index=False, sep=delimiter).encode("utf-8-sig")
+
+
+def batch_csv_note(delimiter: str) -> str:
+    """How :func:`batch_csv` writes the file, for the download button's help."""
+    names = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "pipes (|)"}
+    return (f"The uploaded columns and the predictions, separated by "
+            f"{names.get(delimiter, repr(delimiter))} as the upload was; UTF-8 with a byte "
+            "order mark, so Excel shows accented letters right.")
+
+
 def verdict_counts(result: pd.DataFrame) -> pd.DataFrame:
     """How many rows of a batch result got each status and each flag: ``kind, name,
     rows, share`` (every status and flag, also those no row has)."""
