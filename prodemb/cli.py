@@ -263,6 +263,17 @@ def is_utf8_text(path: str, encoding: str, sample: int = 1 << 20) -> bool:
     return True
 
 
+def map_methods(value: str) -> list[str]:
+    """``--maps``: ``none`` or a comma-separated list of ``tsne`` and ``umap``."""
+    if value.strip().lower() == "none":
+        return []
+    methods = [m.strip().lower() for m in value.split(",") if m.strip()]
+    wrong = [m for m in methods if m not in ("tsne", "umap")]
+    if wrong or not methods:
+        raise argparse.ArgumentTypeError(f"{value!r}: give tsne, umap, tsne,umap or none")
+    return list(dict.fromkeys(methods))
+
+
 def other_format(path: str, fmt: str | None, bundle) -> bool:
     """Whether the file at ``path`` (read as ``fmt``, else by its name) has another format
     than the catalogue the bundle was trained on; False when either cannot be told."""
@@ -313,6 +324,8 @@ def cmd_train(args) -> int:
         config.classifier.min_steps = 0
     if args.min_leaf_count is not None:
         config.min_leaf_count = args.min_leaf_count
+    if args.maps is not None:
+        config.maps.methods = args.maps
     manifest = train_bundle(args.data, args.out, reader_options(args), config,
                             show_progress=not args.quiet, overwrite=args.force,
                             corrections=args.corrections)
@@ -721,6 +734,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the classifier for exactly this many epochs (default: the "
                         "config's classifier.epochs, 12, lengthened for a small catalogue to "
                         "classifier.min_steps optimiser steps, at most max_epochs, 34)")
+    s.add_argument("--maps", type=map_methods, metavar="LIST",
+                   help="the 2-D maps to make: tsne,umap (default: the config's "
+                        "maps.methods, both), umap, tsne, or none (the dashboard's map page "
+                        "then says there is none; on a quick try the maps can be most of "
+                        "the training time)")
     s.add_argument("--min-leaf-count", type=non_negative_int, metavar="N",
                    help="roll leaves with fewer than N labelled products up into their "
                         "parent before training, repeatedly (default 0: the tree as labelled)")

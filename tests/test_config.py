@@ -200,6 +200,30 @@ def test_epochs_flag_trains_that_many_epochs(monkeypatch, tmp_path):
     assert (seen[-1].epochs, seen[-1].min_steps) == (3, ClassifierConfig().min_steps)
 
 
+def test_maps_flag_chooses_the_maps(monkeypatch, tmp_path, capsys):
+    """`prodemb train --maps umap` / `--maps none`: the maps can be most of a quick
+    training's time, and only a config file could turn them off."""
+    import prodemb.pipeline
+    from prodemb.cli import main
+
+    seen = []
+
+    def fake_train(data, out, options, config, **kwargs):
+        seen.append(list(config.maps.methods))
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(prodemb.pipeline, "train_bundle", fake_train)
+    out = str(tmp_path / "m")
+    for flag, want in (("umap", ["umap"]), ("none", []), ("UMAP, tsne", ["umap", "tsne"])):
+        assert main(["train", "--data", "x.csv", "--out", out, "--maps", flag, "-q"]) == 2
+        assert seen[-1] == want
+    assert main(["train", "--data", "x.csv", "--out", out, "-q"]) == 2
+    assert seen[-1] == ["tsne", "umap"]
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--data", "x.csv", "--out", out, "--maps", "pca"])
+    assert e.value.code == 2 and "give tsne, umap" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------- reader flags
 def subcommand(name: str):
     return build_parser()._subparsers._group_actions[0].choices[name]
