@@ -747,7 +747,9 @@ def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
         out: list[list[Path]] = []
         for i in range(n):
             cells = [values[i] for values in levels]
-            empty = [c in opts.ignore_labels for c in cells]
+            # An empty cell ends the path whatever ignore_labels says (`--ignore-labels ""`
+            # reads as an empty list): no tree level is named ''.
+            empty = [c == "" or c in opts.ignore_labels for c in cells]
             depth = empty.index(True) if True in empty else len(cells)
             parts = cells[:depth]
             # A gap followed by a value (A, '', C) is malformed.

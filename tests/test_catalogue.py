@@ -210,6 +210,18 @@ def test_level_columns_gap(tmp_path):
         read_catalogue(f, opts)
 
 
+def test_level_columns_empty_cell_ends_path_whatever_ignore_labels(tmp_path):
+    # `--ignore-labels ""` (to keep 'NA' as a category) gives ignore_labels=[]: an empty
+    # level cell then became a level named '' and check/train stopped with
+    # "invalid node path ('',)", naming no row.
+    f = write(tmp_path / "l.csv", "id,t,l1,l2\n1,a,A,B\n2,b,A,\n3,c,,\n4,d,NA,X\n")
+    for ignore in ([], [""]):
+        opts = ReaderOptions(text_columns=["t"], label_column=None, level_columns=["l1", "l2"],
+                             ignore_labels=ignore)
+        df = read_catalogue(f, opts)
+        assert df["paths"].tolist() == [[("A", "B")], [("A",)], [], [("NA", "X")]]
+
+
 def test_read_texts_upload():
     df = read_texts("title;brand\nšál;x\nčiapka;y\n".encode(), ["title"])
     assert df["title"].tolist() == ["šál", "čiapka"]
