@@ -398,8 +398,15 @@ def compare_bundles(metrics_a: dict, products_a: pd.DataFrame, metrics_b: dict,
     Returns ``{"headline": rows of (metric, a, b, delta), "classes": one row per category
     in either tree (name, leaf, support and F1 in each, delta; NaN where a tree lacks it),
     "changed": {"common": test products of both (by id), "changed": those whose predicted
-    paths differ, "share": changed / common}}``. Per-class deltas compare the categories by
-    name, so a category renamed or merged in B shows as gone from A and new in B."""
+    paths differ, "share": changed / common, "levels": the levels compared when the trees
+    differ in depth, else None}}``. Per-class deltas compare the categories by name, so a
+    category renamed or merged in B shows as gone from A and new in B; ``leaf`` is true only
+    for a category that is a leaf in each tree holding it.
+
+    Predictions are compared as sets of paths (a multi-path product lists its paths by
+    score, so the same two paths in another order are the same prediction), cut to the
+    shallower tree's depth when one bundle was trained with fewer levels (``--max-depth``):
+    otherwise every product would count as changed."""
     sa, sb = metrics_a["splits"].get(split), metrics_b["splits"].get(split)
     if not sa or not sb:
         raise ReviewError(f"both bundles need stored {split} metrics")
@@ -411,17 +418,25 @@ def compare_bundles(metrics_a: dict, products_a: pd.DataFrame, metrics_b: dict,
     cols = ["name", "leaf", "support", "f1"]
     classes = (ca.reindex(columns=cols).merge(cb.reindex(columns=cols), on="name", how="outer",
                                               suffixes=("_a", "_b")))
-    classes["leaf"] = classes["leaf_a"].combine_first(classes["leaf_b"]).astype(bool)
+    leaf_a, leaf_b = classes["leaf_a"], classes["leaf_b"]
+    classes["leaf"] = (leaf_a.fillna(leaf_b).astype(bool) & leaf_b.fillna(leaf_a).astype(bool))
     classes["delta"] = classes["f1_b"] - classes["f1_a"]
     classes = classes[["name", "leaf", "support_a", "f1_a", "support_b", "f1_b", "delta"]]
     classes = classes.sort_values("delta", key=lambda d: d.abs(), ascending=False, na_position="last")
     ta = products_a[products_a["split"] == split][["id", "pred_path"]]
     tb = products_b[products_b["split"] == split][["id", "pred_path"]]
     both = ta.merge(tb, on="id", suffixes=("_a", "_b"))
-    changed = int((both["pred_path_a"] != both["pred_path_b"]).sum())
+    depth_a, depth_b = len(sa.get("level_macro_f1") or {}), len(sb.get("level_macro_f1") or {})
+    levels = min(depth_a, depth_b) if depth_a and depth_b and depth_a != depth_b else None
+
+    def path_set(cell) -> frozenset:
+        return frozenset(LEVEL_SEPARATOR.join(p.split(LEVEL_SEPARATOR)[:levels])
+                         for p in split_paths("" if pd.isna(cell) else cell))
+    changed = int((both["pred_path_a"].map(path_set) != both["pred_path_b"].map(path_set)).sum())
     return {"headline": headline, "classes": classes.reset_index(drop=True),
             "changed": {"common": int(len(both)), "changed": changed,
-                        "share": round(changed / len(both), 4) if len(both) else None}}
+                        "share": round(changed / len(both), 4) if len(both) else None,
+                        "levels": levels}}
 
 
 def proposals_table(proposals: Sequence[MergeProposal]) -> pd.DataFrame:

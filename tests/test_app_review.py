@@ -623,6 +623,9 @@ def test_compare_helpers():
     assert "No test product" in rv.changed_sentence({"common": 0, "changed": 0, "share": None})
     assert rv.changed_sentence({"common": 200, "changed": 5}) == \
         "5 of the 200 test products in both bundles (matched by id) changed prediction: 2.5%."
+    assert rv.changed_sentence({"common": 200, "changed": 5, "levels": 2}) == \
+        ("5 of the 200 test products in both bundles (matched by id) changed prediction at their "
+         "first 2 levels (the trees differ in depth): 2.5%.")
     heads = rv.headline_rows({"headline": [{"metric": "macro_f1", "a": 0.5, "b": 0.75, "delta": 0.25},
                                            {"metric": "micro_f1", "a": None, "b": 0.1, "delta": None}]})
     assert heads == [{"label": "Macro-F1 (all nodes)", "a": 0.5, "b": 0.75, "delta": 0.25}]

@@ -113,13 +113,41 @@ def test_compare_bundles_lists_deltas_and_changed_predictions():
         return {"splits": {"test": evaluate(TAX, TAX.binarize(true), TAX.binarize(pred))}}
     out = R.compare_bundles(metrics(frame_a), frame_a, metrics(frame_b), frame_b)
     assert out["changed"] == {"common": len(frame_a[frame_a["split"] == "test"]), "changed": 2,
-                              "share": round(2 / 37, 4)}
+                              "share": round(2 / 37, 4), "levels": None}
     rows = out["classes"].set_index("name")
     assert rows.loc[A, "delta"] > 0 and rows.loc[D, "delta"] == 0
     head = {r["metric"]: r for r in out["headline"]}
     assert head["leaf_macro_f1"]["delta"] > 0
     with pytest.raises(R.ReviewError):
         R.compare_bundles({"splits": {}}, frame_a, metrics(frame_b), frame_b)
+
+
+def test_compare_bundles_same_paths_in_another_order_or_a_deeper_tree_are_not_changes():
+    # Compare bundles said "563 of 563 test products changed prediction: 100%" between a
+    # bundle trained with --max-depth 2 and the same catalogue's 4-level bundle (every path
+    # string differs), and counted a multi-path product's two paths listed in another order
+    # as a change; 'Men > Apparel', a leaf only of the 2-level tree, was shown as a leaf.
+    from prodemb.metrics import evaluate
+
+    deep = ("M > App > Top > Tee", "W > App > Top > Tee", "M > Acc > Bag > Pack", "W > Acc > Bag > Pack")
+    tax4 = Taxonomy.from_paths(parse_path(p) for p in deep)
+    tax2 = Taxonomy.from_paths(parse_path(p) for p in ("M > App", "W > App", "M > Acc", "W > Acc"))
+    two = "M > Acc > Bag > Pack | W > Acc > Bag > Pack"
+    frame_4 = products([("test", deep[0], deep[0]), ("test", two, two), ("test", deep[1], deep[2])])
+    frame_2 = products([("test", "M > App", "M > App"), ("test", "M > Acc | W > Acc", "W > Acc | M > Acc"),
+                        ("test", "W > App", "W > App")])
+
+    def metrics(frame, tax):
+        rows, true, pred = R.stored_paths(frame, tax, ("test",))
+        return {"splits": {"test": evaluate(tax, tax.binarize(true), tax.binarize(pred))}}
+    out = R.compare_bundles(metrics(frame_2, tax2), frame_2, metrics(frame_4, tax4), frame_4)
+    assert out["changed"] == {"common": 3, "changed": 1, "share": round(1 / 3, 4), "levels": 2}
+    leaf = out["classes"].set_index("name")["leaf"]
+    assert not leaf["M > App"] and leaf["M > App > Top > Tee"]
+    same_order = frame_4.copy()
+    same_order.loc[1, "pred_path"] = "W > Acc > Bag > Pack | M > Acc > Bag > Pack"
+    again = R.compare_bundles(metrics(same_order, tax4), same_order, metrics(frame_4, tax4), frame_4)
+    assert again["changed"]["changed"] == 0 and again["changed"]["levels"] is None
 
 
 def test_review_queue_shows_odds_that_tell_apart_doubts_rounding_to_one():

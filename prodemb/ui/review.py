@@ -538,8 +538,11 @@ def changed_sentence(changed: dict, split: str = "test") -> str:
     if not common:
         return (f"No {split} product is in both bundles (by id): they were trained on different "
                 "catalogues or splits, so their predictions cannot be compared product by product.")
+    levels = changed.get("levels")
+    at = (f" at their first {levels} level{'s' if levels != 1 else ''} (the trees differ in "
+          "depth)" if levels else "")
     return (f"{n:,} of the {common:,} {split} products in both bundles (matched by id) changed "
-            f"prediction: {n / common:.1%}.")
+            f"prediction{at}: {n / common:.1%}.")
 
 
 # ---------------------------------------------------------------------- evaluate an upload
