@@ -81,8 +81,8 @@ with single:
     if len(examples):
         row = st.container(horizontal=True, vertical_alignment="center")
         row.caption("Or try an example:", width="content")
-        for i, ex in examples.iterrows():
-            row.button(ui.md_escape(ui.example_label(ex)), key=f"example_{i}", on_click=_classify,
+        for (i, ex), label in zip(examples.iterrows(), ui.example_labels(examples)):
+            row.button(ui.md_escape(label), key=f"example_{i}", on_click=_classify,
                        args=(ex["text"],), icon=":material/lightbulb:",
                        help=ui.md_escape(f"{ui.shorten(ui.display_text(ex['text']), 200)} (test "
                                          f"product {ex['id']}, true category: {ex['true_path']})"))

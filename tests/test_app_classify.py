@@ -188,7 +188,7 @@ def test_example_buttons_classify_test_products(app_env, bundle):
     assert examples.equals(ui.example_products(bundle)), "examples are deterministic"
     at = classify_page()
     labels = [b.label for b in at.button if b.key and b.key.startswith("example_")]
-    assert labels == [ui.md_escape(ui.example_label(r)) for _, r in examples.iterrows()]
+    assert labels == [ui.md_escape(label) for label in ui.example_labels(examples)]
     at.button(key="example_0").click().run()
     assert_clean(at)
     text = examples["text"].iloc[0]

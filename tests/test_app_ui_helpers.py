@@ -328,3 +328,14 @@ def test_map_hover_lines_share_one_string_per_path_and_say_the_score():
                                              products["pred_path"], products["pred_score"])]
     assert [tuple(h) for h in hover] == want
     assert hover[0, 1] is hover[1, 1]
+
+
+def test_example_labels_tell_apart_examples_of_the_same_leaf_name():
+    # Classify's example buttons read "Tshirts, Handbags, Tops, Tshirts, Tshirts" on a catalogue
+    # whose top levels are Men, Women, Boys, Girls: three buttons alike.
+    ex = pd.DataFrame({"id": ["1", "2", "3", "4"], "text": ["a", "b", "c", "d"],
+                       "true_path": ["Men > Apparel > Topwear > Tshirts", "Women > Bags > Handbags",
+                                     "Boys > Apparel > Topwear > Tshirts | Girls > Apparel > Topwear > Tshirts",
+                                     ""]})
+    assert ui.example_labels(ex) == ["Men › Tshirts", "Handbags", "Boys › Tshirts", "d"]
+    assert ui.example_labels(ex.iloc[[1]]) == ["Handbags"]

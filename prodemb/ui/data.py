@@ -142,6 +142,16 @@ def example_label(row) -> str:
     return str(row["true_path"]).split(PATH_JOIN)[0].split(DISPLAY_SEPARATOR)[-1] or shorten(row["text"], 24)
 
 
+def example_labels(examples: pd.DataFrame) -> list[str]:
+    """Button labels of :func:`example_products`: :func:`example_label`, with the top-level
+    category in front of a label that two examples share (``Men › Tshirts``, ``Boys ›
+    Tshirts``), so that no two buttons read alike."""
+    labels = [example_label(row) for _, row in examples.iterrows()]
+    tops = [str(p).split(PATH_JOIN)[0].split(DISPLAY_SEPARATOR)[0] for p in examples["true_path"]]
+    return [f"{top} › {label}" if labels.count(label) > 1 and top and top != label else label
+            for label, top in zip(labels, tops)]
+
+
 def search_placeholder(bundle: Bundle) -> str:
     """Placeholder of the map's search box: a few of the bundle's probe words."""
     words = probe_words(bundle)[:3]
