@@ -744,6 +744,7 @@ def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
     n = len(raw)
     if opts.level_columns:
         levels = [raw[c].astype(str).str.strip().to_numpy() for c in opts.level_columns]
+        _warn_path_separator_in_levels(levels, opts, path, row_numbers)
         out: list[list[Path]] = []
         for i in range(n):
             cells = [values[i] for values in levels]
@@ -779,6 +780,27 @@ def _paths_for_chunk(raw: pd.DataFrame, opts: ReaderOptions, path: str,
             cache[cell] = parsed
         out.append(list(parsed))
     return out
+
+
+def _warn_path_separator_in_levels(levels: list[np.ndarray], opts: ReaderOptions, path: str,
+                                   row_numbers: Sequence[int]) -> None:
+    """Warn (once per chunk) when a level cell holds the path separator: level columns give
+    one path per row, so ``Men|Women`` is read as one category of that name, not two paths."""
+    sep = opts.path_separator
+    if not sep or sep == "json":
+        return
+    for col, values in zip(opts.level_columns, levels):
+        hits = np.flatnonzero(pd.Series(values).str.contains(sep, regex=False).to_numpy(bool))
+        if len(hits):
+            i = int(hits[0])
+            warnings.warn(str(CatalogueError(
+                f"{len(hits):,} cell(s) of level column {col!r} hold the path separator "
+                f"{sep!r} (e.g. {values[i]!r}): level columns give one path per row, so each "
+                "is read as one category of that name. For products in several categories, "
+                f"give one label column of paths instead (--label-column, paths separated by "
+                f"{sep!r}, levels by {opts.level_separator!r})", path, row_numbers[i], col)),
+                stacklevel=3)
+            return
 
 
 def _bad_path(reason: str, opts: ReaderOptions, path: str, row: int, column: str) -> list[Path]:

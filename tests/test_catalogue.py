@@ -1,6 +1,7 @@
 import io
 import json
 import logging
+import warnings
 
 import pandas as pd
 import pytest
@@ -220,6 +221,19 @@ def test_level_columns_empty_cell_ends_path_whatever_ignore_labels(tmp_path):
                              ignore_labels=ignore)
         df = read_catalogue(f, opts)
         assert df["paths"].tolist() == [[("A", "B")], [("A",)], [], [("NA", "X")]]
+
+
+def test_level_columns_warn_of_a_cell_holding_the_path_separator(tmp_path):
+    # 'Men|Women' in a level column (meant as two paths) silently became one top-level
+    # category named 'Men|Women'; it still does (level columns are one path per row), said.
+    f = write(tmp_path / "l.csv", "id,t,l1,l2\n1,a,Men,Bags\n2,b,Men|Women,Bags\n")
+    opts = ReaderOptions(text_columns=["t"], label_column=None, level_columns=["l1", "l2"])
+    with pytest.warns(UserWarning, match=r"row 2, column 'l1'.*1 cell\(s\).*'Men\|Women'.*--label-column"):
+        df = read_catalogue(f, opts)
+    assert df["paths"].tolist() == [[("Men", "Bags")], [("Men|Women", "Bags")]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_catalogue(f, opts.replace(path_separator=None))
 
 
 def test_read_texts_upload():
