@@ -339,3 +339,26 @@ def test_example_labels_tell_apart_examples_of_the_same_leaf_name():
                                      ""]})
     assert ui.example_labels(ex) == ["Men › Tshirts", "Handbags", "Boys › Tshirts", "d"]
     assert ui.example_labels(ex.iloc[[1]]) == ["Handbags"]
+
+
+def test_example_products_fill_up_with_other_categories_not_the_same_one_again():
+    # With 4 top-level categories (Men, Women, Boys, Girls) the fifth example was the next
+    # best product of the pool: a second 'Men > Apparel > Topwear > Tshirts', shown as a
+    # second identical button.
+    from types import SimpleNamespace
+
+    from prodemb.taxonomy import Taxonomy, parse_path
+
+    paths = ["Men > Top > Tshirts"] * 3 + ["Men > Top > Shirts", "Women > Bags", "Boys > Top > Tshirts"]
+    products = pd.DataFrame({"id": [f"P{i}" for i in range(len(paths))], "split": "test",
+                             "text": [f"product number {i} title" for i in range(len(paths))],
+                             "true_path": paths, "pred_path": paths, "correct": True,
+                             "true_top": [p.split(" > ")[0] for p in paths],
+                             "pred_score": [0.9, 0.8, 0.7, 0.1, 0.5, 0.5]})
+    bundle = SimpleNamespace(products=products, metrics={"word2vec": {"probe_words": ["tshirts"]}},
+                             word_vectors={"tshirts": 0}, config={},
+                             taxonomy=Taxonomy.from_paths(parse_path(p) for p in set(paths)))
+    ex = ui.example_products(bundle, n=4)
+    assert ex["true_path"].tolist() == ["Men > Top > Tshirts", "Boys > Top > Tshirts", "Women > Bags",
+                                        "Men > Top > Shirts"]
+    assert len(ui.example_products(bundle, n=6)) == 6  # then any product, repeats allowed

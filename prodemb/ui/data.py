@@ -79,7 +79,8 @@ def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
     First a product of the category named by the bundle's first probe word that names
     one (:func:`probe_category_words`: a scarf on the demo, the classic confusable case),
     else of the subtree the model confuses most (:func:`confused_subtree`); then one
-    product from each of the largest top-level categories of the test split. Within a
+    product from each of the largest top-level categories of the test split; with fewer
+    top-level categories than ``n``, products of categories not chosen yet. Within a
     category the prediction is preferably correct, the title of a readable length, the
     model sure of it; ties broken by id.
     """
@@ -123,11 +124,14 @@ def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
         if top in taken:
             continue
         chosen.append(pool[pool["true_top"] == top].index[0])
-    for i in pool.index:  # fewer top-level categories than examples wanted
-        if len(chosen) >= n:
-            break
-        if i not in chosen:
-            chosen.append(i)
+    # fewer top-level categories than examples wanted: other categories first, then any
+    for fresh in (True, False):
+        for i in pool.index:
+            if len(chosen) >= n:
+                break
+            if i not in chosen and not (fresh and pool.at[i, "true_path"]
+                                        in set(p.loc[chosen, "true_path"])):
+                chosen.append(i)
     return p.loc[chosen[:n], ["id", "text", "true_path"]].reset_index(drop=True)
 
 
