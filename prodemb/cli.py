@@ -554,6 +554,9 @@ def warn(args, message: str) -> None:
 def cmd_neighbours(args) -> int:
     from .bundle import Bundle, UnknownWordError
 
+    if not args.word and not args.product:
+        raise ValueError("say what to look up: --word WORD (nearest words) or --product "
+                         "ID_OR_TEXT (nearest products)")
     bundle = Bundle.load(args.bundle)
     if args.word:
         try:

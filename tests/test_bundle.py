@@ -288,3 +288,10 @@ def test_classification_carries_the_embedding_that_places_it_on_the_map(bundle):
                                    bundle.place_on_map([text], method), atol=1e-4)
     given = bundle.similar_products(text, 5, by="text", embedding=c.embedding)
     assert given["id"].tolist() == bundle.similar_products(text, 5, by="text")["id"].tolist()
+
+
+def test_cli_neighbours_without_word_or_product_is_an_error(tmp_path, capsys):
+    # `prodemb neighbours --bundle B` printed nothing and exited 0.
+    assert cli(["neighbours", "--bundle", str(tmp_path / "no-bundle")]) == 2
+    err = capsys.readouterr().err
+    assert "--word" in err and "--product" in err and "no-bundle" not in err
