@@ -34,8 +34,9 @@ key = ui.fingerprint(bundle, "products.parquet")
 st.title("Embedding map")
 methods = bundle.map_methods
 if not methods or products.empty:
-    st.warning("This bundle has no map coordinates. Retrain it with maps enabled "
-               "(config `maps.methods`, e.g. `[\"tsne\", \"umap\"]`).")
+    st.warning("This bundle has no map coordinates (trained with `--maps none`?). Retrain it "
+               "with maps: `prodemb train ... --maps umap` (or `tsne,umap`, the default; config "
+               "`maps.methods`).")
     st.stop()
 held = report.coverage_note(bundle.coverage())  # a sentence: "All 500 products ..."
 st.caption(f"The map of `{bundle.name}` holds {held[0].lower()}{held[1:]} "

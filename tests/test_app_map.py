@@ -387,3 +387,15 @@ def test_selection_download_neutralises_formulas():
                        keep_default_na=False)
     assert back["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]
     assert back["id"].tolist() == ["'=1+1", "P3"]
+
+
+def test_a_bundle_without_maps_says_how_to_make_them(bundle_path, monkeypatch):
+    # The page said to set config maps.methods only; `prodemb train --maps` is how a
+    # bundle gets trained without maps, and how to get them back.
+    from prodemb.bundle import Bundle
+
+    monkeypatch.setattr(Bundle, "map_methods", property(lambda self: []))
+    at = run_page(bundle_path)
+    said = " ".join(w.value for w in at.warning)
+    assert "no map coordinates" in said and "--maps umap" in said
+    assert not at.get("plotly_chart")
