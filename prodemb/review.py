@@ -291,10 +291,17 @@ def label_doubts(texts: Sequence[str], labels: Sequence[str], folds: int = 3, se
     probability of its own label, ``p`` (confident learning's self-confidence: a planted
     wrong label gets a low one, bench/bench_review.py).
 
+    A label that stops above the leaves (``Men > Apparel``) is not doubted by a model that
+    finds the product deeper in it (``Men > Apparel > Topwear > Tshirts``): ``p`` is the
+    probability of the label and of every category under it, and the suggestion is the most
+    probable category outside it.
+
     Returns ``(doubt, suggestion)``: ``1 - p`` ``(n,)`` float32, NaN where no other fold held
-    the label (nothing to judge by), and the most probable other category ``(n,)``."""
+    the label or a category under it (nothing to judge by), and the most probable other
+    category ``(n,)``."""
     import warnings
 
+    from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import SGDClassifier
     from sklearn.model_selection import KFold
@@ -306,6 +313,16 @@ def label_doubts(texts: Sequence[str], labels: Sequence[str], folds: int = 3, se
     classes, y = np.unique(labels, return_inverse=True)
     if folds < 2 or n < 2 * folds or len(classes) < 2:
         return doubt, suggestion
+    # within[c, j]: category j is c or under it (c a proper prefix of j's path).
+    index = {str(c): i for i, c in enumerate(classes)}
+    pairs = [(i, i) for i in range(len(classes))]
+    for j, c in enumerate(classes):
+        parts = str(c).split(LEVEL_SEPARATOR)
+        pairs += [(index[a], j) for a in (LEVEL_SEPARATOR.join(parts[:d]) for d in range(1, len(parts)))
+                  if a in index]
+    rows_, cols_ = np.array(pairs).T
+    within = sparse.csr_matrix((np.ones(len(pairs), dtype=np.float32), (rows_, cols_)),
+                               shape=(len(classes), len(classes)))
     x = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, dtype=np.float32,
                         token_pattern=r"\S+").fit_transform(texts)
     for train, held in KFold(folds, shuffle=True, random_state=seed).split(np.arange(n)):
@@ -318,13 +335,10 @@ def label_doubts(texts: Sequence[str], labels: Sequence[str], folds: int = 3, se
             warnings.simplefilter("ignore")  # fewer passes than convergence: on purpose
             model.fit(x[train], y[train])
         proba = model.predict_proba(x[held])                       # (h, classes seen)
-        column = {int(c): j for j, c in enumerate(model.classes_)}
-        own = np.array([column.get(int(c), -1) for c in y[held]])
-        judged = own >= 0
-        rows = np.arange(len(held))
-        own_p = np.where(judged, proba[rows, np.maximum(own, 0)], np.nan)
-        other = proba.copy()
-        other[rows[judged], own[judged]] = -1.0
+        mine = within[y[held]][:, model.classes_].toarray() > 0     # (h, classes seen)
+        judged = mine.any(axis=1)
+        own_p = np.where(judged, (proba * mine).sum(axis=1), np.nan)
+        other = np.where(mine, -1.0, proba)
         doubt[held] = 1.0 - own_p
         suggestion[held] = classes[model.classes_[other.argmax(axis=1)]]
     return doubt, suggestion

@@ -163,3 +163,23 @@ def test_review_queue_shows_odds_that_tell_apart_doubts_rounding_to_one():
     assert 5e6 < odds[1] < 1e7 and odds[2] == pytest.approx(1e5, rel=1e-2)
     assert odds[-1] == pytest.approx(1.0) and odds[-2] == pytest.approx(99.0, rel=1e-4)
     assert np.isnan(R.odds_against([np.nan])).all()
+
+
+def test_label_doubts_do_not_doubt_a_label_that_stops_above_the_model_s_leaf():
+    # Label review put products labelled only 'Men > Apparel' first, at doubt 1.000, because
+    # the out-of-fold model put them in 'Men > Apparel > Topwear > Tshirts': a deeper
+    # category of the same label, not another one.
+    rng = np.random.default_rng(0)
+    texts, labels = [], []
+    for i in range(60):
+        texts.append(f"cotton tshirt crew {rng.integers(5)}")
+        labels.append("Men > Apparel" if i % 6 == 0 else "Men > Apparel > Topwear > Tshirts")
+        texts.append(f"leather wallet slim {rng.integers(5)}")
+        labels.append("Men > Accessories > Wallets")
+    texts.append("cotton tshirt crew 1")
+    labels.append("Men > Accessories > Wallets")             # a wrong label
+    doubt, suggestion = R.label_doubts(texts, labels, folds=3, seed=0)
+    shallow = np.array([lb == "Men > Apparel" for lb in labels])
+    assert doubt[shallow].max() < 0.5
+    assert doubt[-1] > 0.5 and suggestion[-1].startswith("Men > Apparel")
+    assert not any(s.startswith("Men > Apparel") for s in suggestion[shallow])  # outside the label
