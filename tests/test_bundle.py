@@ -295,3 +295,19 @@ def test_cli_neighbours_without_word_or_product_is_an_error(tmp_path, capsys):
     assert cli(["neighbours", "--bundle", str(tmp_path / "no-bundle")]) == 2
     err = capsys.readouterr().err
     assert "--word" in err and "--product" in err and "no-bundle" not in err
+
+
+def test_cli_neighbours_says_whether_product_was_an_id_or_a_text(monkeypatch, capsys):
+    # A mistyped id (`--product 999999999`) answered with the neighbours of that text, as if
+    # it were the product; the command now says which it searched.
+    from types import SimpleNamespace
+
+    table = pd.DataFrame({"similarity": [0.9], "id": ["P2"], "text": ["t"], "true_path": ["A"],
+                          "pred_path": ["A"]})
+    fake = SimpleNamespace(ann_index=None, product_row=lambda pid: 0 if pid == "P1" else None,
+                           similar_products=lambda q, k: table)
+    monkeypatch.setattr(Bundle, "load", staticmethod(lambda path: fake))
+    assert cli(["neighbours", "--bundle", "B", "--product", "P1"]) == 0
+    assert "nearest products to the product with id 'P1'" in capsys.readouterr().err
+    assert cli(["neighbours", "--bundle", "B", "--product", "999999999"]) == 0
+    assert "no product has the id '999999999': nearest products to it as a text" in capsys.readouterr().err
