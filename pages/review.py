@@ -180,7 +180,7 @@ with tab_merge:
                 f"{MIN_RATE:.0%} of their "
                 "validation and test products: nothing to merge.", icon=":material/check_circle:")
     else:
-        st.caption(f"{len(proposals)} groups of categories the model mixes up with each other "
+        st.caption(f"{rv.groups(len(proposals))} of categories the model mixes up with each other "
                    "(each confused for another at least once, the confusions "
                    f"{MIN_RATE:.0%} or more of "
                    "their validation and test products), the most confused first.")

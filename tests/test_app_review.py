@@ -620,6 +620,7 @@ def test_compare_helpers():
     assert rv.only_in(classes, "a", "zzz").empty
     assert rv.other_bundles("x/a", ["x/a", "x/b", "./x/a"]) == ["x/b"]
     assert rv.categories(1) == "1 category" and rv.categories(1200) == "1,200 categories"
+    assert rv.groups(1) == "1 group" and rv.groups(2) == "2 groups"  # "1 groups of categories"
     assert "No test product" in rv.changed_sentence({"common": 0, "changed": 0, "share": None})
     assert rv.changed_sentence({"common": 200, "changed": 5}) == \
         "5 of the 200 test products in both bundles (matched by id) changed prediction: 2.5%."

@@ -530,6 +530,11 @@ def categories(n: int) -> str:
     return f"{n:,} categor{'y' if n == 1 else 'ies'}"
 
 
+def groups(n: int) -> str:
+    """``1 group``, ``12 groups``."""
+    return f"{n:,} group{'' if n == 1 else 's'}"
+
+
 def changed_sentence(changed: dict, split: str = "test") -> str:
     """``1,234 of the 4,989 test products in both bundles (matched by id) changed
     prediction: 24.7%.``, or why it cannot be
@@ -711,7 +716,7 @@ def cached_leaves(key, _taxonomy: Taxonomy) -> list[str]:
 
 __all__ = [
     "CHANGE_COLUMNS", "COMPARE_METRICS", "EVAL_MAX_BYTES", "EVAL_ROWS", "EVAL_TYPES", "KEEP_LABEL",
-    "UPLOAD_SPLIT", "as_metrics", "cached_compare", "categories", "changed_sentence", "class_changes",
+    "UPLOAD_SPLIT", "as_metrics", "cached_compare", "categories", "groups", "changed_sentence", "class_changes",
     "compare_splits", "dropped_table", "evaluate_upload", "headline_frame", "headline_rows",
     "only_in", "other_bundles", "reader_summary",
     "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "class_table", "check_merge", "common_prefix",
