@@ -198,7 +198,7 @@ if all_pairs.empty:
 else:
     st.dataframe(
         all_pairs.head(100)[["a", "b", "a_as_b", "b_as_a", "total", "support_a", "support_b",
-                             "rate"]].assign(rate=lambda d: 100 * d["rate"]),
+                             "rate", "nested"]].assign(rate=lambda d: 100 * d["rate"]),
         hide_index=True, width="stretch", height=min(38 + 35 * len(all_pairs), 390),
         key="confused_table",
         column_config={
@@ -212,6 +212,7 @@ else:
             "rate": st.column_config.ProgressColumn(
                 "mutual rate", format="%.1f%%", min_value=0.0, max_value=100.0,
                 help="(a→b + b→a) / (support a + support b)"),
+            "nested": st.column_config.CheckboxColumn("depth only", help=ui.NESTED_PAIR_HELP),
         })
 
 # ---------------------------------------------------------------------- imbalance + training

@@ -675,7 +675,8 @@ with tab_eval:
             else:
                 st.dataframe(
                     pairs.head(100)[["a", "b", "a_as_b", "b_as_a", "total", "support_a",
-                                     "support_b", "rate"]].assign(rate=lambda d: 100 * d["rate"]),
+                                     "support_b", "rate", "nested"]].assign(
+                                         rate=lambda d: 100 * d["rate"]),
                     hide_index=True, width="stretch", height=min(38 + 35 * len(pairs), 390),
                     key="eval_confused", column_config={
                         "a": st.column_config.TextColumn("class a", width="medium"),
@@ -686,4 +687,6 @@ with tab_eval:
                         "support_b": NUM("support b", format="%d"),
                         "rate": st.column_config.ProgressColumn(
                             "mutual rate", format="%.1f%%", min_value=0.0, max_value=100.0,
-                            help="(a→b + b→a) / (support a + support b)")})
+                            help="(a→b + b→a) / (support a + support b)"),
+                        "nested": st.column_config.CheckboxColumn("depth only",
+                                                                  help=ui.NESTED_PAIR_HELP)})

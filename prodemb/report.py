@@ -257,10 +257,14 @@ def confused_pairs(taxonomy: Taxonomy, split_metrics: Mapping,
 
     Columns: ``a``, ``b`` (display paths, ``a`` < ``b`` in tree order), ``a_as_b``,
     ``b_as_a``, ``total``, ``support_a``, ``support_b`` (true items of each class in the
-    split, from ``per_class``), ``rate`` = total / (support_a + support_b). Sorted by
-    ``total`` then ``rate``, descending. With ``subtree``, only pairs with both ends in it.
+    split, from ``per_class``), ``rate`` = total / (support_a + support_b), ``nested``:
+    one category lies inside the other (``Men > Apparel`` and ``Men > Apparel > Topwear >
+    Tshirts``: a label that stops above the leaves where the model went on, or the
+    reverse), a difference of depth rather than two categories mistaken for each other.
+    Sorted by ``total`` then ``rate``, descending. With ``subtree``, only pairs with both
+    ends in it.
     """
-    cols = ["a", "b", "a_as_b", "b_as_a", "total", "support_a", "support_b", "rate"]
+    cols = ["a", "b", "a_as_b", "b_as_a", "total", "support_a", "support_b", "rate", "nested"]
     support = {int(c["node"]): int(c["support"]) for c in split_metrics.get("per_class", []) or []}
     counts: dict[tuple[int, int], int] = {}
     for t, p, n in _triples(split_metrics):
@@ -276,7 +280,8 @@ def confused_pairs(taxonomy: Taxonomy, split_metrics: Mapping,
         sa, sb = support.get(a, 0), support.get(b, 0)
         rows.append({"a": na, "b": nb, "a_as_b": ab, "b_as_a": ba, "total": ab + ba,
                      "support_a": sa, "support_b": sb,
-                     "rate": (ab + ba) / (sa + sb) if sa + sb else 0.0})
+                     "rate": (ab + ba) / (sa + sb) if sa + sb else 0.0,
+                     "nested": in_subtree(na, nb) or in_subtree(nb, na)})
     df = pd.DataFrame(rows, columns=cols)
     if df.empty:
         return df
@@ -296,6 +301,7 @@ def merge_hints(taxonomy: Taxonomy, split_metrics: Mapping, threshold: float = 0
     df = confused_pairs(taxonomy, split_metrics, subtree)
     if df.empty:
         return df
+    df = df[~df["nested"]]  # a category and one inside it: a question of depth, not a merge
     keep = [worth_merging(ab, ba, sa + sb, threshold) for ab, ba, sa, sb in
             zip(df["a_as_b"], df["b_as_a"], df["support_a"], df["support_b"])]
     df = df[np.array(keep, dtype=bool) & (df["total"] >= min_total)]
@@ -304,9 +310,12 @@ def merge_hints(taxonomy: Taxonomy, split_metrics: Mapping, threshold: float = 0
 
 def default_subtree(taxonomy: Taxonomy, split_metrics: Mapping) -> str | None:
     """The subtree to show first: the lowest common ancestor of the most confused pair
-    that has one (e.g. ``Accessories > Scarves`` for the scarf trio), else the top-level
-    node of the most confused class, else None."""
+    that has one (e.g. ``Accessories > Scarves`` for the scarf trio; pairs of which one
+    lies inside the other only when there are no others), else the top-level node of the
+    most confused class, else None."""
     pairs = confused_pairs(taxonomy, split_metrics)
+    if len(pairs) and not pairs["nested"].all():
+        pairs = pairs[~pairs["nested"]]  # depth differences say less than true confusions
     for a, b in zip(pairs["a"], pairs["b"]):
         lca = lowest_common_ancestor(a, b)
         if lca:

@@ -156,6 +156,32 @@ def test_confused_pairs_and_merge_hints(tax, split):
     assert report.merge_hints(tax, split, threshold=0.0, min_total=2)["total"].min() >= 2
 
 
+def test_pairs_of_a_category_and_one_inside_it_are_marked_and_never_merged():
+    """A catalogue labelled partly to level 2: products labelled 'Men > Apparel' that the
+    model put in 'Men > Apparel > Tshirts' filled the most-confused list, set the heatmap's
+    default subtree and could be offered as a merge. They are a difference of depth."""
+    tax = Taxonomy.from_paths([("Men", "Apparel", "Tshirts"), ("Men", "Apparel", "Shirts"),
+                               ("Men", "Shoes", "Boots")])
+    apparel, tshirts, shirts, boots = (tax.index(p) for p in (
+        ("Men", "Apparel"), ("Men", "Apparel", "Tshirts"), ("Men", "Apparel", "Shirts"),
+        ("Men", "Shoes", "Boots")))
+    support = {"Men > Apparel": 20, "Men > Apparel > Tshirts": 30, "Men > Apparel > Shirts": 30,
+               "Men > Shoes > Boots": 10}
+    split = {"per_class": per_class(tax, support),
+             "confusion": [[apparel, tshirts, 15], [tshirts, apparel, 2], [tshirts, shirts, 3],
+                           [shirts, tshirts, 2], [boots, boots, 10]]}
+    pairs = report.confused_pairs(tax, split)
+    assert list(zip(pairs["a"], pairs["b"], pairs["nested"])) == [
+        ("Men > Apparel", "Men > Apparel > Tshirts", True),
+        ("Men > Apparel > Shirts", "Men > Apparel > Tshirts", False)]
+    hints = report.merge_hints(tax, split, threshold=0.0)
+    assert list(zip(hints["a"], hints["b"])) == [("Men > Apparel > Shirts", "Men > Apparel > Tshirts")]
+    assert report.default_subtree(tax, split) == "Men > Apparel"  # of Tshirts/Shirts
+    only_depth = dict(split, confusion=[[apparel, tshirts, 15], [tshirts, apparel, 2]])
+    assert report.default_subtree(tax, only_depth) == "Men > Apparel"  # no other pairs
+    assert report.merge_hints(tax, only_depth, threshold=0.0).empty
+
+
 def test_merge_hints_and_review_proposals_share_one_rule():
     """Was: Per-class F1 suggested merging Flats and Heels (0 Flats -> Heels, 10 back) while
     Review said nothing to merge. Both now use prodemb.review.worth_merging."""

@@ -815,6 +815,13 @@ def subtree_choices(key, _taxonomy) -> list[str]:
 # ---------------------------------------------------------------------- Embedding map
 # Cached per bundle: ``key`` is :func:`~prodemb.ui.bundles.fingerprint` of its products file.
 #: Columns of the map's product lists (selection, search matches).
+#: What the "depth only" column of the most-confused tables means.
+NESTED_PAIR_HELP = ("One category lies inside the other: the label stops above the leaves "
+                    "(Men > Apparel) where the model went on to a leaf under it, or the "
+                    "reverse. Leaf macro-F1 counts it as a wrong path end, but it is a "
+                    "question of how deep to label, not two categories mistaken for each "
+                    "other, so merge hints leave such pairs out.")
+
 MAP_TABLE_COLUMNS = ["id", "text", "split", "true_path", "pred_path", "pred_score", "correct"]
 
 
