@@ -650,6 +650,8 @@ def cmd_check(args) -> int:
                           for d, n in sorted(depths.items()))
         print(f"category tree: {tree.n_nodes:,} nodes, {len(tree.leaves):,} leaves, depth "
               f"{tree.depth} (paths with {shown})")
+        multi = sum(1 for ps in paths if len(ps) > 1)
+        print(f"products in two or more categories: {multi:,} of {labelled:,} labelled")
         flat = flat_paths_warning(paths, opts)
         if flat:
             warn(args, flat)
@@ -664,11 +666,12 @@ def cmd_check(args) -> int:
         print("split column: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     rows = [i for i, ps in enumerate(paths) if ps][: args.n]
     if rows:
-        print(f"first {len(rows)} labelled products:")
+        print(f"first {len(rows)} labelled product{'' if len(rows) == 1 else 's'}:")
+    width = max((len(str(df["id"].iat[i])) for i in rows), default=0)
     for i in rows:
         text = df["text"].iat[i]
         text = text if len(text) <= 50 else text[:49] + "…"
-        print(f"  {df['id'].iat[i]}  {text}  ->  {format_paths(paths[i])}")
+        print(f"  {str(df['id'].iat[i]):<{width}}  {text}  ->  {format_paths(paths[i])}")
     return 0
 
 

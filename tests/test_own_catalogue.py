@@ -324,11 +324,16 @@ def test_check_reads_a_catalogue_as_train_would(capsys, tmp_path):
     assert lines[1] == "rows dropped as a repeated id: 0; products with empty text: 0"
     assert re.match(r"category tree: \d+ nodes, \d+ leaves, depth 3 \(paths with 2 levels: \d+, "
                     r"3 levels: \d+\)", lines[2])
-    assert re.match(r"--max-depth 3: cut the paths of \d+ products", lines[3])
+    multi = int((df["paths"].map(len) > 1).sum())
+    assert lines[3] == f"products in two or more categories: {multi:,} of 200 labelled"
+    assert re.match(r"--max-depth 3: cut the paths of \d+ products", lines[4])
     assert re.match(r"--min-depth 2 / --ignore-paths: dropped paths of \d+ products \(0 of them "
-                    r"left without a path, so unlabelled\)", lines[4])
+                    r"left without a path, so unlabelled\)", lines[5])
+    assert lines[6] == "first 3 labelled products:"
     first = df[df["paths"].map(len) > 0].iloc[0]
-    assert lines[6].startswith(f"  {first['id']}  ") and " > ".join(first["paths"][0]) in lines[6]
+    assert lines[7].startswith(f"  {first['id']}  ") and " > ".join(first["paths"][0]) in lines[7]
+    code, out, err = run(capsys, ["check", "--data", str(data), *SHOP_FLAGS, "-q", "-n", "1"])
+    assert code == 0 and "first 1 labelled product:" in out.splitlines(), out
     # Without the flags the default columns are missing: a clear error naming the file's.
     code, _, err = run(capsys, ["check", "--data", str(data), "-q"])
     assert code == 2
