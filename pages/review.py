@@ -519,6 +519,9 @@ with tab_compare:
                                     help=rv.changed_sentence(changed, split.lower()))
                     st.caption(f"Each bundle scored on its own {SPLIT_LABELS.get(split, split).lower()} "
                                f"split. {ui.md_escape(rv.changed_sentence(changed, split))}")
+                    trees = rv.tree_difference_note(a.taxonomy, b.taxonomy, a.name, b.name)
+                    if trees:
+                        st.info(ui.md_escape(trees), icon=":material/account_tree:")
                     with st.expander("Headline scores"):
                         head = rv.headline_frame(result, a.name, b.name)
                         st.dataframe(head, hide_index=True, key="compare_headline", column_config={

@@ -840,3 +840,17 @@ def test_an_upload_is_scored_again_by_another_bundle(bundle_path, other_bundle, 
     want = evaluate_file(other, str(path))
     assert {m.label: m.value for m in at.metric}["Leaf macro-F1"] == f"{want['leaf_macro_f1']:.3f}"
     assert at.session_state["eval_result"][0][1] == other_bundle["path"]
+
+
+def test_compare_says_when_the_trees_differ():
+    """Compare bundles of one catalogue trained with --max-depth 2 and without: their leaf
+    macro-F1 averages over different leaves, which the headline alone did not say."""
+    from prodemb.taxonomy import Taxonomy
+
+    deep = Taxonomy.from_paths([("Men", "Apparel", "Tshirts"), ("Men", "Apparel", "Shirts"),
+                                ("Women", "Shoes", "Heels")])
+    cut = Taxonomy.from_paths([("Men", "Apparel"), ("Women", "Shoes")])
+    assert rv.tree_difference_note(deep, deep, "full", "again") is None
+    note = rv.tree_difference_note(deep, cut, "full", "d2")
+    assert note.startswith("The category trees differ: full has 3 leaves (depth 3), d2 2 "
+                           "(depth 2), 0 in both;")

@@ -550,6 +550,22 @@ def changed_sentence(changed: dict, split: str = "test") -> str:
             f"prediction{at}: {n / common:.1%}.")
 
 
+def tree_difference_note(a: Taxonomy, b: Taxonomy, name_a: str, name_b: str) -> str | None:
+    """A plain-text note when two bundles' category trees differ (``--max-depth``, a merge,
+    another catalogue): their leaf macro-F1 then averages over different leaves, so its
+    change is not one model against another on the same task. None when the trees have the
+    same leaves."""
+    leaves_a = {a.name(i) for i in a.leaves}
+    leaves_b = {b.name(i) for i in b.leaves}
+    if leaves_a == leaves_b:
+        return None
+    shared = len(leaves_a & leaves_b)
+    return (f"The category trees differ: {name_a} has {len(leaves_a):,} leaves (depth "
+            f"{a.depth}), {name_b} {len(leaves_b):,} (depth {b.depth}), {shared:,} in both; "
+            "leaf macro-F1 averages over each tree's own leaves, so its change also reflects "
+            "the different task, not only the model.")
+
+
 # ---------------------------------------------------------------------- evaluate an upload
 #: File types the evaluation upload takes (the formats :mod:`prodemb.catalogue` reads).
 EVAL_TYPES = ("csv", "tsv", "jsonl", "ndjson", "parquet")
@@ -721,6 +737,7 @@ __all__ = [
     "only_in", "other_bundles", "reader_summary",
     "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "class_table", "check_merge", "common_prefix",
     "confusion_cells", "corrections_table", "default_cell", "download_csv", "example_confusions",
+    "tree_difference_note",
     "file_slug", "filter_products", "first_path", "group_key", "merge_target", "has_column", "labelling_table", "leaf_paths",
     "links_table", "pair_label", "product_option", "products_table", "proposal_label",
     "read_corrections", "relabel_default", "review_table", "reviewed", "save_correction",
