@@ -128,7 +128,9 @@ def test_fit_predict_transform_save_load(tmp_path):
 
 def test_fit_is_reproducible():
     tokens, y = toy_data(1, 200)
-    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=2, batch_size=32, subword_buckets=64)
+    # min_steps 0: two epochs, as asked (the default's 4,000 steps made it 34, about a minute)
+    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=2, batch_size=32, subword_buckets=64,
+                           min_steps=0)
     a = Classifier(cfg, seed=3).fit(tokens[:150], y[:150], tokens[150:], y[150:], show_progress=False)
     b = Classifier(cfg, seed=3).fit(tokens[:150], y[:150], tokens[150:], y[150:], show_progress=False)
     np.testing.assert_allclose(a.predict_proba(tokens), b.predict_proba(tokens), atol=1e-6)
@@ -204,7 +206,8 @@ def test_prediction_looks_each_distinct_token_up_once_with_the_same_values(half)
     and gathers them per position; training adds them per position. Both give the same
     floats, for batches of one length, of many lengths (packed) and with unknown words."""
     tokens, y = toy_data(2, 200)
-    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=1, batch_size=32, subword_buckets=64)
+    cfg = ClassifierConfig(lstm_hidden=8, embedding_dim=4, epochs=1, batch_size=32, subword_buckets=64,
+                           min_steps=0)
     clf = Classifier(cfg, seed=0).fit(tokens[:150], y[:150], tokens[150:], y[150:], show_progress=False)
     net = clf.model.eval()
     if half:
