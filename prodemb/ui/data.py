@@ -125,13 +125,14 @@ def example_products(bundle: Bundle, n: int = 5) -> pd.DataFrame:
             continue
         chosen.append(pool[pool["true_top"] == top].index[0])
     # fewer top-level categories than examples wanted: other categories first, then any
+    shown = set(p.loc[chosen, "true_path"])
     for fresh in (True, False):
         for i in pool.index:
             if len(chosen) >= n:
                 break
-            if i not in chosen and not (fresh and pool.at[i, "true_path"]
-                                        in set(p.loc[chosen, "true_path"])):
+            if i not in chosen and not (fresh and pool.at[i, "true_path"] in shown):
                 chosen.append(i)
+                shown.add(pool.at[i, "true_path"])
     return p.loc[chosen[:n], ["id", "text", "true_path"]].reset_index(drop=True)
 
 
@@ -792,6 +793,14 @@ def label_distribution(key, _metrics) -> pd.DataFrame:
     return report.label_distribution(_metrics)
 
 
+#: What the "depth only" column of the most-confused tables (:func:`confused_pairs`) means.
+NESTED_PAIR_HELP = ("One category lies inside the other: the label stops above the leaves "
+                    "(Men > Apparel) where the model went on to a leaf under it, or the "
+                    "reverse. Leaf macro-F1 counts it as a wrong path end, but it is a "
+                    "question of how deep to label, not two categories mistaken for each "
+                    "other, so merge hints leave such pairs out.")
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def confused_pairs(key, _metrics, _taxonomy, split: str, subtree: str | None) -> pd.DataFrame:
     return report.confused_pairs(_taxonomy, _metrics["splits"][split], subtree)
@@ -815,13 +824,6 @@ def subtree_choices(key, _taxonomy) -> list[str]:
 # ---------------------------------------------------------------------- Embedding map
 # Cached per bundle: ``key`` is :func:`~prodemb.ui.bundles.fingerprint` of its products file.
 #: Columns of the map's product lists (selection, search matches).
-#: What the "depth only" column of the most-confused tables means.
-NESTED_PAIR_HELP = ("One category lies inside the other: the label stops above the leaves "
-                    "(Men > Apparel) where the model went on to a leaf under it, or the "
-                    "reverse. Leaf macro-F1 counts it as a wrong path end, but it is a "
-                    "question of how deep to label, not two categories mistaken for each "
-                    "other, so merge hints leave such pairs out.")
-
 MAP_TABLE_COLUMNS = ["id", "text", "split", "true_path", "pred_path", "pred_score", "correct"]
 
 
