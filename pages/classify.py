@@ -242,7 +242,7 @@ def batch_section() -> None:
     frame, error, used = (_parsed_upload(upload, encoding) if upload is not None
                           else (None, None, None))
     if error:
-        st.error(ui.md_escape(error), icon=":material/error:")
+        st.error(ui.md_message(error), icon=":material/error:")
     if frame is not None:
         if used and encoding == "auto":
             enc_col.caption(f"Read as {ui.UPLOAD_ENCODINGS.get(used, used)}; wrong letters? "

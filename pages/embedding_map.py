@@ -195,14 +195,20 @@ if subtree and reprojected is None:
     parts.append(f"{int((in_sub & mapped).sum()):,} in the subtree")
 if split != "all":
     parts.append(f"{SPLIT_LABELS[split].lower()} split only")
+# Matches within the view's filters (subtree in Filter mode, split, a map position) are
+# counted and listed; those outside them are only counted, and said to be outside.
+found_here = found & candidates
+n_elsewhere = int((found & ~candidates).sum())
 if query:
-    n_found = int((found & mapped).sum())
+    n_found = int(found_here.sum())
     n_shown = int(found[rows].sum())
     if not n_found:
-        parts.append("no product matches the search")
+        parts.append("no product " + ("here " if n_elsewhere else "") + "matches the search")
     else:
         parts.append(f"**{n_found:,}** match the search"
                      + (f" ({n_shown:,} of them in view)" if n_shown < n_found else ""))
+    if n_elsewhere:
+        parts.append(f"{n_elsewhere:,} more outside these filters")
 if reprojected is not None:
     n_sub = int(in_sub.sum())
     parts.append(f"re-projected: {len(reprojected):,} of the subtree's {n_sub:,} products"
@@ -270,8 +276,8 @@ elif picked:
 else:
     st.caption("Tip: click a point to ring and list its nearest products; draw a box or "
                "lasso around points to list those products here.")
-if query and found.any():
-    hits = np.flatnonzero(found)
+if query and found_here.any():
+    hits = np.flatnonzero(found_here)
     with st.expander(f"Products matching the search ({len(hits):,})", expanded=not picked):
         st.dataframe(ui.map_table(products, hits[:500]), hide_index=True, width="stretch", key="search_table",
                      column_config=ui.map_table_columns())

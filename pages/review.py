@@ -612,7 +612,7 @@ with tab_eval:
     else:
         res, error = evaluated(upload, encoding)
         if error:
-            st.error(f"Cannot evaluate this file: {ui.md_escape(error)}", icon=":material/error:")
+            st.error(f"Cannot evaluate this file: {ui.md_message(error)}", icon=":material/error:")
         else:
             m = rv.as_metrics(res)
             ekey = ("upload", upload.file_id, ui.fingerprint(bundle, "metrics.json"), encoding)
@@ -623,14 +623,16 @@ with tab_eval:
                                 macro_help="Mean F1 over every category node with products "
                                            "in the file.")
             for note in res.get("warnings", []):
-                st.warning(ui.md_escape(note), icon=":material/warning:")
+                st.warning(ui.md_message(note), icon=":material/warning:")
             if res.get("encoding") and encoding == "auto":
                 st.caption(f"Read as {ui.md_escape(ui.UPLOAD_ENCODINGS.get(res['encoding'], res['encoding']))}; "
                            "wrong letters? Choose the encoding above.")
-            t1, t2 = st.columns([3, 2], gap="large")
+            shown_head = head.drop(columns=["hierarchical F1", "macro-F1 @0.5"], errors="ignore")
+            # The scores take the whole width, with a column per tree level (beside the rows
+            # table, L3 and L4 of a 4-level tree needed a horizontal scroll).
+            t1, t2 = st.container(), st.columns([2, 3])[0]
             with t1:
                 st.markdown("**Scores** (per-level macro-F1 in the `L` columns)")
-                shown_head = head.drop(columns=["hierarchical F1", "macro-F1 @0.5"], errors="ignore")
                 fmt = {c: NUM(c, format="%.3f") for c in shown_head.columns if c != "items"}
                 fmt["items"] = NUM("items", format="%d")
                 st.dataframe(shown_head, column_config=fmt, width="stretch", key="eval_headline")

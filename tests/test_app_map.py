@@ -108,6 +108,30 @@ def test_search_highlights(bundle_path, bundle):
     assert any("match the search" in m.value for m in at.markdown)
 
 
+def test_search_with_a_subtree_filter_lists_only_matches_inside(bundle_path, bundle):
+    """Matches outside the Filter subtree are counted as such, not listed as matches."""
+    from prodemb import report
+
+    tax = bundle.taxonomy
+    subtree = report.default_subtree(tax, bundle.metrics["splits"]["test"]) \
+        or report.subtree_options(tax)[0]
+    in_sub = report.subtree_mask(bundle.products, subtree)
+    texts = bundle.products["text"]
+    # a word found both inside and outside the subtree
+    words = texts[in_sub].head(300).str.lower().str.split().explode().value_counts().index
+    word = next(w for w in words if w.isalpha() and len(w) > 3
+                and report.search_mask(texts[~in_sub], w).any())
+    found = report.search_mask(texts, word)
+    at = run_page(bundle_path, {"subtree": subtree, "q": word})
+    assert not at.exception
+    line = next(m.value for m in at.markdown if "match the search" in m.value)
+    assert f"{int((found & ~in_sub).sum()):,} more outside these filters" in line
+    listed = at.dataframe[-1].value  # the last table: the matches (nothing is selected)
+    from prodemb import ui
+    expected = ui.map_table(bundle.products, np.flatnonzero(found & in_sub)[:500])
+    assert listed["text"].tolist() == expected["text"].tolist()
+
+
 def test_hostile_search_text(bundle_path):
     at = run_page(bundle_path)
     at.text_input(key="q").input(HOSTILE).run()

@@ -37,6 +37,18 @@ def test_display_text_stays_plain_text_for_escaping():
     assert "<" not in ui.plot_escape(ui.display_text("a &lt; b"))
 
 
+def test_md_message_shows_command_spans_as_code_and_the_rest_escaped():
+    """A core message written for the command line shows `prodemb evaluate --split test` as
+    code in the dashboard, not with its backticks; everything else stays inert."""
+    note = "scores are *optimistic*; `prodemb evaluate --split test` scores <b>held-out</b> ones"
+    shown = ui.md_message(note)
+    assert "`prodemb evaluate --split test`" in shown
+    assert r"\*optimistic\*" in shown and r"\<b\>" in shown
+    # Inside a code span Markdown is literal: the user's backslash is kept as typed.
+    assert ui.md_message(r"file `C:\data\x.csv` missing") == r"file `C:\data\x.csv` missing"
+    assert ui.md_message("one ` backtick") == ui.md_escape("one ` backtick")
+
+
 def test_product_table_shows_readable_text():
     frame = pd.DataFrame({"similarity": [0.9], "text": ["nov&yacute;&nbsp;šál"],
                           "true_path": ["A > B"], "pred_path": ["A > B"], "id": ["p1"]})

@@ -156,6 +156,7 @@ _WHERE = {
     "display_text": ".text",
     "explain_note": ".text",
     "md_escape": ".text",
+    "md_message": ".text",
     "method_label": ".text",
     "out_of_catalogue_reasons": ".text",
     "plot_escape": ".text",
@@ -198,7 +199,7 @@ __all__ = [
     "catalogue_map_figure", "category_colors", "confusion_figure", "explain_figure", "f1_figure",
     "label_distribution_figure", "map_figure", "similar_words_figure", "top_nodes_figure",
     "training_history_figure", "batch_file_name", "breadcrumb_markdown", "card_items",
-    "card_markdown", "md_escape", "plot_escape", "shorten", "vocabulary_note",
+    "card_markdown", "md_escape", "md_message", "plot_escape", "shorten", "vocabulary_note",
     # confidence (issue 12)
     "FLAG_LABELS", "STATUS_LABELS", "below_threshold_note", "calibration_table",
     "confidence_help", "is_calibrated", "node_chart_table", "out_of_catalogue_reasons",

@@ -28,6 +28,15 @@ def md_escape(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", s)
 
 
+def md_message(text: object) -> str:
+    """One of prodemb's own messages (a warning or an error of the core, written for the
+    command line too) for ``st.markdown``: :func:`md_escape`, but a span between backticks,
+    such as `prodemb evaluate --split test`, is shown as code instead of with its backticks.
+    A code span is literal Markdown, so the text stays inert."""
+    return re.sub(r"\\`([^`]*?)\\`", lambda m: "`" + re.sub(r"\\(.)", r"\1", m.group(1)) + "`",
+                  md_escape(text))
+
+
 def plot_escape(text: object, limit: int | None = None) -> str:
     """``text`` made literal for plotly labels and hover text (plotly interprets a few HTML
     tags such as ``<b>``/``<a>`` and decodes entities; escaping shows the text as typed)."""
