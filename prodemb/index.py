@@ -49,6 +49,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -555,6 +556,17 @@ def index_bundle(bundle: str, embeddings: str | None = None, kind: str = "auto",
                              "comparable with this bundle's; embed the catalogue with this "
                              "bundle (`prodemb embed --bundle ...`)")
         source = os.path.basename(os.path.normpath(embeddings))
+        # The index finds a product by its id, so one vector per id: `prodemb embed --engine
+        # ray` writes one row per input row, a repeated id included (dropping them would
+        # need a shuffle across its shards); the first row of each id is kept, as the
+        # local engine and the catalogue reader keep it.
+        repeated = pd.Index(ids).duplicated(keep="first")
+        if repeated.any():
+            n = int(repeated.sum())
+            warnings.warn(f"{n:,} {'row' if n == 1 else 'rows'} of {embeddings} "
+                          f"{'repeats' if n == 1 else 'repeat'} an id of an earlier row: the "
+                          "first row of each id is indexed", stacklevel=2)
+            ids, texts, vectors = ids[~repeated], texts[~repeated], vectors[~repeated]
     spec = choose_spec(len(vectors), dim, kind)
     say(f"building the {spec.kind} index ({spec.factory}) of {len(vectors):,} vectors")
     ann = AnnIndex.build(vectors, ids, texts, spec=spec, threads=threads)

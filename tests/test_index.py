@@ -262,6 +262,29 @@ def test_index_of_a_whole_catalogue_from_embeddings(demo_copy, tmp_path, capsys)
         assert sim == pytest.approx(exact_sims[pid], abs=0.05)
 
 
+def test_repeated_ids_of_sharded_embeddings_are_indexed_once(demo_copy, tmp_path, capsys):
+    """`embed --engine ray` keeps a repeated id in each shard it occurs in: the index keeps
+    the first row of each id, with a warning, so a product id finds one product."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(4, 128)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    shards = tmp_path / "emb"
+    shards.mkdir()
+    for name, rows, ids in (("0.parquet", [0, 1], ["A", "B"]), ("1.parquet", [2, 3], ["B", "C"])):
+        emb = pa.FixedSizeListArray.from_arrays(pa.array(vectors[rows].ravel()), 128)
+        pq.write_table(pa.table({"id": ids, "text": [f"t{r}" for r in rows], "embedding": emb}),
+                       shards / name)
+    with pytest.warns(UserWarning, match="1 row of .* repeats an id .* first row of each id"):
+        assert main(["index", "--bundle", str(demo_copy), "--embeddings", str(shards), "-q"]) == 0
+    assert "index of 3 products" in capsys.readouterr().out
+    b = Bundle.load(str(demo_copy))
+    assert b.product_frame("B")["text"].tolist() == ["t1"]  # the first row's
+    assert sorted(b.similar_products("A", 5)["id"]) == ["B", "C"]
+
+
 def test_embeddings_of_another_model_are_refused(demo_copy, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
