@@ -188,7 +188,7 @@ def detect_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 # ---------------------------------------------------------------------- raw chunks
-def _raw_chunks(path: str, opts: ReaderOptions, fmt: str) -> Iterator[pd.DataFrame]:
+def raw_chunks(path: str, opts: ReaderOptions, fmt: str) -> Iterator[pd.DataFrame]:
     """Chunks of the file as DataFrames of strings (all columns, '' for missing)."""
     if fmt == "parquet":
         yield from _parquet_chunks(path, opts)
@@ -579,7 +579,7 @@ def iter_catalogue(path: str | os.PathLike, options: ReaderOptions | str | None 
     seen_ids: set[str] = set()
     row_offset = 0
     n_rows = 0
-    for raw in _raw_chunks(path, opts, fmt):
+    for raw in raw_chunks(path, opts, fmt):
         rows = raw.pop("__row__").to_numpy() if "__row__" in raw else None
         chunk = convert_chunk(raw, opts, path, row_offset, rows)
         row_offset += len(raw)

@@ -434,7 +434,10 @@ def cmd_ray(args, task: str) -> int:
     opts = bundle_reader(args, bundle, task, PREDICT_READER_FIELDS, split_column=None)
     del bundle
     summary = run(task, args.bundle, args.input, args.out, options=opts.replace(duplicate_ids="keep"),
-                  address=args.address, workers=args.workers or None, progress=not args.quiet)
+                  address=args.address, workers=args.workers or None,
+                  # Ray Data's bars on a terminal; elsewhere it logs a progress table every
+                  # few seconds instead, which buries the summary line
+                  progress=not args.quiet and sys.stderr.isatty())
     what = "predictions" if task == "predict" else "embeddings"
     if summary["rows"] is None:  # written to a URI: not counted here
         print(f"{what} written to {args.out} by {summary['workers']} Ray workers in "

@@ -52,6 +52,10 @@ TASKS = ("predict", "embed")
 #: Written into every output directory: what produced the shards (a name pyarrow and Ray
 #: skip when reading the directory, as it starts with "_").
 SUMMARY_FILE = "_prodemb.json"
+#: Around a worker's input error in the exception Ray hands to the driver: Ray passes it on
+#: as text inside its own traceback (the CatalogueError itself does not reach the driver),
+#: and :func:`run` raises the marked message as the CatalogueError it was.
+INPUT_ERROR_MARK = "<<prodemb input error>>"
 
 
 class RayNotInstalled(ImportError):
@@ -66,6 +70,12 @@ def import_ray():
     except ImportError as e:
         raise RayNotInstalled(INSTALL_HINT) from e
     return ray
+
+
+def verbose() -> bool:
+    """Whether the caller asked for informational logs (``prodemb -v``): Ray's own
+    warnings and notes are shown only then."""
+    return logging.getLogger().isEnabledFor(logging.INFO)
 
 
 @contextlib.contextmanager
@@ -107,8 +117,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
     no_bytecode = None if address else os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         with callers_signal_handlers():
-            ray.init(include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False, **kwargs)
+            ray.init(include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING if verbose() else logging.ERROR, **kwargs)
     finally:
         if no_bytecode is not None:
             os.environ["PYTHONDONTWRITEBYTECODE"] = no_bytecode
@@ -121,19 +131,26 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
 
 def raw_frame(batch: pd.DataFrame, fmt: str) -> pd.DataFrame:
     """A Ray Data batch as the local reader's raw chunk: every column a string, ``""`` for
-    a missing value (as :func:`prodemb.catalogue._raw_chunks`); JSONL arrives as lines
+    a missing value (as :func:`prodemb.catalogue.raw_chunks`); JSONL arrives as lines
     (``read_text``) and is parsed here with the local reader's JSON rules."""
     from .catalogue import json_rows_to_frame
-    from .utils import json_loads_bounded
+    from .utils import JSONTooDeepError, json_loads_bounded
 
     if fmt == "jsonl":
         rows = []
         for line in batch["text"].tolist():
             if not line.strip():
                 continue
-            obj = json_loads_bounded(line)
+            try:
+                obj = json_loads_bounded(line)
+            except json.JSONDecodeError as e:
+                raise CatalogueError(f"invalid JSON ({e.msg} at character {e.pos}) in the "
+                                     f"line {line.strip()[:80]!r}", "an input batch") from None
+            except JSONTooDeepError as e:
+                raise CatalogueError(str(e), "an input batch") from None
             if not isinstance(obj, dict):
-                raise CatalogueError("each line must be a JSON object", "<ray input>")
+                raise CatalogueError(f"each line must be a JSON object, not {line.strip()[:80]!r}",
+                                     "an input batch")
             rows.append(obj)
         return json_rows_to_frame(rows) if rows else pd.DataFrame()
     return batch.astype(object).where(batch.notna(), "").astype(str)
@@ -163,11 +180,37 @@ class BundleWorker:
     def __call__(self, batch: pd.DataFrame):
         from .catalogue import convert_chunk
 
-        raw = raw_frame(batch, self.fmt)
-        chunk = convert_chunk(raw, self.options, "<ray input>", 0, None)
+        try:
+            raw = raw_frame(batch, self.fmt)
+            chunk = convert_chunk(raw, self.options, "an input batch", 0, None)
+        except CatalogueError as e:
+            raise RuntimeError(f"{INPUT_ERROR_MARK}{e}{INPUT_ERROR_MARK}") from None
         if self.task == "predict":
             return predict_frame(self.bundle, chunk, self.batch_size)
         return embed_table(self.bundle, chunk)
+
+
+def input_error(error: BaseException) -> CatalogueError | None:
+    """The CatalogueError a worker marked in ``error`` (see :data:`INPUT_ERROR_MARK`), or None."""
+    import re
+
+    found = re.search(f"{re.escape(INPUT_ERROR_MARK)}(.*?){re.escape(INPUT_ERROR_MARK)}",
+                      str(error), re.S)
+    return CatalogueError(found.group(1)) if found else None
+
+
+def check_first_rows(files: list[str], fmt: str, options: ReaderOptions) -> None:
+    """Read and convert the first rows of the first (local) input as the local engine
+    does: a missing column or a wrong delimiter is said at once, naming the file, before
+    a Ray runtime starts (seconds) and not from inside a worker."""
+    from .catalogue import convert_chunk, raw_chunks
+
+    first = files[0]
+    if "://" in first:
+        return
+    raw = next(raw_chunks(first, options.replace(chunk_size=100), fmt), None)
+    if raw is not None and len(raw):
+        convert_chunk(raw, options, first, 0, None)
 
 
 def read_dataset(ray, files: list[str], fmt: str, options: ReaderOptions, read_cpus: float):
@@ -269,6 +312,7 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
                          "parallel from several shards cannot be numbered")
     files, fmt = expand_inputs(inputs, options.format)
     check_output_dir(out, files, bundle)
+    check_first_rows(files, fmt, options)
     fingerprint = model_fingerprint(loaded)
     del loaded
     local_out = "://" not in out
@@ -293,8 +337,10 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
         # still runs one torch thread: the claim is only a scheduling label), and the read
         # and write tasks, light next to the network, a tenth of a CPU each.
         actor_cpus = min(1.0, (cpus - 1) / n_workers) if cpus > 1 else 0.5
-        if not progress:
-            logging.getLogger("ray.data").setLevel(logging.WARNING)
+        if not verbose():
+            # Ray Data's notes ("Progress bars disabled", a user-code error logged before it
+            # is raised, which run() then says in plain words) only with -v.
+            logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         ds = read_dataset(ray, files, fmt, options, read_cpus=0.1)
         # Ray reads small files into one block, which one actor would classify alone:
         # blocks of a few batches keep every worker busy.
@@ -320,9 +366,12 @@ def run(task: str, bundle: str, inputs: str, out: str, options: ReaderOptions | 
                 if os.path.isdir(out):
                     os.rmdir(out)  # empty (checked above)
                 os.rename(tmp, out)
-        except BaseException:
+        except BaseException as e:
             if local_out:
                 shutil.rmtree(tmp, ignore_errors=True)
+            marked = input_error(e)
+            if marked is not None:  # bad input in a later row or shard: said as locally
+                raise marked from None
             raise
     return summary | {"out": out}
 

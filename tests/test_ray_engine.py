@@ -178,6 +178,30 @@ def test_ray_output_must_be_a_new_directory(ray_session, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_bad_input_is_said_as_the_local_engine_says_it(ray_session, tmp_path, capsys):
+    """A missing column is said before any Ray work, naming the file; a bad line in a later
+    shard, read inside a worker, is said in one line as well (not as Ray's traceback), and
+    no output directory is left."""
+    pd.DataFrame({"id": ["1"], "title": ["sal"]}).to_csv(tmp_path / "a.csv", index=False)
+    assert main(["predict", "--engine", "ray", "--bundle", DEMO, "--in", str(tmp_path / "a.csv"),
+                 "--out", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("prodemb predict: error: a.csv: missing column(s) 'description'")
+    assert "--text-columns title" in err and "Traceback" not in err
+
+    (tmp_path / "j").mkdir()
+    catalogue(40, seed=1).to_json(tmp_path / "j" / "p0.jsonl", orient="records", lines=True)
+    with open(tmp_path / "j" / "p1.jsonl", "w", encoding="utf-8") as f:
+        f.write('{"id": "x1", "title": "sal", "description": ""}\n{"id": "x2", "title": oops\n')
+    assert main(["predict", "--engine", "ray", "--bundle", DEMO, "--in", str(tmp_path / "j"),
+                 "--out", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("prodemb predict: error: an input batch: invalid JSON")
+    assert "oops" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".o.tmp")]
+
+
 def test_without_ray_the_command_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     data = tmp_path / "a.csv"
