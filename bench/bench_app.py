@@ -105,22 +105,6 @@ def tree_memory_mb(pid: int) -> dict:
 
 
 # ---------------------------------------------------------------------- background load
-def start_background():
-    """One CPU-bound process (a Python busy loop), the "one background process" of the
-    targets; stopped with :func:`stop_background`."""
-    import subprocess
-
-    return subprocess.Popen([sys.executable, "-c", "x = 0\nwhile True:\n    x = (x * 7 + 1) % 1000003"])
-
-
-def stop_background(proc) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except Exception:
-        proc.kill()
-
-
 # ---------------------------------------------------------------------- one run
 def walk(h, bundle: Path, rounds: int) -> dict:
     """Fresh server, fresh browser: first render, a new session, every page first and warm,
@@ -273,11 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     result["targets"] = targets(result)
     if not args.no_loaded:
         log("again, with one CPU-bound background process")
-        busy = start_background()
+        busy = common.start_busy_process()
         try:
             loaded = walk(h, bundle, rounds)
         finally:
-            stop_background(busy)
+            common.stop_busy_process(busy)
         loaded["targets"] = targets(loaded)
         result["loaded"] = loaded
     for name, t in result["targets"].items():

@@ -39,7 +39,6 @@ import argparse
 import contextlib
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -101,13 +100,12 @@ def find_bundle(arg: str | None, quick: bool) -> Path:
 @contextlib.contextmanager
 def busy_process():
     """One CPU-bound process (a Python busy loop) for the duration of the block."""
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    proc = common.start_busy_process()
     try:
         time.sleep(0.5)
         yield proc
     finally:
-        proc.kill()
-        proc.wait()
+        common.stop_busy_process(proc)
 
 
 def timed_calls(fn, items, warmup: int = 10) -> list[float]:

@@ -49,6 +49,34 @@ LIBRARIES = ("numpy", "scipy", "torch", "gensim", "scikit-learn", "fasttext-whee
              "streamlit", "playwright")
 
 
+# ---------------------------------------------------------------------- background load
+#: A CPU-bound Python loop that ends by itself once the process that started it is gone: a
+#: benchmark killed mid-run (Ctrl-C, kill) left the plain `while True: pass` spinning on a
+#: core, and every measurement after it, by any command, ran on a loaded machine.
+BUSY_LOOP = """
+import os
+parent = os.getppid()
+n = 0
+while True:
+    n += 1
+    if n == 5_000_000:  # about every half second
+        n = 0
+        if os.getppid() != parent:
+            break
+"""
+
+
+def start_busy_process() -> subprocess.Popen:
+    """One CPU-bound process (:data:`BUSY_LOOP`), the "one background process" of the
+    loaded measurements; stop it with :func:`stop_busy_process`."""
+    return subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+
+
+def stop_busy_process(proc: subprocess.Popen) -> None:
+    proc.kill()
+    proc.wait()
+
+
 # ---------------------------------------------------------------------- machine + results
 def git_commit() -> str:
     try:
