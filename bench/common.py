@@ -54,8 +54,8 @@ LIBRARIES = ("numpy", "scipy", "torch", "gensim", "scikit-learn", "fasttext-whee
 #: benchmark killed mid-run (Ctrl-C, kill) left the plain `while True: pass` spinning on a
 #: core, and every measurement after it, by any command, ran on a loaded machine.
 BUSY_LOOP = """
-import os
-parent = os.getppid()
+import os, sys
+parent = int(sys.argv[1])  # not getppid() here: the parent may be gone already
 n = 0
 while True:
     n += 1
@@ -69,7 +69,7 @@ while True:
 def start_busy_process() -> subprocess.Popen:
     """One CPU-bound process (:data:`BUSY_LOOP`), the "one background process" of the
     loaded measurements; stop it with :func:`stop_busy_process`."""
-    return subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+    return subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(os.getpid())])
 
 
 def stop_busy_process(proc: subprocess.Popen) -> None:
