@@ -218,16 +218,16 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
     log.info("catalogue: %d products, %d labelled, %d tree nodes (%d leaves, depth %d)",
              len(catalogue), len(labelled), taxonomy.n_nodes, len(taxonomy.leaves), taxonomy.depth)
     y = taxonomy.binarize(paths)
-    warnings_: list[str] = []
-    flat = flat_paths_warning(catalogue["paths"].tolist(), options)
-    if flat:
-        warnings.warn(flat, stacklevel=2)
-        warnings_.append(flat)
-    rare = rare_leaf_warning(taxonomy, y, config.min_leaf_count)
-    if rare:
-        # A warning like the reader's (the CLI prints 'prodemb train: warning: ...').
-        warnings.warn(rare, stacklevel=2)
-        warnings_.append(rare)
+    warnings_: list[str] = []  # recorded in the bundle's training report too
+
+    def warn(message: str | None) -> None:
+        """A warning like the reader's (the CLI prints 'prodemb train: warning: ...')."""
+        if message:
+            warnings.warn(message, stacklevel=3)
+            warnings_.append(message)
+
+    warn(flat_paths_warning(catalogue["paths"].tolist(), options))
+    warn(rare_leaf_warning(taxonomy, y, config.min_leaf_count))
 
     n_tokens = sum(len(t) for t in tokens)
     passes = word2vec_passes(n_tokens, config.word2vec)
@@ -246,9 +246,7 @@ def _train_bundle(data: str, out: str, options: ReaderOptions | None,
         probes = probe_table(word_vectors, probe_words)
         w2v_report = {**word2vec_diagnostics(word_vectors, probe_words, configured),
                       "epochs": passes, "corpus_tokens": n_tokens}
-    if w2v_report["warning"]:
-        warnings.warn(w2v_report["warning"], stacklevel=2)
-        warnings_.append(w2v_report["warning"])
+    warn(w2v_report["warning"])
 
     how = "from the split column" if "split" in catalogue else \
         f"stratified over {taxonomy.n_nodes:,} tree nodes"
