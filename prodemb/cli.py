@@ -576,15 +576,13 @@ def cmd_neighbours(args) -> int:
             print(f"prodemb neighbours: {e}{hint}", file=sys.stderr)
             return 1
     if args.product:
-        ann = bundle.ann_index
-        is_id = (bundle.product_row(args.product) is not None
-                 or (ann is not None and ann.row_of(args.product) is not None))
+        is_id = bundle.find_product(args.product) is not None
         # By id when one matches, else as a text: a mistyped id would otherwise answer
         # with the neighbours of a text such as '999999999' without a word said.
         print(f"prodemb neighbours: nearest products to the product with id {args.product!r}"
               if is_id else f"prodemb neighbours: no product has the id {args.product!r}: "
               "nearest products to it as a text", file=sys.stderr)
-        table = bundle.similar_products(args.product, args.k)
+        table = bundle.similar_products(args.product, args.k, by="id" if is_id else "text")
         cols = ["similarity", "id", "text", "true_path", "pred_path"]
         print(table[cols].to_string(index=False, max_colwidth=60))
     return 0

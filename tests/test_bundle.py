@@ -304,10 +304,12 @@ def test_cli_neighbours_says_whether_product_was_an_id_or_a_text(monkeypatch, ca
 
     table = pd.DataFrame({"similarity": [0.9], "id": ["P2"], "text": ["t"], "true_path": ["A"],
                           "pred_path": ["A"]})
-    fake = SimpleNamespace(ann_index=None, product_row=lambda pid: 0 if pid == "P1" else None,
-                           similar_products=lambda q, k: table)
+    searched = []
+    fake = SimpleNamespace(find_product=lambda pid: pid if pid == "P1" else None,
+                           similar_products=lambda q, k, by: searched.append(by) or table)
     monkeypatch.setattr(Bundle, "load", staticmethod(lambda path: fake))
     assert cli(["neighbours", "--bundle", "B", "--product", "P1"]) == 0
     assert "nearest products to the product with id 'P1'" in capsys.readouterr().err
     assert cli(["neighbours", "--bundle", "B", "--product", "999999999"]) == 0
     assert "no product has the id '999999999': nearest products to it as a text" in capsys.readouterr().err
+    assert searched == ["id", "text"]  # searched as what it said
