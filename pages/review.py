@@ -630,7 +630,7 @@ with tab_eval:
             shown_head = head.drop(columns=["hierarchical F1", "macro-F1 @0.5"], errors="ignore")
             # The scores take the whole width, with a column per tree level (beside the rows
             # table, L3 and L4 of a 4-level tree needed a horizontal scroll).
-            t1, t2 = st.container(), st.columns([2, 3])[0]
+            t1, t2 = st.container(), st.columns([3, 2])[0]
             with t1:
                 st.markdown("**Scores** (per-level macro-F1 in the `L` columns)")
                 fmt = {c: NUM(c, format="%.3f") for c in shown_head.columns if c != "items"}
@@ -640,7 +640,7 @@ with tab_eval:
                 st.markdown("**What was scored**")
                 st.dataframe(rv.dropped_table(res), hide_index=True, width="stretch",
                              key="eval_rows", column_config={
-                                 "rows": st.column_config.TextColumn("rows", width="medium"),
+                                 "rows": st.column_config.TextColumn("rows", width="large"),
                                  "products": NUM("products", format="%d")})
 
             st.markdown("**Classes**")
