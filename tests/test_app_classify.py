@@ -121,6 +121,29 @@ def test_bundle_deep_link(app_env, bundle):
     assert os.path.abspath(at.session_state[ui.SESSION_KEY]) == os.path.abspath(app_env)
 
 
+def test_chosen_bundle_stays_in_the_url_on_another_page(bundle_path, tmp_path, monkeypatch):
+    """Going to another page clears the browser's query; the URL names the bundle shown
+    again, so a reload (or a bookmark) of that page does not fall back to the default."""
+    from prodemb import ui
+
+    (tmp_path / "main").symlink_to(bundle_path, target_is_directory=True)
+    (tmp_path / "other").symlink_to(bundle_path, target_is_directory=True)
+    monkeypatch.setenv("PRODEMB_ARTIFACTS", str(tmp_path))
+    monkeypatch.setenv("PRODEMB_BUNDLE", "main")
+    at = run_app(query={"bundle": "other"})
+    assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "other"
+    for page in ("pages/neighbours.py", "pages/per_class_f1.py"):
+        for k in list(at.query_params):
+            del at.query_params[k]  # what the browser's page change does
+        at.switch_page(page).run()
+        assert_clean(at)
+        assert ui.bundle_name(at.session_state[ui.SESSION_KEY]) == "other"
+        assert at.query_params["bundle"] in ("other", ["other"]), page
+
+    at = run_app()  # the default bundle: its URLs stay as they were, without ?bundle=
+    assert "bundle" not in at.query_params
+
+
 def test_broken_bundle_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -245,6 +245,10 @@ def bundle_selector() -> None:
                            icon=":material/warning:")
     if wanted and chosen is not None:
         st.query_params["bundle"] = bundle_name(chosen)
+    elif not wanted and st.session_state[SESSION_KEY] != default_bundle(bundles):
+        # Going to another page clears the URL's query: name the bundle shown again, so a
+        # reload or a bookmark of this page opens it, not the default bundle.
+        st.query_params["bundle"] = bundle_name(st.session_state[SESSION_KEY])
 
 
 def model_card() -> None:
