@@ -374,3 +374,27 @@ def test_example_products_fill_up_with_other_categories_not_the_same_one_again()
     assert ex["true_path"].tolist() == ["Men > Top > Tshirts", "Boys > Top > Tshirts", "Women > Bags",
                                         "Men > Top > Shirts"]
     assert len(ui.example_products(bundle, n=6)) == 6  # then any product, repeats allowed
+
+
+# ---------------------------------------------------------------------- out-of-catalogue reasons
+def test_out_of_catalogue_reasons_never_show_a_similarity_equal_to_its_bound():
+    """A text just below the nearness threshold (Fashion: 0.8496 against 0.8517) said
+    "similarity 0.85 to the nearest, while almost all ... are above 0.85"; a weak one near
+    a threshold of 0.9966 said "below 1.00". The numbers now differ as the values do."""
+    import re
+
+    from prodemb.confidence import Verdicts
+
+    v = Verdicts(min_confidence=0.5, min_similarity=0.8517, ooc_confidence=0.667,
+                 ooc_similarity=0.9966)
+    far = ui.out_of_catalogue_reasons(["out_of_catalogue"], 0.667, 0.8496, v)[0]
+    weak = ui.out_of_catalogue_reasons(["out_of_catalogue"], 0.5, 0.8534, v)[0]
+    for reason, (near, bound) in ((far, (0.8496, 0.8517)), (weak, (0.8534, 0.9966))):
+        shown = [float(x) for x in re.findall(r"\d\.\d+", reason)]
+        assert len(shown) == 2 and shown[0] < shown[1], reason
+        assert abs(shown[0] - near) < 0.001 and abs(shown[1] - bound) < 0.001, reason
+    assert "0.850" in far and "0.852" in far
+    assert "1.00" not in weak and "0.997" in weak
+    # two decimals when they suffice
+    assert "similarity 0.62 to the nearest" in ui.out_of_catalogue_reasons(
+        ["out_of_catalogue"], 0.0, 0.62, v)[0]

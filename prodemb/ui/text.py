@@ -94,6 +94,17 @@ FLAG_LABELS = {"empty_text": "empty text", "no_known_words": "no known words",
 STATUS_LABELS = {"ok": "ok", "uncertain": "uncertain", "out_of_catalogue": "out of catalogue"}
 
 
+def similarity_pair(similarity: float, threshold: float) -> tuple[str, str]:
+    """``similarity`` and the ``threshold`` it is below, with 2 decimals, or more when 2 would
+    show them equal or the threshold as 1.00 (0.8496 below 0.8517: "0.850" and "0.852",
+    not "0.85" twice; 0.9966: "0.997", not "1.00")."""
+    for decimals in (2, 3, 4):
+        a, b = f"{similarity:.{decimals}f}", f"{threshold:.{decimals}f}"
+        if a != b and (threshold >= 1 or float(b) < 1):
+            break
+    return a, b
+
+
 def out_of_catalogue_reasons(flags: list[str], confidence: float, similarity: float | None,
                              verdicts, unknown: list[str] | None = None) -> list[str]:
     """Why a classification is out of the catalogue, one Markdown sentence per reason
@@ -108,13 +119,15 @@ def out_of_catalogue_reasons(flags: list[str], confidence: float, similarity: fl
         reasons.append("None of its words is known to the model" + (f" ({words})" if words else "")
                        + ": nothing in the text points to a category of this catalogue.")
     elif similarity is not None and similarity < verdicts.min_similarity:
+        near, bound = similarity_pair(similarity, verdicts.min_similarity)
         reasons.append(f"It is far from every product the model was trained on: similarity "
-                       f"{similarity:.2f} to the nearest, while almost all of the catalogue's own "
-                       f"products are above {verdicts.min_similarity:.2f}.")
+                       f"{near} to the nearest, while almost all of the catalogue's own "
+                       f"products are above {bound}.")
     elif similarity is not None and similarity < verdicts.ooc_similarity:
+        near, bound = similarity_pair(similarity, verdicts.ooc_similarity)
         reasons.append(f"It is farther from the training products than most catalogue products "
-                       f"(similarity {similarity:.2f} to the nearest, below "
-                       f"{verdicts.ooc_similarity:.2f}) and the model is unsure of it.")
+                       f"(similarity {near} to the nearest, below {bound}) and the model is "
+                       "unsure of it.")
     if "low_confidence" in flags:
         reasons.append(f"The model's confidence in its best guess is only {confidence:.0%}.")
     return reasons
