@@ -310,7 +310,7 @@ def batch_section() -> None:
                                    icon=":material/download:", key="batch_download",
                                    on_click="ignore", type="primary",
                                    help=ui.batch_csv_note(delimiter))
-                d2.download_button(f"Download the review queue ({len(queue):,} flagged rows)",
+                d2.download_button(f"Download the review queue ({len(queue):,} flagged row{'' if len(queue) == 1 else 's'})",
                                    ui.batch_csv(queue, delimiter),
                                    file_name=ui.batch_file_name(upload.name, "review"),
                                    mime="text/csv", icon=":material/flag:", key="batch_review",

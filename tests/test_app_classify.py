@@ -303,6 +303,17 @@ def test_batch_csv_classifies_and_offers_download(app_env, bundle):
     assert ui.batch_file_name("products.csv") == "products_predictions.csv"
 
 
+def test_batch_review_queue_button_counts_its_rows_in_words(app_env, bundle):
+    """One flagged row: "(1 flagged row)", not "(1 flagged rows)"."""
+    upload_csv = "id,title\n1,Pletený šál z merino vlny\n2,\n"
+    at = upload(classify_page(), "shop.csv", upload_csv.encode("utf-8"))
+    at.button(key="batch_button").click().run()
+    assert_clean(at)
+    flagged = (bundle.classify_frame(["Pletený šál z merino vlny", ""])["status"] != "ok").sum()
+    assert flagged == 1, "the empty row is flagged, the scarf is not"
+    assert at.download_button(key="batch_review").label.endswith("(1 flagged row)")
+
+
 def test_batch_download_is_written_as_the_upload_came(app_env, bundle):
     """A semicolon export (as a German or Slovak Excel saves it) comes back separated by
     semicolons, in UTF-8 with a byte order mark so that the same Excel shows "š" and "ü"
