@@ -369,7 +369,7 @@ with tab_labels:
         """One queue: the products of ``table`` (a cached queue of prodemb.ui.review) not
         yet reviewed first, one selectable at a time, with its actions below."""
         if not rv.has_column(products, column):
-            st.info(rv.RETRAIN_NOTE.format(what=what, queue=name), icon=":material/history:")
+            st.info(rv.missing_queue_note(bundle.config, column, what, name), icon=":material/history:")
             return
         queue = rv.with_reviewed(table(key, products, subtree, int(size)), done)
         if queue.empty:

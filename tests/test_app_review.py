@@ -464,6 +464,47 @@ def test_old_bundle_says_retrain_for_the_queues(old_bundle, db):
     assert at.metric                                                   # the rest of the page works
 
 
+@pytest.fixture(scope="module")
+def review_off_bundle(bundle_path, tmp_path_factory) -> str:
+    """A copy of the bundle trained with label review turned off (``review.folds: 0``):
+    no ``label_doubt`` / ``doubt_suggests`` columns, ``pred_margin`` kept."""
+    import shutil
+
+    from prodemb.utils import sha256_file
+
+    out = tmp_path_factory.mktemp("off") / "off-bundle"
+    shutil.copytree(bundle_path, out)
+    products = pd.read_parquet(out / "products.parquet")
+    if "pred_margin" not in products.columns:
+        products["pred_margin"] = 0.5
+    products.drop(columns=["label_doubt", "doubt_suggests"], errors="ignore").to_parquet(
+        out / "products.parquet", index=False)
+    config = json.loads((out / "config.json").read_text())
+    config.setdefault("train", {})["review"] = {"folds": 0}
+    (out / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((out / "manifest.json").read_text())
+    if isinstance(manifest.get("config"), dict):
+        manifest["config"].setdefault("train", {})["review"] = {"folds": 0}
+    for name in ("products.parquet", "config.json"):
+        manifest["files"][name] = {"bytes": (out / name).stat().st_size,
+                                   "sha256": sha256_file(str(out / name))}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return str(out)
+
+
+def test_review_turned_off_is_said_so_not_retrain_an_old_bundle(review_off_bundle, db):
+    """A bundle trained today with ``review.folds: 0`` was told it "was trained before label
+    review"; it is told that label review was turned off and how to turn it on."""
+    at = run_page(review_off_bundle)
+    notes = [i.value for i in at.info]
+    assert any("label review turned off" in n and "review.folds" in n for n in notes), notes
+    assert not any("trained before label review" in n for n in notes), notes
+    assert rv.missing_queue_note({}, "label_doubt", "x", "q") == rv.RETRAIN_NOTE.format(what="x",
+                                                                                        queue="q")
+    off = {"train": {"review": {"folds": 0}}}
+    assert "trained before" in rv.missing_queue_note(off, "pred_margin", "x", "q")
+
+
 def test_queues_when_the_bundle_has_them(bundle_path, bundle, db):
     if "label_doubt" not in bundle.products.columns:
         pytest.skip("this bundle was trained before label review (see the tiny bundle's test)")

@@ -50,10 +50,23 @@ WHAT_IF_METRICS = (("Leaf macro-F1", "leaf_macro_f1"), ("Macro-F1 (all nodes)", 
 RETRAIN_NOTE = ("This bundle was trained before label review, so it has no {what}: retrain "
                 "to get the {queue} (`prodemb train` now stores, for every product, how much an "
                 "out-of-fold model doubts its label and how sure the classifier is).")
+#: Said where the bundle was trained with label review turned off (``review.folds: 0``).
+REVIEW_OFF_NOTE = ("This bundle was trained with label review turned off (`review.folds: 0` in "
+                   "its config), so it has no {what}: retrain with `review.folds` of 2 or more "
+                   "(3 is the default) to get the {queue}.")
 #: Actions a reviewer can take, as the database names them.
 ACTIONS = ("accept", "relabel", "merge")
 #: The Label review's "Keep the label": written as an ``accept`` of the product's true path.
 KEEP_LABEL = "keep"
+
+
+def missing_queue_note(config: dict, column: str, what: str, queue: str) -> str:
+    """Why a bundle has no ``column`` for a review queue (``label_doubt``: the label
+    doubts, ``pred_margin``: the labelling queue): label review turned off in its training
+    ``config`` (the doubts only), else trained before label review."""
+    folds = ((config or {}).get("train") or {}).get("review", {}).get("folds")
+    note = REVIEW_OFF_NOTE if column == "label_doubt" and folds == 0 else RETRAIN_NOTE
+    return note.format(what=what, queue=queue)
 
 
 # ---------------------------------------------------------------------- names
@@ -735,7 +748,7 @@ __all__ = [
     "UPLOAD_SPLIT", "as_metrics", "cached_compare", "categories", "groups", "changed_sentence", "class_changes",
     "compare_splits", "dropped_table", "evaluate_upload", "headline_frame", "headline_rows",
     "only_in", "other_bundles", "reader_summary",
-    "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "class_table", "check_merge", "common_prefix",
+    "ACTIONS", "PRODUCTS_FILE", "RETRAIN_NOTE", "REVIEW_OFF_NOTE", "missing_queue_note", "class_table", "check_merge", "common_prefix",
     "confusion_cells", "corrections_table", "default_cell", "download_csv", "example_confusions",
     "tree_difference_note",
     "file_slug", "filter_products", "first_path", "group_key", "merge_target", "has_column", "labelling_table", "leaf_paths",
