@@ -398,3 +398,16 @@ def test_out_of_catalogue_reasons_never_show_a_similarity_equal_to_its_bound():
     # two decimals when they suffice
     assert "similarity 0.62 to the nearest" in ui.out_of_catalogue_reasons(
         ["out_of_catalogue"], 0.0, 0.62, v)[0]
+
+
+# ---------------------------------------------------------------------- explanation chart
+def test_explain_chart_labels_and_hover_say_the_direction():
+    """A word whose removal lowers the score by 0.751 was hovered as "changes the score by
+    +0.751" (a rise, read literally), and a tiny negative drop was labelled "-0.000"."""
+    expl = pd.DataFrame({"position": [0, 1, 2], "word": ["belt", "allen", "soft"],
+                         "delta": [0.751, -0.0001, -0.056]})
+    bar = ui.explain_figure(expl).data[0]
+    assert list(bar.text) == ["+0.751", "0.000", "-0.056"]
+    assert list(bar.customdata) == ["belt: removing it lowers the score by 0.751",
+                                    "allen: removing it hardly changes the score",
+                                    "soft: removing it raises the score by 0.056"]

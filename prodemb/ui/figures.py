@@ -103,6 +103,21 @@ def top_nodes_figure(top: pd.DataFrame):
         text="Most probable categories (blue: predictable, │ threshold)", font=dict(size=13)))
 
 
+def explain_label(delta: float) -> str:
+    """A word's bar label: the score drop with its sign, ``0.000`` (not ``-0.000``) when it
+    rounds to nothing."""
+    return "0.000" if round(float(delta), 3) == 0 else f"{delta:+.3f}"
+
+
+def explain_hover(delta: float) -> str:
+    """What removing a word does to the predicted path's score, in words (a positive
+    ``delta`` is a drop: the word supports the prediction)."""
+    if round(float(delta), 3) == 0:
+        return "removing it hardly changes the score"
+    return (f"removing it lowers the score by {delta:.3f}" if delta > 0
+            else f"removing it raises the score by {-delta:.3f}")
+
+
 @WORK
 def explain_figure(expl: pd.DataFrame):
     """Change in the predicted path's score when each word is removed: green supports it."""
@@ -110,9 +125,9 @@ def explain_figure(expl: pd.DataFrame):
     fig = go.Figure(go.Bar(
         x=d, y=expl["position"], orientation="h",
         marker_color=[POSITIVE if v > 0 else NEGATIVE for v in d],
-        text=[f"{v:+.3f}" for v in d], textposition="outside", cliponaxis=False,
-        customdata=[plot_escape(w) for w in expl["word"]],
-        hovertemplate="%{customdata}: removing it changes the score by %{x:+.3f}<extra></extra>"))
+        text=[explain_label(v) for v in d], textposition="outside", cliponaxis=False,
+        customdata=[f"{plot_escape(w)}: {explain_hover(v)}" for w, v in zip(expl["word"], d)],
+        hovertemplate="%{customdata}<extra></extra>"))
     fig.update_yaxes(tickvals=expl["position"], ticktext=[plot_escape(w, 24) for w in expl["word"]],
                      autorange="reversed", automargin=True)
     span = max(float(np.abs(d).max()) if len(d) else 0.0, 0.01) * 1.35
