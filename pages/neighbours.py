@@ -116,10 +116,16 @@ with words_tab:
             similar = ui.similar_words(bundle, word, int(k))
         except UnknownWordError as e:
             similar = None
-            st.warning(f"“{ui.md_escape(e.word)}” is not in the vocabulary of this model "
-                       f"({len(bundle.word_vectors):,} words seen at least "
-                       f"{ui.min_count(bundle)} times in the catalogue).",
-                       icon=":material/search_off:")
+            n_words = len(e.word.split())
+            if n_words > 1:  # "nike adidas", "T-Shirt" (cleaned to "t shirt")
+                st.warning(f"“{ui.md_escape(e.word)}” is {n_words} words (as the model reads "
+                           "it): similar words are found for one word at a time.",
+                           icon=":material/search_off:")
+            else:
+                st.warning(f"“{ui.md_escape(e.word)}” is not in the vocabulary of this model "
+                           f"({len(bundle.word_vectors):,} words seen at least "
+                           f"{ui.min_count(bundle)} times in the catalogue).",
+                           icon=":material/search_off:")
             close = ui.unknown_word_suggestions(path, e.word, tuple(e.suggestions))
             options = close or ui.words_to_try(bundle, 8)
             st.caption("Did you mean:" if close else

@@ -111,6 +111,23 @@ def test_diacritics_are_cleaned(page, bundle):
     assert list(table(at, {"word", "cosine"})["word"]) == [w for w, _ in ui.similar_words(bundle, word, 10)]
 
 
+def test_two_words_are_said_to_be_two_words_not_unknown(page, bundle):
+    """"nike adidas" was "not in the vocabulary of this model", both words being in it; the
+    page says that similar words are found for one word at a time, and offers the words."""
+    from prodemb import ui
+
+    first = ui.default_word(bundle)
+    second = next(w for w, _ in ui.similar_words(bundle, first, 10) if " " not in w)
+    at = page()
+    at.text_input(key="neighbours_word").set_value(f"{first} {second}").run()
+    assert_clean(at)
+    said = plain(at.warning[0].value)
+    assert "is 2 words" in said and "one word at a time" in said
+    assert "not in the vocabulary" not in said
+    labels = [b.label for b in at.button if b.key and b.key.startswith("suggestion_")]
+    assert ui.md_escape(first) in labels
+
+
 def test_unknown_word_offers_clickable_suggestions(page, bundle):
     from prodemb import ui
     from prodemb.bundle import UnknownWordError
