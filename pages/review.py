@@ -640,7 +640,7 @@ with tab_eval:
                 st.markdown("**What was scored**")
                 st.dataframe(rv.dropped_table(res), hide_index=True, width="stretch",
                              key="eval_rows", column_config={
-                                 "rows": st.column_config.TextColumn("rows", width="large"),
+                                 "rows": st.column_config.TextColumn("rows", width="medium"),
                                  "products": NUM("products", format="%d")})
 
             st.markdown("**Classes**")

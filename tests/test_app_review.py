@@ -780,7 +780,7 @@ def test_evaluate_an_upload_shows_evaluate_file(fmt, bundle_path, bundle, db, tm
     scored = next(d.value for d in at.dataframe if "products" in d.value.columns
                   and "rows" in d.value.columns)
     counts = dict(zip(scored["rows"], scored["products"]))
-    # In its column (2/5 of the page) a 'large' labels column pushed the counts out of view.
+    # In its column (3/5 of the page) a 'large' labels column pushes the counts out of view.
     shown_cols = next(json.loads(d.proto.columns) for d in at.dataframe if "products" in d.value.columns
                       and "rows" in d.value.columns)
     assert shown_cols["rows"].get("width") != "large"
