@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -182,7 +183,9 @@ def test_payload_in_the_classify_box(page):
 def test_payload_in_the_neighbours_boxes(page):
     go(page, "Neighbours", "Neighbours")
     commit(page.get_by_role("textbox", name="Word", exact=True), XSS)
-    page.get_by_text("is not in the vocabulary").first.wait_for(timeout=60_000)
+    # An unknown word, or several words ("is 5 words (as the model reads it)"): quoted either way.
+    page.get_by_text(re.compile(r"is not in the vocabulary|words \(as the model reads it\)")
+                     ).first.wait_for(timeout=60_000)
     wait_rendered(page)
     assert_inert(page, "word box")
     assert shows_literally(page, XSS), "the unknown word is quoted as typed"
