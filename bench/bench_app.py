@@ -104,7 +104,6 @@ def tree_memory_mb(pid: int) -> dict:
             "processes": len(pids)}
 
 
-# ---------------------------------------------------------------------- background load
 # ---------------------------------------------------------------------- one run
 def walk(h, bundle: Path, rounds: int) -> dict:
     """Fresh server, fresh browser: first render, a new session, every page first and warm,
